@@ -1,0 +1,45 @@
+package rooms
+
+import (
+	"strconv"
+	"testing"
+)
+
+// BenchmarkJoinLeave measures one join plus one leave of a room that
+// already has other members (the common case).
+func BenchmarkJoinLeave(b *testing.B) {
+	for _, size := range []int{1, 100, 10000} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			tb := New(2)
+			name := []byte("lobby")
+			for i := 0; i < size; i++ {
+				tb.Join(name, &member{loop: i % 2})
+			}
+			m := &member{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tb.Join(name, m)
+				tb.Leave(name, m)
+			}
+		})
+	}
+}
+
+// BenchmarkSnapshotCached is the broadcast path's room lookup when the
+// membership has not changed since the last broadcast: no allocation.
+func BenchmarkSnapshotCached(b *testing.B) {
+	tb := New(2)
+	name := []byte("lobby")
+	for i := 0; i < 1000; i++ {
+		tb.Join(name, &member{loop: i % 2})
+	}
+	tb.Snapshot(name)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if tb.Snapshot(name) == nil {
+			b.Fatal("nil")
+		}
+	}
+}
