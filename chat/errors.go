@@ -1,0 +1,45 @@
+package chat
+
+// Error is an application-level error: the client gets it as an error reply
+// and its connection stays open. Code is stable and documented in
+// docs/protocol.md; Message is for humans.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return "chat: " + e.Code + ": " + e.Message }
+
+// Error codes sent to clients.
+const (
+	CodeBadJSON          = "bad_json"           // the frame is not one JSON object
+	CodeUnknownType      = "unknown_type"       // "type" names no operation
+	CodeMissingField     = "missing_field"      // a required field is absent or has the wrong JSON type
+	CodeInvalidName      = "invalid_name"       // nickname empty or longer than MaxNickLen characters
+	CodeInvalidRoom      = "invalid_room"       // room name empty or longer than MaxRoomLen bytes
+	CodeNotMember        = "not_member"         // sending to or listing a room the connection is not in
+	CodeNoSuchConnection = "no_such_connection" // direct message to an unknown connection id
+	CodeUnsupported      = "unsupported"        // e.g. a binary frame on the native endpoint
+)
+
+// Limits of names, per docs/protocol.md.
+const (
+	MaxNickLen = 32  // characters (runes)
+	MaxRoomLen = 128 // bytes of UTF-8
+)
+
+// Errors the decoders and the hub reuse, so that no error reply allocates.
+var (
+	ErrBadJSON     = &Error{CodeBadJSON, "frame is not a JSON object"}
+	ErrUnknownType = &Error{CodeUnknownType, "unknown type"}
+	ErrMissingType = &Error{CodeMissingField, `missing "type"`}
+	ErrMissingName = &Error{CodeMissingField, `missing "name"`}
+	ErrMissingRoom = &Error{CodeMissingField, `missing "room"`}
+	ErrMissingData = &Error{CodeMissingField, `missing "data"`}
+	ErrMissingDest = &Error{CodeMissingField, `missing "room" or "to"`}
+	ErrInvalidName = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
+	ErrInvalidRoom = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}
+	ErrNotMember   = &Error{CodeNotMember, "not a member of this room"}
+	ErrNoSuchConn  = &Error{CodeNoSuchConnection, "no such connection"}
+	ErrUnsupported = &Error{CodeUnsupported, "binary frames are not supported on this endpoint"}
+)

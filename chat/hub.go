@@ -1,0 +1,376 @@
+package chat
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/rooms"
+)
+
+// Frames holds one encoded frame per member kind (rooms.Member.Kind); nil
+// entries are kinds nobody needs.
+type Frames [rooms.MaxKinds]*frame.Shared
+
+// Transport delivers encoded frames to sessions on their own event loops.
+// netpoll implements it. Both methods may be called from any event loop and
+// must not block.
+type Transport interface {
+	// Fanout delivers frames[m.Kind()] to every member m of snap except
+	// skip (which may be nil). It takes over the caller's reference to each
+	// non-nil frame.
+	Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *Frames)
+	// Unicast delivers f to one session. It takes over the caller's
+	// reference to f.
+	Unicast(to *Session, f *frame.Shared)
+}
+
+// Peer is the transport's side of a session.
+type Peer interface {
+	// WriteReply encodes r with the peer's codec and queues it for the
+	// client. Called only on the session's own loop, during Hub.Handle.
+	WriteReply(r *Reply)
+}
+
+// Config configures a Hub. The zero value is usable with Codecs set.
+type Config struct {
+	// Codecs maps a member kind to its encoder. Kind 0 is required.
+	Codecs []Codec
+	// Presence sends join/leave events to the other members of a room.
+	Presence bool
+	// Node tags connection ids so ids from different gateway nodes never
+	// collide. Empty means a random tag chosen at start.
+	Node string
+	// Now returns the current time; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Hub applies chat operations to the room table and the session registry.
+// It is safe for concurrent use by all event loops.
+type Hub struct {
+	cfg       Config
+	table     *rooms.Table
+	transport Transport
+	sessions  registry
+	ids       idGen
+	open      atomic.Int64
+}
+
+// NewHub returns a hub over table. SetTransport must be called before the
+// first session opens.
+func NewHub(cfg Config, table *rooms.Table) *Hub {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Hub{cfg: cfg, table: table}
+	h.sessions.init()
+	h.ids.init(cfg.Node)
+	return h
+}
+
+// SetTransport wires the hub to the transport that delivers its frames.
+func (h *Hub) SetTransport(t Transport) { h.transport = t }
+
+// Table returns the room table.
+func (h *Hub) Table() *rooms.Table { return h.table }
+
+// Sessions returns the number of open sessions.
+func (h *Hub) Sessions() int { return int(h.open.Load()) }
+
+// Codec returns the encoder for member kind k.
+func (h *Hub) Codec(k int) Codec { return h.cfg.Codecs[k] }
+
+// Session is one client connection as the chat layer sees it. It is a
+// rooms.Member. Fields other than the nickname are touched only on the
+// session's own loop.
+type Session struct {
+	id    string
+	loop  int
+	kind  int
+	peer  Peer
+	nick  atomic.Pointer[string] // read by other loops for member lists
+	rooms []string               // rooms joined, in join order
+}
+
+// Loop implements rooms.Member.
+func (s *Session) Loop() int { return s.loop }
+
+// Kind implements rooms.Member.
+func (s *Session) Kind() int { return s.kind }
+
+// ID returns the connection id.
+func (s *Session) ID() string { return s.id }
+
+// Peer returns the transport side given to Hub.Open.
+func (s *Session) Peer() Peer { return s.peer }
+
+// Nick returns the current nickname ("" if none). Safe from any goroutine.
+func (s *Session) Nick() string {
+	if p := s.nick.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Rooms returns the rooms the session is in. Own loop only; the slice must
+// not be modified.
+func (s *Session) Rooms() []string { return s.rooms }
+
+func (s *Session) inRoom(name []byte) int {
+	for i, r := range s.rooms {
+		if r == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Open registers a new session owned by event loop loop, encoded as kind,
+// and returns it with a fresh connection id.
+func (h *Hub) Open(peer Peer, loop, kind int) *Session {
+	s := &Session{id: h.ids.next(), loop: loop, kind: kind, peer: peer}
+	h.sessions.put(s)
+	h.open.Add(1)
+	return s
+}
+
+// Close leaves every room the session is in (with presence events) and
+// forgets it. Calling Close twice is harmless.
+func (h *Hub) Close(s *Session) {
+	if !h.sessions.remove(s) {
+		return
+	}
+	h.open.Add(-1)
+	for _, name := range s.rooms {
+		count, removed := h.table.Leave([]byte(name), s)
+		if removed {
+			h.presence(s, []byte(name), PresenceLeave, count)
+		}
+	}
+	s.rooms = nil
+}
+
+// Lookup returns the session with the given id, or nil.
+func (h *Hub) Lookup(id []byte) *Session { return h.sessions.get(id) }
+
+// Handle applies one request from s and writes its reply through s's peer.
+// It must be called on s's own loop; req's slices need to stay valid only
+// until Handle returns.
+func (h *Hub) Handle(s *Session, req *Request) {
+	r := Reply{ID: req.ID, Op: req.Op}
+	if err := h.apply(s, req, &r); err != nil {
+		r.Err = err
+	}
+	s.peer.WriteReply(&r)
+}
+
+// Fail writes an error reply to s, e.g. for a request that did not decode.
+func (h *Hub) Fail(s *Session, id []byte, err *Error) {
+	r := Reply{ID: id, Err: err}
+	s.peer.WriteReply(&r)
+}
+
+func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
+	switch req.Op {
+	case OpNick:
+		n := utf8.RuneCount(req.Name)
+		if n < 1 || n > MaxNickLen || !utf8.Valid(req.Name) {
+			return ErrInvalidName
+		}
+		name := string(req.Name)
+		s.nick.Store(&name)
+		r.Name = name
+		return nil
+
+	case OpJoin:
+		if err := checkRoom(req.Room); err != nil {
+			return err
+		}
+		count, added := h.table.Join(req.Room, s)
+		if added {
+			s.rooms = append(s.rooms, string(req.Room))
+			h.presence(s, req.Room, PresenceJoin, count)
+		}
+		r.Room, r.Count = req.Room, count
+		return nil
+
+	case OpLeave:
+		if err := checkRoom(req.Room); err != nil {
+			return err
+		}
+		i := s.inRoom(req.Room)
+		if i < 0 {
+			return ErrNotMember
+		}
+		s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+		count, removed := h.table.Leave(req.Room, s)
+		if removed {
+			h.presence(s, req.Room, PresenceLeave, count)
+		}
+		r.Room, r.Count = req.Room, count
+		return nil
+
+	case OpSend:
+		if req.HasTo {
+			return h.sendTo(s, req)
+		}
+		if err := checkRoom(req.Room); err != nil {
+			return err
+		}
+		// Membership is checked against the session's own list: no lock.
+		if s.inRoom(req.Room) < 0 {
+			return ErrNotMember
+		}
+		snap := h.table.Snapshot(req.Room)
+		if snap == nil || snap.Count <= 1 {
+			return nil // nobody else to deliver to
+		}
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), Data: req.Data, TS: h.cfg.Now().UnixMilli()}
+		var frames Frames
+		h.encodeMessage(snap.Kinds, &m, &frames)
+		h.transport.Fanout(snap, s, &frames)
+		return nil
+
+	case OpRooms:
+		list := h.table.List()
+		r.Rooms = make([]RoomInfo, len(list))
+		for i, info := range list {
+			r.Rooms[i] = RoomInfo{Room: info.Name, Count: info.Count}
+		}
+		return nil
+
+	case OpMembers:
+		if err := checkRoom(req.Room); err != nil {
+			return err
+		}
+		if s.inRoom(req.Room) < 0 {
+			return ErrNotMember
+		}
+		members := h.table.Members(req.Room)
+		r.Room = req.Room
+		r.Members = make([]MemberInfo, 0, len(members))
+		for _, m := range members {
+			ms := m.(*Session)
+			r.Members = append(r.Members, MemberInfo{ID: ms.id, Nick: ms.Nick()})
+		}
+		sortMembers(r.Members)
+		return nil
+
+	case OpPing:
+		return nil
+	}
+	return ErrUnknownType
+}
+
+func (h *Hub) sendTo(s *Session, req *Request) *Error {
+	to := h.sessions.get(req.To)
+	if to == nil {
+		return ErrNoSuchConn
+	}
+	m := Message{From: s.id, Nick: s.Nick(), Data: req.Data, TS: h.cfg.Now().UnixMilli()}
+	f := frame.AcquireShared()
+	buf := f.PayloadBuffer()
+	*buf = h.cfg.Codecs[to.kind].AppendMessage(*buf, &m)
+	f.Seal(ws.OpText)
+	h.transport.Unicast(to, f)
+	return nil
+}
+
+func checkRoom(name []byte) *Error {
+	if len(name) < 1 || len(name) > MaxRoomLen {
+		return ErrInvalidRoom
+	}
+	return nil
+}
+
+// presence tells the other members of room that s joined or left.
+func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
+	if !h.cfg.Presence || count == 0 {
+		return
+	}
+	snap := h.table.Snapshot(room)
+	if snap == nil {
+		return
+	}
+	p := Presence{Room: room, Event: ev, ID: s.id, Nick: s.Nick(), Count: count}
+	var frames Frames
+	for k := range h.cfg.Codecs {
+		if snap.Kinds&(1<<uint(k)) == 0 {
+			continue
+		}
+		f := frame.AcquireShared()
+		buf := f.PayloadBuffer()
+		*buf = h.cfg.Codecs[k].AppendPresence(*buf, &p)
+		f.Seal(ws.OpText)
+		frames[k] = f
+	}
+	h.transport.Fanout(snap, s, &frames)
+}
+
+// encodeMessage encodes m once for each kind present in kinds.
+func (h *Hub) encodeMessage(kinds uint32, m *Message, frames *Frames) {
+	for k := range h.cfg.Codecs {
+		if kinds&(1<<uint(k)) == 0 {
+			continue
+		}
+		f := frame.AcquireShared()
+		buf := f.PayloadBuffer()
+		*buf = h.cfg.Codecs[k].AppendMessage(*buf, m)
+		f.Seal(ws.OpText)
+		frames[k] = f
+	}
+}
+
+// registry maps connection ids to sessions, sharded like the room table so
+// that opens and closes on different loops rarely contend.
+type registry struct {
+	shards [64]struct {
+		mu sync.RWMutex
+		m  map[string]*Session
+	}
+}
+
+func (g *registry) init() {
+	for i := range g.shards {
+		g.shards[i].m = make(map[string]*Session)
+	}
+}
+
+func (g *registry) shard(id []byte) int {
+	h := uint32(2166136261)
+	for _, c := range id {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h & 63)
+}
+
+func (g *registry) put(s *Session) {
+	sh := &g.shards[g.shard([]byte(s.id))]
+	sh.mu.Lock()
+	sh.m[s.id] = s
+	sh.mu.Unlock()
+}
+
+func (g *registry) remove(s *Session) bool {
+	sh := &g.shards[g.shard([]byte(s.id))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[s.id] != s {
+		return false
+	}
+	delete(sh.m, s.id)
+	return true
+}
+
+func (g *registry) get(id []byte) *Session {
+	sh := &g.shards[g.shard(id)]
+	sh.mu.RLock()
+	s := sh.m[string(id)]
+	sh.mu.RUnlock()
+	return s
+}

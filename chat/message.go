@@ -1,0 +1,135 @@
+package chat
+
+// Op is a chat operation requested by a client, independent of the wire
+// codec that carried it.
+type Op uint8
+
+// Operations a client can request. Their wire names in the native protocol
+// are given in docs/protocol.md.
+const (
+	OpInvalid Op = iota
+	OpNick       // set the connection's nickname
+	OpJoin       // join a room
+	OpLeave      // leave a room
+	OpSend       // send to a room or to one connection
+	OpRooms      // list rooms with member counts
+	OpMembers    // list the members of a room
+	OpPing       // application-level heartbeat (browsers cannot send WebSocket pings)
+)
+
+// String returns the native protocol's name of the operation.
+func (o Op) String() string {
+	switch o {
+	case OpNick:
+		return "nick"
+	case OpJoin:
+		return "join"
+	case OpLeave:
+		return "leave"
+	case OpSend:
+		return "send"
+	case OpRooms:
+		return "rooms"
+	case OpMembers:
+		return "members"
+	case OpPing:
+		return "ping"
+	}
+	return "invalid"
+}
+
+// Request is one decoded client request. Its byte slices alias the frame it
+// was decoded from: they are valid only until the handler returns, which is
+// what lets the read path decode without allocating.
+type Request struct {
+	Op Op
+	// ID is the raw JSON of the request's "id" (a number or a string, quotes
+	// included), or nil when the request carried none. Replies echo it byte
+	// for byte.
+	ID []byte
+	// Name is the requested nickname (OpNick), unquoted.
+	Name []byte
+	// Room is the room name (OpJoin, OpLeave, OpMembers, OpSend to a room), unquoted.
+	Room []byte
+	// To is the target connection id (OpSend to one connection), unquoted.
+	To []byte
+	// Data is the raw JSON value of "data" (OpSend), passed on without
+	// re-encoding; nil when absent.
+	Data []byte
+	// HasRoom and HasTo tell whether the fields were present at all, so that
+	// an empty string can be told apart from a missing field.
+	HasRoom, HasTo, HasName bool
+}
+
+// Reset clears r for reuse.
+func (r *Request) Reset() { *r = Request{} }
+
+// RoomInfo is one entry of a room list.
+type RoomInfo struct {
+	Room  string
+	Count int
+}
+
+// MemberInfo is one entry of a member list.
+type MemberInfo struct {
+	ID   string
+	Nick string
+}
+
+// Reply answers one request: an acknowledgement carrying the fields its
+// operation defines, or an error.
+type Reply struct {
+	// ID echoes Request.ID (raw JSON), nil when the request had none.
+	ID []byte
+	Op Op
+	// Err, when set, makes this an error reply and the other fields are ignored.
+	Err *Error
+
+	Name    string       // OpNick: the nickname now in effect
+	Room    []byte       // OpJoin, OpLeave, OpMembers
+	Count   int          // OpJoin, OpLeave: members after the change
+	Rooms   []RoomInfo   // OpRooms
+	Members []MemberInfo // OpMembers
+}
+
+// Message is a chat message as delivered to a recipient: to a room's other
+// members, or to one connection when Room is empty.
+type Message struct {
+	Room []byte // empty for a direct message
+	From string // sender's connection id
+	Nick string // sender's nickname at the time of sending ("" if none)
+	Data []byte // the sender's raw JSON, byte for byte
+	TS   int64  // server time of acceptance, Unix milliseconds
+}
+
+// PresenceEvent names what happened to a room member.
+type PresenceEvent string
+
+// Presence events.
+const (
+	PresenceJoin  PresenceEvent = "join"
+	PresenceLeave PresenceEvent = "leave"
+)
+
+// Presence tells a room's members that someone joined or left.
+type Presence struct {
+	Room  []byte
+	Event PresenceEvent
+	ID    string
+	Nick  string
+	Count int // members after the change
+}
+
+// Codec turns replies and events into wire payloads. It is the only part
+// that differs between the native JSON protocol and Socket.IO; the chat
+// semantics in this package never look at bytes on the wire.
+//
+// Every Append method appends one complete payload (one WebSocket message)
+// to dst and returns the extended slice. Implementations must be safe for
+// concurrent use: encoders run on every event loop at once.
+type Codec interface {
+	AppendWelcome(dst []byte, id string) []byte
+	AppendReply(dst []byte, r *Reply) []byte
+	AppendMessage(dst []byte, m *Message) []byte
+	AppendPresence(dst []byte, p *Presence) []byte
+}

@@ -1,0 +1,147 @@
+// Command gateway runs chatgate: a WebSocket chat gateway on gnet event
+// loops. See README.md and docs/protocol.md.
+//
+// Every flag has an environment fallback, CHATGATE_ followed by the flag's
+// name in upper case with dashes as underscores (-max-message →
+// CHATGATE_MAX_MESSAGE). A flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/native"
+	"github.com/chatgate/chatgate/netpoll"
+	"github.com/chatgate/chatgate/rooms"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	net          netpoll.Config
+	presence     bool
+	node         string
+	drainTimeout time.Duration
+	logLevel     string
+	logFormat    string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.net.Addr, "addr", netpoll.DefaultAddr, "listen address (host:port)")
+	fs.IntVar(&o.net.Loops, "loops", 0, "event loops (0 = one per CPU core)")
+	fs.IntVar(&o.net.MaxMessage, "max-message", netpoll.DefaultMaxMessage, "largest WebSocket message accepted, in bytes (close 1009 above)")
+	fs.DurationVar(&o.net.PingInterval, "ping-interval", netpoll.DefaultPingInterval, "ping a connection after it has been silent this long")
+	fs.DurationVar(&o.net.PingTimeout, "ping-timeout", netpoll.DefaultPingTimeout, "close a pinged connection still silent after this long")
+	fs.DurationVar(&o.net.HandshakeTimeout, "handshake-timeout", netpoll.DefaultHandshakeTimeout, "time allowed from accept to a complete HTTP request head")
+	fs.IntVar(&o.net.MaxPending, "max-pending", netpoll.DefaultMaxPending, "unsent bytes allowed per connection before it is closed as a slow consumer (1008)")
+	fs.BoolVar(&o.net.Echo, "echo", false, "serve /echo, which sends every message back (conformance tests)")
+	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
+	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nchatgate WebSocket chat gateway. Every flag can also be set as CHATGATE_<FLAG>\n(upper case, dashes as underscores), e.g. CHATGATE_ADDR=:9000.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "CHATGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(key); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", key, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return o, nil
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func run(args []string, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(o.logLevel, o.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	o.net.Logger = log
+
+	table := rooms.New(netpoll.Loops(o.net))
+	hub := chat.NewHub(chat.Config{
+		Codecs:   []chat.Codec{native.Codec{}},
+		Presence: o.presence,
+		Node:     o.node,
+	}, table)
+	srv := netpoll.New(o.net, hub)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- srv.Run() }()
+
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	stop()
+	log.Info("draining", "timeout", o.drainTimeout, "connections", srv.Stats().Connections)
+	dctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	select {
+	case err := <-done:
+		log.Info("stopped")
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("engine did not stop in time")
+	}
+}

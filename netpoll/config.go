@@ -1,0 +1,90 @@
+package netpoll
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults for Config fields left at their zero value.
+const (
+	DefaultAddr             = ":8080"
+	DefaultMaxMessage       = 64 << 10
+	DefaultPingInterval     = 25 * time.Second
+	DefaultPingTimeout      = 20 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultCloseTimeout     = 3 * time.Second
+	DefaultMaxHeaderBytes   = 8 << 10
+	DefaultMaxPending       = 4 << 20
+)
+
+// Config configures a Server. A zero field means its default.
+type Config struct {
+	// Addr is the TCP listen address, e.g. ":8080" or "127.0.0.1:0".
+	Addr string
+	// Loops is the number of event loops; 0 means one per CPU core.
+	Loops int
+	// MaxMessage is the largest WebSocket message accepted, in bytes
+	// (RFC 6455 close code 1009 above it). Default 64 KiB.
+	MaxMessage int
+	// PingInterval is how long a connection may stay silent before the
+	// server pings it. Default 25 s.
+	PingInterval time.Duration
+	// PingTimeout is how much longer a pinged connection may stay silent
+	// before it is closed. Default 20 s.
+	PingTimeout time.Duration
+	// HandshakeTimeout bounds the time from accept to a complete HTTP
+	// request head (slowloris). Default 10 s.
+	HandshakeTimeout time.Duration
+	// CloseTimeout bounds how long the server waits for the peer's close
+	// frame after sending its own. Default 3 s.
+	CloseTimeout time.Duration
+	// MaxHeaderBytes bounds the HTTP request head (431 above it). Default 8 KiB.
+	MaxHeaderBytes int
+	// MaxPending bounds a connection's unsent outbound bytes; a member that
+	// stops reading is closed with 1008 "slow consumer" past it. Default 4 MiB.
+	MaxPending int
+	// Echo enables the /echo endpoint, which sends every message back
+	// unchanged (for conformance tests).
+	Echo bool
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = DefaultMaxMessage
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// sweepEvery is the period of the per-loop timeout sweep: a quarter of the
+// shortest timeout, between 10 ms and 1 s. Timeouts therefore fire up to
+// one period late.
+func (c Config) sweepEvery() time.Duration {
+	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout) / 4
+	return max(10*time.Millisecond, min(d, time.Second))
+}

@@ -1,0 +1,323 @@
+package netpoll
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/native"
+	"github.com/chatgate/chatgate/frame"
+)
+
+type connState uint8
+
+const (
+	stateHTTP    connState = iota // reading the HTTP request head
+	stateOpen                     // WebSocket open
+	stateClosing                  // close frame sent, waiting for the peer's
+	stateClosed                   // gone; late tasks skip it
+)
+
+type endpoint uint8
+
+const (
+	endpointChat endpoint = iota // /ws: the native chat protocol
+	endpointEcho                 // /echo: every message sent back unchanged
+)
+
+// kindNative is the rooms.Member kind of native-protocol sessions (index
+// into chat.Config.Codecs).
+const kindNative = 0
+
+// errPeerClosed stops frame processing after the peer's close frame.
+var errPeerClosed = errors.New("netpoll: peer closed")
+
+// conn is the per-connection state machine. Every field is touched only on
+// the owning loop.
+type conn struct {
+	gc       gnet.Conn
+	lp       *loop
+	srv      *Server
+	sess     *chat.Session
+	head     []byte // partial HTTP request head; nil once it is complete
+	out      [][]byte
+	rd       frame.Reader
+	lastSeen int64 // coarse Unix nanoseconds of the last inbound bytes
+	deadline int64 // handshake or close-handshake deadline
+	sweepIdx int
+	state    connState
+	ep       endpoint
+	pinged   bool
+	touched  bool
+}
+
+// onTraffic handles newly read bytes. buf belongs to the loop and is valid
+// only during the call.
+func (c *conn) onTraffic(buf []byte) gnet.Action {
+	c.lastSeen = c.srv.now()
+	c.pinged = false
+	lp := c.lp
+	lp.wbuf = lp.wbuf[:0]
+	var action gnet.Action
+	switch c.state {
+	case stateHTTP:
+		action = c.onHTTP(buf)
+	case stateOpen, stateClosing:
+		action = c.onFrames(buf)
+	default:
+		action = gnet.Close
+	}
+	if len(lp.wbuf) > 0 {
+		_, _ = c.gc.Write(lp.wbuf)
+	}
+	if cap(lp.wbuf) > 1<<20 {
+		lp.wbuf = nil // do not pin a huge echo buffer forever
+	}
+	return action
+}
+
+func (c *conn) onHTTP(buf []byte) gnet.Action {
+	max := c.srv.cfg.MaxHeaderBytes
+	data := buf
+	if c.head != nil {
+		c.head = append(c.head, buf...)
+		data = c.head
+	}
+	n := headEnd(data)
+	if n < 0 || n > max {
+		if len(data) > max {
+			return c.respond(textResponse(431, "request head too large\n"))
+		}
+		if c.head == nil {
+			// Keep the partial head: buf is the loop's shared buffer.
+			c.head = append(make([]byte, 0, 2*len(buf)), buf...)
+		}
+		return gnet.None
+	}
+	head, rest := data[:n], data[n:]
+	req, err := parseHead(head)
+	if err != nil {
+		if errors.Is(err, errBadVersion) {
+			return c.respond(textResponse(505, "HTTP/1.1 required\n"))
+		}
+		return c.respond(textResponse(400, "malformed request\n"))
+	}
+	switch {
+	case string(req.Path) == "/ws":
+		return c.upgrade(&req, endpointChat, rest)
+	case string(req.Path) == "/echo" && c.srv.cfg.Echo:
+		return c.upgrade(&req, endpointEcho, rest)
+	}
+	h := c.srv.routes[string(req.Path)]
+	if h == nil {
+		return c.respond(textResponse(404, "not found\n"))
+	}
+	if string(req.Method) != "GET" && string(req.Method) != "HEAD" {
+		return c.respond(Response{Status: 405, Body: []byte("method not allowed\n"), Header: []string{"Allow: GET, HEAD"}})
+	}
+	resp := h(&req)
+	if string(req.Method) == "HEAD" {
+		resp.Body = nil
+	}
+	return c.respond(resp)
+}
+
+// respond writes a complete HTTP response and closes the connection once it
+// is sent.
+func (c *conn) respond(resp Response) gnet.Action {
+	c.lp.wbuf = appendResponse(c.lp.wbuf, resp)
+	c.state = stateClosed
+	c.head = nil
+	return gnet.Close
+}
+
+// timeoutHTTP answers a connection whose request head did not arrive in
+// time. Called by the sweep, on the loop.
+func (c *conn) timeoutHTTP() {
+	_, _ = c.gc.Write(appendResponse(nil, textResponse(408, "request timeout\n")))
+	c.state = stateClosed
+	_ = c.lp.el.Close(c.gc)
+}
+
+// bufWriter lets gobwas/ws write the handshake response into the loop's
+// output buffer.
+type bufWriter struct{ b *[]byte }
+
+func (w bufWriter) Write(p []byte) (int, error) {
+	*w.b = append(*w.b, p...)
+	return len(p), nil
+}
+
+type headReadWriter struct {
+	*bytes.Reader
+	bufWriter
+}
+
+func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
+	lp := c.lp
+	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {
+		// A plain GET of a WebSocket endpoint.
+		return c.respond(Response{Status: 426, Body: []byte("this endpoint speaks WebSocket only\n"),
+			Header: []string{"Upgrade: websocket", "Sec-WebSocket-Version: 13"}})
+	}
+	start := len(lp.wbuf)
+	rw := headReadWriter{bytes.NewReader(req.Head), bufWriter{&lp.wbuf}}
+	if _, err := c.srv.upgrader.Upgrade(rw); err != nil {
+		// gobwas/ws has written the HTTP error response; mark it as the
+		// last on this connection so clients do not try to reuse it.
+		lp.wbuf = insertConnectionClose(lp.wbuf, start)
+		c.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		c.state = stateClosed
+		c.head = nil
+		return gnet.Close
+	}
+	c.state = stateOpen
+	c.ep = ep
+	c.rd.Init(c.srv.cfg.MaxMessage)
+	if ep == endpointChat {
+		c.sess = c.srv.hub.Open(c, lp.idx, kindNative)
+		lp.pbuf = c.srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
+		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+		c.srv.log.Debug("connection open", "conn", c.sess.ID(), "remote", c.gc.RemoteAddr().String())
+	}
+	var action gnet.Action
+	if len(rest) > 0 {
+		// Frames sent right behind the handshake (rest may alias c.head,
+		// which is dropped only after this call).
+		action = c.onFrames(rest)
+	}
+	c.head = nil
+	return action
+}
+
+// onFrames feeds bytes to the frame reader; c is the frame.Handler.
+func (c *conn) onFrames(buf []byte) gnet.Action {
+	err := c.rd.Feed(buf, c)
+	if err == nil {
+		return gnet.None
+	}
+	if errors.Is(err, errPeerClosed) {
+		c.state = stateClosed
+		return gnet.Close
+	}
+	// A protocol violation: answer with the close code that names it and
+	// drop the connection (RFC 6455 §7.1.7).
+	code := frame.CloseCode(err)
+	id := ""
+	if c.sess != nil {
+		id = c.sess.ID()
+	}
+	c.srv.log.Debug("protocol error", "conn", id, "code", int(code), "err", err)
+	if c.state == stateOpen {
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, code, closeReason(err))
+	}
+	c.state = stateClosed
+	return gnet.Close
+}
+
+func closeReason(err error) string {
+	var fe *frame.Error
+	if errors.As(err, &fe) {
+		return fe.Reason
+	}
+	return ""
+}
+
+// OnMessage implements frame.Handler.
+func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
+	if c.state != stateOpen {
+		return nil // closing: the peer's late messages are dropped
+	}
+	lp := c.lp
+	switch c.ep {
+	case endpointEcho:
+		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
+		return nil
+	}
+	hub := c.srv.hub
+	if op != ws.OpText {
+		hub.Fail(c.sess, nil, chat.ErrUnsupported)
+		return nil
+	}
+	if err := native.Decode(payload, &lp.req); err != nil {
+		var ce *chat.Error
+		if !errors.As(err, &ce) {
+			ce = chat.ErrBadJSON
+		}
+		hub.Fail(c.sess, lp.req.ID, ce)
+		return nil
+	}
+	hub.Handle(c.sess, &lp.req)
+	return nil
+}
+
+// OnControl implements frame.Handler.
+func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
+	lp := c.lp
+	switch op {
+	case ws.OpPing:
+		if c.state == stateOpen {
+			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpPong, payload)
+		}
+	case ws.OpClose:
+		if c.state == stateOpen {
+			// Echo the peer's status code (RFC 6455 §5.5.1).
+			if len(payload) >= 2 {
+				lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpClose, payload[:2])
+			} else {
+				lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpClose, nil)
+			}
+		}
+		return errPeerClosed
+	}
+	return nil
+}
+
+// WriteReply implements chat.Peer. It runs on the loop while the
+// connection's traffic is handled, so the reply joins the same write.
+func (c *conn) WriteReply(r *chat.Reply) {
+	lp := c.lp
+	lp.pbuf = c.srv.hub.Codec(kindNative).AppendReply(lp.pbuf[:0], r)
+	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+}
+
+// startClose sends a close frame and waits for the peer's answer until the
+// close timeout. Called on the loop outside traffic handling.
+func (c *conn) startClose(code ws.StatusCode, reason string) {
+	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
+	c.state = stateClosing
+	c.deadline = c.srv.now() + int64(c.srv.cfg.CloseTimeout)
+}
+
+// closeNow sends a close frame and drops the connection at once. Called on
+// the loop outside traffic handling.
+func (c *conn) closeNow(code ws.StatusCode, reason string) {
+	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
+	c.state = stateClosed
+	_ = c.lp.el.Close(c.gc)
+}
+
+// slowConsumer closes a connection whose unsent backlog passed MaxPending.
+func (c *conn) slowConsumer() {
+	c.srv.log.Warn("slow consumer closed", "conn", c.sess.ID(), "pending", c.gc.OutboundBuffered())
+	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
+}
+
+// closed runs from OnClose: it leaves every room and releases buffers.
+func (c *conn) closed(err error) {
+	c.state = stateClosed
+	c.lp.remove(c)
+	c.rd.Reset()
+	c.head = nil
+	if c.sess != nil {
+		c.srv.hub.Close(c.sess)
+		if c.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+package netpoll
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"github.com/gobwas/httphead"
+)
+
+// Request is the parsed head of one HTTP request. Its slices alias the
+// buffered head: they are valid only until the handler that received the
+// Request returns.
+type Request struct {
+	Method []byte
+	Path   []byte
+	Query  []byte // without the '?'
+	// Head is the whole request head, request line through the blank line.
+	Head []byte
+}
+
+// Header returns the value of the first header named key (case-insensitive),
+// or nil.
+func (r *Request) Header(key string) []byte {
+	lines := r.Head
+	// Skip the request line.
+	if i := bytes.IndexByte(lines, '\n'); i >= 0 {
+		lines = lines[i+1:]
+	}
+	for len(lines) > 0 {
+		i := bytes.IndexByte(lines, '\n')
+		if i < 0 {
+			i = len(lines)
+		}
+		line := bytes.TrimRight(lines[:i], "\r")
+		if i < len(lines) {
+			lines = lines[i+1:]
+		} else {
+			lines = nil
+		}
+		if len(line) == 0 {
+			break
+		}
+		k, v, ok := httphead.ParseHeaderLine(line)
+		if ok && len(k) == len(key) && bytes.EqualFold(k, []byte(key)) {
+			return v
+		}
+	}
+	return nil
+}
+
+// Response is a complete, non-upgrade HTTP response.
+type Response struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// Header holds extra header lines, each "Name: value" without CRLF.
+	Header []string
+}
+
+// HandlerFunc answers a plain HTTP request on the event loop. It must not
+// block; r is valid only until it returns.
+type HandlerFunc func(r *Request) Response
+
+var (
+	errMalformedHead = errors.New("netpoll: malformed HTTP request head")
+	errBadVersion    = errors.New("netpoll: unsupported HTTP version")
+)
+
+// headEnd returns the length of the request head at the start of b,
+// through the blank line that ends it, or -1 if b does not hold it all yet.
+func headEnd(b []byte) int {
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		return i + 4
+	}
+	return -1
+}
+
+// parseHead parses a complete request head (as delimited by headEnd). Header
+// lines are checked for syntax here so that a malformed request gets a 400
+// whatever its path.
+func parseHead(head []byte) (Request, error) {
+	i := bytes.Index(head, []byte("\r\n"))
+	if i < 0 {
+		return Request{}, errMalformedHead
+	}
+	rl, ok := httphead.ParseRequestLine(head[:i])
+	if !ok || len(rl.Method) == 0 || len(rl.URI) == 0 {
+		return Request{}, errMalformedHead
+	}
+	if rl.Version.Major != 1 {
+		return Request{}, errBadVersion
+	}
+	for _, c := range rl.Method {
+		if c < 'A' || c > 'Z' {
+			return Request{}, errMalformedHead
+		}
+	}
+	// Every header line must parse; the blank line ends the head.
+	rest := head[i+2:]
+	for len(rest) > 0 {
+		j := bytes.Index(rest, []byte("\r\n"))
+		if j < 0 {
+			return Request{}, errMalformedHead
+		}
+		line := rest[:j]
+		rest = rest[j+2:]
+		if len(line) == 0 {
+			break
+		}
+		if _, _, ok := httphead.ParseHeaderLine(line); !ok {
+			return Request{}, errMalformedHead
+		}
+	}
+	req := Request{Method: rl.Method, Head: head}
+	uri := rl.URI
+	// Absolute-form targets ("http://host/path") are allowed by RFC 9112.
+	if bytes.HasPrefix(uri, []byte("http://")) || bytes.HasPrefix(uri, []byte("https://")) {
+		k := bytes.Index(uri, []byte("://")) + 3
+		if s := bytes.IndexByte(uri[k:], '/'); s >= 0 {
+			uri = uri[k+s:]
+		} else {
+			uri = []byte("/")
+		}
+	}
+	if uri[0] != '/' {
+		return Request{}, errMalformedHead
+	}
+	if q := bytes.IndexByte(uri, '?'); q >= 0 {
+		req.Path, req.Query = uri[:q], uri[q+1:]
+	} else {
+		req.Path = uri
+	}
+	return req, nil
+}
+
+// appendResponse appends resp as an HTTP/1.1 response that closes the
+// connection.
+func appendResponse(dst []byte, resp Response) []byte {
+	dst = append(dst, "HTTP/1.1 "...)
+	dst = strconv.AppendInt(dst, int64(resp.Status), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, statusText(resp.Status)...)
+	dst = append(dst, "\r\n"...)
+	ct := resp.ContentType
+	if ct == "" {
+		ct = "text/plain; charset=utf-8"
+	}
+	dst = append(dst, "Content-Type: "...)
+	dst = append(dst, ct...)
+	dst = append(dst, "\r\nContent-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
+	dst = append(dst, "\r\nCache-Control: no-store\r\nConnection: close\r\n"...)
+	for _, h := range resp.Header {
+		dst = append(dst, h...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, resp.Body...)
+}
+
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 426:
+		return "Upgrade Required"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 503:
+		return "Service Unavailable"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
+
+func textResponse(status int, body string) Response {
+	return Response{Status: status, Body: []byte(body)}
+}
+
+// insertConnectionClose adds "Connection: close" after the status line of
+// the response that starts at b[start:].
+func insertConnectionClose(b []byte, start int) []byte {
+	i := bytes.Index(b[start:], []byte("\r\n"))
+	if i < 0 {
+		return b
+	}
+	at := start + i + 2
+	const line = "Connection: close\r\n"
+	b = append(b, line...)
+	copy(b[at+len(line):], b[at:len(b)-len(line)])
+	copy(b[at:], line)
+	return b
+}

@@ -1,0 +1,238 @@
+package netpoll
+
+import (
+	"context"
+	"sync"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/rooms"
+)
+
+// maxIovPerWrite keeps one writev well under the kernel's IOV_MAX (1024).
+const maxIovPerWrite = 512
+
+// task is one unit of work handed to a loop through its mailbox: a room
+// broadcast (members, skip, frames) or a unicast (to, one).
+type task struct {
+	members []rooms.Member
+	skip    rooms.Member
+	frames  chat.Frames
+	to      *conn
+	one     *frame.Shared
+}
+
+func (t *task) release() {
+	for _, f := range t.frames {
+		if f != nil {
+			f.Release()
+		}
+	}
+	if t.one != nil {
+		t.one.Release()
+	}
+	*t = task{}
+}
+
+// loop is chatgate's state for one gnet event loop. Fields below mu are
+// touched only on the loop itself.
+type loop struct {
+	idx int
+	el  gnet.EventLoop
+	srv *Server
+
+	drainFn gnet.RunnableFunc
+	sweepFn gnet.RunnableFunc
+
+	mu        sync.Mutex
+	mail      []task // guarded by mu
+	scheduled bool   // guarded by mu: a drain is queued on the loop
+
+	spare   []task  // the other half of the mailbox double buffer
+	conns   []*conn // every connection of this loop, for sweeps
+	touched []*conn // connections with frames queued in this pass
+	wbuf    []byte  // output for the connection whose traffic is handled
+	pbuf    []byte  // payload scratch for replies
+	req     chat.Request
+}
+
+func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
+	lp := &loop{idx: idx, el: el, srv: s}
+	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
+	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
+	return lp
+}
+
+func (lp *loop) add(c *conn) {
+	c.sweepIdx = len(lp.conns)
+	lp.conns = append(lp.conns, c)
+}
+
+func (lp *loop) remove(c *conn) {
+	i := c.sweepIdx
+	if i < 0 || i >= len(lp.conns) || lp.conns[i] != c {
+		return
+	}
+	last := len(lp.conns) - 1
+	lp.conns[i] = lp.conns[last]
+	lp.conns[i].sweepIdx = i
+	lp.conns[last] = nil
+	lp.conns = lp.conns[:last]
+	c.sweepIdx = -1
+}
+
+// post queues t for this loop. Safe from any goroutine. Only the first post
+// after a drain schedules another drain, so a burst of broadcasts costs one
+// Execute per loop.
+func (lp *loop) post(t task) {
+	lp.mu.Lock()
+	lp.mail = append(lp.mail, t)
+	schedule := !lp.scheduled
+	lp.scheduled = true
+	lp.mu.Unlock()
+	if !schedule {
+		return
+	}
+	if err := lp.el.Execute(context.Background(), lp.drainFn); err != nil {
+		// The engine is shutting down: nothing will be written anymore.
+		lp.mu.Lock()
+		for i := range lp.mail {
+			lp.mail[i].release()
+		}
+		lp.mail = lp.mail[:0]
+		lp.scheduled = false
+		lp.mu.Unlock()
+	}
+}
+
+// drain runs on the loop: it queues every frame of every pending task on its
+// recipients, writes each recipient once, then releases the frames.
+func (lp *loop) drain() {
+	lp.mu.Lock()
+	tasks := lp.mail
+	lp.mail = lp.spare[:0]
+	lp.scheduled = false
+	lp.mu.Unlock()
+
+	for i := range tasks {
+		t := &tasks[i]
+		if t.to != nil {
+			if t.to.state == stateOpen {
+				lp.queue(t.to, t.one.Bytes())
+			}
+			continue
+		}
+		for _, m := range t.members {
+			if m == t.skip {
+				continue
+			}
+			c := m.(*chat.Session).Peer().(*conn)
+			if c.state != stateOpen {
+				continue
+			}
+			lp.queue(c, t.frames[m.Kind()].Bytes())
+		}
+	}
+	lp.flush()
+	for i := range tasks {
+		tasks[i].release()
+	}
+	lp.spare = tasks[:0]
+}
+
+// queue adds one frame to c's writes of this pass.
+func (lp *loop) queue(c *conn, b []byte) {
+	if !c.touched {
+		c.touched = true
+		lp.touched = append(lp.touched, c)
+	}
+	c.out = append(c.out, b)
+	if len(c.out) >= maxIovPerWrite {
+		lp.write(c)
+	}
+}
+
+// flush writes every touched connection once.
+func (lp *loop) flush() {
+	for i, c := range lp.touched {
+		lp.write(c)
+		c.touched = false
+		lp.touched[i] = nil
+	}
+	lp.touched = lp.touched[:0]
+}
+
+// write sends c's queued frames with one writev, after checking its backlog:
+// a connection that does not read is closed rather than allowed to grow
+// gateway memory.
+func (lp *loop) write(c *conn) {
+	out := c.out
+	c.out = c.out[:0]
+	if len(out) == 0 || c.state != stateOpen {
+		clear(out)
+		return
+	}
+	if c.gc.OutboundBuffered() > lp.srv.cfg.MaxPending {
+		clear(out)
+		c.slowConsumer()
+		return
+	}
+	_, _ = c.gc.Writev(out)
+	// Drop references to shared frames so they can return to the pool.
+	clear(out)
+	if cap(c.out) > 4*maxIovPerWrite {
+		c.out = nil
+	}
+}
+
+// sweep checks every connection of the loop for an expired timeout.
+func (lp *loop) sweep() {
+	now := lp.srv.now()
+	cfg := &lp.srv.cfg
+	// Iterate backwards: closing a connection swap-removes it.
+	for i := len(lp.conns) - 1; i >= 0; i-- {
+		if i >= len(lp.conns) {
+			continue
+		}
+		c := lp.conns[i]
+		switch c.state {
+		case stateHTTP:
+			if now > c.deadline {
+				c.timeoutHTTP()
+			}
+		case stateOpen:
+			idle := now - c.lastSeen
+			switch {
+			case idle > int64(cfg.PingInterval+cfg.PingTimeout):
+				c.closeNow(ws.StatusGoingAway, "ping timeout")
+			case idle > int64(cfg.PingInterval) && !c.pinged:
+				c.pinged = true
+				_, _ = c.gc.Write(frame.PingFrame)
+			}
+		case stateClosing:
+			if now > c.deadline {
+				_ = c.gc.Close()
+			}
+		}
+	}
+}
+
+// goingAway starts the close handshake with 1001 on every connection of the
+// loop (drain on shutdown).
+func (lp *loop) goingAway() {
+	for i := len(lp.conns) - 1; i >= 0; i-- {
+		if i >= len(lp.conns) {
+			continue
+		}
+		c := lp.conns[i]
+		switch c.state {
+		case stateHTTP:
+			_ = c.gc.Close()
+		case stateOpen:
+			c.startClose(ws.StatusGoingAway, "server shutting down")
+		}
+	}
+}

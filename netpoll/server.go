@@ -1,0 +1,299 @@
+package netpoll
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/rooms"
+)
+
+// Server is the gnet event-loop server. Create it with New, start it with
+// Run and stop it with Shutdown.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	cfg      Config
+	log      *slog.Logger
+	hub      *chat.Hub
+	upgrader ws.Upgrader
+	routes   map[string]HandlerFunc
+	sweep    time.Duration
+
+	eng    gnet.Engine
+	booted chan struct{}
+
+	// loops[i] is the loop with index i, registered on its first
+	// connection; the index is what rooms.Member.Loop returns.
+	loops    []atomic.Pointer[loop]
+	loopsMu  sync.Mutex
+	numLoops int
+
+	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
+	conns    atomic.Int64 // open TCP connections
+	draining atomic.Bool
+}
+
+// New returns a server for hub. The hub's room table must have been made for
+// cfg.Loops loops (see Loops).
+func New(cfg Config, hub *chat.Hub) *Server {
+	cfg = cfg.withDefaults()
+	n := cfg.Loops
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		hub:      hub,
+		routes:   make(map[string]HandlerFunc),
+		sweep:    cfg.sweepEvery(),
+		booted:   make(chan struct{}),
+		loops:    make([]atomic.Pointer[loop], n),
+		numLoops: n,
+		upgrader: ws.Upgrader{ReadBufferSize: cfg.MaxHeaderBytes},
+	}
+	s.clock.Store(time.Now().UnixNano())
+	hub.SetTransport(s)
+	s.Handle("/healthz", func(*Request) Response { return textResponse(200, "ok\n") })
+	s.Handle("/stats", s.serveStats)
+	return s
+}
+
+// Loops returns the number of event loops the server runs, which is the
+// loop count the room table must be made for.
+func Loops(cfg Config) int {
+	if cfg.Loops > 0 {
+		return cfg.Loops
+	}
+	return runtime.NumCPU()
+}
+
+// Handle registers a plain HTTP handler for an exact path. It must be called
+// before Run.
+func (s *Server) Handle(path string, h HandlerFunc) { s.routes[path] = h }
+
+// Run listens and serves until Shutdown. It blocks.
+func (s *Server) Run() error {
+	err := gnet.Run(s, "tcp://"+s.cfg.Addr,
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.numLoops),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err != nil {
+		return fmt.Errorf("netpoll: serve %s: %w", s.cfg.Addr, err)
+	}
+	return nil
+}
+
+// Ready returns a channel closed once the listener accepts connections.
+func (s *Server) Ready() <-chan struct{} { return s.booted }
+
+// Stats is a point-in-time view of the server, served as JSON at /stats.
+type Stats struct {
+	Connections int  `json:"connections"`
+	Sessions    int  `json:"sessions"`
+	Rooms       int  `json:"rooms"`
+	Goroutines  int  `json:"goroutines"`
+	Loops       int  `json:"loops"`
+	Draining    bool `json:"draining"`
+}
+
+// Stats returns current figures. Safe from any goroutine.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Connections: int(s.conns.Load()),
+		Sessions:    s.hub.Sessions(),
+		Rooms:       s.hub.Table().Len(),
+		Goroutines:  runtime.NumGoroutine(),
+		Loops:       s.numLoops,
+		Draining:    s.draining.Load(),
+	}
+}
+
+func (s *Server) serveStats(*Request) Response {
+	b, _ := json.Marshal(s.Stats())
+	return Response{Status: 200, ContentType: "application/json", Body: append(b, '\n')}
+}
+
+// Shutdown drains the server: new connections are refused, every WebSocket
+// gets a close frame 1001 (going away), and the server waits for peers to
+// close until ctx is done; then the engine stops and Run returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.draining.CompareAndSwap(false, true) {
+		return nil
+	}
+	select {
+	case <-s.booted:
+	default:
+		return nil // never started
+	}
+	s.forEachLoop(func(lp *loop) { lp.goingAway() })
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+wait:
+	for s.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-t.C:
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.eng.Stop(stopCtx); err != nil {
+		return fmt.Errorf("netpoll: stop engine: %w", err)
+	}
+	return nil
+}
+
+// forEachLoop runs fn on every registered loop, on that loop.
+func (s *Server) forEachLoop(fn func(lp *loop)) {
+	for i := range s.loops {
+		lp := s.loops[i].Load()
+		if lp == nil {
+			continue
+		}
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			fn(lp)
+			return nil
+		}))
+	}
+}
+
+// loopFor returns the loop state for el, registering it on first use.
+func (s *Server) loopFor(el gnet.EventLoop) *loop {
+	for i := range s.loops {
+		if lp := s.loops[i].Load(); lp != nil && lp.el == el {
+			return lp
+		}
+	}
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	for i := range s.loops {
+		lp := s.loops[i].Load()
+		if lp == nil {
+			lp = newLoop(s, i, el)
+			s.loops[i].Store(lp)
+			return lp
+		}
+		if lp.el == el {
+			return lp
+		}
+	}
+	// gnet never runs more loops than asked for.
+	panic("netpoll: more event loops than configured")
+}
+
+func (s *Server) now() int64 { return s.clock.Load() }
+
+// OnBoot implements gnet.EventHandler.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	close(s.booted)
+	s.log.Info("listening", "addr", s.cfg.Addr, "loops", s.numLoops)
+	return gnet.None
+}
+
+// OnOpen implements gnet.EventHandler.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.draining.Load() {
+		return appendResponse(nil, textResponse(503, "shutting down\n")), gnet.Close
+	}
+	lp := s.loopFor(gc.EventLoop())
+	c := &conn{gc: gc, lp: lp, srv: s, deadline: s.now() + int64(s.cfg.HandshakeTimeout)}
+	gc.SetContext(c)
+	lp.add(c)
+	s.conns.Add(1)
+	return nil, gnet.None
+}
+
+// OnClose implements gnet.EventHandler.
+func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c == nil {
+		return gnet.None
+	}
+	gc.SetContext(nil)
+	c.closed(err)
+	s.conns.Add(-1)
+	return gnet.None
+}
+
+// OnTraffic implements gnet.EventHandler.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c == nil {
+		return gnet.Close
+	}
+	buf, _ := gc.Next(-1)
+	return c.onTraffic(buf)
+}
+
+// OnTick implements gnet.EventHandler: it advances the coarse clock and
+// asks every loop to sweep its connections for timeouts.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.clock.Store(time.Now().UnixNano())
+	for i := range s.loops {
+		if lp := s.loops[i].Load(); lp != nil {
+			_ = lp.el.Execute(context.Background(), lp.sweepFn)
+		}
+	}
+	return s.sweep, gnet.None
+}
+
+// Fanout implements chat.Transport: one mailbox hand-off per loop that has
+// members, whatever the number of members on it.
+func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Frames) {
+	for i, members := range snap.ByLoop {
+		if len(members) == 0 || (len(members) == 1 && members[0] == skip) {
+			continue
+		}
+		lp := s.loops[i].Load()
+		if lp == nil {
+			continue
+		}
+		for _, f := range frames {
+			if f != nil {
+				f.Retain(1)
+			}
+		}
+		lp.post(task{members: members, skip: skip, frames: *frames})
+	}
+	for _, f := range frames {
+		if f != nil {
+			f.Release()
+		}
+	}
+}
+
+// Unicast implements chat.Transport.
+func (s *Server) Unicast(to *chat.Session, f *frame.Shared) {
+	c, ok := to.Peer().(*conn)
+	if !ok {
+		f.Release()
+		return
+	}
+	c.lp.post(task{to: c, one: f})
+}
+
+// gnetLogger routes gnet's own logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# scripts/test.sh — chatgate's one test command (README.md, .ci/run).
+#
+# Installs what the tests need, then runs every test: go vet, the Go unit
+# and end-to-end tests under the race detector, each fuzz target for a
+# bounded time beyond its seed corpus, and the Node.js end-to-end tests.
+#
+# Environment:
+#   FUZZTIME   time per fuzz target (default 5s; 0 skips fuzzing)
+#   SKIP_NODE  set to 1 to skip the Node.js tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-5s}
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing Node.js test dependencies"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs npm
+  fi
+fi
+(cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+
+step "go vet"
+go vet ./...
+
+step "building the gateway"
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+go build -o "$bindir/gateway" ./cmd/gateway
+export CHATGATE_BIN="$bindir/gateway"
+
+step "go test -race (unit and end-to-end)"
+go test -race -shuffle=on -count=1 -timeout 15m ./...
+
+if [ "$FUZZTIME" != "0" ]; then
+  step "fuzzing each target for $FUZZTIME"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+      echo "--- $pkg $target"
+      go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+    done
+  done
+fi
+
+if [ "${SKIP_NODE:-0}" != "1" ]; then
+  step "Node.js end-to-end tests"
+  (cd tests/node && node --test --test-concurrency=1 --test-timeout=120000)
+fi
+
+step "all tests passed"

@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// binary is the gateway built once for the whole package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chatgate-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "gateway")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("CHATGATE_E2E_RACE") == "1" {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "github.com/chatgate/chatgate/cmd/gateway")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build gateway:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// gateway is one running gateway process.
+type gateway struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	addr string
+	logs *logBuffer
+	done chan error
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// freeAddr finds a free loopback port. The tiny window before the gateway
+// binds it is acceptable in tests.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startGateway runs the binary with args (plus -addr) and waits until
+// /healthz answers. It is stopped at the end of the test.
+func startGateway(t *testing.T, args ...string) *gateway {
+	t.Helper()
+	addr := freeAddr(t)
+	g := &gateway{t: t, addr: addr, logs: &logBuffer{}, done: make(chan error, 1)}
+	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-loops", "2"}, args...)...)
+	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.done <- g.cmd.Wait() }()
+	t.Cleanup(func() {
+		g.kill()
+		if t.Failed() {
+			t.Logf("gateway logs:\n%s", g.logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return g
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (g *gateway) kill() {
+	if g.cmd.ProcessState != nil {
+		return
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-g.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// stats reads /stats.
+func (g *gateway) stats(t *testing.T) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + g.addr + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (g *gateway) statInt(t *testing.T, key string) int {
+	t.Helper()
+	v, ok := g.stats(t)[key].(float64)
+	if !ok {
+		t.Fatalf("stats has no %q", key)
+	}
+	return int(v)
+}
+
+// client is a gorilla/websocket client speaking the native protocol.
+type client struct {
+	t  *testing.T
+	ws *websocket.Conn
+	id string
+}
+
+func dial(t *testing.T, g *gateway) *client {
+	t.Helper()
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+g.addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	resp.Body.Close()
+	c := &client{t: t, ws: ws}
+	t.Cleanup(func() { ws.Close() })
+	w := c.read()
+	if w["type"] != "welcome" || w["id"] == "" {
+		t.Fatalf("first message %v, want welcome", w)
+	}
+	c.id = w["id"].(string)
+	return c
+}
+
+func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) send(v map[string]any) {
+	c.t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.sendRaw(string(b))
+}
+
+// readRaw returns the next text message.
+func (c *client) readRaw() []byte {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, b, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		c.t.Fatalf("got message type %d, want text", typ)
+	}
+	return b
+}
+
+func (c *client) read() map[string]any {
+	c.t.Helper()
+	b := c.readRaw()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("bad JSON from server %q: %v", b, err)
+	}
+	return m
+}
+
+// readType skips messages until one of type typ arrives.
+func (c *client) readType(typ string) map[string]any {
+	c.t.Helper()
+	for i := 0; i < 100; i++ {
+		if m := c.read(); m["type"] == typ {
+			return m
+		}
+	}
+	c.t.Fatalf("no %q message", typ)
+	return nil
+}
+
+// request sends v with an id and returns the reply carrying that id,
+// skipping events in between.
+func (c *client) request(v map[string]any) map[string]any {
+	c.t.Helper()
+	id := fmt.Sprintf("r%d", time.Now().UnixNano())
+	v["id"] = id
+	c.send(v)
+	for i := 0; i < 100; i++ {
+		m := c.read()
+		if m["id"] == id && (m["type"] == "ack" || m["type"] == "error") {
+			return m
+		}
+	}
+	c.t.Fatalf("no reply to %v", v)
+	return nil
+}
+
+// expectNothing asserts that no message arrives within d.
+func (c *client) expectNothing(d time.Duration) {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(d))
+	_, b, err := c.ws.ReadMessage()
+	if err == nil {
+		c.t.Fatalf("unexpected message %s", b)
+	}
+	var ne net.Error
+	if !(errorsAs(err, &ne) && ne.Timeout()) {
+		c.t.Fatalf("connection failed instead of staying quiet: %v", err)
+	}
+	// gorilla treats a read timeout as fatal for the connection; callers
+	// use expectNothing only as a last step on a client.
+}
+
+// readClose reads until the server's close frame and returns its code.
+func (c *client) readClose() int {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errorsAs(err, &ce) {
+			return ce.Code
+		}
+		c.t.Fatalf("read ended without a close frame: %v", err)
+	}
+}
+
+// rawConn is a plain TCP connection for hand-made frames and HTTP.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, g *gateway) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (r *rawConn) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatalf("raw write: %v", err)
+	}
+}
+
+const upgradeRequest = "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// upgrade performs the handshake by hand and returns after the 101 head.
+func (r *rawConn) upgrade() {
+	r.t.Helper()
+	r.write([]byte(upgradeRequest))
+	resp, err := http.ReadResponse(r.br, nil)
+	if err != nil {
+		r.t.Fatalf("read handshake response: %v", err)
+	}
+	if resp.StatusCode != 101 {
+		r.t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+}
+
+// readFrame reads one server frame (servers never mask).
+func (r *rawConn) readFrame() (op byte, payload []byte) {
+	r.t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(r.br, h[:]); err != nil {
+		r.t.Fatalf("read frame header: %v", err)
+	}
+	if h[1]&0x80 != 0 {
+		r.t.Fatal("server frame is masked")
+	}
+	n := int(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var e [2]byte
+		io.ReadFull(r.br, e[:])
+		n = int(e[0])<<8 | int(e[1])
+	case 127:
+		var e [8]byte
+		io.ReadFull(r.br, e[:])
+		n = 0
+		for _, b := range e {
+			n = n<<8 | int(b)
+		}
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r.br, payload); err != nil {
+		r.t.Fatalf("read frame payload: %v", err)
+	}
+	return h[0] & 0x0f, payload
+}
+
+// readCloseCode reads frames until a close frame and returns its code.
+func (r *rawConn) readCloseCode() int {
+	r.t.Helper()
+	for i := 0; i < 100; i++ {
+		op, p := r.readFrame()
+		if op == 8 {
+			if len(p) < 2 {
+				return 1005
+			}
+			return int(p[0])<<8 | int(p[1])
+		}
+	}
+	r.t.Fatal("no close frame")
+	return 0
+}
+
+// clientFrame builds a masked client frame.
+func clientFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, 0x80|byte(n))
+	case n < 1<<16:
+		out = append(out, 0x80|126, byte(n>>8), byte(n))
+	default:
+		out = append(out, 0x80|127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	out = append(out, mask[:]...)
+	for i, c := range payload {
+		out = append(out, c^mask[i%4])
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+// Starts the real gateway binary for a test and stops it afterwards.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+let built;
+
+// gatewayBinary builds ./cmd/gateway once per process unless CHATGATE_BIN
+// names a binary already built by the test script.
+export function gatewayBinary() {
+  if (process.env.CHATGATE_BIN) return process.env.CHATGATE_BIN;
+  if (!built) {
+    built = join(mkdtempSync(join(tmpdir(), 'chatgate-node-')), 'gateway');
+    execFileSync('go', ['build', '-o', built, './cmd/gateway'], { cwd: repo, stdio: 'inherit' });
+  }
+  return built;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+// startGateway runs the binary on a free loopback port and resolves once
+// /healthz answers.
+export async function startGateway(args = [], port) {
+  port = port ?? await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const proc = spawn(gatewayBinary(), ['-addr', addr, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  proc.stdout.on('data', (d) => { logs += d; });
+  proc.stderr.on('data', (d) => { logs += d; });
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    try {
+      const r = await fetch(`http://${addr}/healthz`);
+      if (r.status === 200) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error(`gateway did not start:\n${logs}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    addr, port, proc, exited,
+    logs: () => logs,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
