@@ -1,0 +1,235 @@
+package native
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/chatgate/chatgate/chat"
+)
+
+// Codec implements chat.Codec for the native protocol. It has no state: the
+// zero value is ready, and every method may be called from any goroutine at
+// once. Each method appends one complete payload to dst and returns the
+// extended slice; it allocates only if dst must grow.
+type Codec struct{}
+
+var _ chat.Codec = Codec{}
+
+// AppendWelcome appends the greeting sent once a connection is open:
+//
+//	{"type":"welcome","id":"<connection id>"}
+func (Codec) AppendWelcome(dst []byte, id string) []byte {
+	dst = append(dst, `{"type":"welcome","id":`...)
+	dst = appendString(dst, id)
+	return append(dst, '}')
+}
+
+// AppendReply appends the answer to one request. With r.Err set it is
+//
+//	{"type":"error","id":…,"code":"not_member","message":"not a member of this room"}
+//
+// and otherwise an ack whose fields depend on r.Op:
+//
+//	nick:    {"type":"ack","id":…,"name":"alice"}
+//	join:    {"type":"ack","id":…,"room":"lobby","count":3}
+//	leave:   {"type":"ack","id":…,"room":"lobby","count":2}
+//	rooms:   {"type":"ack","id":…,"rooms":[{"room":"lobby","count":3}]}
+//	members: {"type":"ack","id":…,"room":"lobby","members":[{"id":"…","nick":"alice"}]}
+//	send, ping and anything else: {"type":"ack","id":…}
+//
+// "id" is omitted when r.ID is empty; otherwise r.ID is copied verbatim, so
+// it must be raw JSON as Decode returns it (a number or a string). "rooms"
+// and "members" are always arrays, [] when empty; "nick" is always present,
+// "" for a member without a nickname.
+func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
+	if r.Err != nil {
+		dst = append(dst, `{"type":"error"`...)
+		dst = appendID(dst, r.ID)
+		dst = append(dst, `,"code":`...)
+		dst = appendString(dst, r.Err.Code)
+		dst = append(dst, `,"message":`...)
+		dst = appendString(dst, r.Err.Message)
+		return append(dst, '}')
+	}
+	dst = append(dst, `{"type":"ack"`...)
+	dst = appendID(dst, r.ID)
+	switch r.Op {
+	case chat.OpNick:
+		dst = append(dst, `,"name":`...)
+		dst = appendString(dst, r.Name)
+	case chat.OpJoin, chat.OpLeave:
+		dst = append(dst, `,"room":`...)
+		dst = appendString(dst, r.Room)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(r.Count), 10)
+	case chat.OpRooms:
+		dst = append(dst, `,"rooms":[`...)
+		for i := range r.Rooms {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"room":`...)
+			dst = appendString(dst, r.Rooms[i].Room)
+			dst = append(dst, `,"count":`...)
+			dst = strconv.AppendInt(dst, int64(r.Rooms[i].Count), 10)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	case chat.OpMembers:
+		dst = append(dst, `,"room":`...)
+		dst = appendString(dst, r.Room)
+		dst = append(dst, `,"members":[`...)
+		for i := range r.Members {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendString(dst, r.Members[i].ID)
+			dst = append(dst, `,"nick":`...)
+			dst = appendString(dst, r.Members[i].Nick)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// AppendMessage appends a chat message for its recipients:
+//
+//	{"type":"message","room":"lobby","from":"<id>","nick":"alice","data":<raw>,"ts":1700000000000}
+//
+// A direct message (m.Room empty) has no "room" key. m.Data is copied
+// verbatim; it must be one JSON value, as Decode returns it, and an empty
+// m.Data is written as null so that the payload stays valid JSON. This is
+// the broadcast path: it is encoded once per room and wire encoding, and
+// with a reused dst it does not allocate.
+func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
+	dst = append(dst, `{"type":"message"`...)
+	if len(m.Room) > 0 {
+		dst = append(dst, `,"room":`...)
+		dst = appendString(dst, m.Room)
+	}
+	dst = append(dst, `,"from":`...)
+	dst = appendString(dst, m.From)
+	dst = append(dst, `,"nick":`...)
+	dst = appendString(dst, m.Nick)
+	dst = append(dst, `,"data":`...)
+	if len(m.Data) > 0 {
+		dst = append(dst, m.Data...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, m.TS, 10)
+	return append(dst, '}')
+}
+
+// AppendPresence appends a presence event for a room's members:
+//
+//	{"type":"presence","room":"lobby","event":"join","id":"<id>","nick":"alice","count":3}
+func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
+	dst = append(dst, `{"type":"presence","room":`...)
+	dst = appendString(dst, p.Room)
+	dst = append(dst, `,"event":`...)
+	dst = appendString(dst, string(p.Event))
+	dst = append(dst, `,"id":`...)
+	dst = appendString(dst, p.ID)
+	dst = append(dst, `,"nick":`...)
+	dst = appendString(dst, p.Nick)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(p.Count), 10)
+	return append(dst, '}')
+}
+
+// appendID appends `,"id":<id>` when the request carried an id.
+func appendID(dst, id []byte) []byte {
+	if len(id) == 0 {
+		return dst
+	}
+	dst = append(dst, `,"id":`...)
+	return append(dst, id...)
+}
+
+// appendString appends s to dst as a JSON string, quotes included, and
+// returns the extended slice. The result is valid JSON for any input:
+//   - '"', '\\' and the control characters below U+0020 are escaped, with
+//     the short forms \b \f \n \r \t where JSON has them;
+//   - '<', '>' and '&' become \u003c, \u003e and \u0026, and U+2028 and
+//     U+2029 become \u2028 and \u2029, as encoding/json does, so the
+//     payload is safe to embed in HTML and JavaScript;
+//   - each byte that is not part of valid UTF-8 becomes \ufffd (U+FFFD).
+//
+// Everything else is copied as is. It allocates only if dst must grow.
+func appendString[S string | []byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	// Bytes that need no escaping are copied in runs, from start to i.
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if plainASCII[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		// Converting at most UTFMax bytes to a string that does not escape
+		// uses a buffer on the stack: no allocation for []byte input.
+		n := min(len(s)-i, utf8.UTFMax)
+		r, size := utf8.DecodeRuneInString(string(s[i : i+n]))
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u2028`...)
+		case r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u2029`...)
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendEscape appends the escape sequence of the ASCII byte c.
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	const hex = "0123456789abcdef"
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+}
+
+// plainASCII reports the ASCII bytes a JSON string can hold unescaped
+// under the rules of AppendString.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"\<>&` {
+		t[c] = false
+	}
+	return t
+}()

@@ -1,0 +1,148 @@
+package native
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/chatgate/chatgate/chat"
+)
+
+// Decode takes whole payloads (the frame layer reassembles messages), so
+// the split property of the streaming parsers does not apply here; the
+// properties below compare Decode with encoding/json instead.
+func FuzzDecode(f *testing.F) {
+	for _, tc := range decodeCases {
+		if len(tc.in) < 4096 {
+			f.Add([]byte(tc.in))
+		}
+	}
+	for _, s := range []string{
+		`{"type":"send","room":"a","data":{"x":"\ud83d\ude00\\\"","y":[true,false,null,-0.0e+1]}}`,
+		`{"\u0074ype":"nick","n\u0061me":"\u00e9\ud800\udc00\udbff\udfff"}`,
+		"{\"type\":\"nick\",\"name\":\"\xed\xa0\x80\xf4\x90\x80\x80\"}",
+		`{"id":1e999,"type":"ping"}`,
+	} {
+		f.Add([]byte(s))
+	}
+
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		orig := bytes.Clone(payload)
+		var req chat.Request
+		err := Decode(payload, &req)
+		if !bytes.Equal(payload, orig) {
+			t.Fatal("Decode modified its input")
+		}
+
+		// Every failure is one of the shared sentinels.
+		var ce *chat.Error
+		if err != nil && !errors.As(err, &ce) {
+			t.Fatalf("error %#v is not a *chat.Error", err)
+		}
+		valid := json.Valid(payload)
+		isObject := valid && payload[skipSpace(payload, 0)] == '{'
+		if errors.Is(err, chat.ErrBadJSON) == isObject {
+			t.Fatalf("Decode = %v, but json.Valid = %v and object = %v", err, valid, isObject)
+		}
+
+		// Raw values are valid JSON and appear verbatim in the payload.
+		if req.ID != nil {
+			if !isIDToken(req.ID) || !json.Valid(req.ID) || !within(req.ID, payload) {
+				t.Fatalf("ID %q is not a number or string from the payload", req.ID)
+			}
+		}
+		if err != nil {
+			return
+		}
+		if req.Op == chat.OpInvalid {
+			t.Fatal("success without an op")
+		}
+		if req.Op == chat.OpSend && req.Data == nil {
+			t.Fatal("send without data")
+		}
+		if req.Data != nil && (!json.Valid(req.Data) || !within(req.Data, payload)) {
+			t.Fatalf("Data %q is not a JSON value from the payload", req.Data)
+		}
+
+		// Compare with what encoding/json makes of the same object. Its
+		// map decoding also lets the last duplicate key win. It fails on
+		// numbers beyond float64, which Decode passes on raw.
+		var m map[string]any
+		if json.Unmarshal(payload, &m) != nil {
+			return
+		}
+		if m["type"] != req.Op.String() {
+			t.Fatalf("op %v, encoding/json sees type %#v", req.Op, m["type"])
+		}
+		checkString := func(key string, has bool, got []byte) {
+			want, ok := m[key].(string)
+			if has != ok {
+				t.Fatalf("%s present = %v, encoding/json sees %#v", key, has, m[key])
+			}
+			if has && string(got) != want {
+				t.Fatalf("%s = %q, encoding/json decodes %q", key, got, want)
+			}
+		}
+		checkRaw := func(key string, got []byte) {
+			if got == nil {
+				return
+			}
+			var v any
+			if err := json.Unmarshal(got, &v); err == nil && !reflect.DeepEqual(v, m[key]) {
+				t.Fatalf("%s = %s decodes to %#v, encoding/json sees %#v", key, got, v, m[key])
+			}
+		}
+		switch req.Op {
+		case chat.OpNick:
+			checkString("name", req.HasName, req.Name)
+		case chat.OpJoin, chat.OpLeave, chat.OpMembers:
+			checkString("room", req.HasRoom, req.Room)
+		case chat.OpSend:
+			checkString("room", req.HasRoom, req.Room)
+			checkString("to", req.HasTo, req.To)
+			checkRaw("data", req.Data)
+		}
+		checkRaw("id", req.ID)
+	})
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "hello", `a"b\c`, "\b\f\n\r\t\x00\x1f\x7f", "<>&", "\u2028\u2029",
+		"café 😀", "\xff", "\xe2\x82", "ok\xf0\x9f\x98", "\xed\xa0\x80", "\uFFFD", strings.Repeat("x", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendString([]byte("[1,"), s)
+		if !bytes.HasPrefix(out, []byte("[1,")) {
+			t.Fatal("dst prefix lost")
+		}
+		out = out[len("[1,"):]
+		if !json.Valid(out) || !utf8.Valid(out) {
+			t.Fatalf("appendString(%q) = %q is not valid JSON text", s, out)
+		}
+		if b := appendString(nil, []byte(s)); !bytes.Equal(b, out) {
+			t.Fatalf("[]byte gives %q, string gives %q", b, out)
+		}
+		var got string
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatal(err)
+		}
+		// Valid UTF-8 comes back unchanged; each invalid byte as U+FFFD.
+		if want := validText(s); got != want {
+			t.Fatalf("appendString(%q) decodes to %q, want %q", s, got, want)
+		}
+		if utf8.ValidString(s) && got != s {
+			t.Fatalf("valid input %q decodes to %q", s, got)
+		}
+		if bytes.ContainsAny(out, "<>&\u2028\u2029") {
+			t.Fatalf("appendString(%q) = %q leaves HTML or JS line terminators unescaped", s, out)
+		}
+		if want, _ := json.Marshal(s); !bytes.Equal(out, want) {
+			t.Fatalf("appendString(%q) = %s, encoding/json gives %s", s, out, want)
+		}
+	})
+}
