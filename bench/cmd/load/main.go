@@ -1,0 +1,214 @@
+// Command load is the chatgate load generator. It opens many WebSocket
+// connections to a chat server speaking chatgate's native protocol or
+// Socket.IO, runs one scenario, samples the server's memory, CPU and file
+// descriptors from /proc, and reports latency percentiles, deliveries per
+// second and losses.
+//
+// Connections are spread over worker processes (this same binary, started
+// with the hidden "worker" subcommand), each binding its own loopback
+// source address, so one run can exceed a single process's open-files
+// limit and the ~28,000 ephemeral ports of one source address.
+//
+// Run "load -help" for the flags and examples.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chatgate/chatgate/bench/load"
+	"github.com/chatgate/chatgate/bench/proc"
+)
+
+const usage = `usage: load -scenario NAME -addr HOST:PORT [flags]
+
+Scenarios:
+  idle    open -n connections, each joining a room of -room-size, hold them
+          for -duration; report connect rate, failures and the server's RSS
+          per connection.
+  fanout  -n members in one room, -publishers of them publishing -rate
+          messages/s in total, each -size bytes, for -duration; or with
+          -ramp, step the rate up from -rate until a step loses a message or
+          its p99 exceeds -p99, and report the best rate.
+  rooms   -n clients in rooms of -room-size, each client publishing -rate
+          messages/s for -duration.
+  churn   -cycles of connect, join, send one message, close, with
+          -churn-concurrency in flight per worker; report the server's open
+          files, goroutines and RSS over time and after -settle.
+
+Latency is measured from a CLOCK_MONOTONIC timestamp inside each message's
+data to its arrival at each receiver. Results: a summary on stdout, progress
+on stderr every second, and one JSON line per run appended to -out.
+
+Examples:
+  load -scenario idle   -addr 127.0.0.1:8080 -n 18000 -server-pid $PID -label chatgate
+  load -scenario fanout -addr 127.0.0.1:8080 -n 1000 -size 64 -ramp -rate 20 -server-pid $PID
+  load -scenario fanout -addr 127.0.0.1:8080 -n 10000 -rate 10 -duration 10s
+  load -scenario rooms  -addr 127.0.0.1:8080 -n 5000 -room-size 50 -rate 1
+  load -scenario churn  -addr 127.0.0.1:8080 -cycles 20000
+  load -scenario fanout -proto socketio -addr 127.0.0.1:3000 -n 1000 -rate 50
+
+Flags:
+`
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := load.RunWorker(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "load worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg load.Config
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	proto := fs.String("proto", "native", "wire protocol: native or socketio")
+	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms or churn")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only)")
+	fs.StringVar(&cfg.Path, "path", "", "WebSocket request path (default /ws, or /socket.io/?EIO=4&transport=websocket)")
+	fs.StringVar(&cfg.Label, "label", "", "name of the server under test in the results (default: -addr)")
+	fs.IntVar(&cfg.Conns, "n", 1000, "connections (fanout: room members)")
+	fs.IntVar(&cfg.RoomSize, "room-size", 50, "clients per room (idle, rooms)")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishing members (fanout)")
+	fs.IntVar(&cfg.Size, "size", 64, "bytes of each message's data (at least 44 are used for the timestamp)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "messages/s: all publishers together (fanout; default 10) or per client (rooms; default 1); the starting rate with -ramp")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "hold (idle) or publishing (fanout, rooms) time")
+	fs.BoolVar(&cfg.Ramp, "ramp", false, "fanout: step the rate up to find the highest rate delivered in full within -p99")
+	fs.Float64Var(&cfg.RampFactor, "ramp-factor", 1.5, "rate multiplier between ramp steps")
+	fs.Float64Var(&cfg.RampMax, "ramp-max", 0, "highest rate to try (0: no limit)")
+	fs.IntVar(&cfg.RampRefine, "ramp-refine", 2, "bisection steps between the best pass and the first failure (-1: none)")
+	fs.DurationVar(&cfg.StepDuration, "step", 5*time.Second, "publishing time of each ramp step")
+	fs.DurationVar(&cfg.P99Bound, "p99", 50*time.Millisecond, "p99 latency bound of a passing ramp step")
+	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "wait for outstanding deliveries after each step")
+	fs.DurationVar(&cfg.Slack, "slack", 2*time.Millisecond, "publisher schedule lag not charged to the server")
+	fs.IntVar(&cfg.Cycles, "cycles", 10000, "churn: connect-join-send-close cycles")
+	fs.IntVar(&cfg.ChurnConcurrency, "churn-concurrency", 64, "churn: cycles in flight per worker")
+	fs.IntVar(&cfg.ChurnRooms, "churn-rooms", 100, "churn: rooms the cycles spread over")
+	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "churn: how long to watch the server after the last cycle")
+	fs.IntVar(&cfg.Workers, "workers", 0, "worker processes (default: one per -per-worker connections)")
+	fs.IntVar(&cfg.PerWorker, "per-worker", 15000, "most connections per worker process")
+	fs.StringVar(&cfg.SourceBase, "src", "127.0.0.2", `first loopback source address; worker i binds src+i ("none": let the kernel choose)`)
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 100, "handshakes in flight per worker")
+	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "limit of one connect and handshake")
+	fs.IntVar(&cfg.Retries, "retries", 2, "retries of a failed connection (-1: none)")
+	fs.IntVar(&cfg.ReadBuf, "read-buf", 2048, "read buffer bytes per connection")
+	fs.DurationVar(&cfg.Deadline, "deadline", 10*time.Minute, "hard limit of the whole run")
+	pid := fs.Int("server-pid", 0, "server process id, to read its RSS, CPU and open files from /proc")
+	pidfile := fs.String("server-pidfile", "", "file holding the server process id")
+	stats := fs.String("stats", "", `server stats URL (default http://ADDR/stats; "none" to skip)`)
+	out := fs.String("out", "", "append the result as one JSON line to this file")
+	wait := fs.Duration("wait", 10*time.Second, "wait this long for the server to accept connections")
+	inproc := fs.Bool("inproc", false, "run workers as goroutines of this process (small runs only)")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg.Proto = load.Protocol(*proto)
+	if cfg.Scenario == "" {
+		fs.Usage()
+		return 2
+	}
+	if err := checkLoopback(cfg.Addr); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		return 2
+	}
+	if *pidfile != "" {
+		p, err := proc.ReadPIDFile(*pidfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 2
+		}
+		*pid = p
+	}
+	probe := &load.Probe{PID: *pid, StatsURL: "http://" + cfg.Addr + "/stats"}
+	switch *stats {
+	case "none":
+		probe.StatsURL = ""
+	case "":
+	default:
+		probe.StatsURL = *stats
+	}
+	cfg.Probe = probe
+	if !*quiet {
+		cfg.Progress = os.Stderr
+	}
+	cfg.Command = "load " + strings.Join(os.Args[1:], " ")
+	if *inproc {
+		cfg.Spawn = load.InProcessSpawner()
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+		cfg.Spawn = load.ExecSpawner(exe, []string{"worker"}, os.Stderr)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := load.WaitListening(ctx, cfg.Addr, *wait); err != nil {
+		fmt.Fprintf(os.Stderr, "load: server at %s is not accepting connections: %v\n", cfg.Addr, err)
+		return 1
+	}
+	res, err := load.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		if res == nil {
+			return 2
+		}
+	}
+	res.WriteSummary(os.Stdout)
+	if *out != "" {
+		f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := res.WriteJSONL(f); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+	}
+	if res.Aborted != "" {
+		return 1
+	}
+	return 0
+}
+
+// checkLoopback refuses targets outside 127.0.0.0/8 and ::1: the load tool
+// is for servers on this machine only.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%s is not a loopback address; the load tool only targets this machine", addr)
+	}
+	return nil
+}

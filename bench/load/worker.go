@@ -1,0 +1,529 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/bench/hist"
+)
+
+// maxErrors is how many distinct error messages a worker keeps to report.
+const maxErrors = 5
+
+// Worker holds a share of the load connections in one process and acts on
+// the coordinator's commands. Create it with NewWorker and run Serve.
+type Worker struct {
+	outMu sync.Mutex
+	enc   *json.Encoder
+
+	cfg     dialConfig
+	clients []*client // indexed by client index - first; nil if it failed
+	first   int
+
+	// Counters of the connection phase.
+	open, failed, lost atomic.Int64
+	roomsMu            sync.Mutex
+	rooms              map[int]int
+
+	// Per-step state. step changes only between steps (see prepare).
+	step       atomic.Int64
+	rec        hist.Sharded
+	stale      atomic.Uint64
+	sent       atomic.Uint64
+	expected   atomic.Uint64
+	sendErrors atomic.Uint64
+	lagMax     atomic.Int64
+
+	cycles, cycleFailed atomic.Int64
+
+	errMu  sync.Mutex
+	errors []string
+
+	// tickMu makes "drain the histogram and emit it" one step, so that
+	// reports leave the worker in the order of their contents.
+	tickMu sync.Mutex
+}
+
+// NewWorker returns a worker that writes its events to out.
+func NewWorker(out io.Writer) *Worker {
+	return &Worker{enc: json.NewEncoder(out), rooms: make(map[int]int)}
+}
+
+// Serve reads commands from in until the input ends, a close command
+// arrives, ctx ends, or the deadline of the open command passes. It closes
+// every connection before returning.
+func (w *Worker) Serve(ctx context.Context, in io.Reader) error {
+	// opCtx bounds everything the worker does; the deadline of the open
+	// command cancels it.
+	opCtx, cancel := context.WithCancel(ctx)
+	cmds := make(chan Command)
+	go func() {
+		defer close(cmds)
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			var c Command
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				w.emit(Event{Ev: evError, Errors: []string{"bad command: " + err.Error()}})
+				continue
+			}
+			select {
+			case cmds <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var busy sync.WaitGroup // the long operation in progress, if any
+	var stopTicks func()
+	var deadline *time.Timer
+	// Stop in order: cancel the work, stop reporting, wait for the work to
+	// notice, then close the connections.
+	defer func() {
+		cancel()
+		if deadline != nil {
+			deadline.Stop()
+		}
+		if stopTicks != nil {
+			stopTicks()
+		}
+		busy.Wait()
+		w.closeAll()
+	}()
+	for {
+		var c Command
+		var ok bool
+		select {
+		case c, ok = <-cmds:
+			if !ok {
+				return nil
+			}
+		case <-opCtx.Done():
+			return opCtx.Err()
+		}
+		switch c.Op {
+		case opOpen:
+			if c.Open == nil || stopTicks != nil {
+				continue // one open per worker
+			}
+			if !c.Open.Deadline.IsZero() {
+				deadline = time.AfterFunc(time.Until(c.Open.Deadline), cancel)
+			}
+			stopTicks = w.startTicks(opCtx)
+			busy.Add(1)
+			go func(ctx context.Context, o OpenCmd) {
+				defer busy.Done()
+				w.openAll(ctx, o)
+			}(opCtx, *c.Open)
+		case opPrepare:
+			busy.Wait()
+			w.prepare(c.Step)
+			w.emit(Event{Ev: evPrepared, Step: c.Step})
+		case opRun:
+			if c.Run == nil {
+				continue
+			}
+			busy.Add(1)
+			go func(ctx context.Context, r RunCmd) {
+				defer busy.Done()
+				w.run(ctx, r)
+			}(opCtx, *c.Run)
+		case opFlush:
+			w.tick(c.Seq)
+		case opChurn:
+			if c.Churn == nil {
+				continue
+			}
+			busy.Wait()
+			busy.Add(1)
+			go func(ctx context.Context, ch ChurnCmd) {
+				defer busy.Done()
+				w.churn(ctx, ch)
+			}(opCtx, *c.Churn)
+		case opClose:
+			cancel()
+			busy.Wait()
+			w.closeAll()
+			w.emit(Event{Ev: evClosed})
+			return nil
+		}
+	}
+}
+
+func (w *Worker) emit(ev Event) {
+	ev.CPU = selfCPU()
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	_ = w.enc.Encode(ev)
+}
+
+func (w *Worker) noteError(err error) {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	msg := err.Error()
+	for _, e := range w.errors {
+		if e == msg {
+			return
+		}
+	}
+	if len(w.errors) < maxErrors {
+		w.errors = append(w.errors, msg)
+	}
+}
+
+func (w *Worker) takeErrors() []string {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	e := w.errors
+	w.errors = nil
+	return e
+}
+
+// startTicks reports progress every second until ctx ends or the returned
+// function is called.
+func (w *Worker) startTicks(ctx context.Context) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				w.tick(0)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// tick emits the current counters and the deliveries recorded since the
+// previous tick; seq is the flush it answers, or 0.
+func (w *Worker) tick(seq int) {
+	w.tickMu.Lock()
+	defer w.tickMu.Unlock()
+	h := new(hist.Histogram)
+	w.rec.Drain(h)
+	ev := w.counters(evTick)
+	ev.Seq = seq
+	if h.Count() > 0 {
+		ev.Hist = h
+	}
+	w.emit(ev)
+}
+
+func (w *Worker) counters(kind string) Event {
+	return Event{
+		Ev:          kind,
+		Step:        int(w.step.Load()),
+		Open:        int(w.open.Load()),
+		Failed:      int(w.failed.Load()),
+		Lost:        int(w.lost.Load()),
+		Sent:        w.sent.Load(),
+		Expected:    w.expected.Load(),
+		SendErrors:  w.sendErrors.Load(),
+		LagMax:      time.Duration(w.lagMax.Load()),
+		Stale:       w.stale.Load(),
+		Cycles:      int(w.cycles.Load()),
+		CycleFailed: int(w.cycleFailed.Load()),
+		Errors:      w.takeErrors(),
+	}
+}
+
+// openAll opens this worker's share of the clients.
+func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
+	start := time.Now()
+	w.cfg = dialConfig{
+		addr:    o.Addr,
+		path:    o.Path,
+		proto:   o.Proto,
+		local:   net.ParseIP(o.LocalIP),
+		timeout: o.DialTimeout,
+		readBuf: o.ReadBuf,
+	}
+	if w.cfg.timeout <= 0 {
+		w.cfg.timeout = 10 * time.Second
+	}
+	if w.cfg.readBuf < 256 {
+		w.cfg.readBuf = 256
+	}
+	w.first = o.First
+	w.clients = make([]*client, o.Count)
+	roomSize := max(o.RoomSize, 1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < max(o.Concurrency, 1); g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= o.Count {
+					return
+				}
+				idx := o.First + i
+				room := idx / roomSize
+				c, err := w.dialRetry(ctx, idx, room, o.Retries)
+				if err != nil {
+					w.failed.Add(1)
+					w.noteError(err)
+					continue
+				}
+				w.clients[i] = c
+				w.roomsMu.Lock()
+				w.rooms[room]++
+				w.roomsMu.Unlock()
+				w.open.Add(1)
+				go c.readLoop(w.cfg.proto)
+			}
+		}()
+	}
+	wg.Wait()
+	ev := w.counters(evOpened)
+	ev.Secs = time.Since(start).Seconds()
+	w.roomsMu.Lock()
+	ev.Rooms = make(map[int]int, len(w.rooms))
+	for r, n := range w.rooms {
+		ev.Rooms[r] = n
+	}
+	w.roomsMu.Unlock()
+	w.emit(ev)
+}
+
+// dialRetry dials with a short growing pause between attempts, because a
+// refused or timed-out connect under a burst of handshakes usually
+// succeeds a moment later.
+func (w *Worker) dialRetry(ctx context.Context, idx, room, retries int) (*client, error) {
+	var err error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		var c *client
+		if c, _, err = dial(ctx, &w.cfg, w, idx, room); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
+}
+
+// prepare starts step k: from now on only deliveries of messages stamped
+// with step k count, and the counters start from zero. The coordinator
+// prepares every worker before any of them publishes, so no receiver sees
+// a message of a step it has not reached.
+func (w *Worker) prepare(k int) {
+	w.tickMu.Lock()
+	defer w.tickMu.Unlock()
+	w.step.Store(int64(k))
+	var discard hist.Histogram
+	w.rec.Drain(&discard)
+	w.stale.Store(0)
+	w.sent.Store(0)
+	w.expected.Store(0)
+	w.sendErrors.Store(0)
+	w.lagMax.Store(0)
+}
+
+// deliver records a received chat message. It is called by every client's
+// reader goroutine, so it only touches atomics and the sharded histogram.
+func (w *Worker) deliver(idx int, msg []byte) {
+	t, k, ok := parseData(msg)
+	if !ok {
+		return
+	}
+	if int64(k) != w.step.Load() {
+		w.stale.Add(1)
+		return
+	}
+	lat := Mono() - t
+	if lat < 0 {
+		lat = 0
+	}
+	w.rec.Record(idx, uint64(lat))
+}
+
+func (w *Worker) lostConn(err error) {
+	w.lost.Add(1)
+	w.noteError(err)
+}
+
+// run publishes for one step on an open-loop schedule: message i of the
+// worker is due at start + i/rate whatever happened to the previous ones,
+// so a server that stalls its readers is charged for the wait.
+func (w *Worker) run(ctx context.Context, r RunCmd) {
+	var pubs []*client
+	for _, c := range w.clients {
+		if c != nil && r.PubStride > 0 && c.idx%r.PubStride == 0 && c.idx/r.PubStride < r.PubCount {
+			pubs = append(pubs, c)
+		}
+	}
+	owed := func(room int) uint64 {
+		if room < len(r.Members) && r.Members[room] > 1 {
+			return uint64(r.Members[room] - 1)
+		}
+		return 0
+	}
+	rate := r.RatePerPub * float64(len(pubs))
+	if len(pubs) > 0 && rate > 0 {
+		interval := float64(time.Second) / rate
+		slack := int64(r.Slack)
+		start := Mono()
+		end := start + int64(r.Duration)
+		var payload, frame []byte
+		var sent, expected uint64
+		var lagMax int64
+		for i := 0; ; i++ {
+			due := start + int64(float64(i)*interval)
+			if due >= end || (i&63 == 0 && ctx.Err() != nil) {
+				break
+			}
+			now := Mono()
+			if ahead := due - now; ahead > 50_000 {
+				time.Sleep(time.Duration(ahead))
+				now = Mono()
+			}
+			// Timer jitter below the slack is not charged to the server;
+			// a real backlog is (see RunCmd.Slack).
+			stamp := now
+			if lag := now - due; lag > slack {
+				stamp = due
+				lagMax = max(lagMax, lag)
+				w.lagMax.Store(lagMax)
+			}
+			c := pubs[i%len(pubs)]
+			c.seq++
+			payload = appendSend(payload[:0], w.cfg.proto, c.seq+10, c.room, stamp, r.Step, r.Size)
+			frame = appendFrame(frame[:0], opText, payload)
+			if err := c.write(frame); err != nil {
+				w.sendErrors.Add(1)
+				w.noteError(err)
+				continue
+			}
+			sent++
+			expected += owed(c.room)
+			w.sent.Store(sent)
+			w.expected.Store(expected)
+		}
+	}
+	w.tickMu.Lock()
+	ev := w.counters(evSent)
+	w.tickMu.Unlock()
+	w.emit(ev)
+}
+
+// churn runs connect–join–send–close cycles.
+func (w *Worker) churn(ctx context.Context, ch ChurnCmd) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	rooms := max(ch.Rooms, 1)
+	for g := 0; g < max(ch.Concurrency, 1); g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= ch.Cycles {
+					return
+				}
+				var err error
+				buf, err = w.cycle(ctx, ch.First+i, ch.RoomBase+i%rooms, ch.Size, buf)
+				if err != nil {
+					w.cycleFailed.Add(1)
+					w.noteError(err)
+					continue
+				}
+				w.cycles.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	w.tickMu.Lock()
+	ev := w.counters(evChurned)
+	w.tickMu.Unlock()
+	w.emit(ev)
+}
+
+// errNoAck is returned when a churn cycle's message is not acknowledged.
+var errNoAck = errors.New("load: message not acknowledged")
+
+// cycle connects, joins, publishes one message, waits for its ack and
+// closes with a close frame, as a short-lived browser tab would.
+func (w *Worker) cycle(ctx context.Context, idx, room, size int, buf []byte) ([]byte, error) {
+	c, _, err := dial(ctx, &w.cfg, w, idx, room)
+	if err != nil {
+		return buf, err
+	}
+	defer c.close()
+	_ = c.nc.SetDeadline(time.Now().Add(w.cfg.timeout))
+	const id = 3 // after nick (1) and join (2)
+	buf = appendSend(buf[:0], w.cfg.proto, id, room, Mono(), -1, size)
+	if err := c.write(appendFrame(nil, opText, buf)); err != nil {
+		return buf, err
+	}
+	for {
+		op, b, err := c.fr.next()
+		if err != nil {
+			return buf, fmt.Errorf("%w: %v", errNoAck, err)
+		}
+		if err := c.control(op, b); err != nil {
+			return buf, err
+		}
+		if op == opText && isAck(w.cfg.proto, b, id) {
+			break
+		}
+	}
+	var cf [8]byte
+	_ = c.write(appendFrame(nil, ws.OpClose, append(cf[:0], 0x03, 0xe8))) // 1000 normal closure
+	return buf, nil
+}
+
+// isAck reports whether frame acknowledges request id.
+func isAck(p Protocol, frame []byte, id uint64) bool {
+	if p == SocketIO {
+		want := fmt.Appendf(nil, "43%d[", id)
+		return len(frame) >= len(want) && string(frame[:len(want)]) == string(want)
+	}
+	var r reply
+	if json.Unmarshal(frame, &r) != nil {
+		return false
+	}
+	return (r.Type == "ack" || r.Type == "error") && string(r.ID) == fmt.Sprint(id)
+}
+
+func (w *Worker) closeAll() {
+	for i, c := range w.clients {
+		if c != nil {
+			c.close()
+			w.clients[i] = nil
+		}
+	}
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
