@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	buildOnce sync.Once
+	buildOnce  sync.Once
 	gorillaBin string
 	buildErr   error
 )
