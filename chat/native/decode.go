@@ -9,12 +9,6 @@ import (
 	"github.com/chatgate/chatgate/chat"
 )
 
-// ErrBadID is returned by Decode when "id" is present but is neither a JSON
-// number nor a JSON string. Its code is chat.CodeMissingField ("a required
-// field ... has the wrong JSON type"); the reply carries no id, since there
-// is none a client could match it with.
-var ErrBadID = &chat.Error{Code: chat.CodeMissingField, Message: `"id" must be a number or a string`}
-
 // Decode parses one frame payload into req, which it resets first.
 //
 // On success req.Op is set along with the fields that operation uses: Name
@@ -24,7 +18,8 @@ var ErrBadID = &chat.Error{Code: chat.CodeMissingField, Message: `"id" must be a
 // when they are copied instead).
 //
 // On failure Decode returns one of the *chat.Error sentinels: chat.ErrBadJSON
-// (not valid JSON, or not an object), ErrBadID, chat.ErrMissingType ("type"
+// (not valid JSON, not an object, or an "id" that is neither a number nor a
+// string, as docs/protocol.md specifies), chat.ErrMissingType ("type"
 // absent or not a string), chat.ErrUnknownType, chat.ErrMissingName,
 // chat.ErrMissingRoom, chat.ErrMissingDest or chat.ErrMissingData (a required
 // field absent or of the wrong JSON kind). They are checked in that order.
@@ -49,7 +44,8 @@ func Decode(payload []byte, req *chat.Request) error {
 	}
 	if f.id != nil {
 		if !isIDToken(f.id) {
-			return ErrBadID
+			// There is no id a client could match the reply with.
+			return chat.ErrBadJSON
 		}
 		req.ID = f.id
 	}

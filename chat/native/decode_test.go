@@ -150,11 +150,11 @@ var decodeCases = []decodeCase{
 		want: chat.Request{Op: chat.OpPing, ID: []byte(`"a\"b\u00e9"`)}},
 	{name: "id empty string", in: `{"type":"ping","id":""}`, want: chat.Request{Op: chat.OpPing, ID: []byte(`""`)}},
 	{name: "id absent", in: `{"type":"ping"}`, want: chat.Request{Op: chat.OpPing}},
-	{name: "id null", in: `{"type":"ping","id":null}`, err: ErrBadID},
-	{name: "id true", in: `{"type":"ping","id":true}`, err: ErrBadID},
-	{name: "id object", in: `{"type":"ping","id":{"n":1}}`, err: ErrBadID},
-	{name: "id array", in: `{"type":"ping","id":[1]}`, err: ErrBadID},
-	{name: "id before bad id wins over type", in: `{"id":null}`, err: ErrBadID},
+	{name: "id null", in: `{"type":"ping","id":null}`, err: chat.ErrBadJSON},
+	{name: "id true", in: `{"type":"ping","id":true}`, err: chat.ErrBadJSON},
+	{name: "id object", in: `{"type":"ping","id":{"n":1}}`, err: chat.ErrBadJSON},
+	{name: "id array", in: `{"type":"ping","id":[1]}`, err: chat.ErrBadJSON},
+	{name: "id before bad id wins over type", in: `{"id":null}`, err: chat.ErrBadJSON},
 
 	// Errors keep the id so the reply can echo it.
 	{name: "missing type", in: `{"id":7}`, want: chat.Request{ID: []byte(`7`)}, err: chat.ErrMissingType},

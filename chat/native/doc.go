@@ -49,7 +49,8 @@
 //   - Unknown keys, and known keys the operation does not use, are ignored
 //     whatever their JSON kind: {"type":"ping","room":5} is a valid ping.
 //   - "id" must be a number or a string; null, true, false, objects and
-//     arrays give ErrBadID (code missing_field) and no id is echoed.
+//     arrays give chat.ErrBadJSON (bad_json, per docs/protocol.md) and no
+//     id is echoed.
 //   - "data" may be any JSON value, null included; only its absence is an
 //     error.
 //   - A send may carry both "room" and "to"; both are returned and the hub
