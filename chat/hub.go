@@ -190,9 +190,9 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if err := checkRoom(req.Room); err != nil {
 			return err
 		}
-		count, added := h.table.Join(req.Room, s)
+		count, added, name := h.table.Join(req.Room, s)
 		if added {
-			s.rooms = append(s.rooms, string(req.Room))
+			s.rooms = append(s.rooms, name)
 			h.presence(s, req.Room, PresenceJoin, count)
 		}
 		r.Room, r.Count = req.Room, count
@@ -229,7 +229,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if snap == nil || snap.Count <= 1 {
 			return nil // nobody else to deliver to
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), Data: req.Data, TS: h.cfg.Now().UnixMilli()}
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 		var frames Frames
 		h.encodeMessage(snap.Kinds, &m, &frames)
 		h.transport.Fanout(snap, s, &frames)
@@ -271,12 +271,8 @@ func (h *Hub) sendTo(s *Session, req *Request) *Error {
 	if to == nil {
 		return ErrNoSuchConn
 	}
-	m := Message{From: s.id, Nick: s.Nick(), Data: req.Data, TS: h.cfg.Now().UnixMilli()}
-	f := frame.AcquireShared()
-	buf := f.PayloadBuffer()
-	*buf = h.cfg.Codecs[to.kind].AppendMessage(*buf, &m)
-	f.Seal(ws.OpText)
-	h.transport.Unicast(to, f)
+	m := Message{From: s.id, Nick: s.Nick(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+	h.transport.Unicast(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
 	return nil
 }
 
@@ -317,12 +313,23 @@ func (h *Hub) encodeMessage(kinds uint32, m *Message, frames *Frames) {
 		if kinds&(1<<uint(k)) == 0 {
 			continue
 		}
-		f := frame.AcquireShared()
-		buf := f.PayloadBuffer()
-		*buf = h.cfg.Codecs[k].AppendMessage(*buf, m)
-		f.Seal(ws.OpText)
-		frames[k] = f
+		frames[k] = encodeMessage(h.cfg.Codecs[k], m)
 	}
+}
+
+// encodeMessage frames m for one codec: the text payload, then its binary
+// attachments as binary frames when the codec carries them.
+func encodeMessage(c Codec, m *Message) *frame.Shared {
+	f := frame.AcquireShared()
+	buf := f.PayloadBuffer()
+	*buf = c.AppendMessage(*buf, m)
+	f.Seal(ws.OpText)
+	if c.BinaryAttachments() {
+		for _, a := range m.Attachments {
+			f.AppendFrame(ws.OpBinary, a)
+		}
+	}
+	return f
 }
 
 // registry maps connection ids to sessions, sharded like the room table so

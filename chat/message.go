@@ -56,6 +56,9 @@ type Request struct {
 	// Data is the raw JSON value of "data" (OpSend), passed on without
 	// re-encoding; nil when absent.
 	Data []byte
+	// Attachments are the binary payloads of a Socket.IO BINARY_EVENT that
+	// Data refers to by placeholder; nil for the native protocol.
+	Attachments [][]byte
 	// HasRoom and HasTo tell whether the fields were present at all, so that
 	// an empty string can be told apart from a missing field.
 	HasRoom, HasTo, HasName bool
@@ -100,6 +103,10 @@ type Message struct {
 	Nick string // sender's nickname at the time of sending ("" if none)
 	Data []byte // the sender's raw JSON, byte for byte
 	TS   int64  // server time of acceptance, Unix milliseconds
+	// Attachments are binary payloads that Data refers to by Socket.IO
+	// placeholders ({"_placeholder":true,"num":i}). Codecs that carry
+	// binary frames send them after the message; others inline them.
+	Attachments [][]byte
 }
 
 // PresenceEvent names what happened to a room member.
@@ -124,10 +131,15 @@ type Presence struct {
 // that differs between the native JSON protocol and Socket.IO; the chat
 // semantics in this package never look at bytes on the wire.
 //
-// Every Append method appends one complete payload (one WebSocket message)
-// to dst and returns the extended slice. Implementations must be safe for
-// concurrent use: encoders run on every event loop at once.
+// Every Append method appends one complete payload (one WebSocket text
+// message) to dst and returns the extended slice; returning dst unchanged
+// means there is nothing to send (e.g. a Socket.IO reply to a request that
+// asked for no acknowledgement). A codec whose wire carries binary frames
+// reports it with BinaryAttachments: the message's attachments then follow
+// its payload as binary frames. Implementations must be safe for concurrent
+// use: encoders run on every event loop at once.
 type Codec interface {
+	BinaryAttachments() bool
 	AppendWelcome(dst []byte, id string) []byte
 	AppendReply(dst []byte, r *Reply) []byte
 	AppendMessage(dst []byte, m *Message) []byte

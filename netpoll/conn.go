@@ -38,30 +38,34 @@ const kindNative = 0
 var errPeerClosed = errors.New("netpoll: peer closed")
 
 // conn is the per-connection state machine. Every field is touched only on
-// the owning loop.
+// the owning loop. It is kept small because an idle gateway is mostly conn
+// structs: state needed only briefly (a partial request head, frames queued
+// during a mailbox pass) lives in side tables of the loop instead.
 type conn struct {
-	gc       gnet.Conn
-	lp       *loop
-	srv      *Server
-	sess     *chat.Session
-	head     []byte // partial HTTP request head; nil once it is complete
-	out      [][]byte
-	rd       frame.Reader
-	lastSeen int64 // coarse Unix nanoseconds of the last inbound bytes
-	deadline int64 // handshake or close-handshake deadline
-	sweepIdx int
+	gc   gnet.Conn
+	lp   *loop
+	sess *chat.Session
+	rd   frame.Reader
+	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
+	// time of the last inbound bytes (stateOpen) or the close-handshake
+	// deadline (stateClosing), all in Unix nanoseconds.
+	stamp    int64
+	sweepIdx int32 // index in lp.conns
+	pendIdx  int32 // 1 + index in lp.pending while frames are queued, else 0
 	state    connState
 	ep       endpoint
 	pinged   bool
-	touched  bool
+	partial  bool // a partial request head is kept in lp.heads
 }
 
 // onTraffic handles newly read bytes. buf belongs to the loop and is valid
 // only during the call.
 func (c *conn) onTraffic(buf []byte) gnet.Action {
-	c.lastSeen = c.srv.now()
-	c.pinged = false
 	lp := c.lp
+	if c.state == stateOpen {
+		c.stamp = lp.srv.now()
+		c.pinged = false
+	}
 	lp.wbuf = lp.wbuf[:0]
 	var action gnet.Action
 	switch c.state {
@@ -82,20 +86,22 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 }
 
 func (c *conn) onHTTP(buf []byte) gnet.Action {
-	max := c.srv.cfg.MaxHeaderBytes
+	lp := c.lp
+	max := lp.srv.cfg.MaxHeaderBytes
 	data := buf
-	if c.head != nil {
-		c.head = append(c.head, buf...)
-		data = c.head
+	if c.partial {
+		data = append(lp.heads[c], buf...)
+		lp.heads[c] = data
 	}
 	n := headEnd(data)
 	if n < 0 || n > max {
 		if len(data) > max {
 			return c.respond(textResponse(431, "request head too large\n"))
 		}
-		if c.head == nil {
+		if !c.partial {
 			// Keep the partial head: buf is the loop's shared buffer.
-			c.head = append(make([]byte, 0, 2*len(buf)), buf...)
+			c.partial = true
+			lp.heads[c] = append(make([]byte, 0, 2*len(buf)), buf...)
 		}
 		return gnet.None
 	}
@@ -110,10 +116,10 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 	switch {
 	case string(req.Path) == "/ws":
 		return c.upgrade(&req, endpointChat, rest)
-	case string(req.Path) == "/echo" && c.srv.cfg.Echo:
+	case string(req.Path) == "/echo" && lp.srv.cfg.Echo:
 		return c.upgrade(&req, endpointEcho, rest)
 	}
-	h := c.srv.routes[string(req.Path)]
+	h := lp.srv.routes[string(req.Path)]
 	if h == nil {
 		return c.respond(textResponse(404, "not found\n"))
 	}
@@ -132,7 +138,7 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 func (c *conn) respond(resp Response) gnet.Action {
 	c.lp.wbuf = appendResponse(c.lp.wbuf, resp)
 	c.state = stateClosed
-	c.head = nil
+	c.dropHead()
 	return gnet.Close
 }
 
@@ -167,31 +173,33 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 	}
 	start := len(lp.wbuf)
 	rw := headReadWriter{bytes.NewReader(req.Head), bufWriter{&lp.wbuf}}
-	if _, err := c.srv.upgrader.Upgrade(rw); err != nil {
+	if _, err := lp.srv.upgrader.Upgrade(rw); err != nil {
 		// gobwas/ws has written the HTTP error response; mark it as the
 		// last on this connection so clients do not try to reuse it.
 		lp.wbuf = insertConnectionClose(lp.wbuf, start)
-		c.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		lp.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
 		c.state = stateClosed
-		c.head = nil
+		c.dropHead()
 		return gnet.Close
 	}
+	srv := lp.srv
 	c.state = stateOpen
+	c.stamp = srv.now()
 	c.ep = ep
-	c.rd.Init(c.srv.cfg.MaxMessage)
+	c.rd.Init(srv.cfg.MaxMessage)
 	if ep == endpointChat {
-		c.sess = c.srv.hub.Open(c, lp.idx, kindNative)
-		lp.pbuf = c.srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
+		c.sess = srv.hub.Open(c, lp.idx, kindNative)
+		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
-		c.srv.log.Debug("connection open", "conn", c.sess.ID(), "remote", c.gc.RemoteAddr().String())
+		srv.log.Debug("connection open", "conn", c.sess.ID(), "remote", c.gc.RemoteAddr().String())
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
-		// Frames sent right behind the handshake (rest may alias c.head,
-		// which is dropped only after this call).
+		// Frames sent right behind the handshake (rest may alias the kept
+		// partial head, which is dropped only after this call).
 		action = c.onFrames(rest)
 	}
-	c.head = nil
+	c.dropHead()
 	return action
 }
 
@@ -212,7 +220,7 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	if c.sess != nil {
 		id = c.sess.ID()
 	}
-	c.srv.log.Debug("protocol error", "conn", id, "code", int(code), "err", err)
+	c.lp.srv.log.Debug("protocol error", "conn", id, "code", int(code), "err", err)
 	if c.state == stateOpen {
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, code, closeReason(err))
 	}
@@ -239,7 +247,7 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
 		return nil
 	}
-	hub := c.srv.hub
+	hub := lp.srv.hub
 	if op != ws.OpText {
 		hub.Fail(c.sess, nil, chat.ErrUnsupported)
 		return nil
@@ -282,8 +290,10 @@ func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
 // connection's traffic is handled, so the reply joins the same write.
 func (c *conn) WriteReply(r *chat.Reply) {
 	lp := c.lp
-	lp.pbuf = c.srv.hub.Codec(kindNative).AppendReply(lp.pbuf[:0], r)
-	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	lp.pbuf = lp.srv.hub.Codec(kindNative).AppendReply(lp.pbuf[:0], r)
+	if len(lp.pbuf) > 0 {
+		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	}
 }
 
 // startClose sends a close frame and waits for the peer's answer until the
@@ -291,7 +301,7 @@ func (c *conn) WriteReply(r *chat.Reply) {
 func (c *conn) startClose(code ws.StatusCode, reason string) {
 	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
 	c.state = stateClosing
-	c.deadline = c.srv.now() + int64(c.srv.cfg.CloseTimeout)
+	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
 }
 
 // closeNow sends a close frame and drops the connection at once. Called on
@@ -304,7 +314,7 @@ func (c *conn) closeNow(code ws.StatusCode, reason string) {
 
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
 func (c *conn) slowConsumer() {
-	c.srv.log.Warn("slow consumer closed", "conn", c.sess.ID(), "pending", c.gc.OutboundBuffered())
+	c.lp.srv.log.Warn("slow consumer closed", "conn", c.sess.ID(), "pending", c.gc.OutboundBuffered())
 	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
 }
 
@@ -313,11 +323,20 @@ func (c *conn) closed(err error) {
 	c.state = stateClosed
 	c.lp.remove(c)
 	c.rd.Reset()
-	c.head = nil
+	c.dropHead()
 	if c.sess != nil {
-		c.srv.hub.Close(c.sess)
-		if c.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
+		srv := c.lp.srv
+		srv.hub.Close(c.sess)
+		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
+			srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
 		}
+	}
+}
+
+// dropHead forgets a kept partial request head.
+func (c *conn) dropHead() {
+	if c.partial {
+		delete(c.lp.heads, c)
+		c.partial = false
 	}
 }

@@ -12,8 +12,13 @@ import (
 	"github.com/chatgate/chatgate/rooms"
 )
 
-// maxIovPerWrite keeps one writev well under the kernel's IOV_MAX (1024).
+// maxIovPerWrite bounds the frames queued for one connection before they
+// are written, so a burst cannot grow a pass without limit.
 const maxIovPerWrite = 512
+
+// maxCoalesceBuf is the largest coalescing buffer a loop keeps between
+// passes; a bigger one (a burst of large messages) is left to the GC.
+const maxCoalesceBuf = 1 << 20
 
 // task is one unit of work handed to a loop through its mailbox: a room
 // broadcast (members, skip, frames) or a unicast (to, one).
@@ -51,34 +56,44 @@ type loop struct {
 	mail      []task // guarded by mu
 	scheduled bool   // guarded by mu: a drain is queued on the loop
 
-	spare   []task  // the other half of the mailbox double buffer
-	conns   []*conn // every connection of this loop, for sweeps
-	touched []*conn // connections with frames queued in this pass
-	wbuf    []byte  // output for the connection whose traffic is handled
-	pbuf    []byte  // payload scratch for replies
+	spare   []task           // the other half of the mailbox double buffer
+	conns   []*conn          // every connection of this loop, for sweeps
+	pending []pending        // connections with frames queued in this pass
+	npend   int              // entries of pending in use
+	heads   map[*conn][]byte // partial HTTP request heads
+	wbuf    []byte           // output for the connection whose traffic is handled
+	cbuf    []byte           // coalescing buffer for one connection's queued frames
+	pbuf    []byte           // payload scratch for replies
 	req     chat.Request
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
-	lp := &loop{idx: idx, el: el, srv: s}
+	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte)}
 	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
 }
 
+// pending is one connection's frames queued during a mailbox pass. The
+// entries, and their out slices, are reused from pass to pass.
+type pending struct {
+	c   *conn
+	out [][]byte
+}
+
 func (lp *loop) add(c *conn) {
-	c.sweepIdx = len(lp.conns)
+	c.sweepIdx = int32(len(lp.conns))
 	lp.conns = append(lp.conns, c)
 }
 
 func (lp *loop) remove(c *conn) {
-	i := c.sweepIdx
+	i := int(c.sweepIdx)
 	if i < 0 || i >= len(lp.conns) || lp.conns[i] != c {
 		return
 	}
 	last := len(lp.conns) - 1
 	lp.conns[i] = lp.conns[last]
-	lp.conns[i].sweepIdx = i
+	lp.conns[i].sweepIdx = int32(i)
 	lp.conns[last] = nil
 	lp.conns = lp.conns[:last]
 	c.sweepIdx = -1
@@ -145,46 +160,65 @@ func (lp *loop) drain() {
 
 // queue adds one frame to c's writes of this pass.
 func (lp *loop) queue(c *conn, b []byte) {
-	if !c.touched {
-		c.touched = true
-		lp.touched = append(lp.touched, c)
+	if c.pendIdx == 0 {
+		if lp.npend == len(lp.pending) {
+			lp.pending = append(lp.pending, pending{})
+		}
+		lp.pending[lp.npend].c = c
+		lp.npend++
+		c.pendIdx = int32(lp.npend)
 	}
-	c.out = append(c.out, b)
-	if len(c.out) >= maxIovPerWrite {
-		lp.write(c)
+	p := &lp.pending[c.pendIdx-1]
+	p.out = append(p.out, b)
+	if len(p.out) >= maxIovPerWrite {
+		lp.write(p)
 	}
 }
 
-// flush writes every touched connection once.
+// flush writes every connection with queued frames once.
 func (lp *loop) flush() {
-	for i, c := range lp.touched {
-		lp.write(c)
-		c.touched = false
-		lp.touched[i] = nil
+	for i := 0; i < lp.npend; i++ {
+		p := &lp.pending[i]
+		lp.write(p)
+		p.c.pendIdx = 0
+		p.c = nil
+		if cap(p.out) > 4*maxIovPerWrite {
+			p.out = nil
+		}
 	}
-	lp.touched = lp.touched[:0]
+	lp.npend = 0
 }
 
-// write sends c's queued frames with one writev, after checking its backlog:
-// a connection that does not read is closed rather than allowed to grow
-// gateway memory.
-func (lp *loop) write(c *conn) {
-	out := c.out
-	c.out = c.out[:0]
+// write sends p's queued frames with one write, after checking the
+// connection's backlog: a connection that does not read is closed rather
+// than allowed to grow gateway memory.
+func (lp *loop) write(p *pending) {
+	c, out := p.c, p.out
+	p.out = p.out[:0]
+	defer clear(out) // drop references to shared frames so they can return to the pool
 	if len(out) == 0 || c.state != stateOpen {
-		clear(out)
 		return
 	}
 	if c.gc.OutboundBuffered() > lp.srv.cfg.MaxPending {
-		clear(out)
 		c.slowConsumer()
 		return
 	}
-	_, _ = c.gc.Writev(out)
-	// Drop references to shared frames so they can return to the pool.
-	clear(out)
-	if cap(c.out) > 4*maxIovPerWrite {
-		c.out = nil
+	if len(out) == 1 {
+		_, _ = c.gc.Write(out[0])
+		return
+	}
+	// Coalesce into one contiguous buffer and one write(2). Copying small
+	// chat frames is cheaper than building an iovec array, and
+	// x/sys/unix.Writev allocates one per call beyond 8 entries; gnet
+	// copies whatever the socket does not take, so the buffer is free again
+	// as soon as Write returns.
+	buf := lp.cbuf[:0]
+	for _, b := range out {
+		buf = append(buf, b...)
+	}
+	_, _ = c.gc.Write(buf)
+	if cap(buf) <= maxCoalesceBuf {
+		lp.cbuf = buf
 	}
 }
 
@@ -200,11 +234,11 @@ func (lp *loop) sweep() {
 		c := lp.conns[i]
 		switch c.state {
 		case stateHTTP:
-			if now > c.deadline {
+			if now > c.stamp {
 				c.timeoutHTTP()
 			}
 		case stateOpen:
-			idle := now - c.lastSeen
+			idle := now - c.stamp
 			switch {
 			case idle > int64(cfg.PingInterval+cfg.PingTimeout):
 				c.closeNow(ws.StatusGoingAway, "ping timeout")
@@ -213,8 +247,9 @@ func (lp *loop) sweep() {
 				_, _ = c.gc.Write(frame.PingFrame)
 			}
 		case stateClosing:
-			if now > c.deadline {
-				_ = c.gc.Close()
+			if now > c.stamp {
+				c.state = stateClosed
+				_ = lp.el.Close(c.gc)
 			}
 		}
 	}

@@ -213,7 +213,7 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return appendResponse(nil, textResponse(503, "shutting down\n")), gnet.Close
 	}
 	lp := s.loopFor(gc.EventLoop())
-	c := &conn{gc: gc, lp: lp, srv: s, deadline: s.now() + int64(s.cfg.HandshakeTimeout)}
+	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout)}
 	gc.SetContext(c)
 	lp.add(c)
 	s.conns.Add(1)

@@ -83,9 +83,10 @@ func (t *Table) shard(name []byte) *shard {
 }
 
 // Join adds m to the room, creating the room if needed. It returns the
-// member count after the call and whether m was added (false if it was
-// already a member).
-func (t *Table) Join(name []byte, m Member) (count int, added bool) {
+// member count after the call, whether m was added (false if it was already
+// a member) and the room's name as stored in the table, which callers can
+// keep instead of allocating their own copy.
+func (t *Table) Join(name []byte, m Member) (count int, added bool, stored string) {
 	s := t.shard(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,11 +97,11 @@ func (t *Table) Join(name []byte, m Member) (count int, added bool) {
 		t.rooms.Add(1)
 	}
 	if _, ok := r.members[m]; ok {
-		return len(r.members), false
+		return len(r.members), false, r.name
 	}
 	r.members[m] = struct{}{}
 	r.snap.Store(nil)
-	return len(r.members), true
+	return len(r.members), true, r.name
 }
 
 // Leave removes m from the room. It returns the member count after the

@@ -21,9 +21,9 @@ func TestJoinLeave(t *testing.T) {
 		wantOK    bool
 		wantRooms int
 	}{
-		{"a joins lobby", func() (int, bool) { return tb.Join([]byte("lobby"), a) }, 1, true, 1},
-		{"a joins lobby again", func() (int, bool) { return tb.Join([]byte("lobby"), a) }, 1, false, 1},
-		{"b joins lobby", func() (int, bool) { return tb.Join([]byte("lobby"), b) }, 2, true, 1},
+		{"a joins lobby", func() (int, bool) { n, ok, _ := tb.Join([]byte("lobby"), a); return n, ok }, 1, true, 1},
+		{"a joins lobby again", func() (int, bool) { n, ok, _ := tb.Join([]byte("lobby"), a); return n, ok }, 1, false, 1},
+		{"b joins lobby", func() (int, bool) { n, ok, _ := tb.Join([]byte("lobby"), b); return n, ok }, 2, true, 1},
 		{"b leaves other", func() (int, bool) { return tb.Leave([]byte("other"), b) }, 0, false, 1},
 		{"a leaves lobby", func() (int, bool) { return tb.Leave([]byte("lobby"), a) }, 1, true, 1},
 		{"a leaves lobby again", func() (int, bool) { return tb.Leave([]byte("lobby"), a) }, 1, false, 1},

@@ -1,0 +1,402 @@
+package socketio
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/chatgate/chatgate/chat"
+)
+
+// DecodeEvent maps a chat event, an EVENT or BINARY_EVENT on namespace "/"
+// that ParsePacket accepted, to req, which it resets first. attachments are
+// the binary messages that followed a BINARY_EVENT, in order (nil for an
+// EVENT). The events, in socket.io-client terms, are
+//
+//	emit("nick", name, ack)                 → chat.OpNick, req.Name
+//	emit("join", room, ack)                 → chat.OpJoin, req.Room
+//	emit("leave", room, ack)                → chat.OpLeave, req.Room
+//	emit("members", room, ack)              → chat.OpMembers, req.Room
+//	emit("message", {room, data}, ack)      → chat.OpSend, req.Room, req.Data
+//	emit("message", {to: id, data}, ack)    → chat.OpSend, req.To, req.Data
+//	emit("rooms", ack)                      → chat.OpRooms
+//	emit("ping", ack)                       → chat.OpPing
+//
+// with the Has flags set for the fields present. Arguments after the ones
+// listed are ignored, as are keys of the message object other than "room",
+// "to" and "data"; with duplicate keys the last one wins. A message may
+// carry both "room" and "to" (the hub gives "to" precedence). "data" may be
+// any JSON value; it is passed on raw, with req.Attachments set to
+// attachments when there are any.
+//
+// req.ID is the packet's ack id as decimal digits without leading zeros
+// (e.g. "12"), nil when the client asked for no acknowledgement; Codec's
+// AppendReply writes it back in the ACK.
+//
+// Errors come in two kinds. Protocol errors, after which the transport
+// closes the connection: ErrNotEvent, ErrOtherNamespace, ErrAttachments
+// (len(attachments) is not p.Attachments) and ErrPlaceholder (the payload's
+// placeholders are not 0..p.Attachments-1). Request errors, *chat.Error
+// sentinels that become an error ack while the connection stays open:
+// chat.ErrUnknownType for an event name not listed above, then
+// chat.ErrMissingName, chat.ErrMissingRoom, chat.ErrMissingDest or
+// chat.ErrMissingData for an argument absent or of the wrong JSON kind
+// (for a message: a non-object argument or one without "room" and "to" is
+// ErrMissingDest, a non-string "room" ErrMissingRoom, a non-string "to"
+// ErrMissingDest). req.ID is set before any request error is detected, and
+// req.Op once the event name is known.
+//
+// Slices in req alias p.Data, and so the parsed message: they are valid as
+// long as it is. Strings ("name", "room", "to") are unquoted; one with
+// escape sequences or invalid UTF-8 is decoded into a new slice, as
+// encoding/json would decode it, and that is the only allocation.
+// DecodeEvent trusts p to come from ParsePacket (p.Data valid JSON); on
+// anything else it may fail or return odd slices but never panics. It is
+// safe for concurrent use.
+func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
+	req.Reset()
+	if p.Type != Event && p.Type != BinaryEvent {
+		return ErrNotEvent
+	}
+	if !isRoot(p.Namespace) {
+		return ErrOtherNamespace
+	}
+	if len(attachments) != p.Attachments {
+		return ErrAttachments
+	}
+	if p.Type == BinaryEvent {
+		if n, err := countPlaceholders(p.Data); err != nil || n != p.Attachments {
+			return ErrPlaceholder
+		}
+	}
+	if p.HasID {
+		req.ID = p.rawID
+		if req.ID == nil {
+			// A Packet built by hand rather than by ParsePacket.
+			req.ID = strconv.AppendInt(nil, p.ID, 10)
+		}
+	}
+
+	d := p.Data
+	i := skipSpace(d, 0)
+	if i >= len(d) || d[i] != '[' {
+		return ErrPayload
+	}
+	i = skipSpace(d, i+1)
+	if i >= len(d) || d[i] != '"' {
+		return ErrPayload
+	}
+	end := skipString(d, i)
+	if end < 0 {
+		return ErrPayload
+	}
+	op := lookupOp(d[i+1 : end-1])
+	if op == chat.OpInvalid {
+		return chat.ErrUnknownType
+	}
+	req.Op = op
+
+	// The first argument after the name, if any.
+	var arg []byte
+	if j := skipSpace(d, end); j < len(d) && d[j] == ',' {
+		k := skipSpace(d, j+1)
+		if e := skipValue(d, k); e > 0 {
+			arg = d[k:e]
+		}
+	}
+
+	switch op {
+	case chat.OpNick:
+		if !isString(arg) {
+			return chat.ErrMissingName
+		}
+		req.Name, req.HasName = unquote(arg), true
+
+	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
+		if !isString(arg) {
+			return chat.ErrMissingRoom
+		}
+		req.Room, req.HasRoom = unquote(arg), true
+
+	case chat.OpSend:
+		var f sendFields
+		if !f.scan(arg) {
+			return chat.ErrMissingDest
+		}
+		if f.room != nil {
+			if !isString(f.room) {
+				return chat.ErrMissingRoom
+			}
+			req.Room, req.HasRoom = unquote(f.room), true
+		}
+		if f.to != nil {
+			if !isString(f.to) {
+				return chat.ErrMissingDest
+			}
+			req.To, req.HasTo = unquote(f.to), true
+		}
+		if !req.HasRoom && !req.HasTo {
+			return chat.ErrMissingDest
+		}
+		if f.data == nil {
+			return chat.ErrMissingData
+		}
+		req.Data = f.data
+		if len(attachments) > 0 {
+			req.Attachments = attachments
+		}
+	}
+	return nil
+}
+
+// lookupOp maps the contents of the event name string (quotes removed,
+// escapes still in) to its operation, or chat.OpInvalid.
+func lookupOp(s []byte) chat.Op {
+	if bytes.IndexByte(s, '\\') >= 0 {
+		if len(s) > maxEscapedName {
+			return chat.OpInvalid
+		}
+		var buf [3 * maxEscapedName]byte
+		s = appendUnquoted(buf[:0], s)
+	}
+	// A switch on string(s) compiles to comparisons: no allocation.
+	switch string(s) {
+	case "nick":
+		return chat.OpNick
+	case "join":
+		return chat.OpJoin
+	case "leave":
+		return chat.OpLeave
+	case "message":
+		return chat.OpSend
+	case "rooms":
+		return chat.OpRooms
+	case "members":
+		return chat.OpMembers
+	case "ping":
+		return chat.OpPing
+	}
+	return chat.OpInvalid
+}
+
+// sendFields holds the raw values of the message object's keys, as
+// subslices of the payload (strings keep their quotes). nil means absent.
+type sendFields struct {
+	room, to, data []byte
+}
+
+// slot returns where the value of the raw key goes, or nil for a key the
+// message object does not use.
+func (f *sendFields) slot(key []byte) *[]byte {
+	switch string(key) {
+	case "room":
+		return &f.room
+	case "to":
+		return &f.to
+	case "data":
+		return &f.data
+	}
+	if bytes.IndexByte(key, '\\') < 0 {
+		return nil
+	}
+	switch {
+	case nameIs(key, "room"):
+		return &f.room
+	case nameIs(key, "to"):
+		return &f.to
+	case nameIs(key, "data"):
+		return &f.data
+	}
+	return nil
+}
+
+// scan walks the object p and records the values of the keys it knows. It
+// reports whether p is an object.
+func (f *sendFields) scan(p []byte) bool {
+	if len(p) == 0 || p[0] != '{' {
+		return false
+	}
+	i := skipSpace(p, 1)
+	if i < len(p) && p[i] == '}' {
+		return true
+	}
+	for {
+		if i >= len(p) || p[i] != '"' {
+			return false
+		}
+		end := skipString(p, i)
+		if end < 0 {
+			return false
+		}
+		key := p[i+1 : end-1]
+		i = skipSpace(p, end)
+		if i >= len(p) || p[i] != ':' {
+			return false
+		}
+		i = skipSpace(p, i+1)
+		end = skipValue(p, i)
+		if end < 0 {
+			return false
+		}
+		if s := f.slot(key); s != nil {
+			*s = p[i:end]
+		}
+		i = skipSpace(p, end)
+		if i >= len(p) {
+			return false
+		}
+		switch p[i] {
+		case ',':
+			i = skipSpace(p, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// Codec implements chat.Codec for Socket.IO clients on namespace "/". It
+// has no state: the zero value is ready, and every method may be called
+// from any goroutine at once. Each method appends one complete WebSocket
+// text payload, Engine.IO message type included, to dst and returns the
+// extended slice; it allocates only if dst must grow.
+//
+// Strings are escaped as by chat/native: '"', '\\' and control characters
+// are escaped, '<', '>', '&', U+2028 and U+2029 too, and invalid UTF-8
+// becomes U+FFFD. Raw JSON (Message.Data) is copied verbatim.
+type Codec struct{}
+
+var _ chat.Codec = Codec{}
+
+// BinaryAttachments implements chat.Codec: Socket.IO carries a message's
+// attachments as binary messages after its BINARY_EVENT.
+func (Codec) BinaryAttachments() bool { return true }
+
+// AppendWelcome implements chat.Codec by returning dst unchanged: a
+// Socket.IO client learns its session id from the CONNECT answer
+// (AppendConnect), which the transport sends as part of the handshake.
+func (Codec) AppendWelcome(dst []byte, id string) []byte { return dst }
+
+// AppendReply appends the acknowledgement of one request, an ACK whose
+// payload is a one-element array:
+//
+//	nick:          43<id>[{"ok":true,"name":"alice"}]
+//	join, leave:   43<id>[{"room":"lobby","count":2}]
+//	rooms:         43<id>[{"rooms":[{"room":"lobby","count":2}]}]
+//	members:       43<id>[{"room":"lobby","members":[{"id":"…","nick":"alice"}]}]
+//	message, ping: 43<id>[{"ok":true}]
+//	error:         43<id>[{"error":{"code":"not_member","message":"not a member of this room"}}]
+//
+// "rooms" and "members" are always arrays, [] when empty. When r.ID is
+// empty the client asked for no acknowledgement and dst is returned
+// unchanged. r.ID must be decimal digits, as DecodeEvent returns them.
+func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
+	if len(r.ID) == 0 {
+		return dst
+	}
+	dst = append(dst, byte(EIOMessage), byte(Ack))
+	dst = append(dst, r.ID...)
+	dst = append(dst, '[')
+	if r.Err != nil {
+		dst = append(dst, `{"error":{"code":`...)
+		dst = appendString(dst, r.Err.Code)
+		dst = append(dst, `,"message":`...)
+		dst = appendString(dst, r.Err.Message)
+		return append(dst, `}}]`...)
+	}
+	switch r.Op {
+	case chat.OpNick:
+		dst = append(dst, `{"ok":true,"name":`...)
+		dst = appendString(dst, r.Name)
+	case chat.OpJoin, chat.OpLeave:
+		dst = append(dst, `{"room":`...)
+		dst = appendString(dst, r.Room)
+		dst = append(dst, `,"count":`...)
+		dst = strconv.AppendInt(dst, int64(r.Count), 10)
+	case chat.OpRooms:
+		dst = append(dst, `{"rooms":[`...)
+		for i := range r.Rooms {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"room":`...)
+			dst = appendString(dst, r.Rooms[i].Room)
+			dst = append(dst, `,"count":`...)
+			dst = strconv.AppendInt(dst, int64(r.Rooms[i].Count), 10)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	case chat.OpMembers:
+		dst = append(dst, `{"room":`...)
+		dst = appendString(dst, r.Room)
+		dst = append(dst, `,"members":[`...)
+		for i := range r.Members {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"id":`...)
+			dst = appendString(dst, r.Members[i].ID)
+			dst = append(dst, `,"nick":`...)
+			dst = appendString(dst, r.Members[i].Nick)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	default:
+		dst = append(dst, `{"ok":true`...)
+	}
+	return append(dst, '}', ']')
+}
+
+// AppendMessage appends a chat message for its recipients, the event
+// "message" with one object argument:
+//
+//	42["message",{"room":"lobby","from":"<id>","nick":"alice","data":<raw>,"ts":1700000000000}]
+//
+// A direct message (m.Room empty) has no "room" key. m.Data is copied
+// verbatim, null when empty. With attachments it is a BINARY_EVENT,
+//
+//	452-["message",{…,"data":[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}],…}]
+//
+// whose m.Data already holds the placeholders; the hub sends the
+// attachments after it as binary messages. This is the broadcast path,
+// encoded once per room: with a reused dst it does not allocate.
+func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
+	dst = appendEventHeader(dst, nil, len(m.Attachments))
+	dst = append(dst, `["message",{`...)
+	if len(m.Room) > 0 {
+		dst = append(dst, `"room":`...)
+		dst = appendString(dst, m.Room)
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"from":`...)
+	dst = appendString(dst, m.From)
+	dst = append(dst, `,"nick":`...)
+	dst = appendString(dst, m.Nick)
+	dst = append(dst, `,"data":`...)
+	if len(m.Data) > 0 {
+		dst = append(dst, m.Data...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"ts":`...)
+	dst = strconv.AppendInt(dst, m.TS, 10)
+	return append(dst, '}', ']')
+}
+
+// AppendPresence appends a presence event for a room's members:
+//
+//	42["presence",{"room":"lobby","event":"join","id":"<id>","nick":"alice","count":3}]
+func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
+	dst = appendHeader(dst, Event, 0, nil, 0, false)
+	dst = append(dst, `["presence",{"room":`...)
+	dst = appendString(dst, p.Room)
+	dst = append(dst, `,"event":`...)
+	dst = appendString(dst, string(p.Event))
+	dst = append(dst, `,"id":`...)
+	dst = appendString(dst, p.ID)
+	dst = append(dst, `,"nick":`...)
+	dst = appendString(dst, p.Nick)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(p.Count), 10)
+	return append(dst, '}', ']')
+}
