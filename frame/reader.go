@@ -57,13 +57,15 @@ type Handler interface {
 // The zero value is ready to use with DefaultMaxMessage. A Reader is not
 // safe for concurrent use: it belongs to the loop that owns the connection.
 type Reader struct {
-	max    int // message size limit; <= 0 means DefaultMaxMessage
-	msgLen int // payload bytes announced so far by the open message
-	remain int // payload bytes of the current frame still to come
-
 	buf  *bytebufferpool.ByteBuffer // message being reassembled, or nil
 	cbuf *bytebufferpool.ByteBuffer // control frame being reassembled, or nil
 	err  error                      // first error; Feed returns it again
+
+	// int32 keeps the Reader small (it lives in every connection); Init
+	// clamps the limit so the counts always fit.
+	max    int32 // message size limit; <= 0 means DefaultMaxMessage
+	msgLen int32 // payload bytes announced so far by the open message
+	remain int32 // payload bytes of the current frame still to come
 
 	mask  [4]byte                  // masking key of the current frame
 	hdr   [maxClientHeaderLen]byte // header bytes cut by the end of a Feed
@@ -80,8 +82,12 @@ type Reader struct {
 // over all fragments; maxMessage <= 0 means DefaultMaxMessage. Call it
 // before the first Feed.
 func (r *Reader) Init(maxMessage int) {
-	*r = Reader{max: maxMessage}
+	*r = Reader{max: int32(min(maxMessage, MaxMessageLimit))}
 }
+
+// MaxMessageLimit is the largest message size limit Init accepts (1 GiB);
+// larger values are clamped to it.
+const MaxMessageLimit = 1 << 30
 
 // Feed parses all of p and calls h for every message and control frame that
 // completes in it. Bytes of an unfinished frame are kept for the next call.
@@ -172,7 +178,7 @@ func (r *Reader) header(p []byte) (int, error) {
 	r.op = h.OpCode
 	r.fin = h.Fin
 	r.mask = h.Mask
-	r.remain = int(h.Length) // fits: check bounded it by the limits
+	r.remain = int32(h.Length) // fits: check bounded it by the limits
 	r.moff = 0
 	if r.op.IsData() {
 		if r.op != ws.OpContinuation {
@@ -241,11 +247,11 @@ func (r *Reader) check(b []byte) error {
 			return ErrLength
 		}
 	}
-	limit := r.max
+	limit := int(r.max)
 	if limit <= 0 {
 		limit = DefaultMaxMessage
 	}
-	if length > uint64(limit-r.msgLen) {
+	if length > uint64(limit-int(r.msgLen)) {
 		return ErrTooBig
 	}
 	return nil
@@ -254,16 +260,16 @@ func (r *Reader) check(b []byte) error {
 // control consumes the payload of a control frame from p and returns how
 // many bytes it took.
 func (r *Reader) control(p []byte, h Handler) (int, error) {
-	if r.cbuf == nil && r.remain <= len(p) {
+	if r.cbuf == nil && int(r.remain) <= len(p) {
 		// Fast path: the whole payload is in p; unmask it in place and
 		// hand it over without copying.
 		payload := p[:r.remain]
 		ws.Cipher(payload, r.mask, 0)
 		r.in = false
-		return r.remain, r.deliverControl(payload, h)
+		return int(r.remain), r.deliverControl(payload, h)
 	}
 
-	k := min(r.remain, len(p))
+	k := min(int(r.remain), len(p))
 	chunk := p[:k]
 	ws.Cipher(chunk, r.mask, int(r.moff))
 	r.moff = uint8((int(r.moff) + k) & 3)
@@ -271,7 +277,7 @@ func (r *Reader) control(p []byte, h Handler) (int, error) {
 		r.cbuf = ctlPool.Get()
 	}
 	r.cbuf.B = append(r.cbuf.B, chunk...)
-	r.remain -= k
+	r.remain -= int32(k)
 	if r.remain > 0 {
 		return k, nil
 	}
@@ -295,12 +301,12 @@ func (r *Reader) deliverControl(payload []byte, h Handler) error {
 // data consumes the payload of a data frame from p and returns how many
 // bytes it took.
 func (r *Reader) data(p []byte, h Handler) (int, error) {
-	if r.buf == nil && r.fin && r.remain <= len(p) {
+	if r.buf == nil && r.fin && int(r.remain) <= len(p) {
 		// Fast path: nothing of the message is buffered (so this frame
 		// carries all of it and the validator has seen none of it) and
 		// the whole payload is in p: unmask it in place, validate it in
 		// one pass and hand it over without copying.
-		n := r.remain
+		n := int(r.remain)
 		payload := p[:n]
 		ws.Cipher(payload, r.mask, 0)
 		if r.msgOp == ws.OpText && !utf8.Valid(payload) {
@@ -311,7 +317,7 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 		return n, h.OnMessage(op, payload)
 	}
 
-	k := min(r.remain, len(p))
+	k := min(int(r.remain), len(p))
 	if k > 0 {
 		chunk := p[:k]
 		ws.Cipher(chunk, r.mask, int(r.moff))
@@ -325,7 +331,7 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 			r.buf = msgPool.Get()
 		}
 		r.buf.B = append(r.buf.B, chunk...)
-		r.remain -= k
+		r.remain -= int32(k)
 	}
 	if r.remain > 0 {
 		return k, nil
