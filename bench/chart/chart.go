@@ -1,0 +1,300 @@
+// Package chart turns load-tool results (results.jsonl) into SVG charts,
+// drawn with gonum.org/v1/plot, and into markdown tables.
+//
+// Every chart has one series per server (the result's label). When a
+// results file holds several runs of the same scenario, server and size,
+// the last one wins, so re-running a scenario replaces its point.
+package chart
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/chatgate/chatgate/bench/load"
+)
+
+// ErrNoData is returned by a chart that has nothing to draw.
+var ErrNoData = errors.New("chart: no results for this chart")
+
+const (
+	width  = 7 * vg.Inch
+	height = 4.5 * vg.Inch
+)
+
+// Kind selects fanout results by how they were run.
+type kind int
+
+const (
+	fixedRate kind = iota // one step at a set rate
+	ramp                  // the best step of a ramp
+)
+
+// point is one server's figure at one room size.
+type point struct {
+	members int
+	step    load.StepResult
+}
+
+// fanoutSeries returns, per server label, the fanout results of kind k
+// ordered by room size, the last result winning for a repeated size.
+func fanoutSeries(rs []load.Result, k kind) (labels []string, series map[string][]point) {
+	series = make(map[string][]point)
+	idx := make(map[string]map[int]int)
+	for _, r := range rs {
+		if r.Scenario != load.ScenarioFanout || r.Best == nil || r.Params.Ramp != (k == ramp) {
+			continue
+		}
+		if _, ok := series[r.Label]; !ok {
+			labels = append(labels, r.Label)
+			idx[r.Label] = make(map[int]int)
+		}
+		p := point{members: r.Conn.Opened, step: *r.Best}
+		if i, ok := idx[r.Label][p.members]; ok {
+			series[r.Label][i] = p
+			continue
+		}
+		idx[r.Label][p.members] = len(series[r.Label])
+		series[r.Label] = append(series[r.Label], p)
+	}
+	for _, l := range labels {
+		slices.SortFunc(series[l], func(a, b point) int { return cmp.Compare(a.members, b.members) })
+	}
+	return labels, series
+}
+
+func xys(ps []point, y func(load.StepResult) float64) plotter.XYs {
+	out := make(plotter.XYs, 0, len(ps))
+	for _, p := range ps {
+		if p.members > 0 {
+			out = append(out, plotter.XY{X: float64(p.members), Y: y(p.step)})
+		}
+	}
+	return out
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// logX gives the room-size axis a log scale when sizes span a decade.
+func logX(p *plot.Plot, series map[string][]point) {
+	lo, hi := 0, 0
+	for _, ps := range series {
+		for _, pt := range ps {
+			if lo == 0 || pt.members < lo {
+				lo = pt.members
+			}
+			hi = max(hi, pt.members)
+		}
+	}
+	if lo > 0 && hi >= 10*lo {
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+}
+
+// FanoutLatency draws p50 (dashed) and p99 latency against room size for
+// fixed-rate fanout runs.
+func FanoutLatency(rs []load.Result, file string) error {
+	labels, series := fanoutSeries(rs, fixedRate)
+	if len(labels) == 0 {
+		return ErrNoData
+	}
+	p := newPlot("Fan-out latency by room size (fixed rate)", "room members", "latency (ms)")
+	logX(p, series)
+	for i, l := range labels {
+		for _, q := range []struct {
+			name string
+			y    func(load.StepResult) float64
+			dash bool
+		}{
+			{"p99", func(s load.StepResult) float64 { return s.Latency.P99 }, false},
+			{"p50", func(s load.StepResult) float64 { return s.Latency.P50 }, true},
+		} {
+			line, pts, err := plotter.NewLinePoints(xys(series[l], q.y))
+			if err != nil {
+				return err
+			}
+			line.Color, pts.Color = plotutil.Color(i), plotutil.Color(i)
+			pts.Shape = plotutil.Shape(i)
+			if q.dash {
+				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(line, pts)
+			p.Legend.Add(l+" "+q.name, line, pts)
+		}
+	}
+	return p.Save(width, height, file)
+}
+
+// FanoutThroughput draws the highest deliveries/s a ramp sustained in full
+// within its p99 bound, against room size (as bars when the results hold
+// a single room size).
+func FanoutThroughput(rs []load.Result, file string) error {
+	labels, series := fanoutSeries(rs, ramp)
+	if len(labels) == 0 {
+		return ErrNoData
+	}
+	const title = "Fan-out: highest deliveries/s with no loss and p99 within bound"
+	y := func(s load.StepResult) float64 { return s.DeliveriesPerSec }
+	if sizes := distinctSizes(series); len(sizes) == 1 {
+		return bars(labels, series, title+fmt.Sprintf(" (%d members)", sizes[0]), "deliveries per second", y, file)
+	}
+	p := newPlot(title, "room members", "deliveries per second")
+	logX(p, series)
+	var args []any
+	for _, l := range labels {
+		args = append(args, l, xys(series[l], y))
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return err
+	}
+	p.Y.Min = 0
+	return p.Save(width, height, file)
+}
+
+// distinctSizes returns the room sizes present in series, ascending.
+func distinctSizes(series map[string][]point) []int {
+	var sizes []int
+	for _, ps := range series {
+		for _, pt := range ps {
+			if !slices.Contains(sizes, pt.members) {
+				sizes = append(sizes, pt.members)
+			}
+		}
+	}
+	slices.Sort(sizes)
+	return sizes
+}
+
+// bars draws one bar per server, for results at a single room size.
+func bars(labels []string, series map[string][]point, title, ylabel string, y func(load.StepResult) float64, file string) error {
+	var vals plotter.Values
+	for _, l := range labels {
+		vals = append(vals, y(series[l][0].step))
+	}
+	p := newPlot(title, "", ylabel)
+	b, err := plotter.NewBarChart(vals, vg.Points(40))
+	if err != nil {
+		return err
+	}
+	b.Color = plotutil.Color(0)
+	p.Add(b)
+	p.NominalX(labels...)
+	p.Y.Min = 0
+	return p.Save(width, height, file)
+}
+
+// FanoutEfficiency draws deliveries per server CPU-second against room
+// size, from the fixed-rate runs.
+func FanoutEfficiency(rs []load.Result, file string) error {
+	labels, series := fanoutSeries(rs, fixedRate)
+	var args []any
+	for _, l := range labels {
+		pts := xys(series[l], func(s load.StepResult) float64 { return s.DeliveriesPerCPU })
+		if len(pts) > 0 && pts[0].Y > 0 {
+			args = append(args, l, pts)
+		}
+	}
+	if len(args) == 0 {
+		return ErrNoData
+	}
+	const title = "Fan-out efficiency (fixed rate)"
+	const ylabel = "deliveries per server CPU-second"
+	if sizes := distinctSizes(series); len(sizes) == 1 {
+		return bars(labels, series, title+fmt.Sprintf(" (%d members)", sizes[0]), ylabel,
+			func(s load.StepResult) float64 { return s.DeliveriesPerCPU }, file)
+	}
+	p := newPlot(title, "room members", ylabel)
+	logX(p, series)
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return err
+	}
+	p.Y.Min = 0
+	return p.Save(width, height, file)
+}
+
+// lastBy returns the last result of the scenario per label, in order of
+// first appearance.
+func lastBy(rs []load.Result, scenario string) (labels []string, last map[string]load.Result) {
+	last = make(map[string]load.Result)
+	for _, r := range rs {
+		if r.Scenario != scenario {
+			continue
+		}
+		if _, ok := last[r.Label]; !ok {
+			labels = append(labels, r.Label)
+		}
+		last[r.Label] = r
+	}
+	return labels, last
+}
+
+// IdleMemory draws the server's resident memory per idle connection.
+func IdleMemory(rs []load.Result, file string) error {
+	labels, last := lastBy(rs, load.ScenarioIdle)
+	var names []string
+	var vals plotter.Values
+	for _, l := range labels {
+		if r := last[l]; r.RSSPerConn > 0 {
+			names = append(names, fmt.Sprintf("%s\n(%d conns)", l, r.Conn.Opened))
+			vals = append(vals, r.RSSPerConn/1024)
+		}
+	}
+	if len(vals) == 0 {
+		return ErrNoData
+	}
+	p := newPlot("Server memory per idle connection (RSS growth / connections)", "", "KiB per connection")
+	bars, err := plotter.NewBarChart(vals, vg.Points(40))
+	if err != nil {
+		return err
+	}
+	bars.Color = plotutil.Color(0)
+	p.Add(bars)
+	p.NominalX(names...)
+	p.Y.Min = 0
+	return p.Save(width, height, file)
+}
+
+// Chart names and the functions that draw them.
+var all = []struct {
+	name string
+	draw func([]load.Result, string) error
+}{
+	{"fanout-latency.svg", FanoutLatency},
+	{"fanout-throughput.svg", FanoutThroughput},
+	{"fanout-efficiency.svg", FanoutEfficiency},
+	{"idle-memory.svg", IdleMemory},
+}
+
+// WriteAll draws every chart that has data into dir and returns the file
+// names written.
+func WriteAll(rs []load.Result, dir string) ([]string, error) {
+	var written []string
+	for _, c := range all {
+		err := c.draw(rs, filepath.Join(dir, c.name))
+		if errors.Is(err, ErrNoData) {
+			continue
+		}
+		if err != nil {
+			return written, fmt.Errorf("chart: %s: %w", c.name, err)
+		}
+		written = append(written, c.name)
+	}
+	return written, nil
+}
