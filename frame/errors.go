@@ -102,3 +102,7 @@ func CloseCode(err error) ws.StatusCode {
 	}
 	return ws.StatusInternalServerError
 }
+
+// ErrStopped is what a Reader returns after its Handler returned an error:
+// the Handler's own error is returned once, by the Feed call that got it.
+var ErrStopped = &Error{Code: ws.StatusNormalClosure, Reason: "reader stopped by its handler"}

@@ -2,6 +2,7 @@ package frame
 
 import (
 	"encoding/binary"
+	"errors"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -59,7 +60,7 @@ type Handler interface {
 type Reader struct {
 	buf  *bytebufferpool.ByteBuffer // message being reassembled, or nil
 	cbuf *bytebufferpool.ByteBuffer // control frame being reassembled, or nil
-	err  error                      // first error; Feed returns it again
+	err  *Error                     // first error; Feed returns it again
 
 	// int32 keeps the Reader small (it lives in every connection); Init
 	// clamps the limit so the counts always fit.
@@ -100,7 +101,8 @@ const MaxMessageLimit = 1 << 30
 // CloseCode) or the error of a Handler method. Messages and control frames
 // before the offending byte have been delivered; nothing after it is. After
 // an error the Reader is dead: its buffers are released, Pending reports
-// false and every later Feed returns the same error until Reset.
+// false and every later Feed returns the same protocol error, or ErrStopped
+// after a Handler error, until Reset.
 func (r *Reader) Feed(p []byte, h Handler) error {
 	if r.err != nil {
 		return r.err
@@ -108,7 +110,13 @@ func (r *Reader) Feed(p []byte, h Handler) error {
 	err := r.feed(p, h)
 	if err != nil {
 		r.release()
-		*r = Reader{max: r.max, err: err}
+		// Only *Error values are kept (8 bytes instead of an interface's
+		// 16: the Reader lives in every connection).
+		var fe *Error
+		if !errors.As(err, &fe) {
+			fe = ErrStopped
+		}
+		*r = Reader{max: r.max, err: fe}
 	}
 	return err
 }
