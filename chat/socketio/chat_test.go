@@ -173,9 +173,9 @@ func TestCodecReply(t *testing.T) {
 		{"send", chat.Reply{ID: []byte("4"), Op: chat.OpSend}, `434[{"ok":true}]`},
 		{"ping", chat.Reply{ID: []byte("5"), Op: chat.OpPing}, `435[{"ok":true}]`},
 		{"rooms empty", chat.Reply{ID: []byte("6"), Op: chat.OpRooms}, `436[{"rooms":[]}]`},
-		{"rooms", chat.Reply{ID: []byte("6"), Op: chat.OpRooms, Rooms: []chat.RoomInfo{{"a", 1}, {"b<", 20}}},
+		{"rooms", chat.Reply{ID: []byte("6"), Op: chat.OpRooms, Rooms: []chat.RoomInfo{{Room: "a", Count: 1}, {Room: "b<", Count: 20}}},
 			`436[{"rooms":[{"room":"a","count":1},{"room":"b\u003c","count":20}]}]`},
-		{"members", chat.Reply{ID: []byte("7"), Op: chat.OpMembers, Room: []byte("r"), Members: []chat.MemberInfo{{"k1", "alice"}, {"k2", ""}}},
+		{"members", chat.Reply{ID: []byte("7"), Op: chat.OpMembers, Room: []byte("r"), Members: []chat.MemberInfo{{ID: "k1", Nick: "alice"}, {ID: "k2", Nick: ""}}},
 			`437[{"room":"r","members":[{"id":"k1","nick":"alice"},{"id":"k2","nick":""}]}]`},
 		{"members empty", chat.Reply{ID: []byte("7"), Op: chat.OpMembers, Room: []byte("r")}, `437[{"room":"r","members":[]}]`},
 		{"error", chat.Reply{ID: []byte("8"), Op: chat.OpSend, Err: chat.ErrNotMember},
@@ -304,7 +304,7 @@ func TestChatAllocs(t *testing.T) {
 	in := []byte(`51-12["message",{"room":"lobby","data":{"img":{"_placeholder":true,"num":0}}}]`)
 	att := [][]byte{{1, 2, 3}}
 	buf := make([]byte, 0, 512)
-	reply := chat.Reply{ID: []byte("12"), Op: chat.OpRooms, Rooms: []chat.RoomInfo{{"a", 1}}}
+	reply := chat.Reply{ID: []byte("12"), Op: chat.OpRooms, Rooms: []chat.RoomInfo{{Room: "a", Count: 1}}}
 	pres := chat.Presence{Room: []byte("r"), Event: chat.PresenceJoin, ID: "k", Count: 1}
 	var c Codec
 	n := testing.AllocsPerRun(100, func() {
