@@ -46,11 +46,58 @@ type Config struct {
 	// Echo enables the /echo endpoint, which sends every message back
 	// unchanged (for conformance tests).
 	Echo bool
+	// SocketIO configures the Socket.IO endpoint at /socket.io/.
+	SocketIO SocketIOConfig
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
 
+// SocketIOConfig configures Engine.IO v4 / Socket.IO v5 connections.
+type SocketIOConfig struct {
+	// PingInterval is how often the server sends an Engine.IO ping.
+	// Default 25 s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before it
+	// closes the connection. Default 20 s.
+	PingTimeout time.Duration
+	// ConnectTimeout bounds the time from the Engine.IO handshake to the
+	// first Socket.IO CONNECT. Default 45 s.
+	ConnectTimeout time.Duration
+	// Conformance makes the endpoint behave as the official Engine.IO and
+	// Socket.IO protocol test suites expect (fixed timings, namespaces "/"
+	// and "/custom", "auth" event, "message-back" echo, acks echoed)
+	// instead of serving chat. Timings given above are ignored.
+	Conformance bool
+}
+
+// Timings the official protocol test suites require.
+const (
+	conformancePingInterval   = 300 * time.Millisecond
+	conformancePingTimeout    = 200 * time.Millisecond
+	conformanceConnectTimeout = time.Second
+	conformanceMaxPayload     = 1000000
+)
+
+func (c SocketIOConfig) withDefaults() SocketIOConfig {
+	if c.Conformance {
+		c.PingInterval = conformancePingInterval
+		c.PingTimeout = conformancePingTimeout
+		c.ConnectTimeout = conformanceConnectTimeout
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 20 * time.Second
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 45 * time.Second
+	}
+	return c
+}
+
 func (c Config) withDefaults() Config {
+	c.SocketIO = c.SocketIO.withDefaults()
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
@@ -85,6 +132,7 @@ func (c Config) withDefaults() Config {
 // shortest timeout, between 10 ms and 1 s. Timeouts therefore fire up to
 // one period late.
 func (c Config) sweepEvery() time.Duration {
-	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout) / 4
+	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout,
+		c.SocketIO.PingInterval, c.SocketIO.PingTimeout, c.SocketIO.ConnectTimeout) / 4
 	return max(10*time.Millisecond, min(d, time.Second))
 }

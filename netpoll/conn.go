@@ -28,6 +28,7 @@ type endpoint uint8
 const (
 	endpointChat endpoint = iota // /ws: the native chat protocol
 	endpointEcho                 // /echo: every message sent back unchanged
+	endpointSIO                  // /socket.io/: Engine.IO v4 + Socket.IO v5
 )
 
 // kindNative is the rooms.Member kind of native-protocol sessions (index
@@ -45,6 +46,7 @@ type conn struct {
 	gc   gnet.Conn
 	lp   *loop
 	sess *chat.Session
+	sio  *sioConn // Socket.IO state, nil on other endpoints
 	rd   frame.Reader
 	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
 	// time of the last inbound bytes (stateOpen) or the close-handshake
@@ -118,6 +120,8 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.upgrade(&req, endpointChat, rest)
 	case string(req.Path) == "/echo" && lp.srv.cfg.Echo:
 		return c.upgrade(&req, endpointEcho, rest)
+	case string(req.Path) == "/socket.io/" || string(req.Path) == "/socket.io":
+		return c.upgradeSIO(&req, rest)
 	}
 	h := lp.srv.routes[string(req.Path)]
 	if h == nil {
@@ -187,6 +191,10 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 	c.stamp = srv.now()
 	c.ep = ep
 	c.rd.Init(srv.cfg.MaxMessage)
+	if ep == endpointSIO {
+		c.rd.Init(srv.sioMaxPayload())
+		c.openSIO()
+	}
 	if ep == endpointChat {
 		c.sess = srv.hub.Open(c, lp.idx, kindNative)
 		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
@@ -210,6 +218,18 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 		return gnet.None
 	}
 	if errors.Is(err, errPeerClosed) {
+		c.state = stateClosed
+		return gnet.Close
+	}
+	if errors.Is(err, errSIOClose) {
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusNormalClosure, "")
+		c.state = stateClosed
+		return gnet.Close
+	}
+	var se sioError
+	if errors.As(err, &se) {
+		c.lp.srv.log.Debug("invalid socket.io packet", "remote", c.gc.RemoteAddr().String(), "err", se.err)
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusPolicyViolation, "invalid Socket.IO packet")
 		c.state = stateClosed
 		return gnet.Close
 	}
@@ -245,6 +265,14 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	switch c.ep {
 	case endpointEcho:
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
+		return nil
+	case endpointSIO:
+		if err := c.sioMessage(op, payload); err != nil {
+			if errors.Is(err, errSIOClose) {
+				return err
+			}
+			return sioError{err}
+		}
 		return nil
 	}
 	hub := lp.srv.hub
@@ -290,10 +318,18 @@ func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
 // connection's traffic is handled, so the reply joins the same write.
 func (c *conn) WriteReply(r *chat.Reply) {
 	lp := c.lp
-	lp.pbuf = lp.srv.hub.Codec(kindNative).AppendReply(lp.pbuf[:0], r)
+	lp.pbuf = lp.srv.hub.Codec(c.kind()).AppendReply(lp.pbuf[:0], r)
 	if len(lp.pbuf) > 0 {
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
 	}
+}
+
+// kind is the session kind (codec) of the connection's endpoint.
+func (c *conn) kind() int {
+	if c.ep == endpointSIO {
+		return kindSIO
+	}
+	return kindNative
 }
 
 // startClose sends a close frame and waits for the peer's answer until the

@@ -238,6 +238,10 @@ func (lp *loop) sweep() {
 				c.timeoutHTTP()
 			}
 		case stateOpen:
+			if c.sio != nil {
+				c.sioSweep(now)
+				continue
+			}
 			idle := now - c.stamp
 			switch {
 			case idle > int64(cfg.PingInterval+cfg.PingTimeout):

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chat"
-	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -38,7 +37,7 @@ func startTestServer(tb testing.TB, cfg Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hub := chat.NewHub(chat.Config{Codecs: []chat.Codec{native.Codec{}}}, rooms.New(cfg.Loops))
+	hub := chat.NewHub(chat.Config{Codecs: Codecs()}, rooms.New(cfg.Loops))
 	ts := &testServer{srv: New(cfg, hub), hub: hub, addr: cfg.Addr, done: make(chan error, 1)}
 	go func() { ts.done <- ts.srv.Run() }()
 	select {

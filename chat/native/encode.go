@@ -1,6 +1,7 @@
 package native
 
 import (
+	"github.com/chatgate/chatgate/chat/socketio"
 	"strconv"
 	"unicode/utf8"
 
@@ -114,7 +115,16 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = append(dst, `,"nick":`...)
 	dst = appendString(dst, m.Nick)
 	dst = append(dst, `,"data":`...)
-	if len(m.Data) > 0 {
+	if len(m.Attachments) > 0 {
+		// A Socket.IO sender's binary payloads: the native protocol is
+		// text only, so each placeholder becomes {"_binary":"<base64>"}.
+		mark := len(dst)
+		out, err := socketio.InlineAttachments(dst, m.Data, m.Attachments)
+		if err != nil {
+			out = append(dst[:mark], m.Data...)
+		}
+		dst = out
+	} else if len(m.Data) > 0 {
 		dst = append(dst, m.Data...)
 	} else {
 		dst = append(dst, "null"...)

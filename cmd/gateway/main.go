@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chat"
-	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/rooms"
+	"github.com/chatgate/chatgate/web"
 )
 
 func main() {
@@ -56,6 +56,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.HandshakeTimeout, "handshake-timeout", netpoll.DefaultHandshakeTimeout, "time allowed from accept to a complete HTTP request head")
 	fs.IntVar(&o.net.MaxPending, "max-pending", netpoll.DefaultMaxPending, "unsent bytes allowed per connection before it is closed as a slow consumer (1008)")
 	fs.BoolVar(&o.net.Echo, "echo", false, "serve /echo, which sends every message back (conformance tests)")
+	fs.DurationVar(&o.net.SocketIO.PingInterval, "sio-ping-interval", 25*time.Second, "Socket.IO: interval of the server's Engine.IO pings")
+	fs.DurationVar(&o.net.SocketIO.PingTimeout, "sio-ping-timeout", 20*time.Second, "Socket.IO: close a client whose pong is this late")
+	fs.DurationVar(&o.net.SocketIO.ConnectTimeout, "sio-connect-timeout", 45*time.Second, "Socket.IO: close a client that has not connected a namespace by then")
+	fs.BoolVar(&o.net.SocketIO.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
@@ -114,11 +118,14 @@ func run(args []string, stderr io.Writer) error {
 
 	table := rooms.New(netpoll.Loops(o.net))
 	hub := chat.NewHub(chat.Config{
-		Codecs:   []chat.Codec{native.Codec{}},
+		Codecs:   netpoll.Codecs(),
 		Presence: o.presence,
 		Node:     o.node,
 	}, table)
 	srv := netpoll.New(o.net, hub)
+	for path, h := range web.Routes() {
+		srv.Handle(path, h) // the browser chat page and client.js
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
