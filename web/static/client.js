@@ -1,0 +1,475 @@
+// chatgate client: the native protocol (docs/protocol.md) over one
+// WebSocket, with request/ack promises, events, and automatic reconnection
+// that restores the nickname and rooms. Works in browsers and in Node.js
+// (pass the `ws` package's constructor as options.WebSocket).
+// Documented in docs/client.md.
+
+/** Connection states, in the order a client usually goes through them. */
+export const CONNECTING = 'connecting';
+export const CONNECTED = 'connected';
+export const RECONNECTING = 'reconnecting';
+export const CLOSED = 'closed';
+
+const DEFAULTS = {
+  minDelay: 250, // first reconnect delay, ms
+  maxDelay: 10000, // cap of the reconnect delay, ms
+  timeout: 10000, // reply and connect timeout, ms
+  queueLimit: 100, // requests held while disconnected
+  heartbeat: 20000, // ping after this much time without traffic, ms (0: off)
+};
+
+const EVENTS = ['message', 'presence', 'state', 'welcome', 'error'];
+
+/**
+ * ChatError is the Error a request's promise is rejected with. `code` is
+ * the gateway's error code (not_member, invalid_room, …) or one of the
+ * client's own: timeout, disconnected, queue_full, closed.
+ */
+export class ChatError extends Error {
+  constructor(code, message, request) {
+    super(message || code);
+    this.name = 'ChatError';
+    this.code = code;
+    if (request !== undefined) this.request = request;
+  }
+}
+
+/**
+ * connect opens a client to url (ws://host:port/ws; in a browser a path
+ * such as '/ws' is resolved against the page) and returns it at once. It
+ * connects, and reconnects after every drop, until close().
+ */
+export function connect(url, options = {}) {
+  return new ChatClient(url, options);
+}
+
+export class ChatClient {
+  #url;
+  #opts;
+  #WS;
+  #ws = null; // current socket, or null
+  #state = CONNECTING;
+  #id = null; // connection id from the current welcome, null while disconnected
+  #lastId = null; // id of the last connection that was welcomed
+  #everConnected = false;
+  #seq = 0; // last request id used
+  #pending = new Map(); // id → {msg, resolve, reject, timer}: sent, awaiting reply
+  #queue = []; // requests waiting for a connection: {msg, resolve, reject}
+  #listeners = new Map(EVENTS.map((e) => [e, new Set()]));
+  #nick = null; // nickname to restore (set by an acked nick)
+  #rooms = new Set(); // rooms to rejoin (joined and not left)
+  #attempt = 0; // reconnect attempts since the last success
+  #retryTimer = null;
+  #openTimer = null;
+  #beatTimer = null;
+  #lastTraffic = 0;
+  #readyWaiters = [];
+
+  constructor(url, options = {}) {
+    this.#opts = { ...DEFAULTS };
+    for (const k of Object.keys(DEFAULTS)) {
+      if (options[k] !== undefined) this.#opts[k] = Number(options[k]);
+    }
+    this.#WS = options.WebSocket || globalThis.WebSocket;
+    if (typeof this.#WS !== 'function') {
+      throw new TypeError('chatgate: no WebSocket constructor; pass options.WebSocket (e.g. the ws package)');
+    }
+    this.#url = resolveURL(url);
+    this.#open();
+  }
+
+  /** The connection state: 'connecting', 'connected', 'reconnecting' or 'closed'. */
+  get state() { return this.#state; }
+  /** This connection's id from its welcome; null while disconnected. Each reconnect brings a new id. */
+  get id() { return this.#id; }
+  /** The nickname the client restores after a reconnect, or null. */
+  get nickname() { return this.#nick; }
+  /** The rooms the client is in and rejoins after a reconnect, sorted. */
+  get joined() { return [...this.#rooms].sort(); }
+  /** Requests waiting for a connection. */
+  get queued() { return this.#queue.length; }
+  /** The WebSocket URL. */
+  get url() { return this.#url; }
+
+  /** Sets the nickname; resolves with the ack ({name}). */
+  nick(name) {
+    return this.#request({ type: 'nick', name }).then((ack) => {
+      this.#nick = ack.name ?? name;
+      return ack;
+    });
+  }
+
+  /** Joins room; resolves with the ack ({room, count}). */
+  join(room) {
+    return this.#request({ type: 'join', room }).then((ack) => {
+      this.#rooms.add(room);
+      return ack;
+    });
+  }
+
+  /** Leaves room; resolves with the ack ({room, count}). */
+  leave(room) {
+    // Forget the room at once, so that a reconnect before the ack does
+    // not rejoin it; not_member means it is left anyway.
+    this.#rooms.delete(room);
+    return this.#request({ type: 'leave', room });
+  }
+
+  /** Sends data (any JSON value) to the other members of room. */
+  send(room, data) {
+    return this.#request({ type: 'send', room, data: data === undefined ? null : data });
+  }
+
+  /** Sends data (any JSON value) to one connection by id. */
+  sendTo(id, data) {
+    return this.#request({ type: 'send', to: id, data: data === undefined ? null : data });
+  }
+
+  /** Lists rooms; resolves with [{room, count}, …] sorted by name. */
+  rooms() {
+    return this.#request({ type: 'rooms' }).then((ack) => ack.rooms || []);
+  }
+
+  /** Lists the members of a room the client is in; resolves with [{id, nick}, …]. */
+  members(room) {
+    return this.#request({ type: 'members', room }).then((ack) => ack.members || []);
+  }
+
+  /** Round-trips an application-level ping; resolves with the time taken in ms. */
+  ping() {
+    const t0 = now();
+    return this.#request({ type: 'ping' }).then(() => now() - t0);
+  }
+
+  /** Subscribes fn to an event; returns a function that unsubscribes it. */
+  on(event, fn) {
+    const set = this.#listeners.get(event);
+    if (!set) throw new TypeError(`chatgate: unknown event ${event}`);
+    set.add(fn);
+    return () => set.delete(fn);
+  }
+
+  /** Unsubscribes fn from an event. */
+  off(event, fn) {
+    this.#listeners.get(event)?.delete(fn);
+  }
+
+  /**
+   * Resolves once the client is connected (at once if it is), or rejects
+   * with code 'closed' if it is closed first or 'timeout' after ms (if given).
+   */
+  ready(ms) {
+    if (this.#state === CONNECTED) return Promise.resolve(this);
+    if (this.#state === CLOSED) return Promise.reject(new ChatError('closed', 'client closed'));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject, timer: null };
+      if (ms > 0) {
+        w.timer = setTimeout(() => {
+          this.#readyWaiters = this.#readyWaiters.filter((x) => x !== w);
+          reject(new ChatError('timeout', `not connected after ${ms} ms`));
+        }, ms);
+      }
+      this.#readyWaiters.push(w);
+    });
+  }
+
+  /** Skips the current reconnect delay and tries at once (e.g. when the network comes back). */
+  reconnectNow() {
+    if (this.#state !== RECONNECTING || this.#ws) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#open();
+  }
+
+  /**
+   * Closes the connection for good: state becomes 'closed' and every
+   * queued or unanswered request is rejected with code 'closed'.
+   */
+  close() {
+    if (this.#state === CLOSED) return;
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#openTimer);
+    clearTimeout(this.#beatTimer);
+    const ws = this.#ws;
+    this.#ws = null;
+    if (ws) {
+      detach(ws);
+      try { ws.close(1000, 'bye'); } catch { /* already closing */ }
+    }
+    this.#failAll('closed', 'client closed');
+    for (const w of this.#readyWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new ChatError('closed', 'client closed'));
+    }
+    this.#setState(CLOSED, {});
+  }
+
+  // --- requests ---
+
+  #request(msg) {
+    if (this.#state === CLOSED) return Promise.reject(new ChatError('closed', 'client closed', msg));
+    return new Promise((resolve, reject) => {
+      const req = { msg, resolve, reject };
+      if (this.#state === CONNECTED) {
+        this.#write(req);
+      } else if (this.#queue.length >= this.#opts.queueLimit) {
+        reject(new ChatError('queue_full', `not connected and ${this.#queue.length} requests already queued`, msg));
+      } else {
+        this.#queue.push(req);
+      }
+    });
+  }
+
+  // #write sends req on the current socket and arms its reply timeout.
+  #write(req) {
+    const id = ++this.#seq;
+    req.msg = { ...req.msg, id };
+    req.timer = setTimeout(() => {
+      this.#pending.delete(id);
+      req.reject(new ChatError('timeout', `no reply to ${req.msg.type} within ${this.#opts.timeout} ms`, req.msg));
+      // A silent server is probably a dead connection.
+      if (req.msg.type === 'ping') this.#drop('heartbeat timeout');
+    }, this.#opts.timeout);
+    this.#pending.set(id, req);
+    try {
+      this.#ws.send(JSON.stringify(req.msg));
+    } catch (err) {
+      // The socket is closing; its close event fails or requeues req.
+    }
+  }
+
+  #failAll(code, message) {
+    for (const req of this.#pending.values()) {
+      clearTimeout(req.timer);
+      req.reject(new ChatError(code, message, req.msg));
+    }
+    this.#pending.clear();
+    for (const req of this.#queue.splice(0)) req.reject(new ChatError(code, message, req.msg));
+  }
+
+  // --- connection ---
+
+  #open() {
+    let ws;
+    try {
+      ws = new this.#WS(this.#url);
+    } catch (err) {
+      this.#emit('error', new ChatError('connect_failed', String(err?.message || err)));
+      this.#scheduleRetry({ reason: 'connect failed' });
+      return;
+    }
+    this.#ws = ws;
+    // The welcome must arrive within the timeout, or the attempt counts as failed.
+    this.#openTimer = setTimeout(() => this.#drop('connect timeout'), this.#opts.timeout);
+    ws.onmessage = (ev) => this.#onFrame(ev.data);
+    ws.onclose = (ev) => this.#onClose(ev.code, ev.reason);
+    ws.onerror = () => { /* onclose follows and carries the outcome */ };
+  }
+
+  // #drop abandons the current socket (dead or too slow) and reconnects.
+  #drop(reason) {
+    const ws = this.#ws;
+    if (!ws) return;
+    detach(ws);
+    try { ws.close(4000, reason); } catch { /* ignore */ }
+    this.#onClose(1006, reason, ws);
+  }
+
+  #onClose(code, reason, ws = this.#ws) {
+    if (ws !== this.#ws || !ws) return;
+    detach(ws);
+    this.#ws = null;
+    if (this.#id !== null) this.#lastId = this.#id;
+    this.#id = null;
+    clearTimeout(this.#openTimer);
+    clearTimeout(this.#beatTimer);
+    // Requests in flight: the gateway may have applied them. A send is not
+    // repeated (it could be delivered twice), so its promise is rejected;
+    // every other request is idempotent and goes back to the queue front.
+    const retry = [];
+    for (const req of [...this.#pending.values()].sort((a, b) => a.msg.id - b.msg.id)) {
+      clearTimeout(req.timer);
+      const { id, ...msg } = req.msg;
+      if (req.restore) {
+        req.reject(new ChatError('disconnected', 'connection lost while restoring', msg));
+      } else if (msg.type === 'send') {
+        req.reject(new ChatError('disconnected', 'connection lost before the gateway replied; the message may not have been delivered', msg));
+      } else {
+        retry.push({ msg, resolve: req.resolve, reject: req.reject });
+      }
+    }
+    this.#pending.clear();
+    this.#queue.unshift(...retry);
+    this.#scheduleRetry({ code, reason: String(reason || '') });
+  }
+
+  #scheduleRetry(info) {
+    if (this.#state === CLOSED) return;
+    const base = Math.min(this.#opts.maxDelay, this.#opts.minDelay * 2 ** Math.min(this.#attempt, 30));
+    // Equal jitter: half fixed, half random, so clients dropped together
+    // spread out but none retries at once in a tight loop.
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.#attempt++;
+    this.#setState(RECONNECTING, { ...info, attempt: this.#attempt, delay });
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#open();
+    }, delay);
+  }
+
+  #onFrame(raw) {
+    let m;
+    try {
+      m = JSON.parse(typeof raw === 'string' ? raw : String(raw));
+    } catch {
+      this.#emit('error', new ChatError('bad_frame', 'gateway sent a frame that is not JSON'));
+      return;
+    }
+    if (!m || typeof m !== 'object') return;
+    this.#lastTraffic = now();
+    switch (m.type) {
+      case 'welcome':
+        this.#onWelcome(m);
+        return;
+      case 'ack':
+      case 'error': {
+        const req = m.id !== undefined ? this.#pending.get(m.id) : undefined;
+        if (!req) {
+          if (m.type === 'error') this.#emit('error', new ChatError(m.code || 'error', m.message));
+          return;
+        }
+        this.#pending.delete(m.id);
+        clearTimeout(req.timer);
+        if (m.type === 'ack') req.resolve(m);
+        else req.reject(new ChatError(m.code || 'error', m.message, stripId(req.msg)));
+        return;
+      }
+      case 'message':
+        this.#emit('message', m);
+        return;
+      case 'presence':
+        this.#emit('presence', m);
+        return;
+    }
+  }
+
+  async #onWelcome(m) {
+    const ws = this.#ws;
+    clearTimeout(this.#openTimer);
+    const previousId = this.#lastId;
+    this.#id = m.id;
+    const reconnected = this.#everConnected;
+    this.#everConnected = true;
+    // Restore the session before anything queued: the nickname, then each
+    // room. Queued requests (such as sends to those rooms) follow once the
+    // gateway has acknowledged the restore, so they find the rooms joined.
+    const restore = [];
+    if (this.#nick !== null) restore.push({ type: 'nick', name: this.#nick });
+    for (const room of this.#rooms) restore.push({ type: 'join', room });
+    const results = await Promise.allSettled(restore.map((msg) => new Promise((resolve, reject) => {
+      this.#write({ msg, resolve, reject, restore: true });
+    })));
+    if (ws !== this.#ws) return; // dropped while restoring; the next welcome retries
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const msg = restore[i];
+      const code = r.reason?.code;
+      if (code === 'disconnected' || code === 'closed') return;
+      // The gateway refused the room (it is no longer valid): stop
+      // rejoining it. A timeout keeps it for the next reconnect.
+      if (msg.type === 'join' && code !== 'timeout') this.#rooms.delete(msg.room);
+      const err = new ChatError(r.reason?.code || 'restore_failed',
+        `could not restore ${msg.type} ${msg.room ?? msg.name}: ${r.reason?.message}`, msg);
+      this.#emit('error', err);
+    });
+    this.#attempt = 0;
+    this.#setState(CONNECTED, { id: this.#id, reconnected });
+    this.#emit('welcome', { id: this.#id, previousId, reconnected, nick: this.#nick, rooms: this.joined });
+    for (const w of this.#readyWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(this);
+    }
+    // Flush what was queued while disconnected, in order.
+    for (const req of this.#queue.splice(0)) {
+      if (this.#ws !== ws || this.#state !== CONNECTED) {
+        this.#queue.push(req);
+        continue;
+      }
+      this.#write(req);
+    }
+    this.#armHeartbeat();
+  }
+
+  // #armHeartbeat pings after `heartbeat` ms without inbound traffic; a
+  // ping that times out drops the connection (see #write), which is how a
+  // silently dead network path is noticed.
+  #armHeartbeat() {
+    clearTimeout(this.#beatTimer);
+    const every = this.#opts.heartbeat;
+    if (!(every > 0) || this.#state !== CONNECTED) return;
+    this.#lastTraffic = now();
+    const arm = (ms) => {
+      this.#beatTimer = setTimeout(tick, ms);
+      this.#beatTimer.unref?.(); // the heartbeat alone never keeps Node.js running
+    };
+    const tick = () => {
+      if (this.#state !== CONNECTED) return;
+      let idle = now() - this.#lastTraffic;
+      if (idle >= every) {
+        this.ping().catch(() => { /* a timeout drops the connection */ });
+        this.#lastTraffic = now();
+        idle = 0;
+      }
+      arm(Math.max(100, every - idle));
+    };
+    arm(every);
+  }
+
+  #setState(state, info) {
+    if (state === this.#state && state !== RECONNECTING) return;
+    const previous = this.#state;
+    this.#state = state;
+    this.#emit('state', state, { ...info, previous });
+  }
+
+  #emit(event, ...args) {
+    for (const fn of [...this.#listeners.get(event)]) {
+      try {
+        fn(...args);
+      } catch (err) {
+        // A listener's bug must not break the client; report it async.
+        setTimeout(() => { throw err; });
+      }
+    }
+  }
+}
+
+function detach(ws) {
+  ws.onmessage = ws.onclose = ws.onopen = null;
+  ws.onerror = () => {};
+}
+
+function stripId(msg) {
+  const { id, ...rest } = msg;
+  return rest;
+}
+
+function now() {
+  return globalThis.performance?.now?.() ?? Date.now();
+}
+
+// resolveURL turns '/ws' or 'ws' into an absolute ws: or wss: URL on a
+// page, and 'http(s)://' into 'ws(s)://'.
+function resolveURL(url) {
+  const loc = globalThis.location;
+  let u;
+  if (url === undefined || url === null || url === '') url = '/ws';
+  try {
+    u = new URL(String(url), loc?.href);
+  } catch {
+    throw new TypeError(`chatgate: bad URL ${url}`);
+  }
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  return u.href;
+}
