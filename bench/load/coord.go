@@ -66,6 +66,9 @@ type Config struct {
 	// P99Bound is the latency a passing step's p99 must not exceed
 	// (default 50ms).
 	P99Bound time.Duration
+	// Warmup is how long fanout and rooms publish, unmeasured, before
+	// the first measured step (default 2s; negative: none).
+	Warmup time.Duration
 	// Drain is how long to wait for outstanding deliveries after a step's
 	// last send (default 3s).
 	Drain time.Duration
@@ -169,6 +172,9 @@ func (c *Config) setDefaults() error {
 	defD(&c.StepDuration, 5*time.Second)
 	defD(&c.P99Bound, 50*time.Millisecond)
 	defD(&c.Drain, 3*time.Second)
+	if c.Warmup == 0 {
+		c.Warmup = 2 * time.Second
+	}
 	defD(&c.Slack, 2*time.Millisecond)
 	defD(&c.Settle, 5*time.Second)
 	defD(&c.DialTimeout, 10*time.Second)
@@ -247,6 +253,7 @@ type coord struct {
 	res    *Result
 
 	closing        bool
+	stepSeq        int
 	lastDelivered  uint64
 	lastDeliveryAt time.Time
 	flushSeq       int
@@ -532,8 +539,12 @@ func (c *coord) members(rooms int) []int {
 }
 
 // step runs one publishing step and its drain, and returns its result.
-func (c *coord) step(ctx context.Context, k int, rate float64, dur time.Duration, run RunCmd) (StepResult, error) {
-	c.phase = fmt.Sprintf("step %d @%.0f/s", k, rate)
+func (c *coord) step(ctx context.Context, label string, rate float64, dur time.Duration, run RunCmd) (StepResult, error) {
+	// Internal step numbers only grow, so a late delivery from any
+	// earlier step, warm-up included, is never counted as current.
+	c.stepSeq++
+	k := c.stepSeq
+	c.phase = fmt.Sprintf("%s @%.0f/s", label, rate)
 	c.acc = newStepAcc(k, len(c.links))
 	defer func() { c.acc = nil }()
 	c.interval.Reset()
@@ -564,7 +575,7 @@ func (c *coord) step(ctx context.Context, k int, rate float64, dur time.Duration
 		return StepResult{}, err
 	}
 	sendSecs := time.Since(start).Seconds()
-	c.phase = fmt.Sprintf("drain %d @%.0f/s", k, rate)
+	c.phase = fmt.Sprintf("drain %s @%.0f/s", label, rate)
 	drainEnd := time.Now().Add(c.cfg.Drain)
 	for {
 		c.flushSeq++
@@ -598,6 +609,20 @@ func (c *coord) step(ctx context.Context, k int, rate float64, dur time.Duration
 	r.LostConns -= lost0
 	r.judge(c.cfg.P99Bound)
 	return r, nil
+}
+
+// warmup publishes at rate for Config.Warmup and discards the result, so
+// that measured steps find the server's code paths compiled (Node's JIT)
+// and its buffers and heap grown, as in a server that has been running.
+func (c *coord) warmup(ctx context.Context, rate float64, run RunCmd) error {
+	if c.cfg.Warmup <= 0 {
+		return nil
+	}
+	if _, err := c.step(ctx, "warm-up", rate, c.cfg.Warmup, run); err != nil {
+		return err
+	}
+	// Let the server finish whatever the warm-up left queued.
+	return c.wait(ctx, 500*time.Millisecond)
 }
 
 func (c *coord) idle(ctx context.Context) error {
@@ -644,7 +669,8 @@ func (c *coord) fanout(ctx context.Context) error {
 	run := RunCmd{PubStride: stride, PubCount: cfg.Publishers, Members: c.members(1)}
 	at := func(k int, rate float64, dur time.Duration) (StepResult, error) {
 		run.RatePerPub = rate / float64(cfg.Publishers)
-		r, err := c.step(ctx, k, rate, dur, run)
+		r, err := c.step(ctx, fmt.Sprintf("step %d", k), rate, dur, run)
+		r.Step = k
 		if err == nil {
 			c.res.Steps = append(c.res.Steps, r)
 			if cfg.Progress != nil {
@@ -653,6 +679,9 @@ func (c *coord) fanout(ctx context.Context) error {
 			}
 		}
 		return r, err
+	}
+	if err := c.warmup(ctx, cfg.Rate, run); err != nil {
+		return err
 	}
 	if !cfg.Ramp {
 		r, err := at(1, cfg.Rate, cfg.Duration)
@@ -729,10 +758,15 @@ func (c *coord) rooms(ctx context.Context) error {
 	defer func() { c.res.ServerAfter = c.sample(ctx) }()
 	nrooms := (cfg.Conns + cfg.RoomSize - 1) / cfg.RoomSize
 	run := RunCmd{PubStride: 1, PubCount: cfg.Conns, RatePerPub: cfg.Rate, Members: c.members(nrooms)}
-	r, err := c.step(ctx, 1, cfg.Rate*float64(c.res.Conn.Opened), cfg.Duration, run)
+	total := cfg.Rate * float64(c.res.Conn.Opened)
+	if err := c.warmup(ctx, total, run); err != nil {
+		return err
+	}
+	r, err := c.step(ctx, "step 1", total, cfg.Duration, run)
 	if err != nil {
 		return err
 	}
+	r.Step = 1
 	c.res.Steps = append(c.res.Steps, r)
 	c.res.Best = &r
 	return nil

@@ -146,6 +146,7 @@ func TestFanoutAgainstGorilla(t *testing.T) {
 		Publishers: 5,
 		Rate:       50,
 		Duration:   time.Second,
+		Warmup:     300 * time.Millisecond,
 		Workers:    2,
 		Probe:      &Probe{PID: pid, StatsURL: "http://" + addr + "/stats"},
 	})
@@ -169,6 +170,7 @@ func TestSubprocessWorkers(t *testing.T) {
 		Publishers: 2,
 		Rate:       20,
 		Duration:   time.Second,
+		Warmup:     -1,
 		Workers:    2,
 		Spawn:      ExecSpawner(os.Args[0], []string{"-test.run=^$"}, os.Stderr),
 	})
@@ -184,6 +186,7 @@ func TestRoomsAgainstGorilla(t *testing.T) {
 		RoomSize: 10,
 		Rate:     2,
 		Duration: time.Second,
+		Warmup:   -1,
 		Workers:  2,
 	})
 	// 30 clients at 2 msgs/s for 1s, 9 other members in each room.

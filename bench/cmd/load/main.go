@@ -96,6 +96,7 @@ func run() int {
 	fs.IntVar(&cfg.RampRefine, "ramp-refine", 2, "bisection steps between the best pass and the first failure (-1: none)")
 	fs.DurationVar(&cfg.StepDuration, "step", 5*time.Second, "publishing time of each ramp step")
 	fs.DurationVar(&cfg.P99Bound, "p99", 50*time.Millisecond, "p99 latency bound of a passing ramp step")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured publishing before the first step (fanout, rooms; negative: none)")
 	fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "wait for outstanding deliveries after each step")
 	fs.DurationVar(&cfg.Slack, "slack", 2*time.Millisecond, "publisher schedule lag not charged to the server")
 	fs.IntVar(&cfg.Cycles, "cycles", 10000, "churn: connect-join-send-close cycles")

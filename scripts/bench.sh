@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Runs the standard chatgate comparison against the gorilla/websocket and
+# Socket.IO baselines, and writes the results table and charts.
+#
+#   scripts/bench.sh            full run (about 10-15 minutes), writes
+#                               docs/benchmarks-latest.md and docs/bench/*.svg
+#   scripts/bench.sh --quick    smoke test with small N (under 2 minutes),
+#                               writes into bench/out/quick/ instead of docs/
+#   scripts/bench.sh --servers gorilla,socketio   only these servers
+#
+# Servers: chatgate (cmd/gateway, native protocol), chatgate-sio (the same
+# binary over Socket.IO, included when its endpoint answers), gorilla
+# (bench/baseline/gorilla) and socketio (bench/baseline/socketio).
+#
+# Every server runs on a loopback port and is started afresh for each
+# scenario (so memory figures start from a clean process) and stopped by
+# its pid. Raw results (results.jsonl), server logs and the load tool's
+# progress go to bench/out/ (or bench/out/quick/).
+#
+# Requirements: go, and node + npm for the Socket.IO baseline (installed
+# here with npm ci). A server whose build or install fails is skipped.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+QUICK=0
+SERVERS="chatgate,chatgate-sio,gorilla,socketio"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--servers) SERVERS="$2"; shift ;;
+	--servers=*) SERVERS="${1#--servers=}" ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ "$QUICK" = 1 ]; then
+	OUT="$ROOT/bench/out/quick"
+	DOC="$OUT/benchmarks-latest.md"
+	CHARTS="$OUT/bench"
+	BUDGET=110 # seconds
+else
+	OUT="$ROOT/bench/out"
+	DOC="$ROOT/docs/benchmarks-latest.md"
+	CHARTS="$ROOT/docs/bench"
+	BUDGET=900
+fi
+BIN="$OUT/bin"
+RESULTS="$OUT/results.jsonl"
+COMMANDS="$OUT/commands.txt"
+mkdir -p "$BIN" "$CHARTS"
+: >"$RESULTS"
+: >"$COMMANDS"
+START_SECONDS=$SECONDS
+LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
+SERVER_PID=""
+SKIPPED=()
+
+log() { printf '[bench %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
+
+stop_server() {
+	[ -n "$SERVER_PID" ] || return 0
+	kill "$SERVER_PID" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$SERVER_PID" 2>/dev/null
+	wait "$SERVER_PID" 2>/dev/null
+	SERVER_PID=""
+}
+trap 'stop_server' EXIT
+trap 'stop_server; exit 130' INT TERM
+
+# --- build -------------------------------------------------------------
+log "building the load tool, the chart tool and the servers"
+go build -o "$BIN/load" ./bench/cmd/load || exit 1
+go build -o "$BIN/chart" ./bench/cmd/chart || exit 1
+
+AVAILABLE=()
+for s in ${SERVERS//,/ }; do
+	case "$s" in
+	chatgate)
+		if go build -o "$BIN/gateway" ./cmd/gateway 2>"$OUT/chatgate-build.log"; then
+			AVAILABLE+=(chatgate)
+		else
+			log "skipping chatgate: go build ./cmd/gateway failed (see $OUT/chatgate-build.log)"
+			SKIPPED+=("chatgate (build failed)")
+		fi
+		;;
+	gorilla)
+		if go build -o "$BIN/gorilla" ./bench/baseline/gorilla; then
+			AVAILABLE+=(gorilla)
+		else
+			SKIPPED+=("gorilla (build failed)")
+		fi
+		;;
+	socketio)
+		if command -v node >/dev/null && command -v npm >/dev/null &&
+			(cd bench/baseline/socketio && npm ci --no-audit --no-fund --loglevel=error >"$OUT/npm.log" 2>&1); then
+			AVAILABLE+=(socketio)
+		else
+			log "skipping socketio: node/npm missing or npm ci failed (see $OUT/npm.log)"
+			SKIPPED+=("socketio (npm ci failed or node missing)")
+		fi
+		;;
+	chatgate-sio) ;; # decided below, once chatgate is built
+	*) log "unknown server $s"; exit 2 ;;
+	esac
+done
+
+# --- servers -----------------------------------------------------------
+# free_port prints a loopback port below the ephemeral range with no
+# socket on it in any state. TIME_WAIT counts: a listener without
+# SO_REUSEADDR cannot bind next to one. Ports rotate, so a server never
+# gets the port its predecessor just closed.
+NEXT_PORT=28080
+free_port() {
+	local i p
+	for i in $(seq 0 899); do
+		p=$((28080 + (NEXT_PORT - 28080 + i) % 900))
+		if command -v ss >/dev/null; then
+			[ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
+		elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			continue
+		fi
+		NEXT_PORT=$((p + 1))
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+PORT=""
+start_server() {
+	local name=$1
+	free_port >"$OUT/port" || { log "no free port"; return 1; }
+	PORT=$(cat "$OUT/port")
+	local cmd
+	case "$name" in
+	chatgate | chatgate-sio) cmd=("$BIN/gateway" -addr "127.0.0.1:$PORT" -presence=false) ;;
+	gorilla) cmd=("$BIN/gorilla" -addr "127.0.0.1:$PORT" -presence=false) ;;
+	socketio) cmd=(node "$ROOT/bench/baseline/socketio/server.js" --host 127.0.0.1 --port "$PORT" --presence=false) ;;
+	esac
+	"${cmd[@]}" >>"$OUT/$name-server.log" 2>&1 &
+	SERVER_PID=$!
+	echo "${cmd[*]#"$ROOT/"}    # pid $SERVER_PID" >>"$COMMANDS"
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "$name did not start listening on $PORT (see $OUT/$name-server.log)"
+	stop_server
+	return 1
+}
+
+# chatgate's Socket.IO endpoint is benchmarked too (label chatgate-sio)
+# when a two-member Socket.IO exchange with it succeeds.
+case ",$SERVERS," in
+*,chatgate,* | *,chatgate-sio,*)
+	if [ -x "$BIN/gateway" ] && start_server chatgate; then
+		if "$BIN/load" -scenario fanout -proto socketio -addr "127.0.0.1:$PORT" -n 2 -rate 5 -duration 1s \
+			-warmup=-1s -retries=-1 -dial-timeout 3s -stats none -quiet -deadline 20s >"$OUT/chatgate-sio-probe.txt" 2>&1; then
+			AVAILABLE+=(chatgate-sio)
+		else
+			log "chatgate does not answer Socket.IO yet: skipping chatgate-sio"
+			SKIPPED+=("chatgate-sio (no Socket.IO endpoint)")
+		fi
+		stop_server
+	fi
+	;;
+esac
+[ ${#AVAILABLE[@]} -gt 0 ] || { log "no server to benchmark"; exit 1; }
+
+# scenario NAME SERVER ARGS... starts SERVER afresh, runs the load tool
+# with ARGS against it and stops it.
+scenario() {
+	local what=$1 name=$2
+	shift 2
+	if [ $((SECONDS - START_SECONDS)) -ge "$BUDGET" ]; then
+		log "time budget of ${BUDGET}s used up: skipping $name $what"
+		SKIPPED+=("$name $what (time budget)")
+		return 0
+	fi
+	start_server "$name" || { SKIPPED+=("$name $what (server did not start)"); return 0; }
+	local proto=native
+	case "$name" in socketio | chatgate-sio) proto=socketio ;; esac
+	local args=(-proto "$proto" -addr "127.0.0.1:$PORT" -label "$name" -server-pid "$SERVER_PID" -out "${RESULTS#"$ROOT/"}" "$@")
+	echo "${BIN#"$ROOT/"}/load ${args[*]}" >>"$COMMANDS"
+	log "$name: $what"
+	"$BIN/load" "${args[@]}" 2>>"$OUT/load-progress.log" | tee -a "$OUT/load-summary.txt" >&2 ||
+		log "$name $what: the load tool reported a failure (see $OUT/load-progress.log)"
+	stop_server
+}
+
+# --- scenarios ---------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+	IDLE=(-scenario idle -n 1000 -room-size 50 -duration 2s -deadline 30s)
+	RAMP=(-scenario fanout -n 100 -publishers 4 -size 64 -ramp -rate 100 -ramp-factor 2 -ramp-max 800 -ramp-refine -1 -step 1s -drain 1s -warmup 1s -deadline 30s)
+	SWEEP_SIZES="50 200"
+	SWEEP_RATE_BUDGET=4000 # deliveries per second
+	SWEEP_DUR=2s
+	WARMUP=1s
+	ROOMS=(-scenario rooms -n 500 -room-size 50 -rate 0.5 -duration 2s -warmup 1s -deadline 30s)
+	CHURN=(-scenario churn -cycles 300 -churn-concurrency 8 -settle 1s -deadline 30s)
+else
+	IDLE=(-scenario idle -n 18000 -room-size 50 -duration 10s -deadline 120s)
+	RAMP=(-scenario fanout -n 1000 -publishers 10 -size 64 -ramp -rate 20 -ramp-factor 1.5 -step 4s -p99 50ms -deadline 150s)
+	SWEEP_SIZES="100 1000 10000"
+	SWEEP_RATE_BUDGET=20000
+	SWEEP_DUR=10s
+	WARMUP=2s
+	ROOMS=(-scenario rooms -n 5000 -room-size 50 -rate 0.1 -duration 10s -deadline 90s)
+	CHURN=(-scenario churn -cycles 5000 -churn-concurrency 32 -settle 3s -deadline 90s)
+fi
+
+for s in "${AVAILABLE[@]}"; do
+	scenario "idle" "$s" "${IDLE[@]}"
+	scenario "fanout ramp" "$s" "${RAMP[@]}"
+	for n in $SWEEP_SIZES; do
+		# The same deliveries per second at every room size, so the
+		# latency curve shows the cost of the room size alone.
+		rate=$(awk -v b="$SWEEP_RATE_BUDGET" -v n="$n" 'BEGIN { printf "%.3f", b / (n - 1) }')
+		scenario "fanout $n" "$s" -scenario fanout -n "$n" -publishers "$((n < 10 ? n : 10))" -size 64 \
+			-rate "$rate" -duration "$SWEEP_DUR" -warmup "$WARMUP" -deadline 120s
+	done
+	scenario "rooms" "$s" "${ROOMS[@]}"
+	scenario "churn" "$s" "${CHURN[@]}"
+done
+
+# --- report ------------------------------------------------------------
+log "rendering charts and tables"
+rm -f "$CHARTS"/*.svg
+"$BIN/chart" -in "$RESULTS" -dir "$CHARTS" -md "$OUT/tables.md" || log "chart tool failed"
+
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+chatgate_rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+sio_version=$(node -p 'require("./bench/baseline/socketio/node_modules/socket.io/package.json").version' 2>/dev/null || echo "not installed")
+{
+	echo "# chatgate benchmarks: latest run"
+	echo
+	echo "Generated by \`scripts/bench.sh$([ "$QUICK" = 1 ] && echo " --quick")\` on $(date -u '+%Y-%m-%d %H:%M UTC') at commit \`$chatgate_rev\`."
+	echo
+	echo "## Machine"
+	echo
+	echo "- CPU: $cpu_model, \`nproc\` = $(nproc)"
+	echo "- Memory: $mem_total; open-files limit $(ulimit -n)"
+	echo "- Kernel: $(uname -r); $(go version | cut -d' ' -f3-4); node $(node --version 2>/dev/null || echo missing); socket.io $sio_version"
+	echo "- Load average when the run started: $LOADAVG_START"
+	echo
+	echo "The load generator (\`bench/cmd/load\`) runs on the same $(nproc) cores as the server, so"
+	echo "its CPU use (about as much per delivery as a goroutine-per-connection server's)"
+	echo "caps every figure here; compare servers with each other rather than with other"
+	echo "machines. Latency is measured from a CLOCK_MONOTONIC timestamp in each message"
+	echo "to its arrival at every receiver, with sends stamped at their scheduled time"
+	echo "when the publisher fell more than 2 ms behind (no coordinated omission)."
+	echo
+	echo "Servers: **chatgate** (\`cmd/gateway\`, gnet event loops, native protocol;"
+	echo "**chatgate-sio** is the same binary driven over its Socket.IO endpoint), **gorilla**"
+	echo "(\`bench/baseline/gorilla\`: gorilla/websocket, hub/readPump/writePump, a"
+	echo "goroutine pair per connection) and **socketio** (\`bench/baseline/socketio\`:"
+	echo "Node.js, socket.io with the ws native add-ons, one process). Every server"
+	echo "runs with presence events off and is restarted for every scenario."
+	echo
+	if [ ${#SKIPPED[@]} -gt 0 ]; then
+		echo "Skipped: $(IFS=';'; echo "${SKIPPED[*]}" | sed 's/;/; /g')."
+		echo
+	fi
+	echo "## Results"
+	echo
+	cat "$OUT/tables.md" 2>/dev/null
+	echo "## Charts"
+	echo
+	for f in "$CHARTS"/*.svg; do
+		[ -e "$f" ] || continue
+		echo "![$(basename "$f" .svg)](bench/$(basename "$f"))"
+		echo
+	done
+	echo "## Commands"
+	echo
+	echo "Run from the repository root; the servers were started with the first"
+	echo "command of each pair and stopped by pid after the second."
+	echo
+	echo '```'
+	cat "$COMMANDS"
+	echo '```'
+} >"$DOC.tmp"
+mv "$DOC.tmp" "$DOC"
+log "wrote $DOC and $(ls "$CHARTS"/*.svg 2>/dev/null | wc -l) charts in $CHARTS in $((SECONDS - START_SECONDS))s"
