@@ -186,7 +186,8 @@ test('browser: chat page in headless Chromium', { skip, timeout: 120000 }, async
   const pending = alice.page.locator('.msg.mine[data-status="pending"]', { hasText: 'typed while offline' });
   await pending.waitFor();
   assert.match(await pending.locator('.status').textContent(), /Pending/);
-  assert.match(await alice.page.textContent('#conn-text'), /Offline/);
+  assert.equal(await alice.page.textContent('#conn-text'), 'Offline');
+  assert.match(await alice.page.textContent('#conn-detail'), /1 pending/);
   await shot(alice, 'browser-alice-offline.png');
 
   gw = await startGateway(args, gw.port).catch((err) => {

@@ -23,7 +23,7 @@ const FRIENDLY = {
 
 const $ = (id) => document.getElementById(id);
 const el = {
-  conn: $('conn'), connText: $('conn-text'), retry: $('retry-now'),
+  conn: $('conn'), connText: $('conn-text'), connDetail: $('conn-detail'), retry: $('retry-now'),
   meNick: $('me-nick'), meId: $('me-id'), toasts: $('toasts'),
   joinForm: $('join-form'), joinInput: $('join-input'),
   roomList: $('room-list'), roomEmpty: $('room-list-empty'),
@@ -137,6 +137,12 @@ function clock(ts) {
 }
 
 // --- toasts ---
+
+// clip shortens a user-supplied name for a one-line context.
+function clip(s, n = 40) {
+  const cps = Array.from(String(s));
+  return cps.length > n ? cps.slice(0, n - 1).join('') + '…' : String(s);
+}
 
 function toast(err, context) {
   const code = err?.code || 'error';
@@ -322,15 +328,17 @@ function renderState(state = client.state, info = lastInfo) {
   lastInfo = info;
   let view = state;
   let text;
+  let detail = '';
   if (state === CONNECTED) text = 'Connected';
   else if (state === RECONNECTING) {
-    if (!navigator.onLine) { view = 'offline'; text = 'Offline, waiting for the network'; }
-    else text = info.delay ? `Reconnecting in ${Math.max(1, Math.round(info.delay / 1000))} s` : 'Reconnecting…';
+    if (!navigator.onLine) { view = 'offline'; text = 'Offline'; detail = 'waiting for the network'; }
+    else { text = 'Reconnecting'; if (info.delay) detail = `in ${Math.max(1, Math.round(info.delay / 1000))} s`; }
   } else if (state === CLOSED) { view = 'offline'; text = 'Offline'; }
   else text = 'Connecting…';
-  if (pending.size && state !== CONNECTED) text += ` · ${pending.size} pending`;
+  if (pending.size && state !== CONNECTED) detail += `${detail ? ' · ' : ''}${pending.size} pending`;
   el.conn.dataset.state = view;
   el.connText.textContent = text;
+  el.connDetail.textContent = detail;
   el.retry.hidden = state !== RECONNECTING;
   document.body.dataset.conn = view;
 }
@@ -363,7 +371,7 @@ async function joinRoom(room) {
     open(c.key);
     refreshRooms();
   } catch (err) {
-    toast(err, `Could not join #${room}:`);
+    toast(err, `Could not join #${clip(room)}:`);
   }
 }
 
@@ -371,7 +379,7 @@ async function leaveRoom(c) {
   try {
     await client.leave(c.room);
   } catch (err) {
-    if (err.code !== 'not_member') { toast(err, `Could not leave #${c.room}:`); return; }
+    if (err.code !== 'not_member') { toast(err, `Could not leave #${clip(c.room)}:`); return; }
   }
   c.joined = false;
   c.members.clear();

@@ -437,8 +437,9 @@ export class ChatClient {
       try {
         fn(...args);
       } catch (err) {
-        // A listener's bug must not break the client; report it async.
-        setTimeout(() => { throw err; });
+        // A listener's bug must not break the client or the other
+        // listeners: report it the way the platform reports uncaught errors.
+        (globalThis.reportError ?? console.error)(err);
       }
     }
   }
