@@ -87,6 +87,9 @@ async function shot(p, file) {
 }
 
 test('browser: chat page in headless Chromium', { skip, timeout: 120000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
+  }
   const { chromium } = await import('playwright-core');
   const args = ['-loops', '2'];
   let gw = await startGateway(args);

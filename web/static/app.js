@@ -212,7 +212,10 @@ function paintStatus(item) {
     s.append(h('span', { class: 'pending', text: 'Pending: will be sent when the connection is back' }));
   } else if (item.status === 'failed') {
     s.append(
-      h('span', { class: 'failed', text: `Not sent (${item.error?.code || 'error'}): ${FRIENDLY[item.error?.code] || item.error?.message || ''}` }),
+      h('span', { class: 'failed' },
+        h('strong', { text: 'Not sent' }),
+        h('code', { class: 'failed-code', text: item.error?.code || 'error' }),
+        h('span', { text: FRIENDLY[item.error?.code] || item.error?.message || '' })),
       h('button', { type: 'button', class: 'link-btn', text: 'Retry', onclick: () => deliver(item) }));
   }
 }
