@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,11 @@ type SocketIOConfig struct {
 	// ConnectTimeout bounds the time from the Engine.IO handshake to the
 	// first Socket.IO CONNECT. Default 45 s.
 	ConnectTimeout time.Duration
+	// CORSOrigins lists the browser origins allowed to use the long-polling
+	// transport from another site, comma-separated: exact origins
+	// ("https://chat.example.com") or "*" for any. Empty allows none
+	// (same-origin pages need no CORS).
+	CORSOrigins string
 	// Conformance makes the endpoint behave as the official Engine.IO and
 	// Socket.IO protocol test suites expect (fixed timings, namespaces "/"
 	// and "/custom", "auth" event, "message-back" echo, acks echoed)
@@ -135,4 +141,23 @@ func (c Config) sweepEvery() time.Duration {
 	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout,
 		c.SocketIO.PingInterval, c.SocketIO.PingTimeout, c.SocketIO.ConnectTimeout) / 4
 	return max(10*time.Millisecond, min(d, time.Second))
+}
+
+// corsAllowed reports whether origin may use the polling transport
+// cross-site.
+func (c *Config) corsAllowed(origin []byte) bool {
+	list := c.SocketIO.CORSOrigins
+	for len(list) > 0 {
+		item := list
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		item = strings.TrimSpace(item)
+		if item == "*" || strings.EqualFold(item, string(origin)) {
+			return true
+		}
+	}
+	return false
 }

@@ -20,6 +20,7 @@ const (
 	stateHTTP    connState = iota // reading the HTTP request head
 	stateOpen                     // WebSocket open
 	stateClosing                  // close frame sent, waiting for the peer's
+	stateParked                   // HTTP request handed to a polling session, response pending
 	stateClosed                   // gone; late tasks skip it
 )
 
@@ -58,6 +59,7 @@ type conn struct {
 	ep       endpoint
 	pinged   bool
 	partial  bool // a partial request head is kept in lp.heads
+	upgraded bool // a relaying WebSocket has completed its Engine.IO upgrade
 }
 
 // onTraffic handles newly read bytes. buf belongs to the loop and is valid
@@ -69,6 +71,7 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 		c.pinged = false
 	}
 	lp.wbuf = lp.wbuf[:0]
+	lp.cur = c
 	var action gnet.Action
 	switch c.state {
 	case stateHTTP:
@@ -76,14 +79,18 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	case stateOpen, stateClosing:
 		action = c.onFrames(buf)
 	default:
+		// Bytes while a request is parked (HTTP pipelining) or after the
+		// end: this gateway does not pipeline.
 		action = gnet.Close
 	}
+	lp.cur = nil
 	if len(lp.wbuf) > 0 {
 		_, _ = c.gc.Write(lp.wbuf)
 	}
 	if cap(lp.wbuf) > 1<<20 {
 		lp.wbuf = nil // do not pin a huge echo buffer forever
 	}
+	lp.flushPolls()
 	return action
 }
 
@@ -96,16 +103,12 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		lp.heads[c] = data
 	}
 	n := headEnd(data)
-	if n < 0 || n > max {
-		if len(data) > max {
-			return c.respond(textResponse(431, "request head too large\n"))
-		}
-		if !c.partial {
-			// Keep the partial head: buf is the loop's shared buffer.
-			c.partial = true
-			lp.heads[c] = append(make([]byte, 0, 2*len(buf)), buf...)
-		}
+	if n < 0 && len(data) <= max {
+		c.keepPartial(buf)
 		return gnet.None
+	}
+	if n < 0 || n > max {
+		return c.respond(textResponse(431, "request head too large\n"))
 	}
 	head, rest := data[:n], data[n:]
 	req, err := parseHead(head)
@@ -115,13 +118,33 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		}
 		return c.respond(textResponse(400, "malformed request\n"))
 	}
+	// A body (long-polling POST) must have arrived whole.
+	var body []byte
+	if cl := req.Header("Content-Length"); cl != nil {
+		size, ok := parseContentLength(cl)
+		if !ok {
+			return c.respond(textResponse(400, "bad Content-Length\n"))
+		}
+		if size > lp.srv.maxBody() {
+			return c.respond(textResponse(413, "body too large\n"))
+		}
+		if len(rest) < size {
+			c.keepPartial(buf)
+			return gnet.None
+		}
+		body, rest = rest[:size], rest[size:]
+	} else if req.Header("Transfer-Encoding") != nil {
+		return c.respond(textResponse(411, "Content-Length required\n"))
+	}
 	switch {
 	case string(req.Path) == "/ws":
 		return c.upgrade(&req, endpointChat, rest)
 	case string(req.Path) == "/echo" && lp.srv.cfg.Echo:
 		return c.upgrade(&req, endpointEcho, rest)
 	case string(req.Path) == "/socket.io/" || string(req.Path) == "/socket.io":
-		return c.upgradeSIO(&req, rest)
+		return c.serveHTTPThen(c.serveSIO(&req, body, rest, false), rest)
+	case string(req.Path) == "/engine.io/" && lp.srv.cfg.SocketIO.Conformance:
+		return c.serveHTTPThen(c.serveSIO(&req, body, rest, true), rest)
 	}
 	h := lp.srv.routes[string(req.Path)]
 	if h == nil {
@@ -135,6 +158,29 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		resp.Body = nil
 	}
 	return c.respond(resp)
+}
+
+// keepPartial keeps an incomplete request (head or body) for the next
+// read: buf is the loop's shared buffer.
+func (c *conn) keepPartial(buf []byte) {
+	if !c.partial {
+		c.partial = true
+		c.lp.heads[c] = append(make([]byte, 0, 2*len(buf)), buf...)
+	}
+}
+
+// serveHTTPThen finishes a keep-alive request: the bytes of the request
+// are dropped and, since this gateway does not pipeline, anything the
+// client sent behind them closes the connection.
+func (c *conn) serveHTTPThen(action gnet.Action, rest []byte) gnet.Action {
+	if c.state == stateOpen {
+		return action // upgraded: rest went to the frame reader
+	}
+	c.dropHead()
+	if action == gnet.None && len(rest) > 0 {
+		return gnet.Close
+	}
+	return action
 }
 
 // respond writes a complete HTTP response and closes the connection once it
@@ -169,6 +215,13 @@ type headReadWriter struct {
 }
 
 func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
+	return c.upgradeWith(req, ep, rest, nil, false)
+}
+
+// upgradeWith upgrades to WebSocket endpoint ep. For Socket.IO, relay is
+// the long-polling session the WebSocket probes (nil for a new session)
+// and echo selects the plain Engine.IO echo endpoint.
+func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSession, echo bool) gnet.Action {
 	lp := c.lp
 	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {
 		// A plain GET of a WebSocket endpoint.
@@ -193,7 +246,11 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 	c.rd.Init(srv.cfg.MaxMessage)
 	if ep == endpointSIO {
 		c.rd.Init(srv.sioMaxPayload())
-		c.openSIO()
+		if relay != nil {
+			c.sio = &sioConn{relay: relay, srv: srv}
+		} else {
+			c.openSIO(echo)
+		}
 	}
 	if ep == endpointChat {
 		c.sess = srv.hub.Open(c, lp.idx, kindNative)
@@ -267,7 +324,13 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
 		return nil
 	case endpointSIO:
-		if err := c.sioMessage(op, payload); err != nil {
+		var err error
+		if c.sio.relay != nil {
+			err = c.relayUpgrade(c.sio.relay, op, payload)
+		} else {
+			err = c.sio.message(lp, op, payload)
+		}
+		if err != nil {
 			if errors.Is(err, errSIOClose) {
 				return err
 			}
@@ -356,6 +419,15 @@ func (c *conn) slowConsumer() {
 
 // closed runs from OnClose: it leaves every room and releases buffers.
 func (c *conn) closed(err error) {
+	if c.state == stateParked {
+		if ps := c.lp.parked[c]; ps != nil {
+			delete(c.lp.parked, c)
+			c.parkedGone(ps)
+		}
+	}
+	if c.sio != nil && c.sio.relay != nil {
+		c.transportGone(c.sio.relay)
+	}
 	c.state = stateClosed
 	c.lp.remove(c)
 	c.rd.Reset()

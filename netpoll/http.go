@@ -56,6 +56,9 @@ type Response struct {
 	Body        []byte
 	// Header holds extra header lines, each "Name: value" without CRLF.
 	Header []string
+	// KeepAlive leaves the connection open for the client's next request;
+	// otherwise the response says "Connection: close".
+	KeepAlive bool
 }
 
 // HandlerFunc answers a plain HTTP request on the event loop. It must not
@@ -150,7 +153,10 @@ func appendResponse(dst []byte, resp Response) []byte {
 	dst = append(dst, ct...)
 	dst = append(dst, "\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
-	dst = append(dst, "\r\nCache-Control: no-store\r\nConnection: close\r\n"...)
+	dst = append(dst, "\r\nCache-Control: no-store\r\n"...)
+	if !resp.KeepAlive {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
 	for _, h := range resp.Header {
 		dst = append(dst, h...)
 		dst = append(dst, "\r\n"...)
@@ -165,8 +171,20 @@ func statusText(code int) string {
 		return "OK"
 	case 400:
 		return "Bad Request"
+	case 204:
+		return "No Content"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
 	case 404:
 		return "Not Found"
+	case 411:
+		return "Length Required"
+	case 413:
+		return "Content Too Large"
+	case 429:
+		return "Too Many Requests"
 	case 405:
 		return "Method Not Allowed"
 	case 408:

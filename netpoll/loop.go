@@ -23,10 +23,12 @@ const maxCoalesceBuf = 1 << 20
 // task is one unit of work handed to a loop through its mailbox: a room
 // broadcast (members, skip, frames) or a unicast (to, one).
 type task struct {
+	run     func() // anything else that must run on the loop (HTTP long-polling)
 	members []rooms.Member
 	skip    rooms.Member
 	frames  chat.Frames
 	to      *conn
+	toPoll  *pollSession
 	one     *frame.Shared
 }
 
@@ -61,14 +63,20 @@ type loop struct {
 	pending []pending        // connections with frames queued in this pass
 	npend   int              // entries of pending in use
 	heads   map[*conn][]byte // partial HTTP request heads
-	wbuf    []byte           // output for the connection whose traffic is handled
-	cbuf    []byte           // coalescing buffer for one connection's queued frames
-	pbuf    []byte           // payload scratch for replies
-	req     chat.Request
+	cur     *conn            // connection whose traffic is being handled
+	tmp     []byte           // scratch frame for writes outside traffic handling
+
+	parked     map[*conn]*pollSession // connections waiting for a polling response
+	polls      []*pollSession         // polling sessions homed here
+	dirtyPolls []*pollSession         // sessions with packets for a parked GET
+	wbuf       []byte                 // output for the connection whose traffic is handled
+	cbuf       []byte                 // coalescing buffer for one connection's queued frames
+	pbuf       []byte                 // payload scratch for replies
+	req        chat.Request
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
-	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte)}
+	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte), parked: make(map[*conn]*pollSession)}
 	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
@@ -134,24 +142,33 @@ func (lp *loop) drain() {
 
 	for i := range tasks {
 		t := &tasks[i]
-		if t.to != nil {
+		switch {
+		case t.run != nil:
+			t.run()
+		case t.to != nil:
 			if t.to.state == stateOpen {
 				lp.queue(t.to, t.one.Bytes())
 			}
-			continue
-		}
-		for _, m := range t.members {
-			if m == t.skip {
-				continue
+		case t.toPoll != nil:
+			t.toPoll.deliver(t.one)
+		default:
+			for _, m := range t.members {
+				if m == t.skip {
+					continue
+				}
+				switch p := m.(*chat.Session).Peer().(type) {
+				case *conn:
+					if p.state == stateOpen {
+						lp.queue(p, t.frames[m.Kind()].Bytes())
+					}
+				case *pollSession:
+					p.deliver(t.frames[m.Kind()])
+				}
 			}
-			c := m.(*chat.Session).Peer().(*conn)
-			if c.state != stateOpen {
-				continue
-			}
-			lp.queue(c, t.frames[m.Kind()].Bytes())
 		}
 	}
 	lp.flush()
+	lp.flushPolls()
 	for i := range tasks {
 		tasks[i].release()
 	}
@@ -225,6 +242,7 @@ func (lp *loop) write(p *pending) {
 // sweep checks every connection of the loop for an expired timeout.
 func (lp *loop) sweep() {
 	now := lp.srv.now()
+	lp.sweepPolls(now)
 	cfg := &lp.srv.cfg
 	// Iterate backwards: closing a connection swap-removes it.
 	for i := len(lp.conns) - 1; i >= 0; i-- {
@@ -239,7 +257,9 @@ func (lp *loop) sweep() {
 			}
 		case stateOpen:
 			if c.sio != nil {
-				c.sioSweep(now)
+				if c.sio.relay == nil {
+					c.sioSweep(now)
+				}
 				continue
 			}
 			idle := now - c.stamp

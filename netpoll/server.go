@@ -39,6 +39,8 @@ type Server struct {
 	loopsMu  sync.Mutex
 	numLoops int
 
+	polls pollRegistry // long-polling sessions by sid
+
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
 	draining atomic.Bool
@@ -281,12 +283,14 @@ func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Fr
 
 // Unicast implements chat.Transport.
 func (s *Server) Unicast(to *chat.Session, f *frame.Shared) {
-	c, ok := to.Peer().(*conn)
-	if !ok {
+	switch p := to.Peer().(type) {
+	case *conn:
+		p.lp.post(task{to: p, one: f})
+	case *pollSession:
+		p.home.post(task{toPoll: p, one: f})
+	default:
 		f.Release()
-		return
 	}
-	c.lp.post(task{to: c, one: f})
 }
 
 // gnetLogger routes gnet's own logs to slog.

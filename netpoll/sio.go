@@ -6,7 +6,6 @@ import (
 	"errors"
 
 	"github.com/gobwas/ws"
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
@@ -53,8 +52,32 @@ type sioError struct{ err error }
 func (e sioError) Error() string { return "netpoll: socket.io: " + e.err.Error() }
 func (e sioError) Unwrap() error { return e.err }
 
-// sioConn is the Socket.IO state of one connection.
+// sioTransport carries one Engine.IO session's packets: the WebSocket
+// connection itself for a direct connection (*conn), or a long-polling
+// session that may later move to a WebSocket (*pollSession). Every method
+// runs on the loop that owns the session.
+type sioTransport interface {
+	// sioSend sends one Engine.IO packet: a text packet (op OpText) or a
+	// binary attachment (OpBinary).
+	sioSend(op ws.OpCode, payload []byte)
+	// sioChat returns the session's chat session, nil if none.
+	sioChat() *chat.Session
+	// sioOpenChat opens the chat session when namespace "/" connects.
+	sioOpenChat() *chat.Session
+	// sioCloseChat closes the chat session when "/" disconnects.
+	sioCloseChat()
+	// sioRemote names the client for logs.
+	sioRemote() string
+}
+
+// sioConn is the Socket.IO state of one Engine.IO session.
 type sioConn struct {
+	t   sioTransport
+	srv *Server
+	// relay, on a WebSocket that probes or carries a long-polling session,
+	// is that session: the connection only relays to it.
+	relay     *pollSession
+	echo      bool // plain Engine.IO echo endpoint (conformance mode)
 	sid       string
 	nsps      uint8 // namespaces connected (bits nspRoot, nspCustom)
 	awaiting  bool  // a ping is out and its pong not back yet
@@ -75,47 +98,72 @@ func newSID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// upgradeSIO validates the Engine.IO query and upgrades the connection.
-func (c *conn) upgradeSIO(req *Request, rest []byte) gnet.Action {
-	q, err := socketio.ParseQuery(req.Query)
-	if err == nil && q.Transport != "websocket" {
-		// Long-polling is not served yet.
-		err = socketio.ErrUnknownTransport
-	}
-	if err == nil && q.SID != "" {
-		err = socketio.ErrUnknownSID
-	}
-	if err != nil {
-		he := socketio.ErrBadRequest
-		errors.As(err, &he)
-		return c.respond(Response{Status: he.Status(), ContentType: "application/json",
-			Body: socketio.AppendHTTPError(nil, he.Code, he.Message)})
-	}
-	return c.upgrade(req, endpointSIO, rest)
+// newSIOState returns the state of a new Engine.IO session on t.
+func (s *Server) newSIOState(t sioTransport, echo bool) *sioConn {
+	now := s.now()
+	return &sioConn{t: t, srv: s, echo: echo, sid: newSID(),
+		due: now + int64(s.cfg.SocketIO.PingInterval), connectBy: now + int64(s.cfg.SocketIO.ConnectTimeout)}
 }
 
-// openSIO sends the Engine.IO open packet right after the upgrade.
-func (c *conn) openSIO() {
-	lp := c.lp
-	cfg := &lp.srv.cfg
-	now := lp.srv.now()
-	s := &sioConn{sid: newSID(), due: now + int64(cfg.SocketIO.PingInterval), connectBy: now + int64(cfg.SocketIO.ConnectTimeout)}
-	c.sio = s
-	lp.pbuf = socketio.AppendOpen(lp.pbuf[:0], socketio.Open{
+// appendOpen appends the Engine.IO open packet of s.
+func (s *sioConn) appendOpen(dst []byte, upgrades []string) []byte {
+	cfg := &s.srv.cfg.SocketIO
+	return socketio.AppendOpen(dst, socketio.Open{
 		SID:          s.sid,
-		Upgrades:     nil,
-		PingInterval: cfg.SocketIO.PingInterval,
-		PingTimeout:  cfg.SocketIO.PingTimeout,
-		MaxPayload:   lp.srv.sioMaxPayload(),
+		Upgrades:     upgrades,
+		PingInterval: cfg.PingInterval,
+		PingTimeout:  cfg.PingTimeout,
+		MaxPayload:   s.srv.sioMaxPayload(),
 	})
-	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
 }
 
-// sioMessage handles one WebSocket message on a Socket.IO connection. An
-// error closes the connection.
-func (c *conn) sioMessage(op ws.OpCode, payload []byte) error {
-	s := c.sio
+// openSIO sends the Engine.IO open packet right after the upgrade of a
+// direct WebSocket connection.
+func (c *conn) openSIO(echo bool) {
+	lp := c.lp
+	c.sio = lp.srv.newSIOState(c, echo)
+	if echo {
+		c.sio.connectBy = 0 // a plain Engine.IO endpoint has no namespaces
+	}
+	lp.pbuf = c.sio.appendOpen(lp.pbuf[:0], nil)
+	c.send(ws.OpText, lp.pbuf)
+}
+
+// send writes one frame to c from its own loop: into the pending output
+// when c's traffic is being handled (so it joins that write), else at once.
+func (c *conn) send(op ws.OpCode, payload []byte) {
+	lp := c.lp
+	if lp.cur == c {
+		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
+		return
+	}
+	lp.tmp = frame.AppendFrame(lp.tmp[:0], op, payload)
+	_, _ = c.gc.Write(lp.tmp)
+}
+
+// sioTransport of a direct WebSocket connection.
+func (c *conn) sioSend(op ws.OpCode, payload []byte) { c.send(op, payload) }
+func (c *conn) sioChat() *chat.Session               { return c.sess }
+func (c *conn) sioRemote() string                    { return c.gc.RemoteAddr().String() }
+func (c *conn) sioOpenChat() *chat.Session {
+	c.sess = c.lp.srv.hub.Open(c, c.lp.idx, kindSIO)
+	return c.sess
+}
+func (c *conn) sioCloseChat() {
+	if c.sess != nil {
+		c.lp.srv.hub.Close(c.sess)
+		c.sess = nil
+	}
+}
+
+// message handles one Engine.IO message: a text packet or a binary
+// attachment. An error closes the session.
+func (s *sioConn) message(lp *loop, op ws.OpCode, payload []byte) error {
 	if op == ws.OpBinary {
+		if s.echo {
+			s.t.sioSend(ws.OpBinary, payload)
+			return nil
+		}
 		if s.binWant == 0 {
 			return errBadPacket // an attachment nobody announced
 		}
@@ -129,7 +177,7 @@ func (c *conn) sioMessage(op ws.OpCode, payload []byte) error {
 		}
 		atts := s.binAtts
 		s.binText, s.binAtts, s.binWant = nil, nil, 0
-		return c.sioPacket(&p, atts)
+		return s.packet(lp, &p, atts)
 	}
 	if s.binWant != 0 {
 		return errBadPacket // text while attachments are due
@@ -138,20 +186,23 @@ func (c *conn) sioMessage(op ws.OpCode, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	lp := c.lp
 	switch t {
 	case socketio.EIOPong:
 		s.awaiting = false
-		s.due = lp.srv.now() + int64(lp.srv.cfg.SocketIO.PingInterval)
+		s.due = s.srv.now() + int64(s.srv.cfg.SocketIO.PingInterval)
 	case socketio.EIOPing:
 		// Clients do not ping in v4, except to probe an upgrade; answer
 		// anyway, as the reference server does.
 		lp.pbuf = socketio.AppendEIO(lp.pbuf[:0], socketio.EIOPong, data)
-		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+		s.t.sioSend(ws.OpText, lp.pbuf)
 	case socketio.EIOClose:
 		return errSIOClose
 	case socketio.EIONoop, socketio.EIOUpgrade:
 	case socketio.EIOMessage:
+		if s.echo {
+			s.t.sioSend(ws.OpText, payload)
+			return nil
+		}
 		var p socketio.Packet
 		if err := socketio.ParsePacket(data, &p); err != nil {
 			return err
@@ -164,18 +215,16 @@ func (c *conn) sioMessage(op ws.OpCode, payload []byte) error {
 			s.binWant = p.Attachments
 			return nil
 		}
-		return c.sioPacket(&p, nil)
+		return s.packet(lp, &p, nil)
 	default:
 		return errBadPacket
 	}
 	return nil
 }
 
-// sioPacket handles one complete Socket.IO packet.
-func (c *conn) sioPacket(p *socketio.Packet, atts [][]byte) error {
-	lp := c.lp
-	srv := lp.srv
-	s := c.sio
+// packet handles one complete Socket.IO packet.
+func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
+	srv := s.srv
 	conformance := srv.cfg.SocketIO.Conformance
 	bit := namespaceBit(p.Namespace, conformance)
 	switch p.Type {
@@ -183,7 +232,7 @@ func (c *conn) sioPacket(p *socketio.Packet, atts [][]byte) error {
 		s.connectBy = 0
 		if bit == 0 {
 			lp.pbuf = socketio.AppendConnectError(lp.pbuf[:0], p.Namespace, "Invalid namespace")
-			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+			s.t.sioSend(ws.OpText, lp.pbuf)
 			return nil
 		}
 		if s.nsps&bit != 0 {
@@ -199,40 +248,39 @@ func (c *conn) sioPacket(p *socketio.Packet, atts [][]byte) error {
 			sid = newSID()
 		} else {
 			s.auth = append(s.auth[:0], auth...)
-			c.sess = srv.hub.Open(c, lp.idx, kindSIO)
-			sid = c.sess.ID()
-			srv.log.Debug("socket.io connect", "conn", sid, "remote", c.gc.RemoteAddr().String())
+			sid = s.t.sioOpenChat().ID()
+			srv.log.Debug("socket.io connect", "conn", sid, "remote", s.t.sioRemote())
 		}
 		lp.pbuf = socketio.AppendConnect(lp.pbuf[:0], p.Namespace, sid)
-		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+		s.t.sioSend(ws.OpText, lp.pbuf)
 		if conformance {
 			lp.pbuf = socketio.AppendEvent(lp.pbuf[:0], p.Namespace, 0, "auth", auth)
-			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+			s.t.sioSend(ws.OpText, lp.pbuf)
 		}
 	case socketio.Disconnect:
 		if bit == 0 || s.nsps&bit == 0 {
 			return nil
 		}
 		s.nsps &^= bit
-		if c.sess != nil && bit == nspRoot {
-			srv.hub.Close(c.sess)
-			c.sess = nil
+		if bit == nspRoot {
+			s.t.sioCloseChat()
 		}
 		// The official test suite expects the reference server's
 		// behaviour: leaving the last namespace ends the connection. In
 		// chat mode the connection stays open so the client may connect
 		// again (socket.io-client closes it itself when it is done).
 		if conformance && s.nsps == 0 {
-			return errPeerClosed
+			return errSIOClose
 		}
 	case socketio.Event, socketio.BinaryEvent:
 		if bit == 0 || s.nsps&bit == 0 {
 			return nil // not connected to that namespace: dropped
 		}
 		if conformance {
-			return c.sioConformanceEvent(p, atts)
+			return s.conformanceEvent(lp, p, atts)
 		}
-		if c.sess == nil {
+		sess := s.t.sioChat()
+		if sess == nil {
 			return nil
 		}
 		if err := socketio.DecodeEvent(p, atts, &lp.req); err != nil {
@@ -240,10 +288,10 @@ func (c *conn) sioPacket(p *socketio.Packet, atts [][]byte) error {
 			if !errors.As(err, &ce) {
 				return err
 			}
-			srv.hub.Fail(c.sess, lp.req.ID, ce)
+			srv.hub.Fail(sess, lp.req.ID, ce)
 			return nil
 		}
-		srv.hub.Handle(c.sess, &lp.req)
+		srv.hub.Handle(sess, &lp.req)
 	case socketio.Ack, socketio.BinaryAck:
 		// The server never asks clients for acknowledgements.
 	default:
@@ -265,14 +313,13 @@ func namespaceBit(nsp []byte, conformance bool) uint8 {
 	return 0
 }
 
-// sioConformanceEvent implements the events of the official test suite:
+// conformanceEvent implements the events of the official test suite:
 // "message" is emitted back as "message-back" and "message-with-ack" is
 // acknowledged, both with the same arguments and attachments.
-func (c *conn) sioConformanceEvent(p *socketio.Packet, atts [][]byte) error {
+func (s *sioConn) conformanceEvent(lp *loop, p *socketio.Packet, atts [][]byte) error {
 	if string(p.Namespace) != "/" {
 		return nil
 	}
-	lp := c.lp
 	switch string(p.EventName()) {
 	case `"message"`:
 		arr := socketio.ReplaceEventName(p.Data, "message-back", nil)
@@ -285,32 +332,41 @@ func (c *conn) sioConformanceEvent(p *socketio.Packet, atts [][]byte) error {
 	default:
 		return nil
 	}
-	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	s.t.sioSend(ws.OpText, lp.pbuf)
 	for _, a := range atts {
-		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpBinary, a)
+		s.t.sioSend(ws.OpBinary, a)
 	}
 	return nil
 }
 
-// sioSweep runs the Engine.IO heartbeat and the connect timeout. Called by
-// the loop's sweep.
-func (c *conn) sioSweep(now int64) {
-	s := c.sio
-	cfg := &c.lp.srv.cfg.SocketIO
+// heartbeat runs the Engine.IO heartbeat and the connect timeout, from
+// the sweep of the session's loop. It reports why the session must close,
+// or "" to keep it.
+func (s *sioConn) heartbeat(now int64) string {
+	cfg := &s.srv.cfg.SocketIO
 	switch {
 	case s.connectBy != 0 && now > s.connectBy:
-		c.closeNow(ws.StatusPolicyViolation, "no Socket.IO connect in time")
+		return "no Socket.IO connect in time"
 	case s.awaiting && now > s.due:
-		c.closeNow(ws.StatusGoingAway, "ping timeout")
+		return "ping timeout"
 	case !s.awaiting && now >= s.due:
 		s.awaiting = true
 		s.due = now + int64(cfg.PingTimeout)
-		_, _ = c.gc.Write(sioPingFrame)
+		s.t.sioSend(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}
+	return ""
 }
 
-// sioPingFrame is an Engine.IO ping in a WebSocket text frame.
-var sioPingFrame = frame.AppendFrame(nil, ws.OpText, []byte{byte(socketio.EIOPing)})
+// sioSweep runs the heartbeat of a direct WebSocket connection.
+func (c *conn) sioSweep(now int64) {
+	switch reason := c.sio.heartbeat(now); reason {
+	case "":
+	case "ping timeout":
+		c.closeNow(ws.StatusGoingAway, reason)
+	default:
+		c.closeNow(ws.StatusPolicyViolation, reason)
+	}
+}
 
 // sioMaxPayload is the maxPayload announced in the open packet: the
 // largest message the connection's frame reader accepts.
@@ -320,3 +376,7 @@ func (s *Server) sioMaxPayload() int {
 	}
 	return s.cfg.MaxMessage
 }
+
+// maxBody bounds HTTP request bodies: long-polling POSTs carry at most
+// maxPayload bytes (engine.io-protocol v4).
+func (s *Server) maxBody() int { return s.sioMaxPayload() }

@@ -59,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.SocketIO.PingInterval, "sio-ping-interval", 25*time.Second, "Socket.IO: interval of the server's Engine.IO pings")
 	fs.DurationVar(&o.net.SocketIO.PingTimeout, "sio-ping-timeout", 20*time.Second, "Socket.IO: close a client whose pong is this late")
 	fs.DurationVar(&o.net.SocketIO.ConnectTimeout, "sio-connect-timeout", 45*time.Second, "Socket.IO: close a client that has not connected a namespace by then")
+	fs.StringVar(&o.net.SocketIO.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.net.SocketIO.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
