@@ -43,16 +43,26 @@ type dialConfig struct {
 	readBuf int
 }
 
-// client is one load connection. After the handshake, its reader
-// goroutine owns fr; writes from any goroutine go through write.
+// client is one load connection. After the handshake, either its reader
+// goroutine owns fr, or the connection is handed off to a poller, which
+// then owns fd, pend and frag. Writes from any goroutine go through write.
 type client struct {
 	w    *Worker
 	idx  int // global index across all workers
 	room int
-	nc   net.Conn
 	fr   frameReader
+	left *bytes.Reader // handshake leftovers not yet read through fr
 
-	wmu sync.Mutex // serialises writes: the reader answers pings too
+	// wmu serialises writes (the reader answers pings too) and guards nc
+	// and fd: exactly one is in use, nc before a handoff, fd after.
+	wmu sync.Mutex
+	nc  net.Conn
+	fd  int
+
+	rmu    sync.Mutex // held by the poller while it reads pend and frag
+	pend   []byte     // bytes of an incomplete frame (poller mode)
+	frag   []byte     // a fragmented message being assembled (poller mode)
+	inFrag bool
 
 	// seq numbers the requests the client sends with an id. Only the
 	// goroutine that sends messages (the scheduler) touches it.
@@ -96,13 +106,14 @@ func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*clie
 	}
 	// Frames the server sent right behind the handshake response sit in
 	// the dialer's pooled reader: carry them over, then give it back.
+	c := &client{w: w, idx: idx, room: room, nc: nc, fd: -1}
 	var src io.Reader = nc
 	if hbr != nil {
 		left, _ := hbr.Peek(hbr.Buffered())
-		src = io.MultiReader(bytes.NewReader(bytes.Clone(left)), nc)
+		c.left = bytes.NewReader(bytes.Clone(left))
+		src = io.MultiReader(c.left, nc)
 		ws.PutReader(hbr)
 	}
-	c := &client{w: w, idx: idx, room: room, nc: nc}
 	c.fr.br = bufio.NewReaderSize(src, cfg.readBuf)
 	_ = nc.SetDeadline(time.Now().Add(cfg.timeout))
 	count, err := c.handshake(cfg.proto)
@@ -233,10 +244,21 @@ func (c *client) control(op ws.OpCode, b []byte) error {
 func (c *client) write(frames []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(frames)
-	return err
+	if c.nc != nil {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := c.nc.Write(frames)
+		return err
+	}
+	if c.fd < 0 {
+		return errClosed
+	}
+	return writeFD(c.fd, frames, writeTimeout)
 }
+
+var (
+	errClosed     = errors.New("load: connection closed")
+	errPeerClosed = errors.New("load: server closed the connection")
+)
 
 // writeControl sends a control frame built on the stack (a payload of at
 // most 125 bytes, RFC 6455 section 5.5).
@@ -279,8 +301,15 @@ func (c *client) readLoop(p Protocol) {
 
 var errServerClosed = errors.New("load: server sent a close frame")
 
-// close ends the connection without counting it as lost.
+// close ends the connection without counting it as lost. A handed-off
+// socket is only shut down here; its poller sees the end and closes it.
 func (c *client) close() {
 	c.closing.Store(true)
-	_ = c.nc.Close()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.nc != nil {
+		_ = c.nc.Close()
+	} else if c.fd >= 0 {
+		shutdownFD(c.fd)
+	}
 }

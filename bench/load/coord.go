@@ -103,6 +103,10 @@ type Config struct {
 	DialTimeout     time.Duration
 	Retries         int
 	ReadBuf         int
+	// Loops is the number of epoll loops per worker reading the
+	// connections (default 1); negative gives each connection a reader
+	// goroutine instead.
+	Loops int
 
 	// Deadline bounds the whole run (default 10m).
 	Deadline time.Duration
@@ -163,6 +167,11 @@ func (c *Config) setDefaults() error {
 	def(&c.PerWorker, 15000)
 	def(&c.DialConcurrency, 100)
 	def(&c.ReadBuf, 2048)
+	if c.Loops == 0 {
+		c.Loops = 1
+	} else if c.Loops < 0 {
+		c.Loops = 0
+	}
 	if c.Retries < 0 {
 		c.Retries = 0
 	} else if c.Retries == 0 {
@@ -496,6 +505,7 @@ func (c *coord) open(ctx context.Context, conns, roomSize int) error {
 			Retries:     c.cfg.Retries,
 			DialTimeout: c.cfg.DialTimeout,
 			ReadBuf:     c.cfg.ReadBuf,
+			Loops:       c.cfg.Loops,
 			// Workers outlive the coordinator's deadline a little, so
 			// the coordinator normally closes them first.
 			Deadline: start.Add(c.cfg.Deadline + 15*time.Second),

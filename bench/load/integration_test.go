@@ -172,6 +172,7 @@ func TestSubprocessWorkers(t *testing.T) {
 		Duration:   time.Second,
 		Warmup:     -1,
 		Workers:    2,
+		Loops:      -1, // reader goroutines rather than epoll
 		Spawn:      ExecSpawner(os.Args[0], []string{"-test.run=^$"}, os.Stderr),
 	})
 	checkStep(t, res, 20, 9)

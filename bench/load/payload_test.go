@@ -238,14 +238,14 @@ type oneByteReader struct{ b []byte }
 
 func (r *oneByteReader) Read(p []byte) (int, error) {
 	if len(r.b) == 0 {
-		return 0, errEOF
+		return 0, errTestEOF
 	}
 	p[0] = r.b[0]
 	r.b = r.b[1:]
 	return 1, nil
 }
 
-var errEOF = bytes.ErrTooLarge // any sentinel; the reader only passes it on
+var errTestEOF = bytes.ErrTooLarge // any sentinel; the reader only passes it on
 
 func TestAppendFrameIsMaskedAndDecodes(t *testing.T) {
 	for _, n := range []int{0, 5, 125, 126, 65535, 65536} {

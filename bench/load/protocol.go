@@ -70,6 +70,9 @@ type OpenCmd struct {
 	Retries     int           `json:"retries"`
 	DialTimeout time.Duration `json:"dial_timeout"`
 	ReadBuf     int           `json:"read_buf"`
+	// Loops is the number of epoll loops reading the connections; 0 gives
+	// every connection a reader goroutine instead.
+	Loops int `json:"loops"`
 	// Deadline is when the worker gives up and exits, whatever happens.
 	Deadline time.Time `json:"deadline"`
 }

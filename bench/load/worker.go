@@ -30,6 +30,8 @@ type Worker struct {
 	cfg     dialConfig
 	clients []*client // indexed by client index - first; nil if it failed
 	first   int
+	loops   int
+	pollers pollerSet
 
 	// Counters of the connection phase.
 	open, failed, lost atomic.Int64
@@ -263,6 +265,10 @@ func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
 		w.cfg.readBuf = 256
 	}
 	w.first = o.First
+	w.loops = o.Loops
+	if !pollerSupported {
+		w.loops = 0
+	}
 	w.clients = make([]*client, o.Count)
 	roomSize := max(o.RoomSize, 1)
 	var next atomic.Int64
@@ -289,7 +295,7 @@ func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
 				w.rooms[room]++
 				w.roomsMu.Unlock()
 				w.open.Add(1)
-				go c.readLoop(w.cfg.proto)
+				w.startReading(c)
 			}
 		}()
 	}
@@ -303,6 +309,27 @@ func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
 	}
 	w.roomsMu.Unlock()
 	w.emit(ev)
+}
+
+// startReading hands c to a poller, or to a goroutine of its own when
+// there are no pollers or the handoff fails.
+func (w *Worker) startReading(c *client) {
+	if w.loops > 0 {
+		err := w.pollers.add(w, w.cfg.proto, w.loops, c)
+		if err == nil {
+			return
+		}
+		w.noteError(fmt.Errorf("poller: %w", err))
+		c.wmu.Lock()
+		handed := c.nc == nil
+		c.wmu.Unlock()
+		if handed {
+			// The socket moved and then failed: count it lost.
+			w.lostConn(err)
+			return
+		}
+	}
+	go c.readLoop(w.cfg.proto)
 }
 
 // dialRetry dials with a short growing pause between attempts, because a
@@ -517,6 +544,7 @@ func (w *Worker) closeAll() {
 			w.clients[i] = nil
 		}
 	}
+	w.pollers.shutdown()
 }
 
 // selfCPU returns the CPU time this process has used.

@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -109,7 +110,8 @@ func run() int {
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 100, "handshakes in flight per worker")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "limit of one connect and handshake")
 	fs.IntVar(&cfg.Retries, "retries", 2, "retries of a failed connection (-1: none)")
-	fs.IntVar(&cfg.ReadBuf, "read-buf", 2048, "read buffer bytes per connection")
+	fs.IntVar(&cfg.ReadBuf, "read-buf", 2048, "read buffer bytes per connection during the handshake (and after it with -loops -1)")
+	fs.IntVar(&cfg.Loops, "loops", 1, "epoll loops per worker reading the connections (-1: a goroutine per connection)")
 	fs.DurationVar(&cfg.Deadline, "deadline", 10*time.Minute, "hard limit of the whole run")
 	pid := fs.Int("server-pid", 0, "server process id, to read its RSS, CPU and open files from /proc")
 	pidfile := fs.String("server-pidfile", "", "file holding the server process id")
@@ -118,6 +120,7 @@ func run() int {
 	wait := fs.Duration("wait", 10*time.Second, "wait this long for the server to accept connections")
 	inproc := fs.Bool("inproc", false, "run workers as goroutines of this process (small runs only)")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (with -inproc: of the workers too)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -163,6 +166,20 @@ func run() int {
 			return 1
 		}
 		cfg.Spawn = load.ExecSpawner(exe, []string{"worker"}, os.Stderr)
+	}
+
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
