@@ -154,9 +154,7 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.respond(Response{Status: 405, Body: []byte("method not allowed\n"), Header: []string{"Allow: GET, HEAD"}})
 	}
 	resp := h(&req)
-	if string(req.Method) == "HEAD" {
-		resp.Body = nil
-	}
+	resp.HeadOnly = string(req.Method) == "HEAD"
 	return c.respond(resp)
 }
 

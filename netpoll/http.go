@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/gobwas/httphead"
 )
@@ -56,6 +57,9 @@ type Response struct {
 	Body        []byte
 	// Header holds extra header lines, each "Name: value" without CRLF.
 	Header []string
+	// HeadOnly sends the headers of Body (its Content-Length) without the
+	// body itself, for HEAD requests.
+	HeadOnly bool
 	// KeepAlive leaves the connection open for the client's next request;
 	// otherwise the response says "Connection: close".
 	KeepAlive bool
@@ -153,7 +157,10 @@ func appendResponse(dst []byte, resp Response) []byte {
 	dst = append(dst, ct...)
 	dst = append(dst, "\r\nContent-Length: "...)
 	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
-	dst = append(dst, "\r\nCache-Control: no-store\r\n"...)
+	dst = append(dst, "\r\n"...)
+	if !hasHeader(resp.Header, "Cache-Control") {
+		dst = append(dst, "Cache-Control: no-store\r\n"...)
+	}
 	if !resp.KeepAlive {
 		dst = append(dst, "Connection: close\r\n"...)
 	}
@@ -162,7 +169,20 @@ func appendResponse(dst []byte, resp Response) []byte {
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, "\r\n"...)
+	if resp.HeadOnly {
+		return dst
+	}
 	return append(dst, resp.Body...)
+}
+
+// hasHeader reports whether lines set the header name.
+func hasHeader(lines []string, name string) bool {
+	for _, l := range lines {
+		if len(l) > len(name) && l[len(name)] == ':' && strings.EqualFold(l[:len(name)], name) {
+			return true
+		}
+	}
+	return false
 }
 
 func statusText(code int) string {
@@ -173,6 +193,8 @@ func statusText(code int) string {
 		return "Bad Request"
 	case 204:
 		return "No Content"
+	case 304:
+		return "Not Modified"
 	case 401:
 		return "Unauthorized"
 	case 403:

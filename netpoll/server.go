@@ -92,6 +92,9 @@ func (s *Server) Run() error {
 		gnet.WithNumEventLoop(s.numLoops),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		// A restarted gateway must bind at once, even while connections of
+		// the previous process linger in TIME_WAIT.
+		gnet.WithReuseAddr(true),
 		gnet.WithLogger(gnetLogger{s.log}),
 	)
 	if err != nil {

@@ -179,12 +179,14 @@ func (s *sioConn) message(lp *loop, op ws.OpCode, payload []byte) error {
 		s.binText, s.binAtts, s.binWant = nil, nil, 0
 		return s.packet(lp, &p, atts)
 	}
-	if s.binWant != 0 {
-		return errBadPacket // text while attachments are due
-	}
 	t, data, err := socketio.ParseEIO(payload)
 	if err != nil {
 		return err
+	}
+	if s.binWant != 0 && t == socketio.EIOMessage {
+		// A packet while attachments are due. Engine.IO packets (a pong)
+		// may come in between; Socket.IO packets may not.
+		return errBadPacket
 	}
 	switch t {
 	case socketio.EIOPong:

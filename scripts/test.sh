@@ -23,6 +23,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 
+step "installing Chromium for the browser test"
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+export CHATGATE_REQUIRE_BROWSER=${CHATGATE_REQUIRE_BROWSER:-1}
+
 step "go vet"
 go vet ./...
 
