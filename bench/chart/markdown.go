@@ -10,6 +10,10 @@ import (
 
 // WriteMarkdown writes one markdown table per scenario present in rs, in
 // the order the runs happened.
+//
+// The "other CPU" column is the share of the machine's CPU capacity used
+// during a step by processes other than the server and the load tool: a
+// row with a high figure was measured on a busy machine.
 func WriteMarkdown(w io.Writer, rs []load.Result) {
 	idle(w, rs)
 	fanoutTable(w, rs, true)
@@ -55,6 +59,14 @@ func cnt(v int64) string {
 	return fmt.Sprint(v)
 }
 
+// other is the share of the machine used by other processes in step s.
+func other(r load.Result, s load.StepResult) string {
+	if s.WallSecs <= 0 || r.CPUs <= 0 || s.MachineCPU <= 0 || s.ServerCPU <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f%%", 100*s.OtherCPU/(s.WallSecs*float64(r.CPUs)))
+}
+
 // perCPU is deliveries per server CPU-second, or a dash when unknown.
 func perCPU(s load.StepResult) string {
 	if s.DeliveriesPerCPU <= 0 {
@@ -96,9 +108,9 @@ func fanoutTable(w io.Writer, rs []load.Result, ramp bool) {
 			row := []string{r.Label, fmt.Sprint(r.Conn.Opened), fmt.Sprint(r.Params.Publishers), fmt.Sprint(r.Params.Size),
 				f0(r.Params.P99BoundMS), fmt.Sprint(len(r.Steps))}
 			if b := r.Best; b != nil {
-				row = append(row, f0(b.MsgsPerSec), f0(b.DeliveriesPerSec), f2(b.Latency.P50), f2(b.Latency.P99), f2(b.Latency.Max), perCPU(*b))
+				row = append(row, f0(b.MsgsPerSec), f0(b.DeliveriesPerSec), f2(b.Latency.P50), f2(b.Latency.P99), f2(b.Latency.Max), perCPU(*b), other(r, *b))
 			} else {
-				row = append(row, "none passed", "–", "–", "–", "–", "–")
+				row = append(row, "none passed", "–", "–", "–", "–", "–", "–")
 			}
 			rows = append(rows, row)
 			continue
@@ -106,18 +118,18 @@ func fanoutTable(w io.Writer, rs []load.Result, ramp bool) {
 		for _, s := range r.Steps {
 			rows = append(rows, []string{r.Label, fmt.Sprint(r.Conn.Opened), fmt.Sprint(r.Params.Publishers), fmt.Sprint(r.Params.Size),
 				f0(s.Rate), f0(s.DeliveriesPerSec), fmt.Sprint(s.Lost), f2(s.Latency.P50), f2(s.Latency.P90),
-				f2(s.Latency.P99), f2(s.Latency.Max), f2(s.ServerCPU), perCPU(s)})
+				f2(s.Latency.P99), f2(s.Latency.Max), f2(s.ServerCPU), perCPU(s), other(r, s)})
 		}
 	}
 	if ramp {
 		table(w, "Fan-out ramp: highest rate delivered in full within the p99 bound",
 			[]string{"server", "members", "publishers", "bytes", "p99 bound (ms)", "steps", "msgs/s", "deliveries/s",
-				"p50 ms", "p99 ms", "max ms", "deliveries per CPU-s"}, rows)
+				"p50 ms", "p99 ms", "max ms", "deliveries per CPU-s", "other CPU"}, rows)
 		return
 	}
 	table(w, "Fan-out at a fixed rate",
 		[]string{"server", "members", "publishers", "bytes", "msgs/s", "deliveries/s", "lost", "p50 ms", "p90 ms",
-			"p99 ms", "max ms", "server CPU-s", "deliveries per CPU-s"}, rows)
+			"p99 ms", "max ms", "server CPU-s", "deliveries per CPU-s", "other CPU"}, rows)
 }
 
 func roomsTable(w io.Writer, rs []load.Result) {
@@ -128,10 +140,10 @@ func roomsTable(w io.Writer, rs []load.Result) {
 		}
 		s := r.Best
 		rows = append(rows, []string{r.Label, fmt.Sprint(r.Conn.Opened), fmt.Sprint(r.Params.RoomSize), f0(s.MsgsPerSec),
-			f0(s.DeliveriesPerSec), fmt.Sprint(s.Lost), f2(s.Latency.P50), f2(s.Latency.P99), f2(s.Latency.Max), perCPU(*s)})
+			f0(s.DeliveriesPerSec), fmt.Sprint(s.Lost), f2(s.Latency.P50), f2(s.Latency.P99), f2(s.Latency.Max), perCPU(*s), other(r, *s)})
 	}
 	table(w, "Many rooms", []string{"server", "clients", "room size", "msgs/s", "deliveries/s", "lost",
-		"p50 ms", "p99 ms", "max ms", "deliveries per CPU-s"}, rows)
+		"p50 ms", "p99 ms", "max ms", "deliveries per CPU-s", "other CPU"}, rows)
 }
 
 func churnTable(w io.Writer, rs []load.Result) {

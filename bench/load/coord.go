@@ -7,9 +7,12 @@ import (
 	"io"
 	"math"
 	"net"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/chatgate/chatgate/bench/hist"
+	"github.com/chatgate/chatgate/bench/proc"
 )
 
 // Scenarios the load tool runs.
@@ -302,6 +305,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			},
 		},
 	}
+	c.res.LoadAvg = loadAvg()
+	c.res.CPUs = runtime.NumCPU()
 	defer c.shutdown()
 	for i := 0; i < cfg.Workers; i++ {
 		l, err := cfg.Spawn(i, c.events)
@@ -573,6 +578,8 @@ func (c *coord) step(ctx context.Context, label string, rate float64, dur time.D
 		lost0 += w.last.Lost
 	}
 	s0 := c.sample(ctx)
+	m0, merr0 := proc.ReadMachine("")
+	self0 := selfCPU()
 	start := time.Now()
 	c.lastDelivered, c.lastDeliveryAt = 0, start
 	run.Step, run.Duration, run.Slack, run.Size = k, dur, c.cfg.Slack, c.cfg.Size
@@ -608,11 +615,24 @@ func (c *coord) step(ctx context.Context, label string, rate float64, dur time.D
 		}
 	}
 	s1 := c.sample(ctx)
+	m1, merr1 := proc.ReadMachine("")
+	wall := time.Since(start)
 	var cpu time.Duration
-	if s0 != nil && s1 != nil && s0.Err == "" && s1.Err == "" {
+	if s0 != nil && s1 != nil && s0.Err == "" && s1.Err == "" && s0.RSS > 0 {
 		cpu = s1.CPU - s0.CPU
 	}
 	r := c.acc.result(rate, sendSecs, c.lastDeliveryAt.Sub(start).Seconds(), cpu)
+	r.WallSecs = wall.Seconds()
+	if merr0 == nil && merr1 == nil {
+		busy := m1.Busy - m0.Busy
+		r.MachineCPU = busy.Seconds()
+		if cpu > 0 {
+			// What neither the server nor the load tool used: other
+			// processes competing for the cores during the step.
+			other := busy - cpu - time.Duration(r.ClientCPU*float64(time.Second)) - (selfCPU() - self0)
+			r.OtherCPU = max(other, 0).Seconds()
+		}
+	}
 	for _, w := range c.ws {
 		r.LostConns += w.last.Lost
 	}
@@ -701,7 +721,7 @@ func (c *coord) fanout(ctx context.Context) error {
 		return err
 	}
 	// Ramp up geometrically until a step fails, then bisect between the
-	// best pass and the first failure.
+	// best pass and the first failure (or step down if the first failed).
 	deadline, _ := ctx.Deadline()
 	stepCost := cfg.StepDuration + cfg.Drain + 5*time.Second
 	enough := func() bool { return time.Until(deadline) > stepCost }
@@ -724,6 +744,27 @@ func (c *coord) fanout(ctx context.Context) error {
 		best = &r
 		if err := c.wait(ctx, 500*time.Millisecond); err != nil {
 			return err
+		}
+	}
+	// The starting rate already failed: step down, a few times at most,
+	// so the run still reports a rate the server sustains.
+	for down := 0; best == nil && failRate > 0 && down < 3 && enough(); down++ {
+		if c.res.Steps[len(c.res.Steps)-1].LostConns > 0 {
+			break
+		}
+		if err := c.wait(ctx, 2*time.Second); err != nil {
+			return err
+		}
+		rate := failRate / cfg.RampFactor
+		k++
+		r, err := at(k, rate, cfg.StepDuration)
+		if err != nil {
+			return err
+		}
+		if r.Pass {
+			best = &r
+		} else {
+			failRate = rate
 		}
 	}
 	for i := 0; i < cfg.RampRefine && failRate > 0 && best != nil && enough(); i++ {
@@ -861,6 +902,19 @@ func (c *coord) churn(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadAvg returns the machine's 1-minute load average, or -1.
+func loadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var l float64
+	if _, err := fmt.Sscan(string(b), &l); err != nil {
+		return -1
+	}
+	return l
 }
 
 // shutdown closes every worker and waits for them to exit.

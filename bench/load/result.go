@@ -22,6 +22,10 @@ type Result struct {
 	Command string   `json:"command,omitempty"`
 	Params  Params   `json:"params"`
 	Workers int      `json:"workers"`
+	// LoadAvg is the machine's 1-minute load average when the run began.
+	LoadAvg float64 `json:"loadavg"`
+	// CPUs is the number of CPUs the machine has.
+	CPUs int `json:"cpus"`
 
 	Conn ConnResult `json:"conn"`
 
@@ -120,8 +124,15 @@ type StepResult struct {
 	DeliveriesPerCPU float64 `json:"deliveries_per_cpu_s,omitempty"`
 	// ClientCPU is the load workers' CPU seconds over the same period.
 	ClientCPU float64 `json:"client_cpu_s,omitempty"`
-	Pass      bool    `json:"pass"`
-	Why       string  `json:"why,omitempty"`
+	// WallSecs is the step's length from the first send to the end of
+	// its drain; MachineCPU the CPU seconds the whole machine was busy in
+	// it, and OtherCPU the part used by neither the server nor the load
+	// tool (other processes competing for the cores).
+	WallSecs   float64 `json:"wall_s,omitempty"`
+	MachineCPU float64 `json:"machine_cpu_s,omitempty"`
+	OtherCPU   float64 `json:"other_cpu_s,omitempty"`
+	Pass       bool    `json:"pass"`
+	Why        string  `json:"why,omitempty"`
 }
 
 // ChurnResult describes a churn run and the server over its course.
@@ -314,7 +325,7 @@ func ReadJSONL(r io.Reader) ([]Result, error) {
 
 // WriteSummary prints a readable account of r.
 func (r *Result) WriteSummary(w io.Writer) {
-	fmt.Fprintf(w, "== %s  server=%s  proto=%s  addr=%s  workers=%d\n", r.Scenario, r.Label, r.Proto, r.Addr, r.Workers)
+	fmt.Fprintf(w, "== %s  server=%s  proto=%s  addr=%s  workers=%d  loadavg=%.2f\n", r.Scenario, r.Label, r.Proto, r.Addr, r.Workers, r.LoadAvg)
 	c := r.Conn
 	fmt.Fprintf(w, "connections: %d opened, %d failed, %d lost; %.1fs to connect (%.0f/s)\n", c.Opened, c.Failed, c.Lost, c.Secs, c.Rate)
 	if b, a := r.ServerBefore, r.ServerAfter; b != nil && a != nil && a.RSS > 0 {

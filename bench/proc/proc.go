@@ -140,3 +140,48 @@ func ReadPIDFile(path string) (int, error) {
 	}
 	return pid, nil
 }
+
+// Machine is a reading of the whole machine's CPU time from /proc/stat,
+// summed over all CPUs.
+type Machine struct {
+	// Busy is time spent not idle: user, nice, system, irq, softirq and
+	// steal.
+	Busy time.Duration
+	// Total adds idle and iowait to Busy.
+	Total time.Duration
+}
+
+// ReadMachine reads the aggregate "cpu" line of /proc/stat. Root may be ""
+// to mean "/proc".
+func ReadMachine(root string) (Machine, error) {
+	if root == "" {
+		root = "/proc"
+	}
+	b, err := os.ReadFile(root + "/stat")
+	if err != nil {
+		return Machine{}, err
+	}
+	return parseMachine(b)
+}
+
+func parseMachine(b []byte) (Machine, error) {
+	line, _, _ := bytes.Cut(b, []byte{'\n'})
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return Machine{}, ErrFormat
+	}
+	var v [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		n, err := strconv.ParseUint(string(f[i+1]), 10, 64)
+		if err != nil {
+			return Machine{}, ErrFormat
+		}
+		v[i] = n
+	}
+	tick := time.Second / userHZ
+	busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+	return Machine{
+		Busy:  time.Duration(busy) * tick,
+		Total: time.Duration(busy+v[3]+v[4]) * tick,
+	}, nil
+}

@@ -101,3 +101,27 @@ func TestReadPIDFile(t *testing.T) {
 		t.Fatal("bad pid file accepted")
 	}
 }
+
+func TestParseMachine(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		busy, total time.Duration
+		err         error
+	}{
+		{"typical", "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n", 1610 * time.Millisecond, 11810 * time.Millisecond, nil},
+		{"per-cpu line first", "cpu0 1 2 3 4 5 6 7 8\n", 0, 0, ErrFormat},
+		{"short", "cpu 1 2 3\n", 0, 0, ErrFormat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := parseMachine([]byte(tt.in))
+			if err != tt.err || m.Busy != tt.busy || m.Total != tt.total {
+				t.Fatalf("got %+v, %v", m, err)
+			}
+		})
+	}
+	if _, err := ReadMachine(""); err != nil {
+		t.Fatal(err)
+	}
+}
