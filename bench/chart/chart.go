@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -87,6 +89,7 @@ func newPlot(title, x, y string) *plot.Plot {
 	p.Y.Label.Text = y
 	p.Legend.Top = true
 	p.Legend.Left = true
+	p.Legend.YOffs = -vg.Points(4)
 	p.Add(plotter.NewGrid())
 	return p
 }
@@ -108,37 +111,48 @@ func logX(p *plot.Plot, series map[string][]point) {
 	}
 }
 
-// FanoutLatency draws p50 (dashed) and p99 latency against room size for
-// fixed-rate fanout runs.
-func FanoutLatency(rs []load.Result, file string) error {
+// FanoutLatency draws one percentile (0.5 for p50, 0.99 for p99, ...) of
+// the latency against room size for fixed-rate fanout runs, one series per
+// server, on a log scale.
+func FanoutLatency(rs []load.Result, q float64, file string) error {
 	labels, series := fanoutSeries(rs, fixedRate)
 	if len(labels) == 0 {
 		return ErrNoData
 	}
-	p := newPlot("Fan-out latency by room size (fixed rate)", "room members", "latency (ms)")
-	logX(p, series)
-	for i, l := range labels {
-		for _, q := range []struct {
-			name string
-			y    func(load.StepResult) float64
-			dash bool
-		}{
-			{"p99", func(s load.StepResult) float64 { return s.Latency.P99 }, false},
-			{"p50", func(s load.StepResult) float64 { return s.Latency.P50 }, true},
-		} {
-			line, pts, err := plotter.NewLinePoints(xys(series[l], q.y))
-			if err != nil {
-				return err
-			}
-			line.Color, pts.Color = plotutil.Color(i), plotutil.Color(i)
-			pts.Shape = plotutil.Shape(i)
-			if q.dash {
-				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			}
-			p.Add(line, pts)
-			p.Legend.Add(l+" "+q.name, line, pts)
-		}
+	var pick func(load.Latency) float64
+	switch q {
+	case 0.5:
+		pick = func(l load.Latency) float64 { return l.P50 }
+	case 0.9:
+		pick = func(l load.Latency) float64 { return l.P90 }
+	case 0.99:
+		pick = func(l load.Latency) float64 { return l.P99 }
+	case 0.999:
+		pick = func(l load.Latency) float64 { return l.P999 }
+	default:
+		return fmt.Errorf("chart: no percentile %v in the results", q)
 	}
+	name := "p" + strings.TrimPrefix(strconv.FormatFloat(q*100, 'f', -1, 64), "0")
+	p := newPlot(fmt.Sprintf("Fan-out %s latency by room size (fixed rate)", name), "room members", "latency (ms, log scale)")
+	logX(p, series)
+	// Latencies span orders of magnitude between servers and sizes.
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	var args []any
+	top := 0.0
+	for _, l := range labels {
+		// A log axis cannot show 0: floor at 1 µs.
+		pts := xys(series[l], func(s load.StepResult) float64 { return max(pick(s.Latency), 0.001) })
+		for _, pt := range pts {
+			top = max(top, pt.Y)
+		}
+		args = append(args, l, pts)
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return err
+	}
+	// Head room above the data for the legend.
+	p.Y.Max = top * 20
 	return p.Save(width, height, file)
 }
 
@@ -165,8 +179,44 @@ func FanoutThroughput(rs []load.Result, file string) error {
 		return err
 	}
 	p.Y.Min = 0
+	p.Y.Max = headroom(args)
+	p.Y.Tick.Marker = countTicks
 	return p.Save(width, height, file)
 }
+
+// headroom returns a top for a linear axis that leaves the upper part of
+// the plot, where the legend sits, clear of the series in args.
+func headroom(args []any) float64 {
+	top := 0.0
+	for _, a := range args {
+		if pts, ok := a.(plotter.XYs); ok {
+			for _, pt := range pts {
+				top = max(top, pt.Y)
+			}
+		}
+	}
+	return top * 1.45
+}
+
+// countTicks labels a count axis with plain numbers: 250k, 1.5M.
+var countTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label == "" {
+			continue
+		}
+		v := ticks[i].Value
+		switch {
+		case v >= 1e6:
+			ticks[i].Label = strconv.FormatFloat(v/1e6, 'f', -1, 64) + "M"
+		case v >= 1e3:
+			ticks[i].Label = strconv.FormatFloat(v/1e3, 'f', -1, 64) + "k"
+		default:
+			ticks[i].Label = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ticks
+})
 
 // distinctSizes returns the room sizes present in series, ascending.
 func distinctSizes(series map[string][]point) []int {
@@ -197,6 +247,7 @@ func bars(labels []string, series map[string][]point, title, ylabel string, y fu
 	p.Add(b)
 	p.NominalX(labels...)
 	p.Y.Min = 0
+	p.Y.Tick.Marker = countTicks
 	return p.Save(width, height, file)
 }
 
@@ -226,6 +277,8 @@ func FanoutEfficiency(rs []load.Result, file string) error {
 		return err
 	}
 	p.Y.Min = 0
+	p.Y.Max = headroom(args)
+	p.Y.Tick.Marker = countTicks
 	return p.Save(width, height, file)
 }
 
@@ -276,7 +329,8 @@ var all = []struct {
 	name string
 	draw func([]load.Result, string) error
 }{
-	{"fanout-latency.svg", FanoutLatency},
+	{"fanout-p50.svg", func(rs []load.Result, f string) error { return FanoutLatency(rs, 0.5, f) }},
+	{"fanout-p99.svg", func(rs []load.Result, f string) error { return FanoutLatency(rs, 0.99, f) }},
 	{"fanout-throughput.svg", FanoutThroughput},
 	{"fanout-efficiency.svg", FanoutEfficiency},
 	{"idle-memory.svg", IdleMemory},

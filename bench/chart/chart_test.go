@@ -57,7 +57,7 @@ func TestWriteAll(t *testing.T) {
 		results []load.Result
 		want    []string
 	}{
-		{"everything", sample(), []string{"fanout-latency.svg", "fanout-throughput.svg", "fanout-efficiency.svg", "idle-memory.svg"}},
+		{"everything", sample(), []string{"fanout-p50.svg", "fanout-p99.svg", "fanout-throughput.svg", "fanout-efficiency.svg", "idle-memory.svg"}},
 		{"idle only", sample()[:2], []string{"idle-memory.svg"}},
 		{"nothing", nil, nil},
 	}

@@ -3,7 +3,7 @@
 //
 //	chart -in results.jsonl -dir docs/bench -md tables.md
 //
-// Charts: fanout-latency.svg (p50/p99 against room size, fixed-rate
+// Charts: fanout-p50.svg and fanout-p99.svg (latency against room size, fixed-rate
 // runs), fanout-throughput.svg (best ramp deliveries/s against room size),
 // fanout-efficiency.svg (deliveries per server CPU-second) and
 // idle-memory.svg (server KiB per idle connection), each with one series
