@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1 ;;
 	--servers) SERVERS="$2"; shift ;;
 	--servers=*) SERVERS="${1#--servers=}" ;;
-	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 	shift
