@@ -1,6 +1,10 @@
 package netpoll
 
 import (
+	"fmt"
+
+	"github.com/chatgate/chatgate/clientip"
+
 	"log/slog"
 	"strings"
 	"time"
@@ -49,8 +53,38 @@ type Config struct {
 	Echo bool
 	// SocketIO configures the Socket.IO endpoint at /socket.io/.
 	SocketIO SocketIOConfig
+	// TrustedProxies are the peers whose Forwarded, X-Forwarded-For and
+	// X-Real-IP headers are believed; nil trusts nobody, so a client
+	// cannot spoof its address.
+	TrustedProxies *clientip.Trusted
+	// ProxyProtocol selects whether connections start with a PROXY
+	// protocol v1/v2 header (haproxy send-proxy / send-proxy-v2).
+	ProxyProtocol ProxyMode
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// ProxyMode says whether a PROXY protocol header is expected.
+type ProxyMode uint8
+
+// PROXY protocol modes.
+const (
+	ProxyOff      ProxyMode = iota // no header; the bytes are HTTP
+	ProxyOptional                  // a header is used when present
+	ProxyRequired                  // a connection without a valid header is closed
+)
+
+// ParseProxyMode parses "off", "optional" or "required".
+func ParseProxyMode(s string) (ProxyMode, error) {
+	switch s {
+	case "", "off":
+		return ProxyOff, nil
+	case "optional":
+		return ProxyOptional, nil
+	case "required":
+		return ProxyRequired, nil
+	}
+	return ProxyOff, fmt.Errorf("netpoll: PROXY protocol mode %q: want off, optional or required", s)
 }
 
 // SocketIOConfig configures Engine.IO v4 / Socket.IO v5 connections.

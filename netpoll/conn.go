@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
+	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/frame"
 )
 
@@ -18,6 +20,7 @@ type connState uint8
 
 const (
 	stateHTTP    connState = iota // reading the HTTP request head
+	stateProxy                    // reading the PROXY protocol header
 	stateOpen                     // WebSocket open
 	stateClosing                  // close frame sent, waiting for the peer's
 	stateParked                   // HTTP request handed to a polling session, response pending
@@ -48,7 +51,13 @@ type conn struct {
 	lp   *loop
 	sess *chat.Session
 	sio  *sioConn // Socket.IO state, nil on other endpoints
-	rd   frame.Reader
+	// rd holds the frame reader's state only while a frame or a
+	// fragmented message is cut across reads; otherwise frames are parsed
+	// with the loop's shared reader and an idle connection holds none.
+	rd *frame.Reader
+	// ip is the client's address: the TCP peer, the PROXY protocol source,
+	// or, from trusted proxies, the forwarding headers' client.
+	ip netip.Addr
 	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
 	// time of the last inbound bytes (stateOpen) or the close-handshake
 	// deadline (stateClosing), all in Unix nanoseconds.
@@ -76,6 +85,8 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	switch c.state {
 	case stateHTTP:
 		action = c.onHTTP(buf)
+	case stateProxy:
+		action = c.onProxy(buf)
 	case stateOpen, stateClosing:
 		action = c.onFrames(buf)
 	default:
@@ -118,6 +129,9 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		}
 		return c.respond(textResponse(400, "malformed request\n"))
 	}
+	if t := lp.srv.cfg.TrustedProxies; t != nil && t.Len() > 0 {
+		c.ip = clientip.Resolve(c.ip, t, req.Header)
+	}
 	// A body (long-polling POST) must have arrived whole.
 	var body []byte
 	if cl := req.Header("Content-Length"); cl != nil {
@@ -156,6 +170,41 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 	resp := h(&req)
 	resp.HeadOnly = string(req.Method) == "HEAD"
 	return c.respond(resp)
+}
+
+// onProxy reads the PROXY protocol header that starts the connection, then
+// goes on with HTTP.
+func (c *conn) onProxy(buf []byte) gnet.Action {
+	lp := c.lp
+	data := buf
+	if c.partial {
+		data = append(lp.heads[c], buf...)
+		lp.heads[c] = data
+	}
+	h, n, err := clientip.ParseProxyHeader(data)
+	switch {
+	case errors.Is(err, clientip.ErrNeedMore):
+		c.keepPartial(buf)
+		return gnet.None
+	case errors.Is(err, clientip.ErrNoProxyHeader) && lp.srv.cfg.ProxyProtocol == ProxyOptional:
+		n = 0
+	case err != nil:
+		lp.srv.log.Warn("PROXY protocol header refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		c.state = stateClosed
+		c.dropHead()
+		return gnet.Close
+	default:
+		if h.Source.IsValid() {
+			c.ip = h.Source.Addr()
+		}
+	}
+	c.state = stateHTTP
+	rest := append([]byte(nil), data[n:]...) // data may be the kept head, dropped next
+	c.dropHead()
+	if len(rest) == 0 {
+		return gnet.None
+	}
+	return c.onHTTP(rest)
 }
 
 // keepPartial keeps an incomplete request (head or body) for the next
@@ -241,9 +290,7 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 	c.state = stateOpen
 	c.stamp = srv.now()
 	c.ep = ep
-	c.rd.Init(srv.cfg.MaxMessage)
 	if ep == endpointSIO {
-		c.rd.Init(srv.sioMaxPayload())
 		if relay != nil {
 			c.sio = &sioConn{relay: relay, srv: srv}
 		} else {
@@ -254,7 +301,7 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		c.sess = srv.hub.Open(c, lp.idx, kindNative)
 		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
-		srv.log.Debug("connection open", "conn", c.sess.ID(), "remote", c.gc.RemoteAddr().String())
+		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.ip.String(), "remote", c.gc.RemoteAddr().String())
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
@@ -268,7 +315,25 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 
 // onFrames feeds bytes to the frame reader; c is the frame.Handler.
 func (c *conn) onFrames(buf []byte) gnet.Action {
-	err := c.rd.Feed(buf, c)
+	lp := c.lp
+	rd := c.rd
+	if rd == nil {
+		rd = &lp.rd
+		rd.Init(c.maxMessage())
+	}
+	err := rd.Feed(buf, c)
+	switch {
+	case rd == &lp.rd && rd.Pending() && err == nil:
+		// A frame is cut across reads: the connection keeps its own
+		// reader state until it completes.
+		c.rd = new(frame.Reader)
+		*c.rd = lp.rd
+		lp.rd = frame.Reader{}
+	case rd == &lp.rd:
+		rd.Reset()
+	case !rd.Pending() && err == nil:
+		c.rd = nil // whole again: back to the shared reader
+	}
 	if err == nil {
 		return gnet.None
 	}
@@ -291,11 +356,7 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	// A protocol violation: answer with the close code that names it and
 	// drop the connection (RFC 6455 §7.1.7).
 	code := frame.CloseCode(err)
-	id := ""
-	if c.sess != nil {
-		id = c.sess.ID()
-	}
-	c.lp.srv.log.Debug("protocol error", "conn", id, "code", int(code), "err", err)
+	c.lp.srv.log.Debug("protocol error", "conn", c.id(), "code", int(code), "err", err)
 	if c.state == stateOpen {
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, code, closeReason(err))
 	}
@@ -385,6 +446,14 @@ func (c *conn) WriteReply(r *chat.Reply) {
 	}
 }
 
+// maxMessage is the largest message the endpoint accepts.
+func (c *conn) maxMessage() int {
+	if c.ep == endpointSIO {
+		return c.lp.srv.sioMaxPayload()
+	}
+	return c.lp.srv.cfg.MaxMessage
+}
+
 // kind is the session kind (codec) of the connection's endpoint.
 func (c *conn) kind() int {
 	if c.ep == endpointSIO {
@@ -411,8 +480,22 @@ func (c *conn) closeNow(code ws.StatusCode, reason string) {
 
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
 func (c *conn) slowConsumer() {
-	c.lp.srv.log.Warn("slow consumer closed", "conn", c.sess.ID(), "pending", c.gc.OutboundBuffered())
+	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.ip.String(), "pending", c.gc.OutboundBuffered())
 	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
+}
+
+// id names the connection in logs: its chat session id, the Engine.IO sid
+// of a Socket.IO connection without one, or "".
+func (c *conn) id() string {
+	switch {
+	case c.sess != nil:
+		return c.sess.ID()
+	case c.sio != nil && c.sio.relay != nil:
+		return c.sio.relay.sio.sid
+	case c.sio != nil:
+		return c.sio.sid
+	}
+	return ""
 }
 
 // closed runs from OnClose: it leaves every room and releases buffers.
@@ -428,7 +511,10 @@ func (c *conn) closed(err error) {
 	}
 	c.state = stateClosed
 	c.lp.remove(c)
-	c.rd.Reset()
+	if c.rd != nil {
+		c.rd.Reset()
+		c.rd = nil
+	}
 	c.dropHead()
 	if c.sess != nil {
 		srv := c.lp.srv

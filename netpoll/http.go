@@ -18,6 +18,8 @@ type Request struct {
 	Query  []byte // without the '?'
 	// Head is the whole request head, request line through the blank line.
 	Head []byte
+	// HTTP10 is set for an HTTP/1.0 request (no keep-alive by default).
+	HTTP10 bool
 }
 
 // Header returns the value of the first header named key (case-insensitive),
@@ -119,7 +121,7 @@ func parseHead(head []byte) (Request, error) {
 			return Request{}, errMalformedHead
 		}
 	}
-	req := Request{Method: rl.Method, Head: head}
+	req := Request{Method: rl.Method, Head: head, HTTP10: rl.Version.Minor == 0}
 	uri := rl.URI
 	// Absolute-form targets ("http://host/path") are allowed by RFC 9112.
 	if bytes.HasPrefix(uri, []byte("http://")) || bytes.HasPrefix(uri, []byte("https://")) {

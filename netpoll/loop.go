@@ -73,6 +73,7 @@ type loop struct {
 	cbuf       []byte                 // coalescing buffer for one connection's queued frames
 	pbuf       []byte                 // payload scratch for replies
 	req        chat.Request
+	rd         frame.Reader // frame reader shared by connections between frames
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
@@ -251,7 +252,7 @@ func (lp *loop) sweep() {
 		}
 		c := lp.conns[i]
 		switch c.state {
-		case stateHTTP:
+		case stateHTTP, stateProxy:
 			if now > c.stamp {
 				c.timeoutHTTP()
 			}
@@ -282,13 +283,20 @@ func (lp *loop) sweep() {
 // goingAway starts the close handshake with 1001 on every connection of the
 // loop (drain on shutdown).
 func (lp *loop) goingAway() {
+	// Polling sessions end: a parked GET gets the close packet.
+	for i := len(lp.polls) - 1; i >= 0; i-- {
+		if i < len(lp.polls) {
+			lp.polls[i].close("server shutting down")
+		}
+	}
+	lp.flushPolls()
 	for i := len(lp.conns) - 1; i >= 0; i-- {
 		if i >= len(lp.conns) {
 			continue
 		}
 		c := lp.conns[i]
 		switch c.state {
-		case stateHTTP:
+		case stateHTTP, stateProxy:
 			_ = c.gc.Close()
 		case stateOpen:
 			c.startClose(ws.StatusGoingAway, "server shutting down")

@@ -41,6 +41,8 @@ type pollSession struct {
 
 	out []byte // pending packets, as a polling payload
 	get *conn  // parked GET, on any loop
+	// probe is the WebSocket probing an upgrade, until it completes.
+	probe *conn
 	// getOrigin and getKeep are the parked GET's Origin (for CORS) and
 	// whether its connection stays open after the response.
 	getOrigin []byte
@@ -204,8 +206,14 @@ func (c *conn) reply(resp Response) gnet.Action {
 	return gnet.None
 }
 
+// keepAlive reports whether the client wants the connection kept after
+// the response: HTTP/1.1 unless it says close, HTTP/1.0 only if it asks.
 func keepAlive(req *Request) bool {
-	return !bytes.EqualFold(req.Header("Connection"), []byte("close"))
+	v := req.Header("Connection")
+	if req.HTTP10 {
+		return bytes.EqualFold(v, []byte("keep-alive"))
+	}
+	return !bytes.EqualFold(v, []byte("close"))
 }
 
 // corsHeaders adds the CORS headers for a request from origin, when the
@@ -222,7 +230,7 @@ func (s *Server) corsHeaders(origin []byte, h []string) []string {
 
 // newPollSession makes a polling session homed on lp.
 func (s *Server) newPollSession(lp *loop, c *conn, echo bool) *pollSession {
-	ps := &pollSession{home: lp, remote: c.gc.RemoteAddr().String()}
+	ps := &pollSession{home: lp, remote: c.ip.String()}
 	ps.sio = s.newSIOState(ps, echo)
 	if echo {
 		ps.sio.connectBy = 0
@@ -320,7 +328,7 @@ func (c *conn) finishPoll(b []byte, keep bool) {
 	}
 	delete(lp.parked, c)
 	_, _ = c.gc.Write(b)
-	if !keep {
+	if !keep || lp.srv.draining.Load() {
 		c.state = stateClosed
 		_ = lp.el.Close(c.gc)
 		return
@@ -433,14 +441,17 @@ func (ps *pollSession) close(reason string) {
 		ps.answer(c, 200, "text/plain; charset=UTF-8", []byte{byte(socketio.EIOClose)}, ps.getOrigin, ps.getKeep)
 	}
 	ps.done = true
-	if ps.ws != nil {
-		w := ps.ws
+	for _, w := range []*conn{ps.ws, ps.probe} {
+		if w == nil {
+			continue
+		}
 		w.lp.post(task{run: func() {
 			if w.state == stateOpen {
 				w.closeNow(ws.StatusNormalClosure, "")
 			}
 		}})
 	}
+	ps.ws, ps.probe = nil, nil
 	lp.srv.polls.remove(ps)
 	// Swap-remove from the home loop's sweep list.
 	last := len(lp.polls) - 1
@@ -476,7 +487,10 @@ func (c *conn) relayUpgrade(ps *pollSession, op ws.OpCode, payload []byte) error
 		switch {
 		case op == ws.OpText && string(payload) == "2probe":
 			c.send(ws.OpText, []byte("3probe"))
-			ps.home.run(c.lp, func() { ps.onProbe() })
+			ps.home.run(c.lp, func() {
+				ps.probe = c
+				ps.onProbe()
+			})
 			return nil
 		case op == ws.OpText && string(payload) == "5":
 			c.upgraded = true
@@ -516,7 +530,7 @@ func (ps *pollSession) onUpgrade(c *conn) {
 		return
 	}
 	ps.onProbe()
-	ps.ws = c
+	ps.ws, ps.probe = c, nil
 	pending := ps.out
 	ps.out = nil
 	for len(pending) > 0 {
@@ -546,6 +560,9 @@ func (c *conn) transportGone(ps *pollSession) {
 		if ps.ws == c || upgraded {
 			ps.close("transport close")
 			return
+		}
+		if ps.probe == c {
+			ps.probe = nil
 		}
 		ps.home.srv.polls.releaseUpgrade(ps)
 	})

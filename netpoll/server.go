@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -219,6 +220,12 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	lp := s.loopFor(gc.EventLoop())
 	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout)}
+	if ta, ok := gc.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = ta.AddrPort().Addr().Unmap()
+	}
+	if s.cfg.ProxyProtocol != ProxyOff {
+		c.state = stateProxy
+	}
 	gc.SetContext(c)
 	lp.add(c)
 	s.conns.Add(1)

@@ -66,7 +66,7 @@ type sioTransport interface {
 	sioOpenChat() *chat.Session
 	// sioCloseChat closes the chat session when "/" disconnects.
 	sioCloseChat()
-	// sioRemote names the client for logs.
+	// sioRemote is the client's address, for logs.
 	sioRemote() string
 }
 
@@ -231,8 +231,9 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 	bit := namespaceBit(p.Namespace, conformance)
 	switch p.Type {
 	case socketio.Connect:
-		s.connectBy = 0
 		if bit == 0 {
+			// Refused: the connect timeout keeps running, so a client
+			// that only knocks on unknown namespaces is still dropped.
 			lp.pbuf = socketio.AppendConnectError(lp.pbuf[:0], p.Namespace, "Invalid namespace")
 			s.t.sioSend(ws.OpText, lp.pbuf)
 			return nil
@@ -240,6 +241,7 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 		if s.nsps&bit != 0 {
 			return errBadPacket // already connected to it
 		}
+		s.connectBy = 0
 		s.nsps |= bit
 		auth := p.Data
 		if auth == nil {
@@ -251,7 +253,7 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 		} else {
 			s.auth = append(s.auth[:0], auth...)
 			sid = s.t.sioOpenChat().ID()
-			srv.log.Debug("socket.io connect", "conn", sid, "remote", s.t.sioRemote())
+			srv.log.Debug("socket.io connect", "conn", sid, "client", s.t.sioRemote())
 		}
 		lp.pbuf = socketio.AppendConnect(lp.pbuf[:0], p.Namespace, sid)
 		s.t.sioSend(ws.OpText, lp.pbuf)

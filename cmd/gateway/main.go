@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/rooms"
 	"github.com/chatgate/chatgate/web"
@@ -36,12 +37,14 @@ func main() {
 }
 
 type options struct {
-	net          netpoll.Config
-	presence     bool
-	node         string
-	drainTimeout time.Duration
-	logLevel     string
-	logFormat    string
+	net            netpoll.Config
+	trustedProxies string
+	proxyProtocol  string
+	presence       bool
+	node           string
+	drainTimeout   time.Duration
+	logLevel       string
+	logFormat      string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -61,6 +64,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.SocketIO.ConnectTimeout, "sio-connect-timeout", 45*time.Second, "Socket.IO: close a client that has not connected a namespace by then")
 	fs.StringVar(&o.net.SocketIO.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.net.SocketIO.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
+	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
@@ -87,6 +92,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	var err error
+	if o.net.TrustedProxies, err = clientip.ParseTrusted(o.trustedProxies); err != nil {
+		return o, fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	if o.net.ProxyProtocol, err = netpoll.ParseProxyMode(o.proxyProtocol); err != nil {
+		return o, fmt.Errorf("-proxy-protocol: %w", err)
 	}
 	return o, nil
 }

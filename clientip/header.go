@@ -1,0 +1,61 @@
+package clientip
+
+import "bytes"
+
+// AppendHeader appends to dst the value of every field line named name
+// (case-insensitive) in head, an HTTP/1.x request head from the request
+// line through the blank line, joined by ", " as RFC 9110 §5.3 combines
+// repeated fields, and returns the extended slice. A header that is absent
+// appends nothing. Optional whitespace around each value is trimmed.
+//
+// It allocates only if dst lacks capacity; a per-loop scratch buffer makes
+// it allocation-free. It keeps no reference to head.
+func AppendHeader(dst, head []byte, name string) []byte {
+	first := true
+	// Skip the request line.
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[i+1:]
+	} else {
+		return dst
+	}
+	for len(head) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			line, head = head, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			break // the blank line ends the head
+		}
+		c := bytes.IndexByte(line, ':')
+		if c != len(name) || !equalFoldName(line[:c], name) {
+			continue
+		}
+		v := trimOWS(line[c+1:])
+		if !first {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, v...)
+		first = false
+	}
+	return dst
+}
+
+// equalFoldName compares an ASCII header name case-insensitively.
+func equalFoldName(b []byte, name string) bool {
+	for i := range b {
+		x, y := b[i], name[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
