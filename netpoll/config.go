@@ -95,8 +95,9 @@ type SocketIOConfig struct {
 	// PingTimeout is how long the server waits for the pong before it
 	// closes the connection. Default 20 s.
 	PingTimeout time.Duration
-	// ConnectTimeout bounds the time from the Engine.IO handshake to the
-	// first Socket.IO CONNECT. Default 45 s.
+	// ConnectTimeout bounds the time from the Engine.IO handshake until a
+	// namespace is connected (a refused CONNECT does not count). Default
+	// 45 s.
 	ConnectTimeout time.Duration
 	// CORSOrigins lists the browser origins allowed to use the long-polling
 	// transport from another site, comma-separated: exact origins

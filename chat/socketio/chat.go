@@ -142,6 +142,12 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		}
 		req.Data = f.data
 		if len(attachments) > 0 {
+			// Only data travels on: every attachment must be referenced
+			// from it, or recipients would get a packet whose binary
+			// frames do not match its placeholders.
+			if n, err := countPlaceholders(f.data); err != nil || n != len(attachments) {
+				return ErrBinaryOutsideData
+			}
 			req.Attachments = attachments
 		}
 	}

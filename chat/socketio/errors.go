@@ -1,6 +1,10 @@
 package socketio
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chatgate/chatgate/chat"
+)
 
 // Protocol errors. A packet that fails with one of these is malformed: the
 // Socket.IO protocol says the receiver closes the connection (socket.io-
@@ -87,3 +91,8 @@ var (
 	ErrForbidden           = &HandshakeError{CodeForbidden, "Forbidden"}
 	ErrUnsupportedProtocol = &HandshakeError{CodeUnsupportedProtocol, "Unsupported protocol version"}
 )
+
+// ErrBinaryOutsideData is the error ack for a "message" whose binary
+// attachments are not all inside its data, the only part that is
+// delivered.
+var ErrBinaryOutsideData = &chat.Error{Code: chat.CodeUnsupported, Message: "binary attachments must be inside data"}

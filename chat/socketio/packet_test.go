@@ -63,6 +63,10 @@ var packetCases = []packetCase{
 	{name: "event with escaped name", in: `2["\u006eick","x"]`, want: Packet{Type: Event, Data: []byte(`["\u006eick","x"]`)}},
 	{name: "event with number after name", in: `2["a",1]`, want: Packet{Type: Event, Data: []byte(`["a",1]`)}},
 	{name: "connect with empty object", in: `0{}`, want: Packet{Type: Connect, Data: []byte(`{}`)}},
+	// A namespace that ends the packet needs no ',' (the official test
+	// suite sends "40/custom").
+	{name: "namespace without comma at the end", in: `0/admin`, want: Packet{Type: Connect, Namespace: []byte("/admin")}},
+	{name: "disconnect namespace without comma", in: `1/custom`, want: Packet{Type: Disconnect, Namespace: []byte("/custom")}},
 
 	// Malformed packets.
 	{name: "empty", in: ``, err: ErrEmpty},
@@ -80,9 +84,7 @@ var packetCases = []packetCase{
 	{name: "attachments more than placeholders fit", in: `52-["a",{"_placeholder":true,"num":0}]`, err: ErrAttachments},
 	{name: "attachments on event", in: `21-["a"]`, err: ErrPayload},
 	{name: "attachments on ack", in: `31-1["a"]`, err: ErrPayload},
-	{name: "namespace without comma then data", in: `2/nsp["a"]`, err: ErrNamespace},
-	{name: "namespace without comma", in: `0/admin`, err: ErrNamespace},
-	{name: "namespace without comma at end", in: `1/`, err: ErrNamespace},
+	{name: "namespace without comma then data", in: `2/nsp["a"]`, err: ErrPayload},
 	{name: "ack id overflow", in: `29223372036854775808["a"]`, err: ErrAckID},
 	{name: "ack id huge", in: `2123456789012345678901234567890["a"]`, err: ErrAckID},
 	{name: "ack without id", in: `3["a"]`, err: ErrAckID},
