@@ -1,0 +1,5 @@
+package limit
+
+import "unsafe"
+
+func sizeofConn() uintptr { return unsafe.Sizeof(Conn{}) }
