@@ -9,6 +9,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	Node string
 	// Now returns the current time; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Metrics receives request, error and membership counts; nil records
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Hub applies chat operations to the room table and the session registry.
@@ -148,6 +152,7 @@ func (h *Hub) Close(s *Session) {
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
+			h.cfg.Metrics.Left()
 			h.presence(s, []byte(name), PresenceLeave, count)
 		}
 	}
@@ -162,8 +167,10 @@ func (h *Hub) Lookup(id []byte) *Session { return h.sessions.get(id) }
 // until Handle returns.
 func (h *Hub) Handle(s *Session, req *Request) {
 	r := Reply{ID: req.ID, Op: req.Op}
+	h.cfg.Metrics.MessagesReceived(1)
 	if err := h.apply(s, req, &r); err != nil {
 		r.Err = err
+		h.cfg.Metrics.Error(err.Code)
 	}
 	s.peer.WriteReply(&r)
 }
@@ -171,6 +178,8 @@ func (h *Hub) Handle(s *Session, req *Request) {
 // Fail writes an error reply to s, e.g. for a request that did not decode.
 func (h *Hub) Fail(s *Session, id []byte, err *Error) {
 	r := Reply{ID: id, Err: err}
+	h.cfg.Metrics.MessagesReceived(1)
+	h.cfg.Metrics.Error(err.Code)
 	s.peer.WriteReply(&r)
 }
 
@@ -192,6 +201,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		}
 		count, added, name := h.table.Join(req.Room, s)
 		if added {
+			h.cfg.Metrics.Joined()
 			s.rooms = append(s.rooms, name)
 			h.presence(s, req.Room, PresenceJoin, count)
 		}
@@ -209,6 +219,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
 		count, removed := h.table.Leave(req.Room, s)
 		if removed {
+			h.cfg.Metrics.Left()
 			h.presence(s, req.Room, PresenceLeave, count)
 		}
 		r.Room, r.Count = req.Room, count
@@ -232,6 +243,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 		var frames Frames
 		h.encodeMessage(snap.Kinds, &m, &frames)
+		h.cfg.Metrics.Broadcast(snap.Count - 1)
 		h.transport.Fanout(snap, s, &frames)
 		return nil
 

@@ -1,6 +1,8 @@
 package netpoll
 
 import (
+	"github.com/chatgate/chatgate/metrics"
+
 	"fmt"
 
 	"github.com/chatgate/chatgate/clientip"
@@ -60,6 +62,8 @@ type Config struct {
 	// ProxyProtocol selects whether connections start with a PROXY
 	// protocol v1/v2 header (haproxy send-proxy / send-proxy-v2).
 	ProxyProtocol ProxyMode
+	// Metrics receives the server's counters; nil records nothing.
+	Metrics *metrics.Metrics
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/metrics"
 )
 
 type connState uint8
@@ -69,12 +70,23 @@ type conn struct {
 	pinged   bool
 	partial  bool // a partial request head is kept in lp.heads
 	upgraded bool // a relaying WebSocket has completed its Engine.IO upgrade
+	// why is the close reason counted when the connection ends; the first
+	// close frame sent or received sets it.
+	why metrics.CloseReason
+}
+
+// setWhy records why c closes, unless a reason is already known.
+func (c *conn) setWhy(r metrics.CloseReason) {
+	if c.why == metrics.CloseTCP {
+		c.why = r
+	}
 }
 
 // onTraffic handles newly read bytes. buf belongs to the loop and is valid
 // only during the call.
 func (c *conn) onTraffic(buf []byte) gnet.Action {
 	lp := c.lp
+	lp.srv.m.BytesReceived(len(buf))
 	if c.state == stateOpen {
 		c.stamp = lp.srv.now()
 		c.pinged = false
@@ -97,6 +109,7 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	lp.cur = nil
 	if len(lp.wbuf) > 0 {
 		_, _ = c.gc.Write(lp.wbuf)
+		lp.srv.m.BytesSent(len(lp.wbuf))
 	}
 	if cap(lp.wbuf) > 1<<20 {
 		lp.wbuf = nil // do not pin a huge echo buffer forever
@@ -190,6 +203,8 @@ func (c *conn) onProxy(buf []byte) gnet.Action {
 		n = 0
 	case err != nil:
 		lp.srv.log.Warn("PROXY protocol header refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		lp.srv.m.HandshakeFailed(metrics.HandshakeProxyProtocol)
+		c.why = metrics.CloseHTTP
 		c.state = stateClosed
 		c.dropHead()
 		return gnet.Close
@@ -233,6 +248,10 @@ func (c *conn) serveHTTPThen(action gnet.Action, rest []byte) gnet.Action {
 // respond writes a complete HTTP response and closes the connection once it
 // is sent.
 func (c *conn) respond(resp Response) gnet.Action {
+	if resp.Status >= 400 {
+		c.lp.srv.m.HandshakeFailed(metrics.HandshakeStatus(resp.Status))
+	}
+	c.why = metrics.CloseHTTP
 	c.lp.wbuf = appendResponse(c.lp.wbuf, resp)
 	c.state = stateClosed
 	c.dropHead()
@@ -242,6 +261,8 @@ func (c *conn) respond(resp Response) gnet.Action {
 // timeoutHTTP answers a connection whose request head did not arrive in
 // time. Called by the sweep, on the loop.
 func (c *conn) timeoutHTTP() {
+	c.lp.srv.m.HandshakeFailed(metrics.HandshakeTimeout)
+	c.why = metrics.CloseTimeout
 	_, _ = c.gc.Write(appendResponse(nil, textResponse(408, "request timeout\n")))
 	c.state = stateClosed
 	_ = c.lp.el.Close(c.gc)
@@ -281,6 +302,8 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		// gobwas/ws has written the HTTP error response; mark it as the
 		// last on this connection so clients do not try to reuse it.
 		lp.wbuf = insertConnectionClose(lp.wbuf, start)
+		lp.srv.m.HandshakeFailed(metrics.HandshakeBadUpgrade)
+		c.why = metrics.CloseHTTP
 		lp.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
 		c.state = stateClosed
 		c.dropHead()
@@ -289,6 +312,12 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 	srv := lp.srv
 	c.state = stateOpen
 	c.stamp = srv.now()
+	switch {
+	case ep == endpointSIO && relay == nil:
+		srv.m.Handshake(metrics.TransportSocketIO)
+	case ep != endpointSIO:
+		srv.m.Handshake(metrics.TransportWebSocket)
+	}
 	c.ep = ep
 	if ep == endpointSIO {
 		if relay != nil {
@@ -342,12 +371,14 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 		return gnet.Close
 	}
 	if errors.Is(err, errSIOClose) {
+		c.setWhy(metrics.CloseNormal)
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusNormalClosure, "")
 		c.state = stateClosed
 		return gnet.Close
 	}
 	var se sioError
 	if errors.As(err, &se) {
+		c.setWhy(metrics.ClosePolicyViolation)
 		c.lp.srv.log.Debug("invalid socket.io packet", "remote", c.gc.RemoteAddr().String(), "err", se.err)
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusPolicyViolation, "invalid Socket.IO packet")
 		c.state = stateClosed
@@ -356,6 +387,7 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	// A protocol violation: answer with the close code that names it and
 	// drop the connection (RFC 6455 §7.1.7).
 	code := frame.CloseCode(err)
+	c.setWhy(metrics.CloseCode(int(code)))
 	c.lp.srv.log.Debug("protocol error", "conn", c.id(), "code", int(code), "err", err)
 	if c.state == stateOpen {
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, code, closeReason(err))
@@ -423,6 +455,11 @@ func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
 			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpPong, payload)
 		}
 	case ws.OpClose:
+		if len(payload) >= 2 {
+			c.setWhy(metrics.CloseCode(int(payload[0])<<8 | int(payload[1])))
+		} else {
+			c.setWhy(metrics.CloseNoStatus)
+		}
 		if c.state == stateOpen {
 			// Echo the peer's status code (RFC 6455 §5.5.1).
 			if len(payload) >= 2 {
@@ -465,6 +502,7 @@ func (c *conn) kind() int {
 // startClose sends a close frame and waits for the peer's answer until the
 // close timeout. Called on the loop outside traffic handling.
 func (c *conn) startClose(code ws.StatusCode, reason string) {
+	c.setWhy(metrics.CloseCode(int(code)))
 	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
 	c.state = stateClosing
 	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
@@ -473,6 +511,10 @@ func (c *conn) startClose(code ws.StatusCode, reason string) {
 // closeNow sends a close frame and drops the connection at once. Called on
 // the loop outside traffic handling.
 func (c *conn) closeNow(code ws.StatusCode, reason string) {
+	if reason == "ping timeout" || reason == "no Socket.IO connect in time" {
+		c.setWhy(metrics.CloseTimeout)
+	}
+	c.setWhy(metrics.CloseCode(int(code)))
 	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
 	c.state = stateClosed
 	_ = c.lp.el.Close(c.gc)
@@ -480,6 +522,7 @@ func (c *conn) closeNow(code ws.StatusCode, reason string) {
 
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
 func (c *conn) slowConsumer() {
+	c.lp.srv.m.SlowConsumerClosed()
 	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.ip.String(), "pending", c.gc.OutboundBuffered())
 	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
 }

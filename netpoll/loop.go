@@ -1,6 +1,8 @@
 package netpoll
 
 import (
+	"time"
+
 	"context"
 	"sync"
 
@@ -30,7 +32,11 @@ type task struct {
 	to      *conn
 	toPoll  *pollSession
 	one     *frame.Shared
+	born    int64 // Unix ns when a sampled broadcast was handed off, else 0
 }
+
+// latencySampleEvery is how many broadcasts share one latency sample.
+const latencySampleEvery = 64
 
 func (t *task) release() {
 	for _, f := range t.frames {
@@ -74,6 +80,8 @@ type loop struct {
 	pbuf       []byte                 // payload scratch for replies
 	req        chat.Request
 	rd         frame.Reader // frame reader shared by connections between frames
+	delivered  int          // frames queued this pass, for metrics
+	sent       int          // bytes written this pass, for metrics
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
@@ -170,6 +178,20 @@ func (lp *loop) drain() {
 	}
 	lp.flush()
 	lp.flushPolls()
+	if m := lp.srv.m; m != nil {
+		m.MessagesDelivered(lp.delivered)
+		m.BytesSent(lp.sent)
+		lp.delivered, lp.sent = 0, 0
+		var now int64
+		for i := range tasks {
+			if b := tasks[i].born; b != 0 {
+				if now == 0 {
+					now = time.Now().UnixNano()
+				}
+				m.ObserveDeliveryLatency(time.Duration(now - b))
+			}
+		}
+	}
 	for i := range tasks {
 		tasks[i].release()
 	}
@@ -188,6 +210,7 @@ func (lp *loop) queue(c *conn, b []byte) {
 	}
 	p := &lp.pending[c.pendIdx-1]
 	p.out = append(p.out, b)
+	lp.delivered++
 	if len(p.out) >= maxIovPerWrite {
 		lp.write(p)
 	}
@@ -223,6 +246,7 @@ func (lp *loop) write(p *pending) {
 	}
 	if len(out) == 1 {
 		_, _ = c.gc.Write(out[0])
+		lp.sent += len(out[0])
 		return
 	}
 	// Coalesce into one contiguous buffer and one write(2). Copying small
@@ -235,6 +259,7 @@ func (lp *loop) write(p *pending) {
 		buf = append(buf, b...)
 	}
 	_, _ = c.gc.Write(buf)
+	lp.sent += len(buf)
 	if cap(buf) <= maxCoalesceBuf {
 		lp.cbuf = buf
 	}

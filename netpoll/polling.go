@@ -11,6 +11,7 @@ import (
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/socketio"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/metrics"
 )
 
 // Engine.IO over HTTP long-polling, on the event loops.
@@ -230,6 +231,7 @@ func (s *Server) corsHeaders(origin []byte, h []string) []string {
 
 // newPollSession makes a polling session homed on lp.
 func (s *Server) newPollSession(lp *loop, c *conn, echo bool) *pollSession {
+	s.m.Handshake(metrics.TransportPolling)
 	ps := &pollSession{home: lp, remote: c.ip.String()}
 	ps.sio = s.newSIOState(ps, echo)
 	if echo {

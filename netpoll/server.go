@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -26,6 +27,7 @@ type Server struct {
 
 	cfg      Config
 	log      *slog.Logger
+	m        *metrics.Metrics // nil-safe
 	hub      *chat.Hub
 	upgrader ws.Upgrader
 	routes   map[string]HandlerFunc
@@ -41,6 +43,8 @@ type Server struct {
 	numLoops int
 
 	polls pollRegistry // long-polling sessions by sid
+
+	fanouts atomic.Uint64 // broadcasts, for latency sampling
 
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
@@ -58,6 +62,7 @@ func New(cfg Config, hub *chat.Hub) *Server {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
+		m:        cfg.Metrics,
 		hub:      hub,
 		routes:   make(map[string]HandlerFunc),
 		sweep:    cfg.sweepEvery(),
@@ -216,8 +221,10 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 // OnOpen implements gnet.EventHandler.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.draining.Load() {
+		s.m.HandshakeFailed(metrics.HandshakeDraining)
 		return appendResponse(nil, textResponse(503, "shutting down\n")), gnet.Close
 	}
+	s.m.Opened()
 	lp := s.loopFor(gc.EventLoop())
 	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout)}
 	if ta, ok := gc.RemoteAddr().(*net.TCPAddr); ok {
@@ -239,6 +246,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	gc.SetContext(nil)
+	s.m.Closed(c.why)
 	c.closed(err)
 	s.conns.Add(-1)
 	return gnet.None
@@ -269,6 +277,13 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // Fanout implements chat.Transport: one mailbox hand-off per loop that has
 // members, whatever the number of members on it.
 func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Frames) {
+	// One broadcast in latencySampleEvery carries its birth time, for the
+	// delivery latency histogram.
+	sample := s.m != nil && s.fanouts.Add(1)%latencySampleEvery == 0
+	var born int64
+	if sample {
+		born = time.Now().UnixNano()
+	}
 	for i, members := range snap.ByLoop {
 		if len(members) == 0 || (len(members) == 1 && members[0] == skip) {
 			continue
@@ -282,7 +297,11 @@ func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Fr
 				f.Retain(1)
 			}
 		}
-		lp.post(task{members: members, skip: skip, frames: *frames})
+		t := task{members: members, skip: skip, frames: *frames}
+		if sample {
+			t.born = born
+		}
+		lp.post(t)
 	}
 	for _, f := range frames {
 		if f != nil {

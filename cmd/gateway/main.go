@@ -19,8 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chatgate/chatgate/admin"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/clientip"
+	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/rooms"
 	"github.com/chatgate/chatgate/web"
@@ -43,6 +45,7 @@ type options struct {
 	presence       bool
 	node           string
 	drainTimeout   time.Duration
+	adminAddr      string
 	logLevel       string
 	logFormat      string
 }
@@ -69,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
+	fs.StringVar(&o.adminAddr, "admin-addr", admin.DefaultAddr, "admin listener for /metrics, /healthz, /readyz and /debug/pprof (empty = off); keep it private")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -130,15 +134,34 @@ func run(args []string, stderr io.Writer) error {
 	o.net.Logger = log
 
 	table := rooms.New(netpoll.Loops(o.net))
+	var srv *netpoll.Server
+	m := metrics.New(metrics.Options{
+		Connections: func() int { return srv.Stats().Connections },
+		Sessions:    func() int { return srv.Stats().Sessions },
+		Rooms:       table.Len,
+		Logger:      log,
+	})
+	o.net.Metrics = m
 	hub := chat.NewHub(chat.Config{
+		Metrics:  m,
 		Codecs:   netpoll.Codecs(),
 		Presence: o.presence,
 		Node:     o.node,
 	}, table)
-	srv := netpoll.New(o.net, hub)
+	srv = netpoll.New(o.net, hub)
 	for path, h := range web.Routes() {
 		srv.Handle(path, h) // the browser chat page and client.js
 	}
+
+	adm := admin.New(o.adminAddr, m, log)
+	if err := adm.Start(); err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = adm.Shutdown(sctx)
+	}()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -148,9 +171,18 @@ func run(args []string, stderr io.Writer) error {
 	select {
 	case err := <-done:
 		return err
+	case <-srv.Ready():
+		adm.SetReady(true)
+	}
+	select {
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 	}
 	stop()
+	// Unready first, so proxies stop sending new clients before the
+	// connections are closed.
+	adm.SetDraining(true)
 	log.Info("draining", "timeout", o.drainTimeout, "connections", srv.Stats().Connections)
 	dctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
 	defer cancel()

@@ -46,9 +46,10 @@ func TestMain(m *testing.M) {
 
 // gateway is one running gateway process.
 type gateway struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	addr string
+	t     *testing.T
+	cmd   *exec.Cmd
+	addr  string
+	admin string // admin listener (metrics, readiness)
 	logs *logBuffer
 	done chan error
 }
@@ -87,8 +88,8 @@ func freeAddr(t *testing.T) string {
 func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
 	addr := freeAddr(t)
-	g := &gateway{t: t, addr: addr, logs: &logBuffer{}, done: make(chan error, 1)}
-	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-loops", "2"}, args...)...)
+	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
+	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -36,7 +36,9 @@ export async function freePort() {
 export async function startGateway(args = [], port) {
   port = port ?? await freePort();
   const addr = `127.0.0.1:${port}`;
-  const proc = spawn(gatewayBinary(), ['-addr', addr, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // No admin listener unless a test asks for one: tests run gateways side by side.
+  const adminArgs = args.some((a) => a.startsWith('-admin-addr')) ? [] : ['-admin-addr='];
+  const proc = spawn(gatewayBinary(), ['-addr', addr, ...adminArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proc.stdout.on('data', (d) => { logs += d; });
   proc.stderr.on('data', (d) => { logs += d; });
