@@ -43,6 +43,18 @@ const (
 	ErrBadOrigin Error = "auth: invalid origin"
 )
 
+// Reason returns the client-facing description of an error of this
+// package, without the "auth: " prefix ("token expired", "no token"), for
+// the body of a 401 or the reason of a Socket.IO CONNECT_ERROR. Other
+// errors give "invalid token".
+func Reason(err error) string {
+	var e Error
+	if errors.As(err, &e) {
+		return strings.TrimPrefix(string(e), "auth: ")
+	}
+	return "invalid token"
+}
+
 // Challenge returns the WWW-Authenticate header value (RFC 6750 §3) for a
 // 401 response caused by err: a bare challenge when no token was given,
 // otherwise error="invalid_token" with err's reason as the description.
@@ -51,10 +63,5 @@ func Challenge(err error) string {
 	if err == nil || errors.Is(err, ErrNoToken) {
 		return realm
 	}
-	desc := "invalid token"
-	var e Error
-	if errors.As(err, &e) {
-		desc = strings.TrimPrefix(string(e), "auth: ")
-	}
-	return realm + `, error="invalid_token", error_description="` + desc + `"`
+	return realm + `, error="invalid_token", error_description="` + Reason(err) + `"`
 }

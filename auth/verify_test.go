@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -378,6 +379,17 @@ func TestChallenge(t *testing.T) {
 	for _, tt := range tests {
 		if got := Challenge(tt.err); got != tt.want {
 			t.Errorf("Challenge(%v) = %s, want %s", tt.err, got, tt.want)
+		}
+	}
+	reasons := map[error]string{
+		ErrNoToken:                              "no token",
+		ErrExpired:                              "token expired",
+		fmt.Errorf("wrapped: %w", ErrAlgorithm): "signing algorithm not accepted",
+		errors.New("other"):                     "invalid token",
+	}
+	for err, want := range reasons {
+		if got := Reason(err); got != want {
+			t.Errorf("Reason(%v) = %q, want %q", err, got, want)
 		}
 	}
 }
