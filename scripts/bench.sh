@@ -7,6 +7,8 @@
 #   scripts/bench.sh --quick    smoke test with small N (under 2 minutes),
 #                               writes into bench/out/quick/ instead of docs/
 #   scripts/bench.sh --servers gorilla,socketio   only these servers
+#   scripts/bench.sh --servers chatgate --append  re-run some servers and
+#                               keep the other servers' earlier results
 #
 # Servers: chatgate (cmd/gateway, native protocol), chatgate-sio (the same
 # binary over Socket.IO, included when its endpoint answers), gorilla
@@ -25,10 +27,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 QUICK=0
+APPEND=0
 SERVERS="chatgate,chatgate-sio,gorilla,socketio"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
+	--append) APPEND=1 ;;
 	--servers) SERVERS="$2"; shift ;;
 	--servers=*) SERVERS="${1#--servers=}" ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -52,8 +56,23 @@ BIN="$OUT/bin"
 RESULTS="$OUT/results.jsonl"
 COMMANDS="$OUT/commands.txt"
 mkdir -p "$BIN" "$CHARTS"
-: >"$RESULTS"
-: >"$COMMANDS"
+if [ "$APPEND" = 1 ] && [ -f "$RESULTS" ]; then
+	# Earlier runs of the servers about to run again are replaced.
+	for s in ${SERVERS//,/ }; do
+		grep -v "\"label\":\"$s\"" "$RESULTS" >"$RESULTS.keep" || true
+		mv "$RESULTS.keep" "$RESULTS"
+		# Commands come in pairs: the server, then the load tool.
+		if [ -f "$COMMANDS" ]; then
+			awk -v l="-label $s " 'NR % 2 == 1 { srv = $0; next } index($0, l) == 0 { print srv; print }' \
+				"$COMMANDS" >"$COMMANDS.keep"
+			mv "$COMMANDS.keep" "$COMMANDS"
+		fi
+	done
+	[ -f "$COMMANDS" ] || : >"$COMMANDS"
+else
+	: >"$RESULTS"
+	: >"$COMMANDS"
+fi
 START_SECONDS=$SECONDS
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 SERVER_PID=""
@@ -81,15 +100,22 @@ go build -o "$BIN/load" ./bench/cmd/load || exit 1
 go build -o "$BIN/chart" ./bench/cmd/chart || exit 1
 
 AVAILABLE=()
+GATEWAY_BUILD=""
+rm -f "$BIN/gateway" "$BIN/gorilla" # never run a stale build
 for s in ${SERVERS//,/ }; do
 	case "$s" in
-	chatgate)
-		if go build -o "$BIN/gateway" ./cmd/gateway 2>"$OUT/chatgate-build.log"; then
-			AVAILABLE+=(chatgate)
-		else
-			log "skipping chatgate: go build ./cmd/gateway failed (see $OUT/chatgate-build.log)"
-			SKIPPED+=("chatgate (build failed)")
+	chatgate | chatgate-sio)
+		if [ -z "$GATEWAY_BUILD" ]; then
+			if go build -o "$BIN/gateway" ./cmd/gateway 2>"$OUT/chatgate-build.log"; then
+				GATEWAY_BUILD=ok
+			else
+				GATEWAY_BUILD=failed
+				log "skipping chatgate: go build ./cmd/gateway failed (see $OUT/chatgate-build.log)"
+				SKIPPED+=("chatgate (build failed)")
+			fi
 		fi
+		# chatgate-sio is decided below, once chatgate is built.
+		[ "$s" = chatgate ] && [ "$GATEWAY_BUILD" = ok ] && AVAILABLE+=(chatgate)
 		;;
 	gorilla)
 		if go build -o "$BIN/gorilla" ./bench/baseline/gorilla; then
@@ -107,7 +133,6 @@ for s in ${SERVERS//,/ }; do
 			SKIPPED+=("socketio (npm ci failed or node missing)")
 		fi
 		;;
-	chatgate-sio) ;; # decided below, once chatgate is built
 	*) log "unknown server $s"; exit 2 ;;
 	esac
 done
@@ -135,8 +160,10 @@ free_port() {
 }
 
 PORT=""
+# start_server NAME [quiet] starts NAME on a free port; unless quiet, its
+# command goes into the commands list.
 start_server() {
-	local name=$1
+	local name=$1 quiet=${2:-}
 	free_port >"$OUT/port" || { log "no free port"; return 1; }
 	PORT=$(cat "$OUT/port")
 	local cmd
@@ -147,7 +174,7 @@ start_server() {
 	esac
 	"${cmd[@]}" >>"$OUT/$name-server.log" 2>&1 &
 	SERVER_PID=$!
-	echo "${cmd[*]#"$ROOT/"}    # pid $SERVER_PID" >>"$COMMANDS"
+	[ -n "$quiet" ] || echo "${cmd[*]#"$ROOT/"}    # pid $SERVER_PID" >>"$COMMANDS"
 	for _ in $(seq 100); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 			return 0
@@ -164,7 +191,7 @@ start_server() {
 # when a two-member Socket.IO exchange with it succeeds.
 case ",$SERVERS," in
 *,chatgate,* | *,chatgate-sio,*)
-	if [ -x "$BIN/gateway" ] && start_server chatgate; then
+	if [ -x "$BIN/gateway" ] && start_server chatgate quiet; then
 		if "$BIN/load" -scenario fanout -proto socketio -addr "127.0.0.1:$PORT" -n 2 -rate 5 -duration 1s \
 			-warmup=-1s -retries=-1 -dial-timeout 3s -stats none -quiet -deadline 20s >"$OUT/chatgate-sio-probe.txt" 2>&1; then
 			AVAILABLE+=(chatgate-sio)
@@ -261,6 +288,11 @@ sio_version=$(node -p 'require("./bench/baseline/socketio/node_modules/socket.io
 	echo "machines. Latency is measured from a CLOCK_MONOTONIC timestamp in each message"
 	echo "to its arrival at every receiver, with sends stamped at their scheduled time"
 	echo "when the publisher fell more than 2 ms behind (no coordinated omission)."
+	echo "The **other CPU** column is the share of the machine's CPU capacity that"
+	echo "processes other than the server and the load tool used during the step"
+	echo "(from /proc/stat, soft interrupts left out): rows with a high figure were"
+	echo "measured while something else competed for the cores, and their latencies"
+	echo "say more about that than about the server."
 	echo
 	echo "Servers: **chatgate** (\`cmd/gateway\`, gnet event loops, native protocol;"
 	echo "**chatgate-sio** is the same binary driven over its Socket.IO endpoint), **gorilla**"

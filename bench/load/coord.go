@@ -629,7 +629,10 @@ func (c *coord) step(ctx context.Context, label string, rate float64, dur time.D
 		if cpu > 0 {
 			// What neither the server nor the load tool used: other
 			// processes competing for the cores during the step.
-			other := busy - cpu - time.Duration(r.ClientCPU*float64(time.Second)) - (selfCPU() - self0)
+			// Soft interrupts are left out: they are charged to no
+			// process and are mostly this step's own loopback traffic.
+			soft := m1.SoftIRQ - m0.SoftIRQ
+			other := busy - soft - cpu - time.Duration(r.ClientCPU*float64(time.Second)) - (selfCPU() - self0)
 			r.OtherCPU = max(other, 0).Seconds()
 		}
 	}

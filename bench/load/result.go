@@ -127,7 +127,7 @@ type StepResult struct {
 	// WallSecs is the step's length from the first send to the end of
 	// its drain; MachineCPU the CPU seconds the whole machine was busy in
 	// it, and OtherCPU the part used by neither the server nor the load
-	// tool (other processes competing for the cores).
+	// tool nor soft interrupts (other processes competing for the cores).
 	WallSecs   float64 `json:"wall_s,omitempty"`
 	MachineCPU float64 `json:"machine_cpu_s,omitempty"`
 	OtherCPU   float64 `json:"other_cpu_s,omitempty"`

@@ -147,6 +147,10 @@ type Machine struct {
 	// Busy is time spent not idle: user, nice, system, irq, softirq and
 	// steal.
 	Busy time.Duration
+	// SoftIRQ is the part of Busy spent in soft interrupts, which no
+	// process is charged for; on loopback it is mostly the network
+	// traffic of the processes being measured.
+	SoftIRQ time.Duration
 	// Total adds idle and iowait to Busy.
 	Total time.Duration
 }
@@ -181,7 +185,8 @@ func parseMachine(b []byte) (Machine, error) {
 	tick := time.Second / userHZ
 	busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
 	return Machine{
-		Busy:  time.Duration(busy) * tick,
-		Total: time.Duration(busy+v[3]+v[4]) * tick,
+		Busy:    time.Duration(busy) * tick,
+		SoftIRQ: time.Duration(v[6]) * tick,
+		Total:   time.Duration(busy+v[3]+v[4]) * tick,
 	}, nil
 }

@@ -116,7 +116,7 @@ func TestParseMachine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := parseMachine([]byte(tt.in))
-			if err != tt.err || m.Busy != tt.busy || m.Total != tt.total {
+			if err != tt.err || m.Busy != tt.busy || m.Total != tt.total || (err == nil && m.SoftIRQ != 20*time.Millisecond) {
 				t.Fatalf("got %+v, %v", m, err)
 			}
 		})
