@@ -20,6 +20,9 @@ const (
 	CodeNotMember        = "not_member"         // sending to or listing a room the connection is not in
 	CodeNoSuchConnection = "no_such_connection" // direct message to an unknown connection id
 	CodeUnsupported      = "unsupported"        // e.g. a binary frame on the native endpoint
+	CodeRateLimited      = "rate_limited"       // too many messages or bytes per second
+	CodeForbidden        = "forbidden"          // the token's rooms claim does not allow the room
+	CodeTooManyRooms     = "too_many_rooms"     // the connection is in -max-rooms rooms already
 )
 
 // Limits of names, per docs/protocol.md.
@@ -30,16 +33,19 @@ const (
 
 // Errors the decoders and the hub reuse, so that no error reply allocates.
 var (
-	ErrBadJSON     = &Error{CodeBadJSON, "frame is not a JSON object"}
-	ErrUnknownType = &Error{CodeUnknownType, "unknown type"}
-	ErrMissingType = &Error{CodeMissingField, `missing "type"`}
-	ErrMissingName = &Error{CodeMissingField, `missing "name"`}
-	ErrMissingRoom = &Error{CodeMissingField, `missing "room"`}
-	ErrMissingData = &Error{CodeMissingField, `missing "data"`}
-	ErrMissingDest = &Error{CodeMissingField, `missing "room" or "to"`}
-	ErrInvalidName = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
-	ErrInvalidRoom = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}
-	ErrNotMember   = &Error{CodeNotMember, "not a member of this room"}
-	ErrNoSuchConn  = &Error{CodeNoSuchConnection, "no such connection"}
-	ErrUnsupported = &Error{CodeUnsupported, "binary frames are not supported on this endpoint"}
+	ErrBadJSON      = &Error{CodeBadJSON, "frame is not a JSON object"}
+	ErrUnknownType  = &Error{CodeUnknownType, "unknown type"}
+	ErrMissingType  = &Error{CodeMissingField, `missing "type"`}
+	ErrMissingName  = &Error{CodeMissingField, `missing "name"`}
+	ErrMissingRoom  = &Error{CodeMissingField, `missing "room"`}
+	ErrMissingData  = &Error{CodeMissingField, `missing "data"`}
+	ErrMissingDest  = &Error{CodeMissingField, `missing "room" or "to"`}
+	ErrInvalidName  = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
+	ErrInvalidRoom  = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}
+	ErrNotMember    = &Error{CodeNotMember, "not a member of this room"}
+	ErrNoSuchConn   = &Error{CodeNoSuchConnection, "no such connection"}
+	ErrUnsupported  = &Error{CodeUnsupported, "binary frames are not supported on this endpoint"}
+	ErrRateLimited  = &Error{CodeRateLimited, "too many messages, slow down"}
+	ErrForbidden    = &Error{CodeForbidden, "room not allowed by token"}
+	ErrTooManyRooms = &Error{CodeTooManyRooms, "too many rooms joined"}
 )

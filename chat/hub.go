@@ -8,6 +8,7 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
@@ -51,6 +52,9 @@ type Config struct {
 	// Metrics receives request, error and membership counts; nil records
 	// nothing.
 	Metrics *metrics.Metrics
+	// MaxRooms bounds the rooms one session may be in; 0 or less means no
+	// bound.
+	MaxRooms int
 }
 
 // Hub applies chat operations to the room table and the session registry.
@@ -93,18 +97,23 @@ func (h *Hub) Codec(k int) Codec { return h.cfg.Codecs[k] }
 // session's own loop.
 type Session struct {
 	id    string
-	loop  int
-	kind  int
 	peer  Peer
+	ident *auth.Identity         // nil for an anonymous session
 	nick  atomic.Pointer[string] // read by other loops for member lists
 	rooms []string               // rooms joined, in join order
+	loop  int32
+	kind  int32
 }
 
 // Loop implements rooms.Member.
-func (s *Session) Loop() int { return s.loop }
+func (s *Session) Loop() int { return int(s.loop) }
 
 // Kind implements rooms.Member.
-func (s *Session) Kind() int { return s.kind }
+func (s *Session) Kind() int { return int(s.kind) }
+
+// User returns the authenticated user id (the token's sub), "" if the
+// session is anonymous.
+func (s *Session) User() string { return s.ident.User() }
 
 // ID returns the connection id.
 func (s *Session) ID() string { return s.id }
@@ -134,9 +143,10 @@ func (s *Session) inRoom(name []byte) int {
 }
 
 // Open registers a new session owned by event loop loop, encoded as kind,
-// and returns it with a fresh connection id.
-func (h *Hub) Open(peer Peer, loop, kind int) *Session {
-	s := &Session{id: h.ids.next(), loop: loop, kind: kind, peer: peer}
+// for the holder of ident (nil: anonymous), and returns it with a fresh
+// connection id.
+func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
+	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
 	h.open.Add(1)
 	return s
@@ -199,6 +209,12 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if err := checkRoom(req.Room); err != nil {
 			return err
 		}
+		if !s.ident.MayJoin(req.Room) {
+			return ErrForbidden
+		}
+		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
+			return ErrTooManyRooms
+		}
 		count, added, name := h.table.Join(req.Room, s)
 		if added {
 			h.cfg.Metrics.Joined()
@@ -240,7 +256,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if snap == nil || snap.Count <= 1 {
 			return nil // nobody else to deliver to
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 		var frames Frames
 		h.encodeMessage(snap.Kinds, &m, &frames)
 		h.cfg.Metrics.Broadcast(snap.Count - 1)
@@ -267,7 +283,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		r.Members = make([]MemberInfo, 0, len(members))
 		for _, m := range members {
 			ms := m.(*Session)
-			r.Members = append(r.Members, MemberInfo{ID: ms.id, Nick: ms.Nick()})
+			r.Members = append(r.Members, MemberInfo{ID: ms.id, Nick: ms.Nick(), User: ms.User()})
 		}
 		sortMembers(r.Members)
 		return nil
@@ -283,7 +299,7 @@ func (h *Hub) sendTo(s *Session, req *Request) *Error {
 	if to == nil {
 		return ErrNoSuchConn
 	}
-	m := Message{From: s.id, Nick: s.Nick(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 	h.transport.Unicast(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
 	return nil
 }
@@ -304,7 +320,7 @@ func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 	if snap == nil {
 		return
 	}
-	p := Presence{Room: room, Event: ev, ID: s.id, Nick: s.Nick(), Count: count}
+	p := Presence{Room: room, Event: ev, ID: s.id, Nick: s.Nick(), User: s.User(), Count: count}
 	var frames Frames
 	for k := range h.cfg.Codecs {
 		if snap.Kinds&(1<<uint(k)) == 0 {

@@ -77,6 +77,7 @@ type RoomInfo struct {
 type MemberInfo struct {
 	ID   string
 	Nick string
+	User string // authenticated user id (the token's sub), "" if anonymous
 }
 
 // Reply answers one request: an acknowledgement carrying the fields its
@@ -101,6 +102,7 @@ type Message struct {
 	Room []byte // empty for a direct message
 	From string // sender's connection id
 	Nick string // sender's nickname at the time of sending ("" if none)
+	User string // sender's authenticated user id, "" if anonymous
 	Data []byte // the sender's raw JSON, byte for byte
 	TS   int64  // server time of acceptance, Unix milliseconds
 	// Attachments are binary payloads that Data refers to by Socket.IO
@@ -124,7 +126,8 @@ type Presence struct {
 	Event PresenceEvent
 	ID    string
 	Nick  string
-	Count int // members after the change
+	User  string // authenticated user id, "" if anonymous
+	Count int    // members after the change
 }
 
 // Codec turns replies and events into wire payloads. It is the only part

@@ -107,3 +107,17 @@ func strikeRule(cfg *Config) StrikeRule {
 	}
 	return r
 }
+
+// Drained reports whether, at now, c is back to the state of a fresh
+// connection: both buckets full and no strikes. Its holder may then drop
+// it and start again from the zero value, so an idle connection need not
+// keep rate-limit state at all.
+func (c *Conn) Drained(now int64, cfg *Config) bool {
+	elapsed := now - c.last
+	mrate, _ := msgRule(cfg)
+	brate, _ := byteRule(cfg)
+	rule := strikeRule(cfg)
+	return refill(c.msgs, elapsed, mrate) == 0 &&
+		refill(c.bytes, elapsed, brate) == 0 &&
+		refill(c.strikes, elapsed, rule.drainRate()) == 0
+}

@@ -140,3 +140,18 @@ func TestConnSize(t *testing.T) {
 		t.Fatalf("Conn is %d bytes, want 24", n)
 	}
 }
+
+func TestConnDrained(t *testing.T) {
+	cfg := Config{}.WithDefaults()
+	var c Conn
+	if !c.Drained(t0, &cfg) {
+		t.Fatal("a fresh Conn is not drained")
+	}
+	c.Message(t0, 1000, &cfg)
+	if c.Drained(t0, &cfg) {
+		t.Fatal("drained right after a message")
+	}
+	if !c.Drained(t0+int64(time.Minute), &cfg) {
+		t.Fatal("not drained a minute later")
+	}
+}

@@ -1,6 +1,9 @@
 package netpoll
 
 import (
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/limit"
+
 	"github.com/chatgate/chatgate/metrics"
 
 	"fmt"
@@ -64,6 +67,18 @@ type Config struct {
 	ProxyProtocol ProxyMode
 	// Metrics receives the server's counters; nil records nothing.
 	Metrics *metrics.Metrics
+	// Verifier checks JWTs (Authorization: Bearer, ?token=, or the
+	// Socket.IO CONNECT auth payload); nil turns authentication off.
+	Verifier *auth.Verifier
+	// AuthRequired refuses clients without a valid token: HTTP 401 before
+	// the upgrade, or CONNECT_ERROR for Socket.IO.
+	AuthRequired bool
+	// Origins is the browser-origin allowlist checked before an upgrade
+	// (403 otherwise); nil allows every origin.
+	Origins *auth.Origins
+	// Limits are the connection and rate limits; zero fields take their
+	// defaults (see package limit).
+	Limits limit.Config
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -143,6 +158,7 @@ func (c SocketIOConfig) withDefaults() SocketIOConfig {
 
 func (c Config) withDefaults() Config {
 	c.SocketIO = c.SocketIO.withDefaults()
+	c.Limits = c.Limits.WithDefaults()
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 )
 
@@ -56,9 +57,13 @@ type conn struct {
 	// fragmented message is cut across reads; otherwise frames are parsed
 	// with the loop's shared reader and an idle connection holds none.
 	rd *frame.Reader
-	// ip is the client's address: the TCP peer, the PROXY protocol source,
-	// or, from trusted proxies, the forwarding headers' client.
-	ip netip.Addr
+	// lim is the native connection's rate-limit state, allocated on its
+	// first message and dropped again once it has drained (sweep).
+	lim *limit.Conn
+	// ip is the client's address (16-byte form, see clientIP): the TCP
+	// peer, the PROXY protocol source, or, from trusted proxies, the
+	// forwarding headers' client.
+	ip [16]byte
 	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
 	// time of the last inbound bytes (stateOpen) or the close-handshake
 	// deadline (stateClosing), all in Unix nanoseconds.
@@ -73,7 +78,15 @@ type conn struct {
 	// why is the close reason counted when the connection ends; the first
 	// close frame sent or received sets it.
 	why metrics.CloseReason
+	// ipHeld: the connection counts against its address's limit.
+	ipHeld bool
 }
+
+// clientIP returns the client's address.
+func (c *conn) clientIP() netip.Addr { return netip.AddrFrom16(c.ip).Unmap() }
+
+// setIP records the client's address.
+func (c *conn) setIP(a netip.Addr) { c.ip = a.As16() }
 
 // setWhy records why c closes, unless a reason is already known.
 func (c *conn) setWhy(r metrics.CloseReason) {
@@ -143,7 +156,7 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.respond(textResponse(400, "malformed request\n"))
 	}
 	if t := lp.srv.cfg.TrustedProxies; t != nil && t.Len() > 0 {
-		c.ip = clientip.Resolve(c.ip, t, req.Header)
+		c.setIP(clientip.Resolve(c.clientIP(), t, req.Header))
 	}
 	// A body (long-polling POST) must have arrived whole.
 	var body []byte
@@ -210,7 +223,7 @@ func (c *conn) onProxy(buf []byte) gnet.Action {
 		return gnet.Close
 	default:
 		if h.Source.IsValid() {
-			c.ip = h.Source.Addr()
+			c.setIP(h.Source.Addr())
 		}
 	}
 	c.state = stateHTTP
@@ -291,7 +304,21 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 // and echo selects the plain Engine.IO echo endpoint.
 func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSession, echo bool) gnet.Action {
 	lp := c.lp
+	srv := lp.srv
+	var adm admission
+	if ep != endpointEcho {
+		// A new chat session (or a Socket.IO one, whose token may also come
+		// with CONNECT) must be admitted; a probe for a polling session
+		// was admitted at its handshake, but its origin is checked again.
+		var ref *refusal
+		adm, ref = srv.admit(req, c.clientIP(), ep == endpointChat, relay == nil)
+		if ref != nil {
+			c.refuse(ref)
+			return c.respond(ref.resp)
+		}
+	}
 	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {
+		c.releaseIP(adm)
 		// A plain GET of a WebSocket endpoint.
 		return c.respond(Response{Status: 426, Body: []byte("this endpoint speaks WebSocket only\n"),
 			Header: []string{"Upgrade: websocket", "Sec-WebSocket-Version: 13"}})
@@ -305,11 +332,12 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		lp.srv.m.HandshakeFailed(metrics.HandshakeBadUpgrade)
 		c.why = metrics.CloseHTTP
 		lp.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		c.releaseIP(adm)
 		c.state = stateClosed
 		c.dropHead()
 		return gnet.Close
 	}
-	srv := lp.srv
+	c.ipHeld = adm.ipHeld
 	c.state = stateOpen
 	c.stamp = srv.now()
 	switch {
@@ -322,15 +350,31 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 	if ep == endpointSIO {
 		if relay != nil {
 			c.sio = &sioConn{relay: relay, srv: srv}
+			// The session's home learns of its probe at once, so that the
+			// probe goes down with the session even if it never speaks.
+			relay.home.run(lp, func() {
+				if relay.done {
+					c.lp.run(relay.home, func() {
+						if c.state == stateOpen {
+							c.closeNow(ws.StatusNormalClosure, "")
+						}
+					})
+					return
+				}
+				if relay.probe == nil {
+					relay.probe = c
+				}
+			})
 		} else {
 			c.openSIO(echo)
+			c.sio.ident = adm.ident
 		}
 	}
 	if ep == endpointChat {
-		c.sess = srv.hub.Open(c, lp.idx, kindNative)
+		c.sess = srv.hub.Open(c, lp.idx, kindNative, adm.ident)
 		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
-		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.ip.String(), "remote", c.gc.RemoteAddr().String())
+		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String())
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
@@ -373,6 +417,13 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	if errors.Is(err, errSIOClose) {
 		c.setWhy(metrics.CloseNormal)
 		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusNormalClosure, "")
+		c.state = stateClosed
+		return gnet.Close
+	}
+	if errors.Is(err, errAbuse) {
+		c.lp.srv.log.Warn("rate limit exceeded, closing", "conn", c.id(), "client", c.clientIP().String())
+		c.setWhy(metrics.ClosePolicyViolation)
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusPolicyViolation, "rate limit exceeded")
 		c.state = stateClosed
 		return gnet.Close
 	}
@@ -442,6 +493,13 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		hub.Fail(c.sess, lp.req.ID, ce)
 		return nil
 	}
+	switch c.rateLimit(len(payload)) {
+	case limit.Limited:
+		hub.Fail(c.sess, lp.req.ID, chat.ErrRateLimited)
+		return nil
+	case limit.Abuse:
+		return errAbuse
+	}
 	hub.Handle(c.sess, &lp.req)
 	return nil
 }
@@ -451,6 +509,15 @@ func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
 	lp := c.lp
 	switch op {
 	case ws.OpPing:
+		if c.ep != endpointEcho {
+			// A ping flood is a message flood.
+			switch c.rateLimit(len(payload)) {
+			case limit.Limited:
+				return nil
+			case limit.Abuse:
+				return errAbuse
+			}
+		}
 		if c.state == stateOpen {
 			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpPong, payload)
 		}
@@ -523,7 +590,7 @@ func (c *conn) closeNow(code ws.StatusCode, reason string) {
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
 func (c *conn) slowConsumer() {
 	c.lp.srv.m.SlowConsumerClosed()
-	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.ip.String(), "pending", c.gc.OutboundBuffered())
+	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered())
 	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
 }
 
@@ -552,6 +619,10 @@ func (c *conn) closed(err error) {
 	if c.sio != nil && c.sio.relay != nil {
 		c.transportGone(c.sio.relay)
 	}
+	if c.ipHeld {
+		c.lp.srv.perIP.Release(c.clientIP())
+		c.ipHeld = false
+	}
 	c.state = stateClosed
 	c.lp.remove(c)
 	if c.rd != nil {
@@ -565,6 +636,25 @@ func (c *conn) closed(err error) {
 		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
 			srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
 		}
+	}
+}
+
+// rateLimit accounts one inbound message of size bytes.
+func (c *conn) rateLimit(size int) limit.Verdict {
+	if c.sio != nil {
+		return c.sio.lim.Message(c.lp.srv.now(), size, &c.lp.srv.cfg.Limits)
+	}
+	if c.lim == nil {
+		c.lim = new(limit.Conn)
+	}
+	return c.lim.Message(c.lp.srv.now(), size, &c.lp.srv.cfg.Limits)
+}
+
+// releaseIP gives back a per-address slot taken by an admission that did
+// not end in a connection.
+func (c *conn) releaseIP(a admission) {
+	if a.ipHeld {
+		c.lp.srv.perIP.Release(c.clientIP())
 	}
 }
 

@@ -282,6 +282,9 @@ func (lp *loop) sweep() {
 				c.timeoutHTTP()
 			}
 		case stateOpen:
+			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
+				c.lim = nil // back to a fresh state: an idle connection keeps none
+			}
 			if c.sio != nil {
 				if c.sio.relay == nil {
 					c.sioSweep(now)

@@ -2,12 +2,14 @@ package netpoll
 
 import (
 	"bytes"
+	"net/netip"
 	"strconv"
 	"sync"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/socketio"
 	"github.com/chatgate/chatgate/frame"
@@ -38,12 +40,16 @@ type pollSession struct {
 	home    *loop
 	sess    *chat.Session
 	remote  string
+	ip      netip.Addr // the client's address, for the per-address limit
+	ipHeld  bool
 	homeIdx int // index in home.polls
 
 	out []byte // pending packets, as a polling payload
 	get *conn  // parked GET, on any loop
-	// probe is the WebSocket probing an upgrade, until it completes.
-	probe *conn
+	// probe is the WebSocket probing an upgrade, until it completes;
+	// probed is set once it has sent "2probe".
+	probe  *conn
+	probed bool
 	// getOrigin and getKeep are the parked GET's Origin (for CORS) and
 	// whether its connection stays open after the response.
 	getOrigin []byte
@@ -136,7 +142,15 @@ func (c *conn) serveSIO(req *Request, body, rest []byte, echo bool) gnet.Action 
 		if method != "GET" {
 			return c.pollError(req, socketio.ErrBadHandshakeMethod)
 		}
+		adm, ref := srv.admit(req, c.clientIP(), false, !echo)
+		if ref != nil {
+			c.refuse(ref)
+			ref.resp.Header = srv.corsHeaders(req.Header("Origin"), ref.resp.Header)
+			return c.respond(ref.resp)
+		}
 		ps := srv.newPollSession(lp, c, echo)
+		ps.sio.ident = adm.ident
+		ps.ip, ps.ipHeld = c.clientIP(), adm.ipHeld
 		lp.pbuf = ps.sio.appendOpen(lp.pbuf[:0], []string{"websocket"})
 		return c.respondPoll(req, 200, "text/plain; charset=UTF-8", lp.pbuf)
 	}
@@ -232,7 +246,7 @@ func (s *Server) corsHeaders(origin []byte, h []string) []string {
 // newPollSession makes a polling session homed on lp.
 func (s *Server) newPollSession(lp *loop, c *conn, echo bool) *pollSession {
 	s.m.Handshake(metrics.TransportPolling)
-	ps := &pollSession{home: lp, remote: c.ip.String()}
+	ps := &pollSession{home: lp, remote: c.clientIP().String()}
 	ps.sio = s.newSIOState(ps, echo)
 	if echo {
 		ps.sio.connectBy = 0
@@ -270,6 +284,10 @@ func (ps *pollSession) onGet(c *conn, origin []byte, keep bool) {
 	case len(ps.out) > 0:
 		ps.answer(c, 200, "text/plain; charset=UTF-8", ps.out, origin, keep)
 		ps.out = ps.out[:0]
+	case ps.probed:
+		// An upgrade is under way: do not hold the client's poll, or it
+		// stalls until the next ping before it can finish the switch.
+		ps.answer(c, 200, "text/plain; charset=UTF-8", []byte{byte(socketio.EIONoop)}, origin, keep)
 	default:
 		ps.get = c
 		ps.getOrigin, ps.getKeep = origin, keep
@@ -363,8 +381,8 @@ func (ps *pollSession) sioSend(op ws.OpCode, payload []byte) {
 
 func (ps *pollSession) sioChat() *chat.Session { return ps.sess }
 func (ps *pollSession) sioRemote() string      { return ps.remote }
-func (ps *pollSession) sioOpenChat() *chat.Session {
-	ps.sess = ps.home.srv.hub.Open(ps, ps.home.idx, kindSIO)
+func (ps *pollSession) sioOpenChat(ident *auth.Identity) *chat.Session {
+	ps.sess = ps.home.srv.hub.Open(ps, ps.home.idx, kindSIO, ident)
 	return ps.sess
 }
 func (ps *pollSession) sioCloseChat() {
@@ -455,6 +473,10 @@ func (ps *pollSession) close(reason string) {
 	}
 	ps.ws, ps.probe = nil, nil
 	lp.srv.polls.remove(ps)
+	if ps.ipHeld {
+		lp.srv.perIP.Release(ps.ip)
+		ps.ipHeld = false
+	}
 	// Swap-remove from the home loop's sweep list.
 	last := len(lp.polls) - 1
 	if ps.homeIdx <= last && lp.polls[ps.homeIdx] == ps {
@@ -490,7 +512,7 @@ func (c *conn) relayUpgrade(ps *pollSession, op ws.OpCode, payload []byte) error
 		case op == ws.OpText && string(payload) == "2probe":
 			c.send(ws.OpText, []byte("3probe"))
 			ps.home.run(c.lp, func() {
-				ps.probe = c
+				ps.probe, ps.probed = c, true
 				ps.onProbe()
 			})
 			return nil

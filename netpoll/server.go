@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
 )
@@ -45,6 +46,8 @@ type Server struct {
 	polls pollRegistry // long-polling sessions by sid
 
 	fanouts atomic.Uint64 // broadcasts, for latency sampling
+	total   limit.Total   // open connections, against Limits.MaxConnections
+	perIP   limit.PerIP   // sessions per client address
 
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
@@ -224,11 +227,15 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.m.HandshakeFailed(metrics.HandshakeDraining)
 		return appendResponse(nil, textResponse(503, "shutting down\n")), gnet.Close
 	}
+	if !s.total.Acquire(s.cfg.Limits.MaxConnections) {
+		s.m.HandshakeFailed(metrics.HandshakeOverloaded)
+		return appendResponse(nil, textResponse(503, "too many connections\n")), gnet.Close
+	}
 	s.m.Opened()
 	lp := s.loopFor(gc.EventLoop())
 	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout)}
 	if ta, ok := gc.RemoteAddr().(*net.TCPAddr); ok {
-		c.ip = ta.AddrPort().Addr().Unmap()
+		c.setIP(ta.AddrPort().Addr())
 	}
 	if s.cfg.ProxyProtocol != ProxyOff {
 		c.state = stateProxy
@@ -246,6 +253,7 @@ func (s *Server) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	gc.SetContext(nil)
+	s.total.Release()
 	s.m.Closed(c.why)
 	c.closed(err)
 	s.conns.Add(-1)

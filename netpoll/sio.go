@@ -7,10 +7,13 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/chat/socketio"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/limit"
+	"github.com/chatgate/chatgate/metrics"
 )
 
 // Socket.IO over WebSocket (Engine.IO v4, Socket.IO v5). The Engine.IO
@@ -43,6 +46,8 @@ var (
 	errBadPacket = errors.New("netpoll: invalid Socket.IO packet")
 	// errSIOClose: the client sent an Engine.IO close packet.
 	errSIOClose = errors.New("netpoll: Engine.IO close")
+	// errAbuse: sustained flooding past the rate limits (close 1008).
+	errAbuse = errors.New("netpoll: rate limit exceeded")
 )
 
 // sioError wraps a malformed-packet error so the connection is closed with
@@ -63,7 +68,7 @@ type sioTransport interface {
 	// sioChat returns the session's chat session, nil if none.
 	sioChat() *chat.Session
 	// sioOpenChat opens the chat session when namespace "/" connects.
-	sioOpenChat() *chat.Session
+	sioOpenChat(ident *auth.Identity) *chat.Session
 	// sioCloseChat closes the chat session when "/" disconnects.
 	sioCloseChat()
 	// sioRemote is the client's address, for logs.
@@ -83,8 +88,12 @@ type sioConn struct {
 	awaiting  bool  // a ping is out and its pong not back yet
 	due       int64 // next ping, or the pong deadline while awaiting
 	connectBy int64 // deadline for the first CONNECT; 0 once one arrived
-	// auth is the CONNECT payload of "/", kept for authentication.
-	auth []byte
+	// ident is the client's verified identity: from the handshake's token,
+	// or from the CONNECT auth payload; nil while anonymous.
+	ident *auth.Identity
+	// lim is the rate-limit state; it follows the session across
+	// transports.
+	lim limit.Conn
 	// A BINARY_EVENT or BINARY_ACK waiting for its attachments: its own
 	// copy of the packet text, parsed again from that copy.
 	binText []byte
@@ -145,8 +154,8 @@ func (c *conn) send(op ws.OpCode, payload []byte) {
 func (c *conn) sioSend(op ws.OpCode, payload []byte) { c.send(op, payload) }
 func (c *conn) sioChat() *chat.Session               { return c.sess }
 func (c *conn) sioRemote() string                    { return c.gc.RemoteAddr().String() }
-func (c *conn) sioOpenChat() *chat.Session {
-	c.sess = c.lp.srv.hub.Open(c, c.lp.idx, kindSIO)
+func (c *conn) sioOpenChat(ident *auth.Identity) *chat.Session {
+	c.sess = c.lp.srv.hub.Open(c, c.lp.idx, kindSIO, ident)
 	return c.sess
 }
 func (c *conn) sioCloseChat() {
@@ -241,24 +250,43 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 		if s.nsps&bit != 0 {
 			return errBadPacket // already connected to it
 		}
+		authData := p.Data
+		if authData == nil {
+			authData = []byte("{}")
+		}
+		if !conformance && s.ident == nil && srv.cfg.Verifier != nil {
+			// The token may come with CONNECT: socket.io-client's
+			// auth: {token}.
+			tok := auth.TokenFromSocketIOAuth(p.Data)
+			if tok != nil || srv.cfg.AuthRequired {
+				ident, err := srv.cfg.Verifier.Verify(tok)
+				if err != nil {
+					srv.m.HandshakeFailed(metrics.HandshakeUnauthorized)
+					lp.pbuf = socketio.AppendEIO(lp.pbuf[:0], socketio.EIOMessage, nil)
+					lp.pbuf = append(lp.pbuf, byte(socketio.ConnectError))
+					if string(p.Namespace) != "/" {
+						lp.pbuf = append(append(lp.pbuf, p.Namespace...), ',')
+					}
+					lp.pbuf = append(lp.pbuf, connectRefusal(err)...)
+					s.t.sioSend(ws.OpText, lp.pbuf)
+					return nil
+				}
+				s.ident = ident
+			}
+		}
 		s.connectBy = 0
 		s.nsps |= bit
-		auth := p.Data
-		if auth == nil {
-			auth = []byte("{}")
-		}
 		var sid string
 		if conformance {
 			sid = newSID()
 		} else {
-			s.auth = append(s.auth[:0], auth...)
-			sid = s.t.sioOpenChat().ID()
+			sid = s.t.sioOpenChat(s.ident).ID()
 			srv.log.Debug("socket.io connect", "conn", sid, "client", s.t.sioRemote())
 		}
 		lp.pbuf = socketio.AppendConnect(lp.pbuf[:0], p.Namespace, sid)
 		s.t.sioSend(ws.OpText, lp.pbuf)
 		if conformance {
-			lp.pbuf = socketio.AppendEvent(lp.pbuf[:0], p.Namespace, 0, "auth", auth)
+			lp.pbuf = socketio.AppendEvent(lp.pbuf[:0], p.Namespace, 0, "auth", authData)
 			s.t.sioSend(ws.OpText, lp.pbuf)
 		}
 	case socketio.Disconnect:
@@ -294,6 +322,17 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 			}
 			srv.hub.Fail(sess, lp.req.ID, ce)
 			return nil
+		}
+		size := len(p.Data)
+		for _, a := range atts {
+			size += len(a)
+		}
+		switch s.lim.Message(srv.now(), size, &srv.cfg.Limits) {
+		case limit.Limited:
+			srv.hub.Fail(sess, lp.req.ID, chat.ErrRateLimited)
+			return nil
+		case limit.Abuse:
+			return errAbuse
 		}
 		srv.hub.Handle(sess, &lp.req)
 	case socketio.Ack, socketio.BinaryAck:

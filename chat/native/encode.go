@@ -88,6 +88,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = appendString(dst, r.Members[i].ID)
 			dst = append(dst, `,"nick":`...)
 			dst = appendString(dst, r.Members[i].Nick)
+			dst = appendUser(dst, r.Members[i].User)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -114,6 +115,7 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendString(dst, m.From)
 	dst = append(dst, `,"nick":`...)
 	dst = appendString(dst, m.Nick)
+	dst = appendUser(dst, m.User)
 	dst = append(dst, `,"data":`...)
 	if len(m.Attachments) > 0 {
 		// A Socket.IO sender's binary payloads: the native protocol is
@@ -146,9 +148,19 @@ func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	dst = appendString(dst, p.ID)
 	dst = append(dst, `,"nick":`...)
 	dst = appendString(dst, p.Nick)
+	dst = appendUser(dst, p.User)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(p.Count), 10)
 	return append(dst, '}')
+}
+
+// appendUser appends `,"user":<user>` for an authenticated user.
+func appendUser(dst []byte, user string) []byte {
+	if user == "" {
+		return dst
+	}
+	dst = append(dst, `,"user":`...)
+	return appendString(dst, user)
 }
 
 // appendID appends `,"id":<id>` when the request carried an id.

@@ -344,6 +344,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = appendString(dst, r.Members[i].ID)
 			dst = append(dst, `,"nick":`...)
 			dst = appendString(dst, r.Members[i].Nick)
+			dst = appendUser(dst, r.Members[i].User)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -378,6 +379,7 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendString(dst, m.From)
 	dst = append(dst, `,"nick":`...)
 	dst = appendString(dst, m.Nick)
+	dst = appendUser(dst, m.User)
 	dst = append(dst, `,"data":`...)
 	if len(m.Data) > 0 {
 		dst = append(dst, m.Data...)
@@ -402,7 +404,17 @@ func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	dst = appendString(dst, p.ID)
 	dst = append(dst, `,"nick":`...)
 	dst = appendString(dst, p.Nick)
+	dst = appendUser(dst, p.User)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(p.Count), 10)
 	return append(dst, '}', ']')
+}
+
+// appendUser appends `,"user":<user>` for an authenticated user.
+func appendUser(dst []byte, user string) []byte {
+	if user == "" {
+		return dst
+	}
+	dst = append(dst, `,"user":`...)
+	return appendString(dst, user)
 }

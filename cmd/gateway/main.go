@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/admin"
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/clientip"
+	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/rooms"
@@ -46,6 +48,10 @@ type options struct {
 	node           string
 	drainTimeout   time.Duration
 	adminAddr      string
+	maxRooms       int
+	jwtSecret      string
+	jwtPublicKey   string
+	allowedOrigins string
 	logLevel       string
 	logFormat      string
 }
@@ -69,6 +75,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.net.SocketIO.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
+	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for JWT authentication (at least 32 bytes; prefer CHATGATE_JWT_SECRET over the command line)")
+	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "PEM file with the RSA or ECDSA P-256 public key for RS256/ES256 JWT authentication")
+	fs.BoolVar(&o.net.AuthRequired, "auth-required", false, "refuse clients without a valid token (HTTP 401 / Socket.IO CONNECT_ERROR); needs -jwt-secret or -jwt-public-key")
+	fs.StringVar(&o.allowedOrigins, "allowed-origins", "", "browser origins allowed to connect, comma-separated (exact, or https://*.example.com); empty = any")
+	fs.IntVar(&o.net.Limits.MaxConnections, "max-connections", limit.DefaultMaxConnections, "open connections allowed in all (503 above; -1 = unlimited)")
+	fs.IntVar(&o.net.Limits.MaxConnectionsPerIP, "max-connections-per-ip", limit.DefaultMaxConnectionsPerIP, "sessions allowed per client address (429 above; loopback is not counted; -1 = unlimited)")
+	fs.Float64Var(&o.net.Limits.MessagesPerSecond, "rate-messages", limit.DefaultMessagesPerSecond, "messages per second per connection (rate_limited above; -1 = unlimited)")
+	fs.IntVar(&o.net.Limits.MessageBurst, "rate-burst", 0, "messages allowed at once above -rate-messages (0 = twice the rate)")
+	fs.IntVar(&o.net.Limits.BytesPerSecond, "rate-bytes", limit.DefaultBytesPerSecond, "inbound bytes per second per connection (-1 = unlimited)")
+	fs.IntVar(&o.maxRooms, "max-rooms", limit.DefaultMaxRoomsPerConnection, "rooms one connection may be in at once (too_many_rooms above; -1 = unlimited)")
+	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
@@ -104,6 +121,30 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.net.ProxyProtocol, err = netpoll.ParseProxyMode(o.proxyProtocol); err != nil {
 		return o, fmt.Errorf("-proxy-protocol: %w", err)
 	}
+	if o.allowedOrigins != "" {
+		if o.net.Origins, err = auth.ParseOrigins(o.allowedOrigins); err != nil {
+			return o, fmt.Errorf("-allowed-origins: %w", err)
+		}
+	}
+	if o.jwtSecret != "" || o.jwtPublicKey != "" {
+		cfg := auth.Config{HS256Secret: []byte(o.jwtSecret)}
+		if o.jwtPublicKey != "" {
+			if o.jwtSecret != "" {
+				return o, errors.New("give -jwt-secret or -jwt-public-key, not both")
+			}
+			pem, err := os.ReadFile(o.jwtPublicKey)
+			if err != nil {
+				return o, fmt.Errorf("-jwt-public-key: %w", err)
+			}
+			cfg = auth.Config{PublicKeyPEM: pem}
+		}
+		if o.net.Verifier, err = auth.NewVerifier(cfg); err != nil {
+			return o, fmt.Errorf("JWT: %w", err)
+		}
+	}
+	if o.net.AuthRequired && o.net.Verifier == nil {
+		return o, errors.New("-auth-required needs -jwt-secret or -jwt-public-key")
+	}
 	return o, nil
 }
 
@@ -132,6 +173,9 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	o.net.Logger = log
+	if v := o.net.Verifier; v != nil {
+		log.Info("authentication on", "algorithm", v.Algorithm(), "required", o.net.AuthRequired)
+	}
 
 	table := rooms.New(netpoll.Loops(o.net))
 	var srv *netpoll.Server
@@ -144,6 +188,7 @@ func run(args []string, stderr io.Writer) error {
 	o.net.Metrics = m
 	hub := chat.NewHub(chat.Config{
 		Metrics:  m,
+		MaxRooms: o.maxRooms,
 		Codecs:   netpoll.Codecs(),
 		Presence: o.presence,
 		Node:     o.node,

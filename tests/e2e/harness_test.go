@@ -89,7 +89,16 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
 	addr := freeAddr(t)
 	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
-	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}, args...)...)
+	base := []string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}
+	// Tests of other features send faster than a chat user may: the rate
+	// limits are off unless a test sets them.
+	if !hasFlag(args, "-rate-messages") {
+		base = append(base, "-rate-messages", "-1")
+	}
+	if !hasFlag(args, "-rate-bytes") {
+		base = append(base, "-rate-bytes", "-1")
+	}
+	g.cmd = exec.Command(binary, append(base, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -386,4 +395,14 @@ func clientFrame(fin bool, op byte, payload []byte) []byte {
 		out = append(out, c^mask[i%4])
 	}
 	return out
+}
+
+// hasFlag reports whether args set the flag name (as "-name v" or "-name=v").
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
 }

@@ -38,7 +38,12 @@ export async function startGateway(args = [], port) {
   const addr = `127.0.0.1:${port}`;
   // No admin listener unless a test asks for one: tests run gateways side by side.
   const adminArgs = args.some((a) => a.startsWith('-admin-addr')) ? [] : ['-admin-addr='];
-  const proc = spawn(gatewayBinary(), ['-addr', addr, ...adminArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tests of other features send faster than a chat user may: the rate
+  // limits are off unless a test sets them.
+  const rateArgs = [];
+  if (!args.some((a) => a.startsWith('-rate-messages'))) rateArgs.push('-rate-messages=-1');
+  if (!args.some((a) => a.startsWith('-rate-bytes'))) rateArgs.push('-rate-bytes=-1');
+  const proc = spawn(gatewayBinary(), ['-addr', addr, ...adminArgs, ...rateArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proc.stdout.on('data', (d) => { logs += d; });
   proc.stderr.on('data', (d) => { logs += d; });

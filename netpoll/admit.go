@@ -1,0 +1,77 @@
+package netpoll
+
+import (
+	"encoding/json"
+	"net/netip"
+
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/metrics"
+)
+
+// Admission: what a client must pass before it becomes a chat session —
+// its browser origin, its token, and the per-address connection limit —
+// checked on the event loop before the upgrade (or the long-polling
+// handshake), so a refused client gets a plain HTTP answer and never
+// appears in any room or list.
+
+// refusal is an HTTP answer to a handshake that is not admitted.
+type refusal struct {
+	resp Response
+	why  metrics.HandshakeFailure
+}
+
+// admission is what an admitted handshake carries on: the client's
+// identity (nil: anonymous) and whether a per-address slot was taken for
+// it (to be released when the connection or session ends).
+type admission struct {
+	ident  *auth.Identity
+	ipHeld bool
+}
+
+// admit checks a handshake from ip. tokenRequired is false where the
+// token may still come later (a Socket.IO CONNECT); holdIP takes a slot of
+// the per-address limit.
+func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *refusal) {
+	var a admission
+	if !s.cfg.Origins.Allowed(req.Header("Origin")) {
+		return a, &refusal{textResponse(403, "origin not allowed\n"), metrics.HandshakeForbidden}
+	}
+	if v := s.cfg.Verifier; v != nil {
+		tok := auth.TokenFrom(req.Header("Authorization"), req.Query)
+		if tok != nil || (tokenRequired && s.cfg.AuthRequired) {
+			ident, err := v.Verify(tok)
+			if err != nil {
+				return a, &refusal{Response{Status: 401, Body: []byte("unauthorized: " + auth.Reason(err) + "\n"),
+					Header: []string{"WWW-Authenticate: " + auth.Challenge(err)}}, metrics.HandshakeUnauthorized}
+			}
+			a.ident = ident
+		}
+	}
+	if holdIP {
+		if !s.perIP.Acquire(ip, s.cfg.Limits.MaxConnectionsPerIP) {
+			return a, &refusal{textResponse(429, "too many connections from this address\n"), metrics.HandshakeOverloaded}
+		}
+		a.ipHeld = true
+	}
+	return a, nil
+}
+
+// refuse answers a refused handshake on c.
+func (c *conn) refuse(r *refusal) {
+	c.lp.srv.m.HandshakeFailed(r.why)
+	c.lp.srv.log.Debug("handshake refused", "client", c.clientIP().String(), "status", r.resp.Status)
+}
+
+// connectRefusal is the CONNECT_ERROR data of a Socket.IO client whose
+// token is missing or invalid.
+func connectRefusal(err error) []byte {
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    struct {
+			Reason string `json:"reason"`
+		} `json:"data"`
+	}{Message: "unauthorized", Data: struct {
+		Reason string `json:"reason"`
+	}{Reason: auth.Reason(err)}})
+	return b
+}
