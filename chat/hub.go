@@ -176,21 +176,24 @@ func (h *Hub) Lookup(id []byte) *Session { return h.sessions.get(id) }
 // It must be called on s's own loop; req's slices need to stay valid only
 // until Handle returns.
 func (h *Hub) Handle(s *Session, req *Request) {
-	r := Reply{ID: req.ID, Op: req.Op}
+	r := &req.reply
+	*r = Reply{ID: req.ID, Op: req.Op}
 	h.cfg.Metrics.MessagesReceived(1)
-	if err := h.apply(s, req, &r); err != nil {
+	if err := h.apply(s, req, r); err != nil {
 		r.Err = err
 		h.cfg.Metrics.Error(err.Code)
 	}
-	s.peer.WriteReply(&r)
+	s.peer.WriteReply(r)
 }
 
-// Fail writes an error reply to s, e.g. for a request that did not decode.
-func (h *Hub) Fail(s *Session, id []byte, err *Error) {
-	r := Reply{ID: id, Err: err}
+// Fail writes an error reply to s for req (e.g. a request that did not
+// decode, or one refused by a rate limit), echoing req.ID.
+func (h *Hub) Fail(s *Session, req *Request, err *Error) {
+	r := &req.reply
+	*r = Reply{ID: req.ID, Op: req.Op, Err: err}
 	h.cfg.Metrics.MessagesReceived(1)
 	h.cfg.Metrics.Error(err.Code)
-	s.peer.WriteReply(&r)
+	s.peer.WriteReply(r)
 }
 
 func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {

@@ -62,6 +62,10 @@ type Request struct {
 	// HasRoom and HasTo tell whether the fields were present at all, so that
 	// an empty string can be told apart from a missing field.
 	HasRoom, HasTo, HasName bool
+
+	// reply is the scratch reply of Hub.Handle and Hub.Fail: a Request is
+	// reused per event loop, so replies cost no allocation.
+	reply Reply
 }
 
 // Reset clears r for reuse.

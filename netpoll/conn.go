@@ -148,7 +148,11 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.respond(textResponse(431, "request head too large\n"))
 	}
 	head, rest := data[:n], data[n:]
-	req, err := parseHead(head)
+	// The parsed head lives in the loop: handlers see it only while they
+	// run, so it need not be allocated per request.
+	var err error
+	lp.hreq, err = parseHead(head)
+	req := &lp.hreq
 	if err != nil {
 		if errors.Is(err, errBadVersion) {
 			return c.respond(textResponse(505, "HTTP/1.1 required\n"))
@@ -178,13 +182,13 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 	}
 	switch {
 	case string(req.Path) == "/ws":
-		return c.upgrade(&req, endpointChat, rest)
+		return c.upgrade(req, endpointChat, rest)
 	case string(req.Path) == "/echo" && lp.srv.cfg.Echo:
-		return c.upgrade(&req, endpointEcho, rest)
+		return c.upgrade(req, endpointEcho, rest)
 	case string(req.Path) == "/socket.io/" || string(req.Path) == "/socket.io":
-		return c.serveHTTPThen(c.serveSIO(&req, body, rest, false), rest)
+		return c.serveHTTPThen(c.serveSIO(req, body, rest, false), rest)
 	case string(req.Path) == "/engine.io/" && lp.srv.cfg.SocketIO.Conformance:
-		return c.serveHTTPThen(c.serveSIO(&req, body, rest, true), rest)
+		return c.serveHTTPThen(c.serveSIO(req, body, rest, true), rest)
 	}
 	h := lp.srv.routes[string(req.Path)]
 	if h == nil {
@@ -193,7 +197,7 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 	if string(req.Method) != "GET" && string(req.Method) != "HEAD" {
 		return c.respond(Response{Status: 405, Body: []byte("method not allowed\n"), Header: []string{"Allow: GET, HEAD"}})
 	}
-	resp := h(&req)
+	resp := h(req)
 	resp.HeadOnly = string(req.Method) == "HEAD"
 	return c.respond(resp)
 }
@@ -324,8 +328,9 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 			Header: []string{"Upgrade: websocket", "Sec-WebSocket-Version: 13"}})
 	}
 	start := len(lp.wbuf)
-	rw := headReadWriter{bytes.NewReader(req.Head), bufWriter{&lp.wbuf}}
-	if _, err := lp.srv.upgrader.Upgrade(rw); err != nil {
+	lp.hsr.Reset(req.Head)
+	lp.hsrw = headReadWriter{&lp.hsr, bufWriter{&lp.wbuf}}
+	if _, err := lp.srv.upgrader.Upgrade(&lp.hsrw); err != nil {
 		// gobwas/ws has written the HTTP error response; mark it as the
 		// last on this connection so clients do not try to reuse it.
 		lp.wbuf = insertConnectionClose(lp.wbuf, start)
@@ -482,7 +487,8 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	}
 	hub := lp.srv.hub
 	if op != ws.OpText {
-		hub.Fail(c.sess, nil, chat.ErrUnsupported)
+		lp.req.Reset()
+		hub.Fail(c.sess, &lp.req, chat.ErrUnsupported)
 		return nil
 	}
 	if err := native.Decode(payload, &lp.req); err != nil {
@@ -490,12 +496,12 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		if !errors.As(err, &ce) {
 			ce = chat.ErrBadJSON
 		}
-		hub.Fail(c.sess, lp.req.ID, ce)
+		hub.Fail(c.sess, &lp.req, ce)
 		return nil
 	}
 	switch c.rateLimit(len(payload)) {
 	case limit.Limited:
-		hub.Fail(c.sess, lp.req.ID, chat.ErrRateLimited)
+		hub.Fail(c.sess, &lp.req, chat.ErrRateLimited)
 		return nil
 	case limit.Abuse:
 		return errAbuse

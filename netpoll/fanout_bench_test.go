@@ -3,6 +3,7 @@ package netpoll
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -13,7 +14,12 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/limit"
 )
+
+// limitsOff lifts the rate limits: benchmarks send faster than a chat user
+// may.
+var limitsOff = limit.Config{MessagesPerSecond: -1, BytesPerSecond: -1}
 
 // BenchmarkBroadcast measures the whole broadcast path — hand-off to each
 // loop's mailbox, queueing per member, one writev per member per pass —
@@ -32,7 +38,7 @@ func BenchmarkBroadcast(b *testing.B) {
 }
 
 func benchBroadcast(b *testing.B, members, size int) {
-	ts := startTestServer(b, Config{MaxPending: 64 << 20})
+	ts := startTestServer(b, Config{MaxPending: 64 << 20, Limits: limitsOff})
 	var received atomic.Int64
 	var wg sync.WaitGroup
 	conns := make([]net.Conn, 0, members)
@@ -93,4 +99,59 @@ func benchBroadcast(b *testing.B, members, size int) {
 	b.StopTimer()
 	deliveries := float64(b.N) * float64(members)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+}
+
+// BenchmarkReadPath measures the inbound path of a small chat message:
+// TCP read, frame parsing, UTF-8 check, JSON decoding, the hub's
+// membership check and the ack written back. The client pipelines
+// "send" requests to a room it is alone in (so nothing fans out) and a
+// reader drains the acks; one op is one request acknowledged.
+func BenchmarkReadPath(b *testing.B) {
+	ts := startTestServer(b, Config{Limits: limitsOff})
+	nc, br := rawClient(b, ts.addr)
+	defer nc.Close()
+	readServerFrame(br) // welcome
+	nc.Write(maskedText(`{"type":"join","room":"solo"}`))
+	readServerFrame(br)
+	req := maskedText(`{"type":"send","room":"solo","id":1,"data":{"text":"hello, room"}}`)
+	batch := make([]byte, 0, 64*len(req))
+	for i := 0; i < 64; i++ {
+		batch = append(batch, req...)
+	}
+	done := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		// Skip whole frames without allocating, so that allocs/op counts
+		// the server alone.
+		var h [4]byte
+		for i := 0; i < b.N; i++ {
+			if _, err := io.ReadFull(br, h[:2]); err != nil {
+				done <- err
+				return
+			}
+			n := int(h[1] & 0x7f)
+			if n == 126 {
+				if _, err := io.ReadFull(br, h[2:4]); err != nil {
+					done <- err
+					return
+				}
+				n = int(h[2])<<8 | int(h[3])
+			}
+			if _, err := br.Discard(n); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for sent := 0; sent < b.N; sent += 64 {
+		n := min(64, b.N-sent)
+		if _, err := nc.Write(batch[:n*len(req)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
 }

@@ -1,6 +1,7 @@
 package netpoll
 
 import (
+	"bytes"
 	"time"
 
 	"context"
@@ -79,9 +80,12 @@ type loop struct {
 	cbuf       []byte                 // coalescing buffer for one connection's queued frames
 	pbuf       []byte                 // payload scratch for replies
 	req        chat.Request
-	rd         frame.Reader // frame reader shared by connections between frames
-	delivered  int          // frames queued this pass, for metrics
-	sent       int          // bytes written this pass, for metrics
+	rd         frame.Reader   // frame reader shared by connections between frames
+	hreq       Request        // the HTTP request head being handled
+	hsr        bytes.Reader   // the head, read by the WebSocket upgrader
+	hsrw       headReadWriter // upgrader I/O: reads hsr, writes wbuf
+	delivered  int            // frames queued this pass, for metrics
+	sent       int            // bytes written this pass, for metrics
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {

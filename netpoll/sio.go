@@ -320,7 +320,7 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 			if !errors.As(err, &ce) {
 				return err
 			}
-			srv.hub.Fail(sess, lp.req.ID, ce)
+			srv.hub.Fail(sess, &lp.req, ce)
 			return nil
 		}
 		size := len(p.Data)
@@ -329,7 +329,7 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 		}
 		switch s.lim.Message(srv.now(), size, &srv.cfg.Limits) {
 		case limit.Limited:
-			srv.hub.Fail(sess, lp.req.ID, chat.ErrRateLimited)
+			srv.hub.Fail(sess, &lp.req, chat.ErrRateLimited)
 			return nil
 		case limit.Abuse:
 			return errAbuse
