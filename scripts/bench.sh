@@ -72,6 +72,8 @@ if [ "$APPEND" = 1 ] && [ -f "$RESULTS" ]; then
 else
 	: >"$RESULTS"
 	: >"$COMMANDS"
+	: >"$OUT/load-summary.txt"
+	: >"$OUT/load-progress.log"
 fi
 START_SECONDS=$SECONDS
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -138,6 +140,19 @@ for s in ${SERVERS//,/ }; do
 done
 
 # --- servers -----------------------------------------------------------
+# chatgate's abuse limits (messages and bytes per second per connection,
+# sessions per address) would cap a capacity test at the limit rather than
+# at the server; the baselines have none. Turn off those this build has.
+GATEWAY_FLAGS=()
+if [ "$GATEWAY_BUILD" = ok ]; then
+	gateway_help=$("$BIN/gateway" -help 2>&1)
+	for f in rate-messages rate-bytes max-connections-per-ip max-connections; do
+		if grep -q -- "^  -$f " <<<"$gateway_help"; then
+			GATEWAY_FLAGS+=("-$f=-1")
+		fi
+	done
+fi
+
 # free_port prints a loopback port below the ephemeral range with no
 # socket on it in any state. TIME_WAIT counts: a listener without
 # SO_REUSEADDR cannot bind next to one. Ports rotate, so a server never
@@ -168,7 +183,7 @@ start_server() {
 	PORT=$(cat "$OUT/port")
 	local cmd
 	case "$name" in
-	chatgate | chatgate-sio) cmd=("$BIN/gateway" -addr "127.0.0.1:$PORT" -presence=false) ;;
+	chatgate | chatgate-sio) cmd=("$BIN/gateway" -addr "127.0.0.1:$PORT" -presence=false "${GATEWAY_FLAGS[@]}") ;;
 	gorilla) cmd=("$BIN/gorilla" -addr "127.0.0.1:$PORT" -presence=false) ;;
 	socketio) cmd=(node "$ROOT/bench/baseline/socketio/server.js" --host 127.0.0.1 --port "$PORT" --presence=false) ;;
 	esac
@@ -299,7 +314,9 @@ sio_version=$(node -p 'require("./bench/baseline/socketio/node_modules/socket.io
 	echo "(\`bench/baseline/gorilla\`: gorilla/websocket, hub/readPump/writePump, a"
 	echo "goroutine pair per connection) and **socketio** (\`bench/baseline/socketio\`:"
 	echo "Node.js, socket.io with the ws native add-ons, one process). Every server"
-	echo "runs with presence events off and is restarted for every scenario."
+	echo "runs with presence events off and is restarted for every scenario; chatgate"
+	echo "also with its per-connection rate limits and connection caps off, since the"
+	echo "baselines have none (see the commands below)."
 	echo
 	if [ ${#SKIPPED[@]} -gt 0 ]; then
 		echo "Skipped: $(IFS=';'; echo "${SKIPPED[*]}" | sed 's/;/; /g')."

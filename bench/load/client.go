@@ -284,6 +284,8 @@ func (c *client) readLoop(p Protocol) {
 			switch {
 			case isMessage(p, b):
 				c.w.deliver(c.idx, b)
+			case isErrorReply(p, b):
+				c.w.serverError(b)
 			case p == SocketIO && len(b) == 1 && sio.EngineType(b[0]) == sio.EnginePing:
 				_ = c.write(appendFrame(nil, opText, sio.PongFrame))
 			}

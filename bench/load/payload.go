@@ -134,6 +134,26 @@ func isMessage(p Protocol, frame []byte) bool {
 	return bytes.Contains(head, nativeMessage)
 }
 
+var (
+	nativeError = []byte(`"type":"error"`)
+	sioAck      = []byte(`43`)
+	sioError    = []byte(`"error":`)
+)
+
+// isErrorReply reports whether a text frame is the server refusing a
+// request: a native error, or a Socket.IO ack carrying an error (the
+// baselines' convention, also used by chatgate).
+func isErrorReply(p Protocol, frame []byte) bool {
+	head := frame
+	if len(head) > 64 {
+		head = head[:64]
+	}
+	if p == SocketIO {
+		return bytes.HasPrefix(frame, sioAck) && bytes.Contains(head, sioError)
+	}
+	return bytes.Contains(head, nativeError) && !bytes.Contains(head, nativeMessage)
+}
+
 // appendJoin appends the requests sent right after connecting: set the
 // nick, then join the room asking for ack id 1 (Socket.IO) or 2 (native).
 func appendJoin(dst []byte, p Protocol, nick string, room int) []byte {

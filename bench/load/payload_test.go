@@ -132,6 +132,29 @@ func TestIsMessage(t *testing.T) {
 	}
 }
 
+func TestIsErrorReply(t *testing.T) {
+	tests := []struct {
+		name  string
+		proto Protocol
+		frame string
+		want  bool
+	}{
+		{"native error", Native, `{"type":"error","id":3,"code":"rate_limited","message":"slow down"}`, true},
+		{"native ack", Native, `{"type":"ack","id":3}`, false},
+		{"native message whose data says error", Native, `{"type":"message","data":{"type":"error"}}`, false},
+		{"sio error ack", SocketIO, `4312[{"error":"not_joined","message":"x"}]`, true},
+		{"sio ok ack", SocketIO, `4312[{"ok":true}]`, false},
+		{"sio message", SocketIO, `42["message",{"data":{"error":1}}]`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isErrorReply(tt.proto, []byte(tt.frame)); got != tt.want {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}
+
 func TestIsAck(t *testing.T) {
 	tests := []struct {
 		name  string

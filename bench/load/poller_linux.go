@@ -263,6 +263,8 @@ func (p *poller) message(c *client, b []byte) {
 	switch {
 	case isMessage(p.proto, b):
 		p.w.deliver(c.idx, b)
+	case isErrorReply(p.proto, b):
+		p.w.serverError(b)
 	case p.proto == SocketIO && len(b) == 1 && sio.EngineType(b[0]) == sio.EnginePing:
 		_ = c.write(pongFrameSIO)
 	}

@@ -127,6 +127,7 @@ type Event struct {
 	Sent       uint64          `json:"sent,omitempty"`
 	Expected   uint64          `json:"expected,omitempty"`
 	SendErrors uint64          `json:"send_errors,omitempty"`
+	ServerErrs uint64          `json:"server_errors,omitempty"` // error replies received
 	LagMax     time.Duration   `json:"lag_max,omitempty"`
 	Stale      uint64          `json:"stale,omitempty"`
 	Hist       *hist.Histogram `json:"hist,omitempty"`

@@ -108,6 +108,9 @@ type StepResult struct {
 	// Stale counts deliveries of earlier steps that arrived too late.
 	Stale      uint64 `json:"stale,omitempty"`
 	SendErrors uint64 `json:"send_errors,omitempty"`
+	// ServerErrors counts error replies from the server (rate limits,
+	// refusals); the summary's errors show the first few.
+	ServerErrors uint64 `json:"server_errors,omitempty"`
 	// LostConns counts connections that ended during the run.
 	LostConns int `json:"lost_conns,omitempty"`
 	// LagMaxMS is how far the publishers fell behind their schedule.
@@ -161,6 +164,7 @@ type stepAcc struct {
 	expected []uint64
 	stale    []uint64
 	sendErr  []uint64
+	srvErr   []uint64
 	lagMax   []time.Duration
 	done     []bool
 	cpu0     []time.Duration
@@ -175,6 +179,7 @@ func newStepAcc(step, workers int) *stepAcc {
 		expected: make([]uint64, workers),
 		stale:    make([]uint64, workers),
 		sendErr:  make([]uint64, workers),
+		srvErr:   make([]uint64, workers),
 		lagMax:   make([]time.Duration, workers),
 		done:     make([]bool, workers),
 		cpu0:     make([]time.Duration, workers),
@@ -199,6 +204,7 @@ func (a *stepAcc) add(ev Event) {
 		a.expected[w] = ev.Expected
 		a.stale[w] = ev.Stale
 		a.sendErr[w] = ev.SendErrors
+		a.srvErr[w] = ev.ServerErrs
 		a.lagMax[w] = max(a.lagMax[w], ev.LagMax)
 	}
 	if ev.Ev == evSent {
@@ -244,17 +250,18 @@ func sum[T uint64 | time.Duration](v []T) T {
 // server's CPU time over the step (0 if unknown).
 func (a *stepAcc) result(rate, sendSecs, active float64, serverCPU time.Duration) StepResult {
 	r := StepResult{
-		Step:       a.step,
-		Rate:       rate,
-		SendSecs:   sendSecs,
-		Sent:       sum(a.sent),
-		Expected:   sum(a.expected),
-		Delivered:  a.hist.Count(),
-		Stale:      sum(a.stale),
-		SendErrors: sum(a.sendErr),
-		Latency:    LatencyOf(&a.hist),
-		ServerCPU:  serverCPU.Seconds(),
-		ClientCPU:  (sum(a.cpu) - sum(a.cpu0)).Seconds(),
+		Step:         a.step,
+		Rate:         rate,
+		SendSecs:     sendSecs,
+		Sent:         sum(a.sent),
+		Expected:     sum(a.expected),
+		Delivered:    a.hist.Count(),
+		Stale:        sum(a.stale),
+		SendErrors:   sum(a.sendErr),
+		ServerErrors: sum(a.srvErr),
+		Latency:      LatencyOf(&a.hist),
+		ServerCPU:    serverCPU.Seconds(),
+		ClientCPU:    (sum(a.cpu) - sum(a.cpu0)).Seconds(),
 	}
 	for _, l := range a.lagMax {
 		r.LagMaxMS = max(r.LagMaxMS, float64(l)/1e6)
@@ -290,6 +297,9 @@ func (r *StepResult) judge(bound time.Duration) {
 	}
 	if r.SendErrors > 0 {
 		why = append(why, fmt.Sprintf("%d send errors", r.SendErrors))
+	}
+	if r.ServerErrors > 0 {
+		why = append(why, fmt.Sprintf("%d error replies", r.ServerErrors))
 	}
 	if r.LostConns > 0 {
 		why = append(why, fmt.Sprintf("%d connections lost", r.LostConns))

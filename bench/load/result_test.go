@@ -28,8 +28,8 @@ func TestStepAccAggregates(t *testing.T) {
 		{Ev: evTick, Worker: 1, Step: 2, Sent: 5, Expected: 45, Hist: histOf(4*ms, 5*ms)},
 		// Cumulative counters replace, histograms add.
 		{Ev: evSent, Worker: 0, Step: 2, Sent: 20, Expected: 180, LagMax: 3 * time.Millisecond, Hist: histOf(6 * ms)},
-		{Ev: evSent, Worker: 1, Step: 2, Sent: 10, Expected: 90, SendErrors: 1, CPU: 250 * time.Millisecond},
-		{Ev: evTick, Worker: 1, Step: 2, Seq: 7, Sent: 10, Expected: 90, SendErrors: 1, Stale: 2, Hist: histOf(7*ms, 8*ms), CPU: 250 * time.Millisecond},
+		{Ev: evSent, Worker: 1, Step: 2, Sent: 10, Expected: 90, SendErrors: 1, ServerErrs: 4, CPU: 250 * time.Millisecond},
+		{Ev: evTick, Worker: 1, Step: 2, Seq: 7, Sent: 10, Expected: 90, SendErrors: 1, ServerErrs: 4, Stale: 2, Hist: histOf(7*ms, 8*ms), CPU: 250 * time.Millisecond},
 		{Ev: evTick, Worker: 0, Step: 2, Seq: 7, Sent: 20, Expected: 180, CPU: 400 * time.Millisecond},
 		{Ev: evTick, Worker: 9, Step: 2, Sent: 1000},
 	}
@@ -46,7 +46,7 @@ func TestStepAccAggregates(t *testing.T) {
 	r := a.result(30, 1.0, 2.0, 500*time.Millisecond)
 	want := StepResult{
 		Step: 2, Rate: 30, SendSecs: 1, Sent: 30, Expected: 270, Delivered: 8, Lost: 262,
-		Stale: 2, SendErrors: 1, LagMaxMS: 3, MsgsPerSec: 30, DeliveriesPerSec: 4,
+		Stale: 2, SendErrors: 1, ServerErrors: 4, LagMaxMS: 3, MsgsPerSec: 30, DeliveriesPerSec: 4,
 		ServerCPU: 0.5, DeliveriesPerCPU: 16, ClientCPU: 0.5,
 	}
 	want.Latency = r.Latency
@@ -70,6 +70,7 @@ func TestJudge(t *testing.T) {
 		{"slow", StepResult{Rate: 100, SendSecs: 1, MsgsPerSec: 100, Latency: Latency{P99: 60}}, false, "p99 60.00ms > 50ms"},
 		{"publisher behind", StepResult{Rate: 100, SendSecs: 1, MsgsPerSec: 90}, false, "published 90/s of 100/s"},
 		{"connections lost", StepResult{Rate: 100, SendSecs: 1, MsgsPerSec: 100, LostConns: 2}, false, "2 connections lost"},
+		{"error replies", StepResult{Rate: 100, SendSecs: 1, MsgsPerSec: 100, ServerErrors: 5}, false, "5 error replies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

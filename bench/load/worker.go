@@ -45,6 +45,7 @@ type Worker struct {
 	sent       atomic.Uint64
 	expected   atomic.Uint64
 	sendErrors atomic.Uint64
+	srvErrors  atomic.Uint64
 	lagMax     atomic.Int64
 
 	cycles, cycleFailed atomic.Int64
@@ -239,6 +240,7 @@ func (w *Worker) counters(kind string) Event {
 		Sent:        w.sent.Load(),
 		Expected:    w.expected.Load(),
 		SendErrors:  w.sendErrors.Load(),
+		ServerErrs:  w.srvErrors.Load(),
 		LagMax:      time.Duration(w.lagMax.Load()),
 		Stale:       w.stale.Load(),
 		Cycles:      int(w.cycles.Load()),
@@ -367,6 +369,7 @@ func (w *Worker) prepare(k int) {
 	w.sent.Store(0)
 	w.expected.Store(0)
 	w.sendErrors.Store(0)
+	w.srvErrors.Store(0)
 	w.lagMax.Store(0)
 }
 
@@ -386,6 +389,16 @@ func (w *Worker) deliver(idx int, msg []byte) {
 		lat = 0
 	}
 	w.rec.Record(idx, uint64(lat))
+}
+
+// serverError counts an error reply and keeps its text (the first few
+// distinct ones) for the report.
+func (w *Worker) serverError(frame []byte) {
+	w.srvErrors.Add(1)
+	if len(frame) > 200 {
+		frame = frame[:200]
+	}
+	w.noteError(errors.New("server replied " + string(frame)))
 }
 
 func (w *Worker) lostConn(err error) {
