@@ -164,6 +164,11 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 	}
 	// A body (long-polling POST) must have arrived whole.
 	var body []byte
+	if req.Header("Content-Length") != nil && req.Header("Transfer-Encoding") != nil {
+		// Both framings at once is how requests are smuggled past proxies
+		// (RFC 9112 §6.1): refuse.
+		return c.respond(textResponse(400, "Content-Length with Transfer-Encoding\n"))
+	}
 	if cl := req.Header("Content-Length"); cl != nil {
 		size, ok := parseContentLength(cl)
 		if !ok {

@@ -36,6 +36,10 @@ type task struct {
 	born    int64 // Unix ns when a sampled broadcast was handed off, else 0
 }
 
+// upgradeTimeout bounds how long a WebSocket may probe a long-polling
+// session without completing the upgrade (as the reference server does).
+const upgradeTimeout = 10 * time.Second
+
 // latencySampleEvery is how many broadcasts share one latency sample.
 const latencySampleEvery = 64
 
@@ -290,8 +294,13 @@ func (lp *loop) sweep() {
 				c.lim = nil // back to a fresh state: an idle connection keeps none
 			}
 			if c.sio != nil {
-				if c.sio.relay == nil {
+				switch {
+				case c.sio.relay == nil:
 					c.sioSweep(now)
+				case !c.upgraded && now-c.stamp > int64(upgradeTimeout):
+					// A probe that does not finish its upgrade must not
+					// block the session's next attempt forever.
+					c.closeNow(ws.StatusPolicyViolation, "upgrade timeout")
 				}
 				continue
 			}
