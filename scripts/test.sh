@@ -23,12 +23,19 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 
-step "installing Chromium for the browser test"
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+step "installing Chromium, nginx and haproxy for the browser and proxy tests"
+# From Debian's packages; the tests fail (rather than skip) without them.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 export CHATGATE_REQUIRE_BROWSER=${CHATGATE_REQUIRE_BROWSER:-1}
+export CHATGATE_REQUIRE_PROXIES=${CHATGATE_REQUIRE_PROXIES:-1}
 
 step "go vet"
 go vet ./...
