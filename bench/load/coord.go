@@ -61,10 +61,13 @@ type Config struct {
 	// 1.5) every StepDuration (default 5s) until a step fails, then try
 	// RampRefine (default 2) rates between the best pass and the failure.
 	// RampMax caps the rate (0: no cap).
-	Ramp         bool
-	RampFactor   float64
-	RampMax      float64
-	RampRefine   int
+	Ramp       bool
+	RampFactor float64
+	RampMax    float64
+	RampRefine int
+	// RampRetry is how many times a failing ramp step is repeated before
+	// it counts as failed (default 1; negative: none).
+	RampRetry    int
 	StepDuration time.Duration
 	// P99Bound is the latency a passing step's p99 must not exceed
 	// (default 50ms).
@@ -155,6 +158,11 @@ func (c *Config) setDefaults() error {
 	}
 	if c.RampFactor <= 1 {
 		c.RampFactor = 1.5
+	}
+	if c.RampRetry < 0 {
+		c.RampRetry = 0
+	} else if c.RampRetry == 0 {
+		c.RampRetry = 1
 	}
 	if c.RampRefine < 0 {
 		c.RampRefine = 0
@@ -713,6 +721,21 @@ func (c *coord) fanout(ctx context.Context) error {
 		}
 		return r, err
 	}
+	// rampAt runs a ramp step and, if it fails without losing
+	// connections, runs it once more (RampRetry): other processes can
+	// only make a step worse, so the better of two attempts is the
+	// fairer reading of what the server sustains.
+	rampAt := func(k *int, rate float64) (StepResult, error) {
+		var r StepResult
+		var err error
+		for try := 0; try <= cfg.RampRetry; try++ {
+			*k++
+			if r, err = at(*k, rate, cfg.StepDuration); err != nil || r.Pass || r.LostConns > 0 {
+				return r, err
+			}
+		}
+		return r, err
+	}
 	if err := c.warmup(ctx, cfg.Rate, run); err != nil {
 		return err
 	}
@@ -735,8 +758,7 @@ func (c *coord) fanout(ctx context.Context) error {
 		if cfg.RampMax > 0 && rate > cfg.RampMax {
 			break
 		}
-		k++
-		r, err := at(k, rate, cfg.StepDuration)
+		r, err := rampAt(&k, rate)
 		if err != nil {
 			return err
 		}
@@ -759,8 +781,7 @@ func (c *coord) fanout(ctx context.Context) error {
 			return err
 		}
 		rate := failRate / cfg.RampFactor
-		k++
-		r, err := at(k, rate, cfg.StepDuration)
+		r, err := rampAt(&k, rate)
 		if err != nil {
 			return err
 		}
@@ -782,8 +803,7 @@ func (c *coord) fanout(ctx context.Context) error {
 		if rate <= best.Rate || rate >= failRate {
 			break
 		}
-		k++
-		r, err := at(k, rate, cfg.StepDuration)
+		r, err := rampAt(&k, rate)
 		if err != nil {
 			return err
 		}

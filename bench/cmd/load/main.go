@@ -95,6 +95,7 @@ func run() int {
 	fs.Float64Var(&cfg.RampFactor, "ramp-factor", 1.5, "rate multiplier between ramp steps")
 	fs.Float64Var(&cfg.RampMax, "ramp-max", 0, "highest rate to try (0: no limit)")
 	fs.IntVar(&cfg.RampRefine, "ramp-refine", 2, "bisection steps between the best pass and the first failure (-1: none)")
+	fs.IntVar(&cfg.RampRetry, "ramp-retry", 1, "repeat a failing ramp step this many times before it counts as failed (-1: none)")
 	fs.DurationVar(&cfg.StepDuration, "step", 5*time.Second, "publishing time of each ramp step")
 	fs.DurationVar(&cfg.P99Bound, "p99", 50*time.Millisecond, "p99 latency bound of a passing ramp step")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "unmeasured publishing before the first step (fanout, rooms; negative: none)")
