@@ -160,7 +160,12 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.respond(textResponse(400, "malformed request\n"))
 	}
 	if t := lp.srv.cfg.TrustedProxies; t != nil && t.Len() > 0 {
-		c.setIP(clientip.Resolve(c.clientIP(), t, req.Header))
+		// Every line of a repeated header counts: a forged first line must
+		// not hide the proxy's own.
+		c.setIP(clientip.Resolve(c.clientIP(), t, func(name string) []byte {
+			lp.hscratch = clientip.AppendHeader(lp.hscratch[:0], req.Head, name)
+			return lp.hscratch
+		}))
 	}
 	// A body (long-polling POST) must have arrived whole.
 	var body []byte

@@ -86,6 +86,7 @@ type loop struct {
 	req        chat.Request
 	rd         frame.Reader   // frame reader shared by connections between frames
 	hreq       Request        // the HTTP request head being handled
+	hscratch   []byte         // joined values of a repeated header
 	hsr        bytes.Reader   // the head, read by the WebSocket upgrader
 	hsrw       headReadWriter // upgrader I/O: reads hsr, writes wbuf
 	delivered  int            // frames queued this pass, for metrics
