@@ -1,0 +1,43 @@
+package cluster
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Register exports Stats as chatgate_cluster_* metrics on reg (e.g.
+// metrics.Metrics.Registry()). Values are read at scrape time with atomic
+// loads; nothing is updated per message.
+func (c *Cluster) Register(reg prometheus.Registerer) error {
+	counter := func(name, help string, v func() uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "chatgate", Subsystem: "cluster", Name: name, Help: help},
+			func() float64 { return float64(v()) })
+	}
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "chatgate", Subsystem: "cluster", Name: name, Help: help}, v)
+	}
+	cs := []prometheus.Collector{
+		gauge("connected", "1 while the NATS connection is up.", func() float64 {
+			if c.nc.IsConnected() {
+				return 1
+			}
+			return 0
+		}),
+		counter("reconnects_total", "Reconnections to NATS.", c.stats.reconnects.Load),
+		counter("published_total", "Room and direct messages handed to NATS.", c.stats.published.Load),
+		counter("undelivered_total", "Room and direct messages not handed to NATS (broker down, queue full, closed); local delivery unaffected.", c.stats.undelivered.Load),
+		counter("state_lost_total", "State events and heartbeats not published; peers resynchronise.", c.stats.stateLost.Load),
+		counter("received_total", "Room and direct messages received from peers.", c.stats.received.Load),
+		counter("dropped_total", "Inbound messages dropped because the dispatcher queue was full.", c.stats.dropped.Load),
+		counter("bad_payloads_total", "Inbound payloads that did not decode.", c.stats.bad.Load),
+		counter("resyncs_total", "Membership snapshots requested from peers.", c.stats.resyncs.Load),
+		gauge("nodes", "Live peer nodes.", func() float64 { return float64(c.stats.nodes.Load()) }),
+		gauge("remote_sessions", "Sessions on peer nodes.", func() float64 { return float64(c.stats.sessions.Load()) }),
+		gauge("subscriptions", "Room subjects subscribed (rooms with local members).", func() float64 { return float64(c.stats.subs.Load()) }),
+	}
+	for _, col := range cs {
+		if err := reg.Register(col); err != nil {
+			return err
+		}
+	}
+	return nil
+}
