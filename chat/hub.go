@@ -9,6 +9,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/cluster"
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
@@ -60,6 +61,7 @@ type Config struct {
 // Hub applies chat operations to the room table and the session registry.
 // It is safe for concurrent use by all event loops.
 type Hub struct {
+	cl        *cluster.Cluster // nil: single node
 	cfg       Config
 	table     *rooms.Table
 	transport Transport
@@ -149,6 +151,9 @@ func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
 	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
 	h.open.Add(1)
+	if h.cl != nil {
+		h.cl.LocalOpened(s.id, "", s.User())
+	}
 	return s
 }
 
@@ -159,11 +164,14 @@ func (h *Hub) Close(s *Session) {
 		return
 	}
 	h.open.Add(-1)
+	if h.cl != nil {
+		h.cl.LocalClosed(s.id)
+	}
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
 			h.cfg.Metrics.Left()
-			h.presence(s, []byte(name), PresenceLeave, count)
+			h.presence(s, []byte(name), PresenceLeave, count+h.remoteCount([]byte(name)))
 		}
 	}
 	s.rooms = nil
@@ -206,6 +214,9 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		name := string(req.Name)
 		s.nick.Store(&name)
 		r.Name = name
+		if h.cl != nil {
+			h.cl.LocalNick(s.id, name)
+		}
 		return nil
 
 	case OpJoin:
@@ -219,6 +230,12 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 			return ErrTooManyRooms
 		}
 		count, added, name := h.table.Join(req.Room, s)
+		if h.cl != nil {
+			if added {
+				h.cl.LocalJoined(s.id, name)
+			}
+			count += h.cl.RemoteCount(req.Room)
+		}
 		if added {
 			h.cfg.Metrics.Joined()
 			s.rooms = append(s.rooms, name)
@@ -235,8 +252,15 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if i < 0 {
 			return ErrNotMember
 		}
+		name := s.rooms[i]
 		s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
 		count, removed := h.table.Leave(req.Room, s)
+		if h.cl != nil {
+			if removed {
+				h.cl.LocalLeft(s.id, name)
+			}
+			count += h.cl.RemoteCount(req.Room)
+		}
 		if removed {
 			h.cfg.Metrics.Left()
 			h.presence(s, req.Room, PresenceLeave, count)
@@ -255,11 +279,16 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+		if h.cl != nil {
+			// Other nodes deliver to their own members; this node never
+			// hears its own publication back.
+			h.publishRoom(&m)
+		}
 		snap := h.table.Snapshot(req.Room)
 		if snap == nil || snap.Count <= 1 {
-			return nil // nobody else to deliver to
+			return nil // nobody else here to deliver to
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 		var frames Frames
 		h.encodeMessage(snap.Kinds, &m, &frames)
 		h.cfg.Metrics.Broadcast(snap.Count - 1)
@@ -267,11 +296,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		return nil
 
 	case OpRooms:
-		list := h.table.List()
-		r.Rooms = make([]RoomInfo, len(list))
-		for i, info := range list {
-			r.Rooms[i] = RoomInfo{Room: info.Name, Count: info.Count}
-		}
+		r.Rooms = h.roomList()
 		return nil
 
 	case OpMembers:
@@ -288,6 +313,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 			ms := m.(*Session)
 			r.Members = append(r.Members, MemberInfo{ID: ms.id, Nick: ms.Nick(), User: ms.User()})
 		}
+		r.Members = h.remoteMembers(req.Room, r.Members)
 		sortMembers(r.Members)
 		return nil
 
@@ -300,7 +326,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 func (h *Hub) sendTo(s *Session, req *Request) *Error {
 	to := h.sessions.get(req.To)
 	if to == nil {
-		return ErrNoSuchConn
+		return h.sendRemote(s, req)
 	}
 	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 	h.transport.Unicast(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
@@ -314,7 +340,8 @@ func checkRoom(name []byte) *Error {
 	return nil
 }
 
-// presence tells the other members of room that s joined or left.
+// presence tells the other members of room that s joined or left; count
+// is the room's member count after the change, cluster-wide.
 func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 	if !h.cfg.Presence || count == 0 {
 		return
@@ -324,6 +351,12 @@ func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 		return
 	}
 	p := Presence{Room: room, Event: ev, ID: s.id, Nick: s.Nick(), User: s.User(), Count: count}
+	h.fanoutPresence(snap, s, &p)
+}
+
+// fanoutPresence encodes p once per kind in snap and hands it to the
+// transport for every member but skip.
+func (h *Hub) fanoutPresence(snap *rooms.Snapshot, skip rooms.Member, p *Presence) {
 	var frames Frames
 	for k := range h.cfg.Codecs {
 		if snap.Kinds&(1<<uint(k)) == 0 {
@@ -331,11 +364,11 @@ func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 		}
 		f := frame.AcquireShared()
 		buf := f.PayloadBuffer()
-		*buf = h.cfg.Codecs[k].AppendPresence(*buf, &p)
+		*buf = h.cfg.Codecs[k].AppendPresence(*buf, p)
 		f.Seal(ws.OpText)
 		frames[k] = f
 	}
-	h.transport.Fanout(snap, s, &frames)
+	h.transport.Fanout(snap, skip, &frames)
 }
 
 // encodeMessage encodes m once for each kind present in kinds.

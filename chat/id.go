@@ -20,15 +20,21 @@ type idGen struct {
 
 func (g *idGen) init(node string) {
 	if node == "" {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		buf := make([]byte, 4)
-		for i := range buf {
-			buf[i] = idAlphabet[b[i]&31]
-		}
-		node = string(buf)
+		node = RandomNodeTag()
 	}
 	g.node = node
+}
+
+// RandomNodeTag returns a fresh random node tag: four characters of the id
+// alphabet, which prefix every connection id the node hands out.
+func RandomNodeTag() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	buf := make([]byte, 4)
+	for i := range buf {
+		buf[i] = idAlphabet[b[i]&31]
+	}
+	return string(buf)
 }
 
 func (g *idGen) next() string {

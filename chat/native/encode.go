@@ -1,11 +1,11 @@
 package native
 
 import (
-	"github.com/chatgate/chatgate/chat/socketio"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
+	"github.com/chatgate/chatgate/chat/socketio"
 )
 
 // Codec implements chat.Codec for the native protocol. It has no state: the
@@ -21,7 +21,7 @@ var _ chat.Codec = Codec{}
 //	{"type":"welcome","id":"<connection id>"}
 func (Codec) AppendWelcome(dst []byte, id string) []byte {
 	dst = append(dst, `{"type":"welcome","id":`...)
-	dst = appendString(dst, id)
+	dst = jsontext.AppendString(dst, id)
 	return append(dst, '}')
 }
 
@@ -47,9 +47,9 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = append(dst, `{"type":"error"`...)
 		dst = appendID(dst, r.ID)
 		dst = append(dst, `,"code":`...)
-		dst = appendString(dst, r.Err.Code)
+		dst = jsontext.AppendString(dst, r.Err.Code)
 		dst = append(dst, `,"message":`...)
-		dst = appendString(dst, r.Err.Message)
+		dst = jsontext.AppendString(dst, r.Err.Message)
 		return append(dst, '}')
 	}
 	dst = append(dst, `{"type":"ack"`...)
@@ -57,10 +57,10 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	switch r.Op {
 	case chat.OpNick:
 		dst = append(dst, `,"name":`...)
-		dst = appendString(dst, r.Name)
+		dst = jsontext.AppendString(dst, r.Name)
 	case chat.OpJoin, chat.OpLeave:
 		dst = append(dst, `,"room":`...)
-		dst = appendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"count":`...)
 		dst = strconv.AppendInt(dst, int64(r.Count), 10)
 	case chat.OpRooms:
@@ -70,7 +70,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"room":`...)
-			dst = appendString(dst, r.Rooms[i].Room)
+			dst = jsontext.AppendString(dst, r.Rooms[i].Room)
 			dst = append(dst, `,"count":`...)
 			dst = strconv.AppendInt(dst, int64(r.Rooms[i].Count), 10)
 			dst = append(dst, '}')
@@ -78,16 +78,16 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = append(dst, ']')
 	case chat.OpMembers:
 		dst = append(dst, `,"room":`...)
-		dst = appendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"members":[`...)
 		for i := range r.Members {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"id":`...)
-			dst = appendString(dst, r.Members[i].ID)
+			dst = jsontext.AppendString(dst, r.Members[i].ID)
 			dst = append(dst, `,"nick":`...)
-			dst = appendString(dst, r.Members[i].Nick)
+			dst = jsontext.AppendString(dst, r.Members[i].Nick)
 			dst = appendUser(dst, r.Members[i].User)
 			dst = append(dst, '}')
 		}
@@ -109,12 +109,12 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = append(dst, `{"type":"message"`...)
 	if len(m.Room) > 0 {
 		dst = append(dst, `,"room":`...)
-		dst = appendString(dst, m.Room)
+		dst = jsontext.AppendString(dst, m.Room)
 	}
 	dst = append(dst, `,"from":`...)
-	dst = appendString(dst, m.From)
+	dst = jsontext.AppendString(dst, m.From)
 	dst = append(dst, `,"nick":`...)
-	dst = appendString(dst, m.Nick)
+	dst = jsontext.AppendString(dst, m.Nick)
 	dst = appendUser(dst, m.User)
 	dst = append(dst, `,"data":`...)
 	if len(m.Attachments) > 0 {
@@ -141,13 +141,13 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 //	{"type":"presence","room":"lobby","event":"join","id":"<id>","nick":"alice","count":3}
 func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	dst = append(dst, `{"type":"presence","room":`...)
-	dst = appendString(dst, p.Room)
+	dst = jsontext.AppendString(dst, p.Room)
 	dst = append(dst, `,"event":`...)
-	dst = appendString(dst, string(p.Event))
+	dst = jsontext.AppendString(dst, string(p.Event))
 	dst = append(dst, `,"id":`...)
-	dst = appendString(dst, p.ID)
+	dst = jsontext.AppendString(dst, p.ID)
 	dst = append(dst, `,"nick":`...)
-	dst = appendString(dst, p.Nick)
+	dst = jsontext.AppendString(dst, p.Nick)
 	dst = appendUser(dst, p.User)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(p.Count), 10)
@@ -160,7 +160,7 @@ func appendUser(dst []byte, user string) []byte {
 		return dst
 	}
 	dst = append(dst, `,"user":`...)
-	return appendString(dst, user)
+	return jsontext.AppendString(dst, user)
 }
 
 // appendID appends `,"id":<id>` when the request carried an id.
@@ -171,87 +171,3 @@ func appendID(dst, id []byte) []byte {
 	dst = append(dst, `,"id":`...)
 	return append(dst, id...)
 }
-
-// appendString appends s to dst as a JSON string, quotes included, and
-// returns the extended slice. The result is valid JSON for any input:
-//   - '"', '\\' and the control characters below U+0020 are escaped, with
-//     the short forms \b \f \n \r \t where JSON has them;
-//   - '<', '>' and '&' become \u003c, \u003e and \u0026, and U+2028 and
-//     U+2029 become \u2028 and \u2029, as encoding/json does, so the
-//     payload is safe to embed in HTML and JavaScript;
-//   - each byte that is not part of valid UTF-8 becomes \ufffd (U+FFFD).
-//
-// Everything else is copied as is. It allocates only if dst must grow.
-func appendString[S string | []byte](dst []byte, s S) []byte {
-	dst = append(dst, '"')
-	// Bytes that need no escaping are copied in runs, from start to i.
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plainASCII[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscape(dst, c)
-			i++
-			start = i
-			continue
-		}
-		// Converting at most UTFMax bytes to a string that does not escape
-		// uses a buffer on the stack: no allocation for []byte input.
-		n := min(len(s)-i, utf8.UTFMax)
-		r, size := utf8.DecodeRuneInString(string(s[i : i+n]))
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\u2028`...)
-		case r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\u2029`...)
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// appendEscape appends the escape sequence of the ASCII byte c.
-func appendEscape(dst []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(dst, '\\', c)
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	}
-	const hex = "0123456789abcdef"
-	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-}
-
-// plainASCII reports the ASCII bytes a JSON string can hold unescaped
-// under the rules of AppendString.
-var plainASCII = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = true
-	}
-	for _, c := range `"\<>&` {
-		t[c] = false
-	}
-	return t
-}()

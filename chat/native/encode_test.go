@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 func TestAppendWelcome(t *testing.T) {
@@ -124,42 +125,6 @@ func TestAppendPresence(t *testing.T) {
 	}
 }
 
-func TestAppendString(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{name: "empty", in: "", want: `""`},
-		{name: "plain", in: "hello, world", want: `"hello, world"`},
-		{name: "quote and backslash", in: `a"b\c`, want: `"a\"b\\c"`},
-		{name: "short forms", in: "\b\f\n\r\t", want: `"\b\f\n\r\t"`},
-		{name: "other controls", in: "\x00\x01\x1f", want: `"\u0000\u0001\u001f"`},
-		{name: "DEL kept", in: "\x7f", want: "\"\x7f\""},
-		{name: "html", in: "<a href='x'>&</a>", want: `"\u003ca href='x'\u003e\u0026\u003c/a\u003e"`},
-		{name: "line separators", in: "a\u2028b\u2029c", want: `"a\u2028b\u2029c"`},
-		{name: "utf8 kept", in: "café 😀 ✓", want: `"café 😀 ✓"`},
-		{name: "invalid byte", in: "a\xffb", want: `"a\ufffdb"`},
-		{name: "truncated rune", in: "\xe2\x82", want: `"\ufffd\ufffd"`},
-		{name: "truncated at end", in: "ok\xf0\x9f\x98", want: `"ok\ufffd\ufffd\ufffd"`},
-		{name: "encoded surrogate", in: "\xed\xa0\x80", want: `"\ufffd\ufffd\ufffd"`},
-		{name: "U+FFFD kept", in: "\uFFFD", want: "\"\uFFFD\""},
-		{name: "slash kept", in: "a/b", want: `"a/b"`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := string(appendString(nil, tc.in)); got != tc.want {
-				t.Errorf("appendString(string) = %s, want %s", got, tc.want)
-			}
-			if got := string(appendString(nil, []byte(tc.in))); got != tc.want {
-				t.Errorf("appendString([]byte) = %s, want %s", got, tc.want)
-			}
-			// encoding/json follows the same rules.
-			if want, _ := json.Marshal(tc.in); string(want) != tc.want {
-				t.Errorf("encoding/json gives %s", want)
-			}
-		})
-	}
-}
-
-// randString returns a short string mixing ASCII, bytes that need escaping,
-// multi-byte runes and, when valid is false, invalid UTF-8.
 func randString(r *rand.Rand, valid bool) string {
 	pieces := []string{"a", "Z", "0", " ", `"`, `\`, "/", "<", ">", "&", "\n", "\t", "\x00", "\x1f", "\x7f",
 		"é", "😀", "\u2028", "\u2029", "\uFFFD", "lobby", "\u00e9t\u00e9"}
@@ -225,7 +190,7 @@ func TestRoundTrip(t *testing.T) {
 		case 1:
 			reqID, wantID = []byte(`17`), float64(17)
 		case 2:
-			reqID = appendString(nil, id)
+			reqID = jsontext.AppendString(nil, id)
 			wantID = validText(id)
 		}
 		withID := func(m map[string]any) map[string]any {
@@ -333,7 +298,6 @@ func TestAppendAllocs(t *testing.T) {
 		{name: "presence", f: func() { dst = Codec{}.AppendPresence(dst[:0], &p) }},
 		{name: "reply", f: func() { dst = Codec{}.AppendReply(dst[:0], &reply) }},
 		{name: "welcome", f: func() { dst = Codec{}.AppendWelcome(dst[:0], "c\u2028") }},
-		{name: "string from bytes", f: func() { dst = appendString(dst[:0], []byte("é😀\xff<")) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

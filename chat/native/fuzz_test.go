@@ -122,39 +122,3 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "hello", `a"b\c`, "\b\f\n\r\t\x00\x1f\x7f", "<>&", "\u2028\u2029",
-		"café 😀", "\xff", "\xe2\x82", "ok\xf0\x9f\x98", "\xed\xa0\x80", "\uFFFD", strings.Repeat("x", 300)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		out := appendString([]byte("[1,"), s)
-		if !bytes.HasPrefix(out, []byte("[1,")) {
-			t.Fatal("dst prefix lost")
-		}
-		out = out[len("[1,"):]
-		if !json.Valid(out) || !utf8.Valid(out) {
-			t.Fatalf("appendString(%q) = %q is not valid JSON text", s, out)
-		}
-		if b := appendString(nil, []byte(s)); !bytes.Equal(b, out) {
-			t.Fatalf("[]byte gives %q, string gives %q", b, out)
-		}
-		var got string
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatal(err)
-		}
-		// Valid UTF-8 comes back unchanged; each invalid byte as U+FFFD.
-		if want := validText(s); got != want {
-			t.Fatalf("appendString(%q) decodes to %q, want %q", s, got, want)
-		}
-		if utf8.ValidString(s) && got != s {
-			t.Fatalf("valid input %q decodes to %q", s, got)
-		}
-		if bytes.ContainsAny(out, "<>&\u2028\u2029") {
-			t.Fatalf("appendString(%q) = %q leaves HTML or JS line terminators unescaped", s, out)
-		}
-		if want, _ := json.Marshal(s); !bytes.Equal(out, want) {
-			t.Fatalf("appendString(%q) = %s, encoding/json gives %s", s, out, want)
-		}
-	})
-}

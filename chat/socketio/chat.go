@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 // DecodeEvent maps a chat event, an EVENT or BINARY_EVENT on namespace "/"
@@ -77,15 +78,15 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 	}
 
 	d := p.Data
-	i := skipSpace(d, 0)
+	i := jsontext.SkipSpace(d, 0)
 	if i >= len(d) || d[i] != '[' {
 		return ErrPayload
 	}
-	i = skipSpace(d, i+1)
+	i = jsontext.SkipSpace(d, i+1)
 	if i >= len(d) || d[i] != '"' {
 		return ErrPayload
 	}
-	end := skipString(d, i)
+	end := jsontext.SkipString(d, i)
 	if end < 0 {
 		return ErrPayload
 	}
@@ -97,25 +98,25 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 
 	// The first argument after the name, if any.
 	var arg []byte
-	if j := skipSpace(d, end); j < len(d) && d[j] == ',' {
-		k := skipSpace(d, j+1)
-		if e := skipValue(d, k); e > 0 {
+	if j := jsontext.SkipSpace(d, end); j < len(d) && d[j] == ',' {
+		k := jsontext.SkipSpace(d, j+1)
+		if e := jsontext.SkipValue(d, k); e > 0 {
 			arg = d[k:e]
 		}
 	}
 
 	switch op {
 	case chat.OpNick:
-		if !isString(arg) {
+		if !jsontext.IsString(arg) {
 			return chat.ErrMissingName
 		}
-		req.Name, req.HasName = unquote(arg), true
+		req.Name, req.HasName = jsontext.Unquote(arg), true
 
 	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
-		if !isString(arg) {
+		if !jsontext.IsString(arg) {
 			return chat.ErrMissingRoom
 		}
-		req.Room, req.HasRoom = unquote(arg), true
+		req.Room, req.HasRoom = jsontext.Unquote(arg), true
 
 	case chat.OpSend:
 		var f sendFields
@@ -123,16 +124,16 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 			return chat.ErrMissingDest
 		}
 		if f.room != nil {
-			if !isString(f.room) {
+			if !jsontext.IsString(f.room) {
 				return chat.ErrMissingRoom
 			}
-			req.Room, req.HasRoom = unquote(f.room), true
+			req.Room, req.HasRoom = jsontext.Unquote(f.room), true
 		}
 		if f.to != nil {
-			if !isString(f.to) {
+			if !jsontext.IsString(f.to) {
 				return chat.ErrMissingDest
 			}
-			req.To, req.HasTo = unquote(f.to), true
+			req.To, req.HasTo = jsontext.Unquote(f.to), true
 		}
 		if !req.HasRoom && !req.HasTo {
 			return chat.ErrMissingDest
@@ -162,7 +163,7 @@ func lookupOp(s []byte) chat.Op {
 			return chat.OpInvalid
 		}
 		var buf [3 * maxEscapedName]byte
-		s = appendUnquoted(buf[:0], s)
+		s = jsontext.AppendUnquoted(buf[:0], s)
 	}
 	// A switch on string(s) compiles to comparisons: no allocation.
 	switch string(s) {
@@ -215,50 +216,18 @@ func (f *sendFields) slot(key []byte) *[]byte {
 	return nil
 }
 
+// set records v as the value of the raw (still escaped) key, if the
+// message object uses it.
+func (f *sendFields) set(key, v []byte) {
+	if s := f.slot(key); s != nil {
+		*s = v
+	}
+}
+
 // scan walks the object p and records the values of the keys it knows. It
 // reports whether p is an object.
 func (f *sendFields) scan(p []byte) bool {
-	if len(p) == 0 || p[0] != '{' {
-		return false
-	}
-	i := skipSpace(p, 1)
-	if i < len(p) && p[i] == '}' {
-		return true
-	}
-	for {
-		if i >= len(p) || p[i] != '"' {
-			return false
-		}
-		end := skipString(p, i)
-		if end < 0 {
-			return false
-		}
-		key := p[i+1 : end-1]
-		i = skipSpace(p, end)
-		if i >= len(p) || p[i] != ':' {
-			return false
-		}
-		i = skipSpace(p, i+1)
-		end = skipValue(p, i)
-		if end < 0 {
-			return false
-		}
-		if s := f.slot(key); s != nil {
-			*s = p[i:end]
-		}
-		i = skipSpace(p, end)
-		if i >= len(p) {
-			return false
-		}
-		switch p[i] {
-		case ',':
-			i = skipSpace(p, i+1)
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
+	return jsontext.ScanObject(p, 0, f.set) >= 0
 }
 
 // Codec implements chat.Codec for Socket.IO clients on namespace "/". It
@@ -305,18 +274,18 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	dst = append(dst, '[')
 	if r.Err != nil {
 		dst = append(dst, `{"error":{"code":`...)
-		dst = appendString(dst, r.Err.Code)
+		dst = jsontext.AppendString(dst, r.Err.Code)
 		dst = append(dst, `,"message":`...)
-		dst = appendString(dst, r.Err.Message)
+		dst = jsontext.AppendString(dst, r.Err.Message)
 		return append(dst, `}}]`...)
 	}
 	switch r.Op {
 	case chat.OpNick:
 		dst = append(dst, `{"ok":true,"name":`...)
-		dst = appendString(dst, r.Name)
+		dst = jsontext.AppendString(dst, r.Name)
 	case chat.OpJoin, chat.OpLeave:
 		dst = append(dst, `{"room":`...)
-		dst = appendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"count":`...)
 		dst = strconv.AppendInt(dst, int64(r.Count), 10)
 	case chat.OpRooms:
@@ -326,7 +295,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"room":`...)
-			dst = appendString(dst, r.Rooms[i].Room)
+			dst = jsontext.AppendString(dst, r.Rooms[i].Room)
 			dst = append(dst, `,"count":`...)
 			dst = strconv.AppendInt(dst, int64(r.Rooms[i].Count), 10)
 			dst = append(dst, '}')
@@ -334,16 +303,16 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = append(dst, ']')
 	case chat.OpMembers:
 		dst = append(dst, `{"room":`...)
-		dst = appendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"members":[`...)
 		for i := range r.Members {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"id":`...)
-			dst = appendString(dst, r.Members[i].ID)
+			dst = jsontext.AppendString(dst, r.Members[i].ID)
 			dst = append(dst, `,"nick":`...)
-			dst = appendString(dst, r.Members[i].Nick)
+			dst = jsontext.AppendString(dst, r.Members[i].Nick)
 			dst = appendUser(dst, r.Members[i].User)
 			dst = append(dst, '}')
 		}
@@ -372,13 +341,13 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = append(dst, `["message",{`...)
 	if len(m.Room) > 0 {
 		dst = append(dst, `"room":`...)
-		dst = appendString(dst, m.Room)
+		dst = jsontext.AppendString(dst, m.Room)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"from":`...)
-	dst = appendString(dst, m.From)
+	dst = jsontext.AppendString(dst, m.From)
 	dst = append(dst, `,"nick":`...)
-	dst = appendString(dst, m.Nick)
+	dst = jsontext.AppendString(dst, m.Nick)
 	dst = appendUser(dst, m.User)
 	dst = append(dst, `,"data":`...)
 	if len(m.Data) > 0 {
@@ -397,13 +366,13 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	dst = appendHeader(dst, Event, 0, nil, 0, false)
 	dst = append(dst, `["presence",{"room":`...)
-	dst = appendString(dst, p.Room)
+	dst = jsontext.AppendString(dst, p.Room)
 	dst = append(dst, `,"event":`...)
-	dst = appendString(dst, string(p.Event))
+	dst = jsontext.AppendString(dst, string(p.Event))
 	dst = append(dst, `,"id":`...)
-	dst = appendString(dst, p.ID)
+	dst = jsontext.AppendString(dst, p.ID)
 	dst = append(dst, `,"nick":`...)
-	dst = appendString(dst, p.Nick)
+	dst = jsontext.AppendString(dst, p.Nick)
 	dst = appendUser(dst, p.User)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(p.Count), 10)
@@ -416,5 +385,5 @@ func appendUser(dst []byte, user string) []byte {
 		return dst
 	}
 	dst = append(dst, `,"user":`...)
-	return appendString(dst, user)
+	return jsontext.AppendString(dst, user)
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 // EIOType is an Engine.IO v4 packet type. On the wire it is the packet's
@@ -99,13 +101,13 @@ type Open struct {
 func AppendOpen(dst []byte, o Open) []byte {
 	dst = append(dst, byte(EIOOpen))
 	dst = append(dst, `{"sid":`...)
-	dst = appendString(dst, o.SID)
+	dst = jsontext.AppendString(dst, o.SID)
 	dst = append(dst, `,"upgrades":[`...)
 	for i, u := range o.Upgrades {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, u)
+		dst = jsontext.AppendString(dst, u)
 	}
 	dst = append(dst, `],"pingInterval":`...)
 	dst = strconv.AppendInt(dst, o.PingInterval.Milliseconds(), 10)
@@ -234,6 +236,6 @@ func AppendHTTPError(dst []byte, code int, message string) []byte {
 	dst = append(dst, `{"code":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"message":`...)
-	dst = appendString(dst, message)
+	dst = jsontext.AppendString(dst, message)
 	return append(dst, '}')
 }

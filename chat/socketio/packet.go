@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 // PacketType is a Socket.IO v5 packet type. On the wire it is the packet's
@@ -201,7 +203,7 @@ func (p *Packet) check() error {
 	if p.Type == Event || p.Type == BinaryEvent {
 		// The array is valid JSON: its first element, if any, is right
 		// after the bracket and optional whitespace.
-		if j := skipSpace(p.Data, 1); p.Data[j] != '"' {
+		if j := jsontext.SkipSpace(p.Data, 1); p.Data[j] != '"' {
 			return ErrPayload
 		}
 	}
@@ -215,11 +217,11 @@ func (p *Packet) EventName() []byte {
 	if p.Type != Event && p.Type != BinaryEvent || len(p.Data) == 0 || p.Data[0] != '[' {
 		return nil
 	}
-	i := skipSpace(p.Data, 1)
+	i := jsontext.SkipSpace(p.Data, 1)
 	if i >= len(p.Data) || p.Data[i] != '"' {
 		return nil
 	}
-	end := skipString(p.Data, i)
+	end := jsontext.SkipString(p.Data, i)
 	if end < 0 {
 		return nil
 	}
@@ -267,7 +269,7 @@ func AppendPacket(dst []byte, p *Packet) []byte {
 func AppendConnect(dst, nsp []byte, sid string) []byte {
 	dst = appendHeader(dst, Connect, 0, nsp, 0, false)
 	dst = append(dst, `{"sid":`...)
-	dst = appendString(dst, sid)
+	dst = jsontext.AppendString(dst, sid)
 	return append(dst, '}')
 }
 
@@ -278,7 +280,7 @@ func AppendConnect(dst, nsp []byte, sid string) []byte {
 func AppendConnectError(dst, nsp []byte, message string) []byte {
 	dst = appendHeader(dst, ConnectError, 0, nsp, 0, false)
 	dst = append(dst, `{"message":`...)
-	dst = appendString(dst, message)
+	dst = jsontext.AppendString(dst, message)
 	return append(dst, '}')
 }
 
@@ -300,7 +302,7 @@ func AppendDisconnect(dst, nsp []byte) []byte {
 func AppendEvent(dst, nsp []byte, attachments int, name string, args ...[]byte) []byte {
 	dst = appendEventHeader(dst, nsp, attachments)
 	dst = append(dst, '[')
-	dst = appendString(dst, name)
+	dst = jsontext.AppendString(dst, name)
 	for _, a := range args {
 		dst = append(dst, ',')
 		dst = append(dst, a...)
@@ -337,14 +339,14 @@ func appendEventHeader(dst, nsp []byte, attachments int) []byte {
 // [newName]. Note the argument order: dst comes last.
 func ReplaceEventName(data []byte, newName string, dst []byte) []byte {
 	dst = append(dst, '[')
-	dst = appendString(dst, newName)
-	i := skipSpace(data, 0)
+	dst = jsontext.AppendString(dst, newName)
+	i := jsontext.SkipSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
 		return append(dst, ']')
 	}
-	j := skipSpace(data, i+1)
+	j := jsontext.SkipSpace(data, i+1)
 	if j < len(data) && data[j] == '"' {
-		if end := skipString(data, j); end > 0 {
+		if end := jsontext.SkipString(data, j); end > 0 {
 			return append(dst, data[end:]...)
 		}
 	}
@@ -383,15 +385,15 @@ func AppendAck(dst, nsp []byte, id int64, attachments int, rawArray []byte) []by
 // are copied untouched. data must be the Data of a packet ParsePacket
 // accepted as an event.
 func EventArgs(data, dst []byte) []byte {
-	i := skipSpace(data, 1)
+	i := jsontext.SkipSpace(data, 1)
 	if i >= len(data) || data[i] != '"' {
 		return append(dst, "[]"...)
 	}
-	end := skipString(data, i)
+	end := jsontext.SkipString(data, i)
 	if end < 0 {
 		return append(dst, "[]"...)
 	}
-	j := skipSpace(data, end)
+	j := jsontext.SkipSpace(data, end)
 	if j < len(data) && data[j] == ',' {
 		j++
 	}

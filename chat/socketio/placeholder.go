@@ -3,6 +3,8 @@ package socketio
 import (
 	"encoding/base64"
 	"encoding/json"
+
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 // Binary attachments (socket.io-protocol v5, "Packet encoding"): a
@@ -40,7 +42,7 @@ func (s *placeholderScan) next() (start, end, num int, ok bool, err error) {
 	for i := s.pos; i < len(d); {
 		switch d[i] {
 		case '"':
-			j := skipString(d, i)
+			j := jsontext.SkipString(d, i)
 			if j < 0 {
 				s.pos = len(d)
 				return 0, 0, 0, false, nil
@@ -75,7 +77,7 @@ const (
 // or its first nested value. For a placeholder it returns the index just
 // past the object and its num.
 func probePlaceholder(d []byte, i int) (end, num, kind int) {
-	j := skipSpace(d, i+1)
+	j := jsontext.SkipSpace(d, i+1)
 	if j < len(d) && d[j] == '}' {
 		return 0, 0, notPlaceholder
 	}
@@ -85,16 +87,16 @@ func probePlaceholder(d []byte, i int) (end, num, kind int) {
 		if j >= len(d) || d[j] != '"' {
 			return 0, 0, notPlaceholder
 		}
-		kend := skipString(d, j)
+		kend := jsontext.SkipString(d, j)
 		if kend < 0 {
 			return 0, 0, notPlaceholder
 		}
 		key := d[j+1 : kend-1]
-		j = skipSpace(d, kend)
+		j = jsontext.SkipSpace(d, kend)
 		if j >= len(d) || d[j] != ':' {
 			return 0, 0, notPlaceholder
 		}
-		j = skipSpace(d, j+1)
+		j = jsontext.SkipSpace(d, j+1)
 		if j >= len(d) {
 			return 0, 0, notPlaceholder
 		}
@@ -104,7 +106,7 @@ func probePlaceholder(d []byte, i int) (end, num, kind int) {
 			}
 			return 0, 0, notPlaceholder
 		}
-		vend := skipValue(d, j)
+		vend := jsontext.SkipValue(d, j)
 		if vend < 0 {
 			return 0, 0, notPlaceholder
 		}
@@ -115,12 +117,12 @@ func probePlaceholder(d []byte, i int) (end, num, kind int) {
 		case nameIs(key, "num"):
 			numRaw = d[j:vend]
 		}
-		j = skipSpace(d, vend)
+		j = jsontext.SkipSpace(d, vend)
 		if j >= len(d) {
 			return 0, 0, notPlaceholder
 		}
 		if d[j] == ',' {
-			j = skipSpace(d, j+1)
+			j = jsontext.SkipSpace(d, j+1)
 			continue
 		}
 		if d[j] != '}' {

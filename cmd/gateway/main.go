@@ -23,6 +23,7 @@ import (
 	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/clientip"
+	"github.com/chatgate/chatgate/cluster"
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/netpoll"
@@ -48,6 +49,7 @@ type options struct {
 	node           string
 	drainTimeout   time.Duration
 	adminAddr      string
+	natsURL        string
 	maxRooms       int
 	jwtSecret      string
 	jwtPublicKey   string
@@ -87,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.maxRooms, "max-rooms", limit.DefaultMaxRoomsPerConnection, "rooms one connection may be in at once (too_many_rooms above; -1 = unlimited)")
 	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
+	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL (e.g. nats://127.0.0.1:4222) turning cluster mode on; env CHATGATE_NATS_URL")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
 	fs.StringVar(&o.adminAddr, "admin-addr", admin.DefaultAddr, "admin listener for /metrics, /healthz, /readyz and /debug/pprof (empty = off); keep it private")
@@ -99,6 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		key := "CHATGATE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if f.Name == "nats" {
+			key = "CHATGATE_NATS_URL"
+		}
 		if v, ok := os.LookupEnv(key); ok && envErr == nil {
 			if err := f.Value.Set(v); err != nil {
 				envErr = fmt.Errorf("%s=%q: %w", key, v, err)
@@ -178,6 +184,10 @@ func run(args []string, stderr io.Writer) error {
 	}
 
 	table := rooms.New(netpoll.Loops(o.net))
+	node := o.node
+	if node == "" {
+		node = chat.RandomNodeTag()
+	}
 	var srv *netpoll.Server
 	m := metrics.New(metrics.Options{
 		Connections: func() int { return srv.Stats().Connections },
@@ -191,9 +201,21 @@ func run(args []string, stderr io.Writer) error {
 		MaxRooms: o.maxRooms,
 		Codecs:   netpoll.Codecs(),
 		Presence: o.presence,
-		Node:     o.node,
+		Node:     node,
 	}, table)
 	srv = netpoll.New(o.net, hub)
+	var cl *cluster.Cluster
+	if o.natsURL != "" {
+		cl, err = cluster.New(cluster.Config{URL: o.natsURL, Node: node, Logger: log}, hub.ClusterHandler())
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		hub.SetCluster(cl)
+		if err := cl.Register(m.Registry()); err != nil {
+			return fmt.Errorf("cluster metrics: %w", err)
+		}
+		log.Info("cluster mode", "nats", o.natsURL, "node", node)
+	}
 	for path, h := range web.Routes() {
 		srv.Handle(path, h) // the browser chat page and client.js
 	}
@@ -233,6 +255,9 @@ func run(args []string, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {
 		log.Error("shutdown", "err", err)
+	}
+	if cl != nil {
+		_ = cl.Close() // goodbye: other nodes drop this node's members at once
 	}
 	select {
 	case err := <-done:
