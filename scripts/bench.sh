@@ -2,7 +2,7 @@
 # Runs the standard chatgate comparison against the gorilla/websocket and
 # Socket.IO baselines, and writes the results table and charts.
 #
-#   scripts/bench.sh            full run (about 10-15 minutes), writes
+#   scripts/bench.sh            full run (about 12-15 minutes), writes
 #                               docs/benchmarks-latest.md and docs/bench/*.svg
 #   scripts/bench.sh --quick    smoke test with small N (under 2 minutes),
 #                               writes into bench/out/quick/ instead of docs/
@@ -46,11 +46,15 @@ if [ "$QUICK" = 1 ]; then
 	DOC="$OUT/benchmarks-latest.md"
 	CHARTS="$OUT/bench"
 	BUDGET=110 # seconds
+	QUIET_WAIT=0
+	QUIET_LEFT=0
 else
 	OUT="$ROOT/bench/out"
 	DOC="$ROOT/docs/benchmarks-latest.md"
 	CHARTS="$ROOT/docs/bench"
 	BUDGET=900
+	QUIET_WAIT=20 # seconds per scenario, at most
+	QUIET_LEFT=150 # seconds in all
 fi
 BIN="$OUT/bin"
 RESULTS="$OUT/results.jsonl"
@@ -75,6 +79,7 @@ else
 	: >"$OUT/load-summary.txt"
 	: >"$OUT/load-progress.log"
 fi
+QUIET_PCT=25
 START_SECONDS=$SECONDS
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
 SERVER_PID=""
@@ -220,6 +225,32 @@ case ",$SERVERS," in
 esac
 [ ${#AVAILABLE[@]} -gt 0 ] || { log "no server to benchmark"; exit 1; }
 
+# machine_busy prints the percentage of all CPUs busy over one second.
+machine_busy() {
+	local u1 n1 s1 i1 w1 q1 sq1 st1 u2 n2 s2 i2 w2 q2 sq2 st2 busy total
+	read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ </proc/stat
+	sleep 1
+	read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ </proc/stat
+	busy=$(((u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1)))
+	total=$((busy + (i2 + w2) - (i1 + w1)))
+	echo $((total > 0 ? 100 * busy / total : 0))
+}
+
+# wait_quiet waits, up to QUIET_WAIT seconds, until other work on the
+# machine uses less than QUIET_PCT percent of it: a benchmark sharing the
+# cores with a build or a fuzzer measures the neighbour, not the server.
+wait_quiet() {
+	local waited=0 pct
+	[ "$QUIET_WAIT" -gt 0 ] && [ "$QUIET_LEFT" -gt 0 ] || return 0
+	while pct=$(machine_busy) && [ "$pct" -gt "$QUIET_PCT" ] && [ "$waited" -lt "$QUIET_WAIT" ] && [ "$QUIET_LEFT" -gt 0 ]; do
+		[ "$waited" -eq 0 ] && log "machine ${pct}% busy with other work: waiting up to ${QUIET_WAIT}s for it to calm down"
+		waited=$((waited + 1))
+		QUIET_LEFT=$((QUIET_LEFT - 1))
+	done
+	[ "$waited" -gt 0 ] && log "machine ${pct}% busy after waiting ${waited}s; going ahead"
+	return 0
+}
+
 # scenario NAME SERVER ARGS... starts SERVER afresh, runs the load tool
 # with ARGS against it and stops it.
 scenario() {
@@ -230,6 +261,7 @@ scenario() {
 		SKIPPED+=("$name $what (time budget)")
 		return 0
 	fi
+	wait_quiet
 	start_server "$name" || { SKIPPED+=("$name $what (server did not start)"); return 0; }
 	local proto=native
 	case "$name" in socketio | chatgate-sio) proto=socketio ;; esac
@@ -244,7 +276,9 @@ scenario() {
 # --- scenarios ---------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
 	IDLE=(-scenario idle -n 1000 -room-size 50 -duration 2s -deadline 30s)
-	RAMP=(-scenario fanout -n 100 -publishers 4 -size 64 -ramp -rate 100 -ramp-factor 2 -ramp-max 800 -ramp-refine -1 -step 1s -drain 1s -warmup 1s -deadline 30s)
+	# Ramps: room size, then the starting rate (messages/s).
+	RAMP_AT="200:50"
+	RAMP=(-scenario fanout -publishers 4 -size 64 -ramp -ramp-factor 2 -ramp-max 1600 -ramp-refine -1 -ramp-retry -1 -step 1s -drain 1s -warmup 1s -deadline 30s)
 	SWEEP_SIZES="50 200"
 	SWEEP_RATE_BUDGET=4000 # deliveries per second
 	SWEEP_DUR=2s
@@ -253,7 +287,10 @@ if [ "$QUICK" = 1 ]; then
 	CHURN=(-scenario churn -cycles 300 -churn-concurrency 8 -settle 1s -deadline 30s)
 else
 	IDLE=(-scenario idle -n 18000 -room-size 50 -duration 10s -deadline 120s)
-	RAMP=(-scenario fanout -n 1000 -publishers 10 -size 64 -ramp -rate 20 -ramp-factor 1.5 -step 4s -p99 50ms -deadline 150s)
+	# Ramps: room size, then the starting rate (messages/s). The same
+	# starting load (20,000 deliveries/s) at each size.
+	RAMP_AT="100:200 1000:20 10000:2"
+	RAMP=(-scenario fanout -publishers 10 -size 64 -ramp -ramp-factor 1.5 -step 3s -p99 50ms -ramp-refine 1 -deadline 150s)
 	SWEEP_SIZES="100 1000 10000"
 	SWEEP_RATE_BUDGET=20000
 	SWEEP_DUR=10s
@@ -264,7 +301,9 @@ fi
 
 for s in "${AVAILABLE[@]}"; do
 	scenario "idle" "$s" "${IDLE[@]}"
-	scenario "fanout ramp" "$s" "${RAMP[@]}"
+	for at in $RAMP_AT; do
+		scenario "fanout ramp ${at%%:*}" "$s" "${RAMP[@]}" -n "${at%%:*}" -rate "${at#*:}"
+	done
 	for n in $SWEEP_SIZES; do
 		# The same deliveries per second at every room size, so the
 		# latency curve shows the cost of the room size alone.
