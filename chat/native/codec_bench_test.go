@@ -87,4 +87,3 @@ func BenchmarkAppendPresence(b *testing.B) {
 		dst = Codec{}.AppendPresence(dst[:0], &p)
 	}
 }
-

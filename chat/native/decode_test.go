@@ -357,4 +357,3 @@ func TestDecodeAllocs(t *testing.T) {
 		})
 	}
 }
-

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
 
 // Decode takes whole payloads (the frame layer reassembles messages), so
@@ -47,7 +46,7 @@ func FuzzDecode(f *testing.F) {
 		// that is neither a number nor a string. Raw values sidestep its
 		// float64 limit on numbers.
 		valid := json.Valid(payload)
-		bad := !valid || payload[skipSpace(payload, 0)] != '{'
+		bad := !valid || payload[jsontext.SkipSpace(payload, 0)] != '{'
 		if !bad {
 			var raw map[string]json.RawMessage
 			if err := json.Unmarshal(payload, &raw); err != nil {
@@ -121,4 +120,3 @@ func FuzzDecode(f *testing.F) {
 		checkRaw("id", req.ID)
 	})
 }
-

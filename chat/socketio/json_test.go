@@ -1,11 +1,6 @@
 package socketio
 
-import (
-	"bytes"
-	"encoding/json"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestParseUint(t *testing.T) {
 	tests := []struct {
