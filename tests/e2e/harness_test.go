@@ -50,8 +50,8 @@ type gateway struct {
 	cmd   *exec.Cmd
 	addr  string
 	admin string // admin listener (metrics, readiness)
-	logs *logBuffer
-	done chan error
+	logs  *logBuffer
+	done  chan error
 }
 
 type logBuffer struct {
