@@ -147,7 +147,7 @@ type Presence struct {
 // use: encoders run on every event loop at once.
 type Codec interface {
 	BinaryAttachments() bool
-	AppendWelcome(dst []byte, id string) []byte
+	AppendWelcome(dst []byte, id, user string) []byte
 	AppendReply(dst []byte, r *Reply) []byte
 	AppendMessage(dst []byte, m *Message) []byte
 	AppendPresence(dst []byte, p *Presence) []byte

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/chatgate/chatgate/auth"
-	"github.com/chatgate/chatgate/metrics"
 )
 
 // Admission: what a client must pass before it becomes a chat session —
@@ -17,7 +16,6 @@ import (
 // refusal is an HTTP answer to a handshake that is not admitted.
 type refusal struct {
 	resp Response
-	why  metrics.HandshakeFailure
 }
 
 // admission is what an admitted handshake carries on: the client's
@@ -31,34 +29,49 @@ type admission struct {
 // admit checks a handshake from ip. tokenRequired is false where the
 // token may still come later (a Socket.IO CONNECT); holdIP takes a slot of
 // the per-address limit.
+//
+// The order is the documented one (docs/security.md): the per-address
+// limit first (cheapest, and it bounds what one address can make the
+// gateway verify), then the origin, then the token.
 func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *refusal) {
 	var a admission
+	// A trusted proxy's own requests (health checks, a forwarding header
+	// that named no client) are not counted against its address.
+	if holdIP && !s.cfg.TrustedProxies.Contains(ip) {
+		if !s.perIP.Acquire(ip, s.cfg.Limits.MaxConnectionsPerIP) {
+			return a, &refusal{textResponse(429, "too many connections from this address\n")}
+		}
+		a.ipHeld = true
+	}
 	if !s.cfg.Origins.Allowed(req.Header("Origin")) {
-		return a, &refusal{textResponse(403, "origin not allowed\n"), metrics.HandshakeForbidden}
+		s.releaseIP(ip, a)
+		return a, &refusal{textResponse(403, "origin not allowed\n")}
 	}
 	if v := s.cfg.Verifier; v != nil {
 		tok := auth.TokenFrom(req.Header("Authorization"), req.Query)
 		if tok != nil || (tokenRequired && s.cfg.AuthRequired) {
 			ident, err := v.Verify(tok)
 			if err != nil {
+				s.releaseIP(ip, a)
 				return a, &refusal{Response{Status: 401, Body: []byte("unauthorized: " + auth.Reason(err) + "\n"),
-					Header: []string{"WWW-Authenticate: " + auth.Challenge(err)}}, metrics.HandshakeUnauthorized}
+					Header: []string{"WWW-Authenticate: " + auth.Challenge(err)}}}
 			}
 			a.ident = ident
 		}
 	}
-	if holdIP {
-		if !s.perIP.Acquire(ip, s.cfg.Limits.MaxConnectionsPerIP) {
-			return a, &refusal{textResponse(429, "too many connections from this address\n"), metrics.HandshakeOverloaded}
-		}
-		a.ipHeld = true
-	}
 	return a, nil
 }
 
-// refuse answers a refused handshake on c.
+// releaseIP gives back the per-address slot of a refused admission.
+func (s *Server) releaseIP(ip netip.Addr, a admission) {
+	if a.ipHeld {
+		s.perIP.Release(ip)
+	}
+}
+
+// refuse logs a refused handshake on c; the response that follows
+// (respond) counts it in the metrics by its status.
 func (c *conn) refuse(r *refusal) {
-	c.lp.srv.m.HandshakeFailed(r.why)
 	c.lp.srv.log.Debug("handshake refused", "client", c.clientIP().String(), "status", r.resp.Status)
 }
 

@@ -190,8 +190,9 @@ func (c Config) withDefaults() Config {
 }
 
 // sweepEvery is the period of the per-loop timeout sweep: a quarter of the
-// shortest timeout, between 10 ms and 1 s. Timeouts therefore fire up to
-// one period late.
+// shortest timeout, between 10 ms and 1 s. Deadlines are stamped with the
+// coarse clock the sweep advances, so timeouts fire within one period of
+// their nominal time, early or late.
 func (c Config) sweepEvery() time.Duration {
 	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout,
 		c.SocketIO.PingInterval, c.SocketIO.PingTimeout, c.SocketIO.ConnectTimeout) / 4

@@ -325,7 +325,7 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		// with CONNECT) must be admitted; a probe for a polling session
 		// was admitted at its handshake, but its origin is checked again.
 		var ref *refusal
-		adm, ref = srv.admit(req, c.clientIP(), ep == endpointChat, relay == nil)
+		adm, ref = srv.admit(req, c.clientIP(), ep == endpointChat, relay == nil && !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
 			return c.respond(ref.resp)
@@ -352,7 +352,9 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		c.dropHead()
 		return gnet.Close
 	}
-	c.ipHeld = adm.ipHeld
+	if adm.ipHeld {
+		c.ipHeld = true
+	}
 	c.state = stateOpen
 	c.stamp = srv.now()
 	switch {
@@ -387,7 +389,7 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 	}
 	if ep == endpointChat {
 		c.sess = srv.hub.Open(c, lp.idx, kindNative, adm.ident)
-		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID())
+		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
 		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String())
 	}
@@ -606,6 +608,10 @@ func (c *conn) closeNow(code ws.StatusCode, reason string) {
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
 func (c *conn) slowConsumer() {
 	c.lp.srv.m.SlowConsumerClosed()
+	// Its backlog is what it is not reading, so the close frame would sit
+	// behind it: reset the connection instead (SO_LINGER 0), which the
+	// client sees at once and which frees the backlog now.
+	_ = c.gc.SetLinger(0)
 	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered())
 	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
 }

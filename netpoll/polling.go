@@ -142,7 +142,7 @@ func (c *conn) serveSIO(req *Request, body, rest []byte, echo bool) gnet.Action 
 		if method != "GET" {
 			return c.pollError(req, socketio.ErrBadHandshakeMethod)
 		}
-		adm, ref := srv.admit(req, c.clientIP(), false, !echo)
+		adm, ref := srv.admit(req, c.clientIP(), false, !echo && !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
 			ref.resp.Header = srv.corsHeaders(req.Header("Origin"), ref.resp.Header)

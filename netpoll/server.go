@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -231,12 +232,26 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.m.HandshakeFailed(metrics.HandshakeOverloaded)
 		return appendResponse(nil, textResponse(503, "too many connections\n")), gnet.Close
 	}
+	var peer netip.Addr
+	if ta, ok := gc.RemoteAddr().(*net.TCPAddr); ok {
+		peer = ta.AddrPort().Addr().Unmap()
+	}
+	// A direct client (no PROXY header to come, not a trusted proxy) is
+	// held to its address's limit at once, so that it cannot pile up
+	// half-open connections.
+	held := false
+	if s.cfg.ProxyProtocol == ProxyOff && !s.cfg.TrustedProxies.Contains(peer) {
+		if !s.perIP.Acquire(peer, s.cfg.Limits.MaxConnectionsPerIP) {
+			s.total.Release()
+			s.m.HandshakeFailed(metrics.HandshakeOverloaded)
+			return appendResponse(nil, textResponse(429, "too many connections from this address\n")), gnet.Close
+		}
+		held = true
+	}
 	s.m.Opened()
 	lp := s.loopFor(gc.EventLoop())
-	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout)}
-	if ta, ok := gc.RemoteAddr().(*net.TCPAddr); ok {
-		c.setIP(ta.AddrPort().Addr())
-	}
+	c := &conn{gc: gc, lp: lp, stamp: s.now() + int64(s.cfg.HandshakeTimeout), ipHeld: held}
+	c.setIP(peer)
 	if s.cfg.ProxyProtocol != ProxyOff {
 		c.state = stateProxy
 	}

@@ -92,8 +92,9 @@ type sioConn struct {
 	// or from the CONNECT auth payload; nil while anonymous.
 	ident *auth.Identity
 	// lim is the rate-limit state; it follows the session across
-	// transports.
-	lim limit.Conn
+	// transports. limited marks the packet being handled as over the limit.
+	lim     limit.Conn
+	limited bool
 	// A BINARY_EVENT or BINARY_ACK waiting for its attachments: its own
 	// copy of the packet text, parsed again from that copy.
 	binText []byte
@@ -168,6 +169,17 @@ func (c *conn) sioCloseChat() {
 // message handles one Engine.IO message: a text packet or a binary
 // attachment. An error closes the session.
 func (s *sioConn) message(lp *loop, op ws.OpCode, payload []byte) error {
+	// Every Engine.IO packet counts against the rate limits (pings and
+	// CONNECT/DISCONNECT cycles cost the gateway too). A limited event is
+	// answered with rate_limited through its ack; anything else limited is
+	// dropped.
+	switch s.lim.Message(s.srv.now(), len(payload), &s.srv.cfg.Limits) {
+	case limit.Abuse:
+		return errAbuse
+	case limit.Limited:
+		s.limited = true
+		defer func() { s.limited = false }()
+	}
 	if op == ws.OpBinary {
 		if s.echo {
 			s.t.sioSend(ws.OpBinary, payload)
@@ -191,6 +203,9 @@ func (s *sioConn) message(lp *loop, op ws.OpCode, payload []byte) error {
 	t, data, err := socketio.ParseEIO(payload)
 	if err != nil {
 		return err
+	}
+	if s.limited && t != socketio.EIOMessage {
+		return nil // a limited ping, noop or close: dropped
 	}
 	if s.binWant != 0 && t == socketio.EIOMessage {
 		// A packet while attachments are due. Engine.IO packets (a pong)
@@ -240,6 +255,9 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 	bit := namespaceBit(p.Namespace, conformance)
 	switch p.Type {
 	case socketio.Connect:
+		if s.limited {
+			return nil // CONNECT floods are dropped, not answered
+		}
 		if bit == 0 {
 			// Refused: the connect timeout keeps running, so a client
 			// that only knocks on unknown namespaces is still dropped.
@@ -323,16 +341,9 @@ func (s *sioConn) packet(lp *loop, p *socketio.Packet, atts [][]byte) error {
 			srv.hub.Fail(sess, &lp.req, ce)
 			return nil
 		}
-		size := len(p.Data)
-		for _, a := range atts {
-			size += len(a)
-		}
-		switch s.lim.Message(srv.now(), size, &srv.cfg.Limits) {
-		case limit.Limited:
+		if s.limited {
 			srv.hub.Fail(sess, &lp.req, chat.ErrRateLimited)
 			return nil
-		case limit.Abuse:
-			return errAbuse
 		}
 		srv.hub.Handle(sess, &lp.req)
 	case socketio.Ack, socketio.BinaryAck:

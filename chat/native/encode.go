@@ -19,9 +19,12 @@ var _ chat.Codec = Codec{}
 // AppendWelcome appends the greeting sent once a connection is open:
 //
 //	{"type":"welcome","id":"<connection id>"}
-func (Codec) AppendWelcome(dst []byte, id string) []byte {
+//
+// with `"user":"<sub>"` added for a connection that authenticated.
+func (Codec) AppendWelcome(dst []byte, id, user string) []byte {
 	dst = append(dst, `{"type":"welcome","id":`...)
 	dst = jsontext.AppendString(dst, id)
+	dst = appendUser(dst, user)
 	return append(dst, '}')
 }
 

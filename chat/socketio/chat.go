@@ -250,7 +250,7 @@ func (Codec) BinaryAttachments() bool { return true }
 // AppendWelcome implements chat.Codec by returning dst unchanged: a
 // Socket.IO client learns its session id from the CONNECT answer
 // (AppendConnect), which the transport sends as part of the handshake.
-func (Codec) AppendWelcome(dst []byte, id string) []byte { return dst }
+func (Codec) AppendWelcome(dst []byte, id, user string) []byte { return dst }
 
 // AppendReply appends the acknowledgement of one request, an ACK whose
 // payload is a one-element array:

@@ -50,8 +50,10 @@ type gateway struct {
 	cmd   *exec.Cmd
 	addr  string
 	admin string // admin listener (metrics, readiness)
-	logs  *logBuffer
-	done  chan error
+	// exited is closed once the process has been waited for.
+	exited chan struct{}
+	logs   *logBuffer
+	done   chan error
 }
 
 type logBuffer struct {
@@ -88,7 +90,7 @@ func freeAddr(t *testing.T) string {
 func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
 	addr := freeAddr(t)
-	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1)}
+	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	base := []string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}
 	// Tests of other features send faster than a chat user may: the rate
 	// limits are off unless a test sets them.
@@ -103,7 +105,11 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { g.done <- g.cmd.Wait() }()
+	go func() {
+		err := g.cmd.Wait()
+		close(g.exited)
+		g.done <- err
+	}()
 	t.Cleanup(func() {
 		g.kill()
 		if t.Failed() {
@@ -127,12 +133,14 @@ func startGateway(t *testing.T, args ...string) *gateway {
 }
 
 func (g *gateway) kill() {
-	if g.cmd.ProcessState != nil {
+	select {
+	case <-g.exited:
 		return
+	default:
 	}
 	_ = g.cmd.Process.Signal(syscall.SIGKILL)
 	select {
-	case <-g.done:
+	case <-g.exited:
 	case <-time.After(5 * time.Second):
 	}
 }

@@ -463,13 +463,17 @@ func (h *haproxyProc) reload(t *testing.T) {
 // connections without one.
 func launchNode(t *testing.T, addr string, proxied bool, args ...string) *gateway {
 	t.Helper()
-	g := &gateway{t: t, addr: addr, logs: &logBuffer{}, done: make(chan error, 1)}
+	g := &gateway{t: t, addr: addr, logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-admin-addr=", "-loops", "2", "-log-level", "debug"}, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { g.done <- g.cmd.Wait() }()
+	go func() {
+		err := g.cmd.Wait()
+		close(g.exited)
+		g.done <- err
+	}()
 	t.Cleanup(func() {
 		g.kill()
 		if t.Failed() {
