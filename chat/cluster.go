@@ -28,7 +28,9 @@ func (h *Hub) remoteCount(room []byte) int {
 	return h.cl.RemoteCount(room)
 }
 
-func (h *Hub) publishRoom(m *Message) {
+// publishRoom takes m by value so that single-node sends, which never
+// call it, still keep their Message on the stack.
+func (h *Hub) publishRoom(m Message) {
 	h.cl.PublishRoom(&cluster.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
 		Data: m.Data, TS: m.TS, Attachments: m.Attachments})
 }

@@ -279,16 +279,17 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+		ts := h.cfg.Now().UnixMilli()
 		if h.cl != nil {
 			// Other nodes deliver to their own members; this node never
 			// hears its own publication back.
-			h.publishRoom(&m)
+			h.publishRoom(Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts})
 		}
 		snap := h.table.Snapshot(req.Room)
 		if snap == nil || snap.Count <= 1 {
 			return nil // nobody else here to deliver to
 		}
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts}
 		var frames Frames
 		h.encodeMessage(snap.Kinds, &m, &frames)
 		h.cfg.Metrics.Broadcast(snap.Count - 1)
