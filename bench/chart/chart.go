@@ -164,7 +164,7 @@ func FanoutThroughput(rs []load.Result, file string) error {
 	if len(labels) == 0 {
 		return ErrNoData
 	}
-	const title = "Fan-out: highest deliveries/s with no loss and p99 within bound"
+	const title = "Fan-out: highest deliveries/s with no loss and p99 within its bound"
 	y := func(s load.StepResult) float64 { return s.DeliveriesPerSec }
 	if sizes := distinctSizes(series); len(sizes) == 1 {
 		return bars(labels, series, title+fmt.Sprintf(" (%d members)", sizes[0]), "deliveries per second", y, file)

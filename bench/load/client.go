@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -100,7 +101,14 @@ func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*clie
 		Timeout: cfg.timeout,
 		NetDial: nd.DialContext,
 	}
-	nc, hbr, _, err := d.Dial(ctx, "ws://"+cfg.addr+cfg.path)
+	// With several servers (cluster nodes), client idx goes to server
+	// idx mod n: members and publishers of one room land on every node.
+	addr := cfg.addr
+	if strings.Contains(addr, ",") {
+		list := strings.Split(addr, ",")
+		addr = list[idx%len(list)]
+	}
+	nc, hbr, _, err := d.Dial(ctx, "ws://"+addr+cfg.path)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -82,7 +82,7 @@ func run() int {
 	}
 	proto := fs.String("proto", "native", "wire protocol: native or socketio")
 	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms or churn")
-	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only)")
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only); a comma-separated list spreads the clients over several servers (cluster nodes) round-robin")
 	fs.StringVar(&cfg.Path, "path", "", "WebSocket request path (default /ws, or /socket.io/?EIO=4&transport=websocket)")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test in the results (default: -addr)")
 	fs.IntVar(&cfg.Conns, "n", 1000, "connections (fanout: room members)")
@@ -185,9 +185,11 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := load.WaitListening(ctx, cfg.Addr, *wait); err != nil {
-		fmt.Fprintf(os.Stderr, "load: server at %s is not accepting connections: %v\n", cfg.Addr, err)
-		return 1
+	for _, addr := range strings.Split(cfg.Addr, ",") {
+		if err := load.WaitListening(ctx, addr, *wait); err != nil {
+			fmt.Fprintf(os.Stderr, "load: server at %s is not accepting connections: %v\n", addr, err)
+			return 1
+		}
 	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {
@@ -217,7 +219,16 @@ func run() int {
 
 // checkLoopback refuses targets outside 127.0.0.0/8 and ::1: the load tool
 // is for servers on this machine only.
-func checkLoopback(addr string) error {
+func checkLoopback(addrs string) error {
+	for _, addr := range strings.Split(addrs, ",") {
+		if err := checkLoopbackOne(addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkLoopbackOne(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
