@@ -169,18 +169,24 @@ func FanoutThroughput(rs []load.Result, file string) error {
 	if sizes := distinctSizes(series); len(sizes) == 1 {
 		return bars(labels, series, title+fmt.Sprintf(" (%d members)", sizes[0]), "deliveries per second", y, file)
 	}
-	p := newPlot(title, "room members", "deliveries per second")
+	p := newPlot(title, "room members", "deliveries per second (log scale)")
 	logX(p, series)
+	// Servers differ by orders of magnitude here.
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = relabel(plot.LogTicks{Prec: -1})
 	var args []any
+	top := 0.0
 	for _, l := range labels {
-		args = append(args, l, xys(series[l], y))
+		pts := xys(series[l], func(s load.StepResult) float64 { return max(y(s), 1) })
+		for _, pt := range pts {
+			top = max(top, pt.Y)
+		}
+		args = append(args, l, pts)
 	}
 	if err := plotutil.AddLinePoints(p, args...); err != nil {
 		return err
 	}
-	p.Y.Min = 0
-	p.Y.Max = headroom(args)
-	p.Y.Tick.Marker = countTicks
+	p.Y.Max = top * 20 // head room for the legend
 	return p.Save(width, height, file)
 }
 
@@ -199,8 +205,16 @@ func headroom(args []any) float64 {
 }
 
 // countTicks labels a count axis with plain numbers: 250k, 1.5M.
-var countTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+var countTicks = relabel(plot.DefaultTicks{})
+
+// relabel wraps a ticker so its labels read as counts: 250k, 1.5M.
+func relabel(t plot.Ticker) plot.Ticker {
+	return plot.TickerFunc(func(lo, hi float64) []plot.Tick {
+		return countLabels(t.Ticks(lo, hi))
+	})
+}
+
+func countLabels(ticks []plot.Tick) []plot.Tick {
 	for i := range ticks {
 		if ticks[i].Label == "" {
 			continue
@@ -216,7 +230,7 @@ var countTicks = plot.TickerFunc(func(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ticks
-})
+}
 
 // distinctSizes returns the room sizes present in series, ascending.
 func distinctSizes(series map[string][]point) []int {
