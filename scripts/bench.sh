@@ -156,6 +156,11 @@ if [ "$GATEWAY_BUILD" = ok ]; then
 			GATEWAY_FLAGS+=("-$f=-1")
 		fi
 	done
+	# No admin listener: its default port may belong to a gateway the
+	# operator is running, and the benchmark reads /proc, not /metrics.
+	if grep -q -- "^  -admin-addr " <<<"$gateway_help"; then
+		GATEWAY_FLAGS+=("-admin-addr=")
+	fi
 fi
 
 # free_port prints a loopback port below the ephemeral range with no
