@@ -1,5 +1,7 @@
 package chat
 
+import "github.com/chatgate/chatgate/chat/internal/jsontext"
+
 // Op is a chat operation requested by a client, independent of the wire
 // codec that carried it.
 type Op uint8
@@ -151,4 +153,32 @@ type Codec interface {
 	AppendReply(dst []byte, r *Reply) []byte
 	AppendMessage(dst []byte, m *Message) []byte
 	AppendPresence(dst []byte, p *Presence) []byte
+}
+
+// SetSend fills req's destination and data from the raw JSON values of a
+// send request — "room", "to" and "data", nil when absent — the same way
+// for every codec: a room or a target (or both) must be a JSON string, and
+// data must be present. It returns the error reply for a request that does
+// not qualify.
+func (req *Request) SetSend(room, to, data []byte) *Error {
+	if room != nil {
+		if !jsontext.IsString(room) {
+			return ErrMissingRoom
+		}
+		req.Room, req.HasRoom = jsontext.Unquote(room), true
+	}
+	if to != nil {
+		if !jsontext.IsString(to) {
+			return ErrMissingDest
+		}
+		req.To, req.HasTo = jsontext.Unquote(to), true
+	}
+	if !req.HasRoom && !req.HasTo {
+		return ErrMissingDest
+	}
+	if data == nil {
+		return ErrMissingData
+	}
+	req.Data = data
+	return nil
 }

@@ -71,25 +71,9 @@ func Decode(payload []byte, req *chat.Request) error {
 		req.Room, req.HasRoom = jsontext.Unquote(f.room), true
 
 	case chat.OpSend:
-		if f.room != nil {
-			if !jsontext.IsString(f.room) {
-				return chat.ErrMissingRoom
-			}
-			req.Room, req.HasRoom = jsontext.Unquote(f.room), true
+		if err := req.SetSend(f.room, f.to, f.data); err != nil {
+			return err
 		}
-		if f.to != nil {
-			if !jsontext.IsString(f.to) {
-				return chat.ErrMissingDest
-			}
-			req.To, req.HasTo = jsontext.Unquote(f.to), true
-		}
-		if !req.HasRoom && !req.HasTo {
-			return chat.ErrMissingDest
-		}
-		if f.data == nil {
-			return chat.ErrMissingData
-		}
-		req.Data = f.data
 	}
 	return nil
 }

@@ -123,25 +123,9 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		if !f.scan(arg) {
 			return chat.ErrMissingDest
 		}
-		if f.room != nil {
-			if !jsontext.IsString(f.room) {
-				return chat.ErrMissingRoom
-			}
-			req.Room, req.HasRoom = jsontext.Unquote(f.room), true
+		if err := req.SetSend(f.room, f.to, f.data); err != nil {
+			return err
 		}
-		if f.to != nil {
-			if !jsontext.IsString(f.to) {
-				return chat.ErrMissingDest
-			}
-			req.To, req.HasTo = jsontext.Unquote(f.to), true
-		}
-		if !req.HasRoom && !req.HasTo {
-			return chat.ErrMissingDest
-		}
-		if f.data == nil {
-			return chat.ErrMissingData
-		}
-		req.Data = f.data
 		if len(attachments) > 0 {
 			// Only data travels on: every attachment must be referenced
 			// from it, or recipients would get a packet whose binary
