@@ -596,9 +596,6 @@ func (c *conn) startClose(code ws.StatusCode, reason string) {
 // closeNow sends a close frame and drops the connection at once. Called on
 // the loop outside traffic handling.
 func (c *conn) closeNow(code ws.StatusCode, reason string) {
-	if reason == "ping timeout" || reason == "no Socket.IO connect in time" {
-		c.setWhy(metrics.CloseTimeout)
-	}
 	c.setWhy(metrics.CloseCode(int(code)))
 	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
 	c.state = stateClosed

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -301,6 +302,7 @@ func (lp *loop) sweep() {
 				case !c.upgraded && now-c.stamp > int64(upgradeTimeout):
 					// A probe that does not finish its upgrade must not
 					// block the session's next attempt forever.
+					c.setWhy(metrics.CloseTimeout)
 					c.closeNow(ws.StatusPolicyViolation, "upgrade timeout")
 				}
 				continue
@@ -308,6 +310,7 @@ func (lp *loop) sweep() {
 			idle := now - c.stamp
 			switch {
 			case idle > int64(cfg.PingInterval+cfg.PingTimeout):
+				c.setWhy(metrics.CloseTimeout)
 				c.closeNow(ws.StatusGoingAway, "ping timeout")
 			case idle > int64(cfg.PingInterval) && !c.pinged:
 				c.pinged = true

@@ -413,8 +413,12 @@ func (s *sioConn) heartbeat(now int64) string {
 
 // sioSweep runs the heartbeat of a direct WebSocket connection.
 func (c *conn) sioSweep(now int64) {
-	switch reason := c.sio.heartbeat(now); reason {
-	case "":
+	reason := c.sio.heartbeat(now)
+	if reason == "" {
+		return
+	}
+	c.setWhy(metrics.CloseTimeout) // a missed pong or a missing CONNECT
+	switch reason {
 	case "ping timeout":
 		c.closeNow(ws.StatusGoingAway, reason)
 	default:
