@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-5s}
 step() { printf '\n==> %s\n' "$*"; }
+# count_files prints how many files a directory holds (0 if it is absent).
+count_files() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 
 step "installing Node.js test dependencies"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -56,13 +58,13 @@ if [ "$FUZZTIME" != "0" ]; then
     for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
       echo "--- $pkg $target"
       corpus="$dir/testdata/fuzz/$target"
-      before=$(ls "$corpus" 2>/dev/null | wc -l)
+      before=$(count_files "$corpus")
       if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"; then
         # A real failure leaves its input in testdata/fuzz. Go's fuzzer can
         # also stop with "context deadline exceeded" while it is still
         # minimising a new input when the time is up, leaving nothing:
         # that run is repeated once, and a second failure fails the suite.
-        if [ "$(ls "$corpus" 2>/dev/null | wc -l)" != "$before" ]; then
+        if [ "$(count_files "$corpus")" != "$before" ]; then
           echo "fuzzing $target found a failing input: $corpus" >&2
           exit 1
         fi
