@@ -13,11 +13,6 @@ import (
 // handshake), so a refused client gets a plain HTTP answer and never
 // appears in any room or list.
 
-// refusal is an HTTP answer to a handshake that is not admitted.
-type refusal struct {
-	resp Response
-}
-
 // admission is what an admitted handshake carries on: the client's
 // identity (nil: anonymous) and whether a per-address slot was taken for
 // it (to be released when the connection or session ends).
@@ -26,26 +21,27 @@ type admission struct {
 	ipHeld bool
 }
 
-// admit checks a handshake from ip. tokenRequired is false where the
+// admit checks a handshake from ip; a refused one gets the HTTP answer to
+// send instead of the upgrade. tokenRequired is false where the
 // token may still come later (a Socket.IO CONNECT); holdIP takes a slot of
 // the per-address limit.
 //
 // The order is the documented one (docs/security.md): the per-address
 // limit first (cheapest, and it bounds what one address can make the
 // gateway verify), then the origin, then the token.
-func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *refusal) {
+func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *Response) {
 	var a admission
 	// A trusted proxy's own requests (health checks, a forwarding header
 	// that named no client) are not counted against its address.
 	if holdIP && !s.cfg.TrustedProxies.Contains(ip) {
 		if !s.perIP.Acquire(ip, s.cfg.Limits.MaxConnectionsPerIP) {
-			return a, &refusal{textResponse(429, "too many connections from this address\n")}
+			return a, refused(textResponse(429, "too many connections from this address\n"))
 		}
 		a.ipHeld = true
 	}
 	if !s.cfg.Origins.Allowed(req.Header("Origin")) {
 		s.releaseIP(ip, a)
-		return a, &refusal{textResponse(403, "origin not allowed\n")}
+		return a, refused(textResponse(403, "origin not allowed\n"))
 	}
 	if v := s.cfg.Verifier; v != nil {
 		tok := auth.TokenFrom(req.Header("Authorization"), req.Query)
@@ -53,8 +49,8 @@ func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) 
 			ident, err := v.Verify(tok)
 			if err != nil {
 				s.releaseIP(ip, a)
-				return a, &refusal{Response{Status: 401, Body: []byte("unauthorized: " + auth.Reason(err) + "\n"),
-					Header: []string{"WWW-Authenticate: " + auth.Challenge(err)}}}
+				return a, &Response{Status: 401, Body: []byte("unauthorized: " + auth.Reason(err) + "\n"),
+					Header: []string{"WWW-Authenticate: " + auth.Challenge(err)}}
 			}
 			a.ident = ident
 		}
@@ -71,9 +67,11 @@ func (s *Server) releaseIP(ip netip.Addr, a admission) {
 
 // refuse logs a refused handshake on c; the response that follows
 // (respond) counts it in the metrics by its status.
-func (c *conn) refuse(r *refusal) {
-	c.lp.srv.log.Debug("handshake refused", "client", c.clientIP().String(), "status", r.resp.Status)
+func (c *conn) refuse(r *Response) {
+	c.lp.srv.log.Debug("handshake refused", "client", c.clientIP().String(), "status", r.Status)
 }
+
+func refused(r Response) *Response { return &r }
 
 // connectRefusal is the CONNECT_ERROR data of a Socket.IO client whose
 // token is missing or invalid.

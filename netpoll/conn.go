@@ -324,11 +324,11 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 		// A new chat session (or a Socket.IO one, whose token may also come
 		// with CONNECT) must be admitted; a probe for a polling session
 		// was admitted at its handshake, but its origin is checked again.
-		var ref *refusal
+		var ref *Response
 		adm, ref = srv.admit(req, c.clientIP(), ep == endpointChat, relay == nil && !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
-			return c.respond(ref.resp)
+			return c.respond(*ref)
 		}
 	}
 	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {

@@ -145,8 +145,8 @@ func (c *conn) serveSIO(req *Request, body, rest []byte, echo bool) gnet.Action 
 		adm, ref := srv.admit(req, c.clientIP(), false, !echo && !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
-			ref.resp.Header = srv.corsHeaders(req.Header("Origin"), ref.resp.Header)
-			return c.respond(ref.resp)
+			ref.Header = srv.corsHeaders(req.Header("Origin"), ref.Header)
+			return c.respond(*ref)
 		}
 		ps := srv.newPollSession(lp, c, echo)
 		ps.sio.ident = adm.ident
