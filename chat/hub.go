@@ -6,30 +6,34 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gobwas/ws"
-
 	"github.com/chatgate/chatgate/auth"
-	"github.com/chatgate/chatgate/cluster"
-	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
 	"github.com/chatgate/chatgate/rooms"
 )
 
-// Frames holds one encoded frame per member kind (rooms.Member.Kind); nil
-// entries are kinds nobody needs.
-type Frames [rooms.MaxKinds]*frame.Shared
+// Payloads holds one encoded payload per member kind (rooms.Member.Kind);
+// nil entries are kinds nobody needs.
+type Payloads [rooms.MaxKinds]*payload.Shared
 
-// Transport delivers encoded frames to sessions on their own event loops.
-// netpoll implements it. Both methods may be called from any event loop and
-// must not block.
+// Transport moves payloads to sessions on their own event loops; netpoll
+// implements it. It is the one way out: every push — a broadcast, a direct
+// message, and what the server API, the backend proxy or history replay
+// send — goes through it, and it applies the outbound limits
+// (-max-pending) to each. Each transport frames the payload for its wire
+// (WebSocket, Engine.IO polling); the hub never does.
+//
+// Every method may be called from any goroutine and must not block.
 type Transport interface {
-	// Fanout delivers frames[m.Kind()] to every member m of snap except
-	// skip (which may be nil). It takes over the caller's reference to each
-	// non-nil frame.
-	Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *Frames)
-	// Unicast delivers f to one session. It takes over the caller's
-	// reference to f.
-	Unicast(to *Session, f *frame.Shared)
+	// Fanout delivers p[m.Kind()] to every member m of snap except skip
+	// (which may be nil). It takes over the caller's reference to each
+	// non-nil payload.
+	Fanout(snap *rooms.Snapshot, skip rooms.Member, p *Payloads)
+	// Push delivers p to one session. It takes over the caller's
+	// reference to p.
+	Push(to *Session, p *payload.Shared)
+	// Disconnect closes the session's connection with d.
+	Disconnect(to *Session, d Disconnect)
 }
 
 // Peer is the transport's side of a session.
@@ -61,7 +65,7 @@ type Config struct {
 // Hub applies chat operations to the room table and the session registry.
 // It is safe for concurrent use by all event loops.
 type Hub struct {
-	cl        *cluster.Cluster // nil: single node
+	broker    Broker // nil: single node
 	cfg       Config
 	table     *rooms.Table
 	transport Transport
@@ -151,8 +155,8 @@ func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
 	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
 	h.open.Add(1)
-	if h.cl != nil {
-		h.cl.LocalOpened(s.id, "", s.User())
+	if h.broker != nil {
+		h.broker.Opened(s.id, "", s.User())
 	}
 	return s
 }
@@ -164,8 +168,8 @@ func (h *Hub) Close(s *Session) {
 		return
 	}
 	h.open.Add(-1)
-	if h.cl != nil {
-		h.cl.LocalClosed(s.id)
+	if h.broker != nil {
+		h.broker.Closed(s.id)
 	}
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
@@ -214,8 +218,8 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		name := string(req.Name)
 		s.nick.Store(&name)
 		r.Name = name
-		if h.cl != nil {
-			h.cl.LocalNick(s.id, name)
+		if h.broker != nil {
+			h.broker.Nick(s.id, name)
 		}
 		return nil
 
@@ -230,11 +234,11 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 			return ErrTooManyRooms
 		}
 		count, added, name := h.table.Join(req.Room, s)
-		if h.cl != nil {
+		if h.broker != nil {
 			if added {
-				h.cl.LocalJoined(s.id, name)
+				h.broker.Joined(s.id, name)
 			}
-			count += h.cl.RemoteCount(req.Room)
+			count += h.broker.RemoteCount(req.Room)
 		}
 		if added {
 			h.cfg.Metrics.Joined()
@@ -255,11 +259,11 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		name := s.rooms[i]
 		s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
 		count, removed := h.table.Leave(req.Room, s)
-		if h.cl != nil {
+		if h.broker != nil {
 			if removed {
-				h.cl.LocalLeft(s.id, name)
+				h.broker.Left(s.id, name)
 			}
-			count += h.cl.RemoteCount(req.Room)
+			count += h.broker.RemoteCount(req.Room)
 		}
 		if removed {
 			h.cfg.Metrics.Left()
@@ -279,21 +283,20 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
-		ts := h.cfg.Now().UnixMilli()
-		if h.cl != nil {
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+		if h.broker != nil {
 			// Other nodes deliver to their own members; this node never
 			// hears its own publication back.
-			h.publishRoom(Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts})
+			h.broker.PublishRoom(&m)
 		}
 		snap := h.table.Snapshot(req.Room)
 		if snap == nil || snap.Count <= 1 {
 			return nil // nobody else here to deliver to
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts}
-		var frames Frames
-		h.encodeMessage(snap.Kinds, &m, &frames)
+		var p Payloads
+		h.encodeMessage(snap.Kinds, &m, &p)
 		h.cfg.Metrics.Broadcast(snap.Count - 1)
-		h.transport.Fanout(snap, s, &frames)
+		h.transport.Fanout(snap, s, &p)
 		return nil
 
 	case OpRooms:
@@ -330,7 +333,7 @@ func (h *Hub) sendTo(s *Session, req *Request) *Error {
 		return h.sendRemote(s, req)
 	}
 	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
-	h.transport.Unicast(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
+	h.transport.Push(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
 	return nil
 }
 
@@ -358,43 +361,39 @@ func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 // fanoutPresence encodes p once per kind in snap and hands it to the
 // transport for every member but skip.
 func (h *Hub) fanoutPresence(snap *rooms.Snapshot, skip rooms.Member, p *Presence) {
-	var frames Frames
+	var ps Payloads
 	for k := range h.cfg.Codecs {
 		if snap.Kinds&(1<<uint(k)) == 0 {
 			continue
 		}
-		f := frame.AcquireShared()
-		buf := f.PayloadBuffer()
-		*buf = h.cfg.Codecs[k].AppendPresence(*buf, p)
-		f.Seal(ws.OpText)
-		frames[k] = f
+		pl := payload.Acquire()
+		*pl.Text() = h.cfg.Codecs[k].AppendPresence(*pl.Text(), p)
+		ps[k] = pl
 	}
-	h.transport.Fanout(snap, skip, &frames)
+	h.transport.Fanout(snap, skip, &ps)
 }
 
 // encodeMessage encodes m once for each kind present in kinds.
-func (h *Hub) encodeMessage(kinds uint32, m *Message, frames *Frames) {
+func (h *Hub) encodeMessage(kinds uint32, m *Message, ps *Payloads) {
 	for k := range h.cfg.Codecs {
 		if kinds&(1<<uint(k)) == 0 {
 			continue
 		}
-		frames[k] = encodeMessage(h.cfg.Codecs[k], m)
+		ps[k] = encodeMessage(h.cfg.Codecs[k], m)
 	}
 }
 
-// encodeMessage frames m for one codec: the text payload, then its binary
-// attachments as binary frames when the codec carries them.
-func encodeMessage(c Codec, m *Message) *frame.Shared {
-	f := frame.AcquireShared()
-	buf := f.PayloadBuffer()
-	*buf = c.AppendMessage(*buf, m)
-	f.Seal(ws.OpText)
+// encodeMessage encodes m for one codec: the text, then its binary
+// attachments when the codec carries them (others inline them).
+func encodeMessage(c Codec, m *Message) *payload.Shared {
+	p := payload.Acquire()
+	*p.Text() = c.AppendMessage(*p.Text(), m)
 	if c.BinaryAttachments() {
 		for _, a := range m.Attachments {
-			f.AppendFrame(ws.OpBinary, a)
+			p.AddAttachment(a)
 		}
 	}
-	return f
+	return p
 }
 
 // registry maps connection ids to sessions, sharded like the room table so
@@ -446,3 +445,11 @@ func (g *registry) get(id []byte) *Session {
 	sh.mu.RUnlock()
 	return s
 }
+
+// Push delivers p to s through the transport, from any goroutine: how the
+// server API, the backend proxy and history replay reach one session. It
+// takes over the caller's reference to p.
+func (h *Hub) Push(s *Session, p *payload.Shared) { h.transport.Push(s, p) }
+
+// Disconnect closes s's connection with d, from any goroutine.
+func (h *Hub) Disconnect(s *Session, d Disconnect) { h.transport.Disconnect(s, d) }

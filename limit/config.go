@@ -12,7 +12,7 @@ const (
 	DefaultMessagesPerSecond     = 20
 	DefaultBytesPerSecond        = 256 << 10
 	DefaultMaxRoomsPerConnection = 100
-	DefaultStrikeMax             = 100
+	DefaultStrikeMax             = 100 // with the default burst; see defaultStrikeMax
 	DefaultStrikeWindow          = 10 * time.Second
 )
 
@@ -61,7 +61,8 @@ type Config struct {
 	// broadcast. Default 100.
 	MaxRoomsPerConnection int
 	// Strikes decides when rate-limit violations close the connection with
-	// 1008. Default: more than 100 refused messages within 10 s. A client
+	// 1008. Default: more than 100 refused messages within 10 s, scaled
+	// with MessageBurst (two and a half bursts, at least 30). A client
 	// that bursts past its allowance and backs off on "rate_limited" stays
 	// connected; one that keeps flooding is cut within a fraction of a
 	// second (at 1,000 messages/s, after about 0.15 s).
@@ -93,10 +94,27 @@ func (c Config) WithDefaults() Config {
 		c.MaxRoomsPerConnection = DefaultMaxRoomsPerConnection
 	}
 	if c.Strikes.Max == 0 {
-		c.Strikes.Max = DefaultStrikeMax
+		burst := c.MessageBurst
+		if c.MessagesPerSecond < 0 {
+			burst = -1 // messages unlimited: only bytes strike
+		}
+		c.Strikes.Max = defaultStrikeMax(burst)
 	}
 	if c.Strikes.Window <= 0 {
 		c.Strikes.Window = DefaultStrikeWindow
 	}
 	return c
+}
+
+// defaultStrikeMax scales the strike rule with the message burst: a client
+// may be refused two and a half bursts' worth of messages within the
+// window before it is closed. With the default burst (40) that is
+// DefaultStrikeMax (100); a gateway configured for a small burst cuts a
+// flooder sooner (burst 5: after 30 refusals, so 50 frames at once are cut). Unlimited
+// messages (a negative burst) keep DefaultStrikeMax for the byte limit.
+func defaultStrikeMax(burst int) int {
+	if burst <= 0 {
+		return DefaultStrikeMax
+	}
+	return max(30, burst*5/2)
 }

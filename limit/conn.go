@@ -100,7 +100,11 @@ func byteRule(cfg *Config) (rate, burst float64) {
 func strikeRule(cfg *Config) StrikeRule {
 	r := cfg.Strikes
 	if r.Max == 0 {
-		r.Max = DefaultStrikeMax
+		rate, burst := msgRule(cfg)
+		if rate < 0 {
+			burst = -1 // messages unlimited: only bytes strike
+		}
+		r.Max = defaultStrikeMax(int(burst))
 	}
 	if r.Window <= 0 {
 		r.Window = DefaultStrikeWindow

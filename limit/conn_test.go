@@ -155,3 +155,30 @@ func TestConnDrained(t *testing.T) {
 		t.Fatal("not drained a minute later")
 	}
 }
+
+// A flood at a small configured burst is cut after two and a half bursts
+// of refusals, not after the default 100: the example of -rate-messages 5
+// -rate-burst 5 closes within 50 messages.
+func TestStrikesScaleWithBurst(t *testing.T) {
+	cfg := Config{MessagesPerSecond: 5, MessageBurst: 5, BytesPerSecond: -1}
+	var c Conn
+	now := int64(1)
+	for i := 1; i <= 50; i++ {
+		if c.Message(now, 10, &cfg) == Abuse {
+			if i > 5+30+1 {
+				t.Fatalf("closed at message %d, want by %d", i, 5+30+1)
+			}
+			return
+		}
+	}
+	t.Fatal("50 messages at once never tripped the strike rule")
+}
+
+func TestStrikesDefaultUnchanged(t *testing.T) {
+	if got := (Config{}).WithDefaults().Strikes.Max; got != DefaultStrikeMax {
+		t.Fatalf("default Strikes.Max = %d, want %d", got, DefaultStrikeMax)
+	}
+	if got := (Config{MessagesPerSecond: -1}).WithDefaults().Strikes.Max; got != DefaultStrikeMax {
+		t.Fatalf("Strikes.Max with messages unlimited = %d, want %d", got, DefaultStrikeMax)
+	}
+}

@@ -60,6 +60,12 @@ const (
 	CloseMessageTooBig   // 1009 message too big
 	CloseInternalError   // 1011 internal error
 	CloseOtherCode       // any other close code ("other")
+	// Policy closes told apart (they all send 1008, or 4000 for the
+	// server's own disconnect): see chat.Disconnect.
+	CloseRateLimited  // "rate_limited": sustained flooding past the rate limits
+	CloseSlowConsumer // "slow_consumer": unsent backlog over -max-pending (reset)
+	CloseBadPacket    // "bad_packet": malformed Engine.IO / Socket.IO packet
+	CloseServer       // "server": disconnected by the application (server API, 4000–4999)
 	numCloseReasons
 )
 
@@ -67,6 +73,7 @@ var closeReasonNames = [numCloseReasons]string{
 	"tcp", "timeout", "http",
 	"1000", "1001", "1002", "1003", "1005", "1007", "1008", "1009", "1011",
 	"other",
+	"rate_limited", "slow_consumer", "bad_packet", "server",
 }
 
 // String returns the label value of r.

@@ -16,6 +16,7 @@ import (
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
 )
 
 type connState uint8
@@ -120,6 +121,12 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 		action = gnet.Close
 	}
 	lp.cur = nil
+	if c.state == stateClosed && c.why == metrics.CloseSlowConsumer {
+		// Cut as a slow consumer while its traffic was handled: nothing
+		// more is written to it.
+		lp.wbuf = lp.wbuf[:0]
+		action = gnet.Close
+	}
 	if len(lp.wbuf) > 0 {
 		_, _ = c.gc.Write(lp.wbuf)
 		lp.srv.m.BytesSent(len(lp.wbuf))
@@ -373,7 +380,7 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 				if relay.done {
 					c.lp.run(relay.home, func() {
 						if c.state == stateOpen {
-							c.closeNow(ws.StatusNormalClosure, "")
+							c.closeNow(chat.DisconnectNormal)
 						}
 					})
 					return
@@ -431,45 +438,39 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 		c.state = stateClosed
 		return gnet.Close
 	}
-	if errors.Is(err, errSIOClose) {
-		c.setWhy(metrics.CloseNormal)
-		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusNormalClosure, "")
-		c.state = stateClosed
-		return gnet.Close
-	}
-	if errors.Is(err, errAbuse) {
+	d := disconnectFor(err)
+	if d.Metric == metrics.CloseRateLimited {
 		c.lp.srv.log.Warn("rate limit exceeded, closing", "conn", c.id(), "client", c.clientIP().String())
-		c.setWhy(metrics.ClosePolicyViolation)
-		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusPolicyViolation, "rate limit exceeded")
-		c.state = stateClosed
-		return gnet.Close
+	} else {
+		c.lp.srv.log.Debug("closing on a protocol error", "conn", c.id(), "code", int(d.Code), "err", err)
 	}
-	var se sioError
-	if errors.As(err, &se) {
-		c.setWhy(metrics.ClosePolicyViolation)
-		c.lp.srv.log.Debug("invalid socket.io packet", "remote", c.gc.RemoteAddr().String(), "err", se.err)
-		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusPolicyViolation, "invalid Socket.IO packet")
-		c.state = stateClosed
-		return gnet.Close
-	}
-	// A protocol violation: answer with the close code that names it and
-	// drop the connection (RFC 6455 §7.1.7).
-	code := frame.CloseCode(err)
-	c.setWhy(metrics.CloseCode(int(code)))
-	c.lp.srv.log.Debug("protocol error", "conn", c.id(), "code", int(code), "err", err)
+	c.setWhy(d.Metric)
 	if c.state == stateOpen {
-		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, code, closeReason(err))
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusCode(d.Code), d.Reason)
 	}
 	c.state = stateClosed
 	return gnet.Close
 }
 
-func closeReason(err error) string {
-	var fe *frame.Error
-	if errors.As(err, &fe) {
-		return fe.Reason
+// disconnectFor maps an error of the read path to the disconnect that
+// names it: the one place where errors become close codes.
+func disconnectFor(err error) chat.Disconnect {
+	var d chat.Disconnect
+	if errors.As(err, &d) {
+		return d
 	}
-	return ""
+	var se sioError
+	if errors.As(err, &se) {
+		return chat.DisconnectBadPacket
+	}
+	// A WebSocket protocol violation: the close code that names it
+	// (RFC 6455 §7.1.7) and the reader's reason.
+	var fe *frame.Error
+	reason := ""
+	if errors.As(err, &fe) {
+		reason = fe.Reason
+	}
+	return chat.ProtocolDisconnect(uint16(frame.CloseCode(err)), reason)
 }
 
 // OnMessage implements frame.Handler.
@@ -497,28 +498,33 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		}
 		return nil
 	}
+	// Admission before work: every message counts against the rate
+	// limits before it is decoded, so garbage (bad JSON, binary frames,
+	// unknown types) costs a flooder the same as valid requests.
+	verdict := c.rateLimit(len(payload))
+	if verdict == limit.Abuse {
+		return chat.DisconnectRateLimit
+	}
 	hub := lp.srv.hub
+	lp.req.Reset()
+	var bad *chat.Error
 	if op != ws.OpText {
-		lp.req.Reset()
-		hub.Fail(c.sess, &lp.req, chat.ErrUnsupported)
-		return nil
-	}
-	if err := native.Decode(payload, &lp.req); err != nil {
-		var ce *chat.Error
-		if !errors.As(err, &ce) {
-			ce = chat.ErrBadJSON
+		bad = chat.ErrUnsupported
+	} else if err := native.Decode(payload, &lp.req); err != nil {
+		if !errors.As(err, &bad) {
+			bad = chat.ErrBadJSON
 		}
-		hub.Fail(c.sess, &lp.req, ce)
-		return nil
 	}
-	switch c.rateLimit(len(payload)) {
-	case limit.Limited:
+	switch {
+	case verdict == limit.Limited:
+		// The request is refused whatever it was; its id, when it could
+		// be read, is echoed so the client knows which one.
 		hub.Fail(c.sess, &lp.req, chat.ErrRateLimited)
-		return nil
-	case limit.Abuse:
-		return errAbuse
+	case bad != nil:
+		hub.Fail(c.sess, &lp.req, bad)
+	default:
+		hub.Handle(c.sess, &lp.req)
 	}
-	hub.Handle(c.sess, &lp.req)
 	return nil
 }
 
@@ -533,12 +539,10 @@ func (c *conn) OnControl(op ws.OpCode, payload []byte) error {
 			case limit.Limited:
 				return nil
 			case limit.Abuse:
-				return errAbuse
+				return chat.DisconnectRateLimit
 			}
 		}
-		if c.state == stateOpen {
-			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpPong, payload)
-		}
+		c.sendFrame(ws.OpPong, payload)
 	case ws.OpClose:
 		if len(payload) >= 2 {
 			c.setWhy(metrics.CloseCode(int(payload[0])<<8 | int(payload[1])))
@@ -564,8 +568,90 @@ func (c *conn) WriteReply(r *chat.Reply) {
 	lp := c.lp
 	lp.pbuf = lp.srv.hub.Codec(c.kind()).AppendReply(lp.pbuf[:0], r)
 	if len(lp.pbuf) > 0 {
-		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+		c.sendFrame(ws.OpText, lp.pbuf)
 	}
+}
+
+// The outbound path of a WebSocket connection. Every byte the gateway
+// sends on an open WebSocket passes outboundOK, the one outbound policy:
+// a connection whose unsent backlog is over MaxPending is closed as a slow
+// consumer instead of growing gateway memory. There are three ways in, by
+// where the bytes come from:
+//
+//   - sendFrame frames a payload the caller owns (a reply, a pong, an
+//     Engine.IO packet) and copies it out;
+//   - Deliver queues a shared payload during a mailbox pass; the loop
+//     writes each connection once per pass (loop.flush);
+//   - sendRaw writes compiled bytes (a ping).
+
+// outboundOK applies the outbound policy before extra bytes are queued
+// for c: false, with c closed as a slow consumer, once its backlog (bytes
+// gnet holds, plus output pending in this traffic pass) is over
+// MaxPending. On c's loop only.
+func (c *conn) outboundOK(extra int) bool {
+	if c.state != stateOpen {
+		return false
+	}
+	backlog := c.gc.OutboundBuffered() + extra
+	if c.lp.cur == c {
+		backlog += len(c.lp.wbuf)
+	}
+	if backlog > c.lp.srv.cfg.MaxPending {
+		c.slowConsumer()
+		return false
+	}
+	return true
+}
+
+// sendFrame frames payload as one message with opcode op and queues it:
+// into the output of the current traffic pass when c's traffic is being
+// handled (so it joins that write), else written at once.
+func (c *conn) sendFrame(op ws.OpCode, payload []byte) {
+	if !c.outboundOK(0) {
+		return
+	}
+	lp := c.lp
+	if lp.cur == c {
+		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
+		return
+	}
+	lp.tmp = frame.AppendFrame(lp.tmp[:0], op, payload)
+	_, _ = c.gc.Write(lp.tmp)
+	lp.sent += len(lp.tmp)
+}
+
+// sendRaw writes b, a complete frame, at once. Not during c's traffic
+// handling (use sendFrame).
+func (c *conn) sendRaw(b []byte) {
+	if c.outboundOK(0) {
+		_, _ = c.gc.Write(b)
+	}
+}
+
+// Deliver implements Peer: it queues p's WebSocket framing for this pass
+// of the mailbox. p stays referenced by its task until the pass is
+// written.
+func (c *conn) Deliver(p *payload.Shared) {
+	if b := p.Framed(); len(b) > 0 && c.state == stateOpen {
+		c.lp.queue(c, b)
+	}
+}
+
+// Disconnect implements Peer: it closes c with d, waiting for the peer's
+// close frame (the close handshake) up to the close timeout.
+func (c *conn) Disconnect(d chat.Disconnect) {
+	if c.state != stateOpen {
+		return
+	}
+	if d == chat.DisconnectSlowConsumer {
+		c.slowConsumer()
+		return
+	}
+	if d.Metric == metrics.CloseTimeout || d == chat.DisconnectUpgradeTimeout {
+		c.closeNow(d) // the peer is not answering: no handshake to wait for
+		return
+	}
+	c.startClose(d)
 }
 
 // maxMessage is the largest message the endpoint accepts.
@@ -586,31 +672,38 @@ func (c *conn) kind() int {
 
 // startClose sends a close frame and waits for the peer's answer until the
 // close timeout. Called on the loop outside traffic handling.
-func (c *conn) startClose(code ws.StatusCode, reason string) {
-	c.setWhy(metrics.CloseCode(int(code)))
-	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
+func (c *conn) startClose(d chat.Disconnect) {
+	c.setWhy(d.Metric)
+	_, _ = c.gc.Write(frame.AppendClose(nil, ws.StatusCode(d.Code), d.Reason))
 	c.state = stateClosing
 	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
 }
 
 // closeNow sends a close frame and drops the connection at once. Called on
 // the loop outside traffic handling.
-func (c *conn) closeNow(code ws.StatusCode, reason string) {
-	c.setWhy(metrics.CloseCode(int(code)))
-	_, _ = c.gc.Write(frame.AppendClose(nil, code, reason))
+func (c *conn) closeNow(d chat.Disconnect) {
+	c.setWhy(d.Metric)
+	_, _ = c.gc.Write(frame.AppendClose(nil, ws.StatusCode(d.Code), d.Reason))
 	c.state = stateClosed
 	_ = c.lp.el.Close(c.gc)
 }
 
 // slowConsumer closes a connection whose unsent backlog passed MaxPending.
+// During c's own traffic handling the close is left to onTraffic, which
+// drops the pass's output and returns gnet.Close.
 func (c *conn) slowConsumer() {
-	c.lp.srv.m.SlowConsumerClosed()
-	// Its backlog is what it is not reading, so the close frame would sit
+	srv := c.lp.srv
+	srv.m.SlowConsumerClosed()
+	c.setWhy(metrics.CloseSlowConsumer)
+	srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered())
+	// Its backlog is what it is not reading, so a close frame would sit
 	// behind it: reset the connection instead (SO_LINGER 0), which the
 	// client sees at once and which frees the backlog now.
 	_ = c.gc.SetLinger(0)
-	c.lp.srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered())
-	c.closeNow(ws.StatusPolicyViolation, "slow consumer")
+	c.state = stateClosed
+	if c.lp.cur != c {
+		_ = c.lp.el.Close(c.gc)
+	}
 }
 
 // id names the connection in logs: its chat session id, the Engine.IO sid

@@ -15,6 +15,7 @@ import (
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/limit"
+	"github.com/chatgate/chatgate/payload"
 )
 
 // limitsOff lifts the rate limits: benchmarks send faster than a chat user
@@ -74,19 +75,19 @@ func benchBroadcast(b *testing.B, members, size int) {
 	if snap == nil || snap.Count != members {
 		b.Fatalf("room has %v members", snap)
 	}
-	payload := make([]byte, size)
-	for i := range payload {
-		payload[i] = 'x'
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = 'x'
 	}
-	frameLen := int64(len(frame.AppendFrame(nil, ws.OpText, payload)))
+	frameLen := int64(len(frame.AppendFrame(nil, ws.OpText, body)))
 
 	base := received.Load()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var frames chat.Frames
-		frames[kindNative] = frame.NewSharedFrame(ws.OpText, payload)
-		ts.srv.Fanout(snap, nil, &frames)
+		var ps chat.Payloads
+		ps[kindNative] = payload.New(body)
+		ts.srv.Fanout(snap, nil, &ps)
 	}
 	want := base + int64(b.N)*int64(members)*frameLen
 	deadline := time.Now().Add(60 * time.Second)

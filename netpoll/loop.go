@@ -7,12 +7,11 @@ import (
 	"context"
 	"sync"
 
-	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/frame"
-	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -24,17 +23,39 @@ const maxIovPerWrite = 512
 // passes; a bigger one (a burst of large messages) is left to the GC.
 const maxCoalesceBuf = 1 << 20
 
-// task is one unit of work handed to a loop through its mailbox: a room
-// broadcast (members, skip, frames) or a unicast (to, one).
+// taskKind says what a mailbox task carries.
+type taskKind uint8
+
+const (
+	taskRun        taskKind = iota // run: anything else that must run on the loop
+	taskFanout                     // members, skip, payloads: a room broadcast
+	taskPush                       // peer, payloads[0]: one payload for one session
+	taskDisconnect                 // peer, d: close one session
+)
+
+// task is one unit of work handed to a loop through its mailbox. kind
+// says which fields are set.
 type task struct {
-	run     func() // anything else that must run on the loop (HTTP long-polling)
-	members []rooms.Member
-	skip    rooms.Member
-	frames  chat.Frames
-	to      *conn
-	toPoll  *pollSession
-	one     *frame.Shared
-	born    int64 // Unix ns when a sampled broadcast was handed off, else 0
+	kind     taskKind
+	run      func()
+	members  []rooms.Member
+	skip     rooms.Member
+	payloads chat.Payloads // fanout: one per member kind; push: [0]
+	peer     Peer          // push, disconnect
+	d        chat.Disconnect
+	born     int64 // Unix ns when a sampled broadcast was handed off, else 0
+}
+
+// Peer is what a push lands on: a WebSocket connection of this package,
+// or a session of a transport above it (an Engine.IO long-polling
+// session). Its methods run on the peer's own loop, during a mailbox pass.
+type Peer interface {
+	// Deliver queues p (framed for WebSocket by the sender, see
+	// FrameWebSocket) for the client, under the outbound limits. The
+	// peer must not keep p past the pass without retaining it.
+	Deliver(p *payload.Shared)
+	// Disconnect closes the peer with d.
+	Disconnect(d chat.Disconnect)
 }
 
 // upgradeTimeout bounds how long a WebSocket may probe a long-polling
@@ -45,13 +66,10 @@ const upgradeTimeout = 10 * time.Second
 const latencySampleEvery = 64
 
 func (t *task) release() {
-	for _, f := range t.frames {
-		if f != nil {
-			f.Release()
+	for _, p := range t.payloads {
+		if p != nil {
+			p.Release()
 		}
-	}
-	if t.one != nil {
-		t.one.Release()
 	}
 	*t = task{}
 }
@@ -161,27 +179,26 @@ func (lp *loop) drain() {
 
 	for i := range tasks {
 		t := &tasks[i]
-		switch {
-		case t.run != nil:
+		switch t.kind {
+		case taskRun:
 			t.run()
-		case t.to != nil:
-			if t.to.state == stateOpen {
-				lp.queue(t.to, t.one.Bytes())
-			}
-		case t.toPoll != nil:
-			t.toPoll.deliver(t.one)
-		default:
+		case taskPush:
+			t.peer.Deliver(t.payloads[0])
+		case taskDisconnect:
+			t.peer.Disconnect(t.d)
+		case taskFanout:
 			for _, m := range t.members {
 				if m == t.skip {
 					continue
 				}
-				switch p := m.(*chat.Session).Peer().(type) {
+				p := t.payloads[m.Kind()]
+				// The common peer is named first: a concrete type check
+				// costs less than an interface call per recipient.
+				switch peer := m.(*chat.Session).Peer().(type) {
 				case *conn:
-					if p.state == stateOpen {
-						lp.queue(p, t.frames[m.Kind()].Bytes())
-					}
-				case *pollSession:
-					p.deliver(t.frames[m.Kind()])
+					peer.Deliver(p)
+				case Peer:
+					peer.Deliver(p)
 				}
 			}
 		}
@@ -247,11 +264,7 @@ func (lp *loop) write(p *pending) {
 	c, out := p.c, p.out
 	p.out = p.out[:0]
 	defer clear(out) // drop references to shared frames so they can return to the pool
-	if len(out) == 0 || c.state != stateOpen {
-		return
-	}
-	if c.gc.OutboundBuffered() > lp.srv.cfg.MaxPending {
-		c.slowConsumer()
+	if len(out) == 0 || !c.outboundOK(0) {
 		return
 	}
 	if len(out) == 1 {
@@ -302,19 +315,17 @@ func (lp *loop) sweep() {
 				case !c.upgraded && now-c.stamp > int64(upgradeTimeout):
 					// A probe that does not finish its upgrade must not
 					// block the session's next attempt forever.
-					c.setWhy(metrics.CloseTimeout)
-					c.closeNow(ws.StatusPolicyViolation, "upgrade timeout")
+					c.Disconnect(chat.DisconnectUpgradeTimeout)
 				}
 				continue
 			}
 			idle := now - c.stamp
 			switch {
 			case idle > int64(cfg.PingInterval+cfg.PingTimeout):
-				c.setWhy(metrics.CloseTimeout)
-				c.closeNow(ws.StatusGoingAway, "ping timeout")
+				c.Disconnect(chat.DisconnectPingTimeout)
 			case idle > int64(cfg.PingInterval) && !c.pinged:
 				c.pinged = true
-				_, _ = c.gc.Write(frame.PingFrame)
+				c.sendRaw(frame.PingFrame)
 			}
 		case stateClosing:
 			if now > c.stamp {
@@ -344,7 +355,7 @@ func (lp *loop) goingAway() {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()
 		case stateOpen:
-			c.startClose(ws.StatusGoingAway, "server shutting down")
+			c.startClose(chat.DisconnectShutdown)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/chatgate/chatgate/chat/socketio"
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
 )
 
 // Engine.IO over HTTP long-polling, on the event loops.
@@ -265,7 +266,7 @@ func (lp *loop) run(from *loop, fn func()) {
 		lp.flushPolls()
 		return
 	}
-	lp.post(task{run: fn})
+	lp.post(task{kind: taskRun, run: fn})
 }
 
 // onGet handles a GET for the session, on its home loop.
@@ -334,7 +335,7 @@ func (ps *pollSession) answer(c *conn, status int, contentType string, body, ori
 		return
 	}
 	b := appendResponse(nil, withBody(resp, body)) // copied: body is reused
-	c.lp.post(task{run: func() { c.finishPoll(b, keep) }})
+	c.lp.post(task{kind: taskRun, run: func() { c.finishPoll(b, keep) }})
 }
 
 func withBody(r Response, body []byte) Response { r.Body = body; return r }
@@ -364,8 +365,7 @@ func (ps *pollSession) sioSend(op ws.OpCode, payload []byte) {
 		return
 	}
 	if ps.ws != nil {
-		f := frame.NewSharedFrame(op, payload)
-		ps.toWS(f)
+		ps.toWS(framedPayload(op, payload))
 		return
 	}
 	ps.out = socketio.AppendPayloadPacket(ps.out, payload, op == ws.OpBinary)
@@ -401,33 +401,42 @@ func (ps *pollSession) WriteReply(r *chat.Reply) {
 	}
 }
 
-// deliver takes a broadcast or direct frame for the session, on its home
-// loop during a mailbox pass.
-func (ps *pollSession) deliver(f *frame.Shared) {
+// Deliver implements Peer: it takes a broadcast or direct payload for the
+// session, on its home loop during a mailbox pass. Long-polling frames it
+// as Engine.IO packets of the HTTP payload; after the upgrade it goes on
+// to the WebSocket, already framed.
+func (ps *pollSession) Deliver(p *payload.Shared) {
 	if ps.done {
 		return
 	}
 	if ps.ws != nil {
-		f.Retain(1)
-		ps.toWS(f)
+		p.Retain(1)
+		ps.toWS(p)
 		return
 	}
-	b := f.Bytes()
-	for len(b) > 0 {
-		h, n, err := frame.ParseHeader(b)
-		if err != nil || int64(len(b)-n) < h.Length {
-			return
-		}
-		payload := b[n : n+int(h.Length)]
-		b = b[n+int(h.Length):]
-		ps.sioSend(h.OpCode, payload)
+	ps.sioSend(ws.OpText, p.Payload())
+	for i := 0; i < p.Attachments(); i++ {
+		ps.sioSend(ws.OpBinary, p.Attachment(i))
 	}
 }
 
-// toWS sends a frame to the session's WebSocket, taking over f's
+// Disconnect implements Peer.
+func (ps *pollSession) Disconnect(d chat.Disconnect) { ps.close(d.Reason) }
+
+// toWS sends a payload to the session's WebSocket, taking over p's
 // reference.
-func (ps *pollSession) toWS(f *frame.Shared) {
-	ps.ws.lp.post(task{to: ps.ws, one: f})
+func (ps *pollSession) toWS(p *payload.Shared) {
+	t := task{kind: taskPush, peer: ps.ws}
+	t.payloads[0] = p
+	ps.ws.lp.post(t)
+}
+
+// framedPayload returns a payload that is one WebSocket frame with opcode
+// op and a copy of b, for relaying a single Engine.IO packet.
+func framedPayload(op ws.OpCode, b []byte) *payload.Shared {
+	p := payload.Acquire()
+	p.SetFramed(func(dst []byte) []byte { return frame.AppendFrame(dst, op, b) })
+	return p
 }
 
 // flushPolls answers the parked GETs of sessions that got packets during
@@ -465,11 +474,7 @@ func (ps *pollSession) close(reason string) {
 		if w == nil {
 			continue
 		}
-		w.lp.post(task{run: func() {
-			if w.state == stateOpen {
-				w.closeNow(ws.StatusNormalClosure, "")
-			}
-		}})
+		w.lp.post(task{kind: taskDisconnect, peer: w, d: chat.DisconnectNormal})
 	}
 	ps.ws, ps.probe = nil, nil
 	lp.srv.polls.remove(ps)
@@ -495,8 +500,8 @@ func (lp *loop) sweepPolls(now int64) {
 			continue
 		}
 		ps := lp.polls[i]
-		if reason := ps.sio.heartbeat(now); reason != "" {
-			ps.close(reason)
+		if d, end := ps.sio.heartbeat(now); end {
+			ps.close(d.Reason)
 		}
 	}
 	lp.flushPolls()
@@ -510,7 +515,7 @@ func (c *conn) relayUpgrade(ps *pollSession, op ws.OpCode, payload []byte) error
 	if !c.upgraded {
 		switch {
 		case op == ws.OpText && string(payload) == "2probe":
-			c.send(ws.OpText, []byte("3probe"))
+			c.sendFrame(ws.OpText, []byte("3probe"))
 			ps.home.run(c.lp, func() {
 				ps.probe, ps.probed = c, true
 				ps.onProbe()

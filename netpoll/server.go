@@ -19,6 +19,7 @@ import (
 	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -297,15 +298,43 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	return s.sweep, gnet.None
 }
 
-// Fanout implements chat.Transport: one mailbox hand-off per loop that has
-// members, whatever the number of members on it.
-func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Frames) {
+// FrameWebSocket frames p for WebSocket delivery, once, before p is
+// shared: the text as one text frame (its header written into the room
+// reserved in front of it, so nothing is copied) and each attachment as a
+// binary frame after it. Safe only while the caller is p's sole holder.
+func FrameWebSocket(p *payload.Shared) {
+	if p.Framed() != nil {
+		return
+	}
+	if p.Attachments() == 0 {
+		var h [frame.MaxHeaderLen]byte
+		p.SetHeader(frame.AppendHeader(h[:0], ws.OpText, len(p.Payload())))
+		return
+	}
+	p.SetFramed(func(dst []byte) []byte {
+		dst = frame.AppendFrame(dst, ws.OpText, p.Payload())
+		for i := 0; i < p.Attachments(); i++ {
+			dst = frame.AppendFrame(dst, ws.OpBinary, p.Attachment(i))
+		}
+		return dst
+	})
+}
+
+// Fanout implements chat.Transport: each payload is framed once, then
+// handed to each loop that has members once, whatever the number of
+// members on it.
+func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, ps *chat.Payloads) {
 	// One broadcast in latencySampleEvery carries its birth time, for the
 	// delivery latency histogram.
 	sample := s.m != nil && s.fanouts.Add(1)%latencySampleEvery == 0
 	var born int64
 	if sample {
 		born = time.Now().UnixNano()
+	}
+	for _, p := range ps {
+		if p != nil {
+			FrameWebSocket(p)
+		}
 	}
 	for i, members := range snap.ByLoop {
 		if len(members) == 0 || (len(members) == 1 && members[0] == skip) {
@@ -315,34 +344,53 @@ func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, frames *chat.Fr
 		if lp == nil {
 			continue
 		}
-		for _, f := range frames {
-			if f != nil {
-				f.Retain(1)
+		for _, p := range ps {
+			if p != nil {
+				p.Retain(1)
 			}
 		}
-		t := task{members: members, skip: skip, frames: *frames}
+		t := task{kind: taskFanout, members: members, skip: skip, payloads: *ps}
 		if sample {
 			t.born = born
 		}
 		lp.post(t)
 	}
-	for _, f := range frames {
-		if f != nil {
-			f.Release()
+	for _, p := range ps {
+		if p != nil {
+			p.Release()
 		}
 	}
 }
 
-// Unicast implements chat.Transport.
-func (s *Server) Unicast(to *chat.Session, f *frame.Shared) {
-	switch p := to.Peer().(type) {
-	case *conn:
-		p.lp.post(task{to: p, one: f})
-	case *pollSession:
-		p.home.post(task{toPoll: p, one: f})
-	default:
-		f.Release()
+// Push implements chat.Transport: p goes to the session's loop through its
+// mailbox and out under the same outbound policy as every other write.
+func (s *Server) Push(to *chat.Session, p *payload.Shared) {
+	peer, lp := s.peerOf(to)
+	if peer == nil || p.Empty() {
+		p.Release()
+		return
 	}
+	FrameWebSocket(p)
+	t := task{kind: taskPush, peer: peer}
+	t.payloads[0] = p
+	lp.post(t)
+}
+
+// Disconnect implements chat.Transport.
+func (s *Server) Disconnect(to *chat.Session, d chat.Disconnect) {
+	if peer, lp := s.peerOf(to); peer != nil {
+		lp.post(task{kind: taskDisconnect, peer: peer, d: d})
+	}
+}
+
+// peerOf returns the peer of session to and the loop that owns it.
+func (s *Server) peerOf(to *chat.Session) (Peer, *loop) {
+	lp := s.loops[to.Loop()].Load()
+	if lp == nil {
+		return nil, nil
+	}
+	peer, _ := to.Peer().(Peer)
+	return peer, lp
 }
 
 // gnetLogger routes gnet's own logs to slog.

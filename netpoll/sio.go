@@ -11,7 +11,6 @@ import (
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/chat/socketio"
-	"github.com/chatgate/chatgate/frame"
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 )
@@ -45,9 +44,7 @@ const (
 var (
 	errBadPacket = errors.New("netpoll: invalid Socket.IO packet")
 	// errSIOClose: the client sent an Engine.IO close packet.
-	errSIOClose = errors.New("netpoll: Engine.IO close")
-	// errAbuse: sustained flooding past the rate limits (close 1008).
-	errAbuse = errors.New("netpoll: rate limit exceeded")
+	errSIOClose = chat.DisconnectNormal
 )
 
 // sioError wraps a malformed-packet error so the connection is closed with
@@ -136,23 +133,11 @@ func (c *conn) openSIO(echo bool) {
 		c.sio.connectBy = 0 // a plain Engine.IO endpoint has no namespaces
 	}
 	lp.pbuf = c.sio.appendOpen(lp.pbuf[:0], nil)
-	c.send(ws.OpText, lp.pbuf)
-}
-
-// send writes one frame to c from its own loop: into the pending output
-// when c's traffic is being handled (so it joins that write), else at once.
-func (c *conn) send(op ws.OpCode, payload []byte) {
-	lp := c.lp
-	if lp.cur == c {
-		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
-		return
-	}
-	lp.tmp = frame.AppendFrame(lp.tmp[:0], op, payload)
-	_, _ = c.gc.Write(lp.tmp)
+	c.sendFrame(ws.OpText, lp.pbuf)
 }
 
 // sioTransport of a direct WebSocket connection.
-func (c *conn) sioSend(op ws.OpCode, payload []byte) { c.send(op, payload) }
+func (c *conn) sioSend(op ws.OpCode, payload []byte) { c.sendFrame(op, payload) }
 func (c *conn) sioChat() *chat.Session               { return c.sess }
 func (c *conn) sioRemote() string                    { return c.gc.RemoteAddr().String() }
 func (c *conn) sioOpenChat(ident *auth.Identity) *chat.Session {
@@ -175,7 +160,7 @@ func (s *sioConn) message(lp *loop, op ws.OpCode, payload []byte) error {
 	// dropped.
 	switch s.lim.Message(s.srv.now(), len(payload), &s.srv.cfg.Limits) {
 	case limit.Abuse:
-		return errAbuse
+		return chat.DisconnectRateLimit
 	case limit.Limited:
 		s.limited = true
 		defer func() { s.limited = false }()
@@ -394,35 +379,27 @@ func (s *sioConn) conformanceEvent(lp *loop, p *socketio.Packet, atts [][]byte) 
 }
 
 // heartbeat runs the Engine.IO heartbeat and the connect timeout, from
-// the sweep of the session's loop. It reports why the session must close,
-// or "" to keep it.
-func (s *sioConn) heartbeat(now int64) string {
+// the sweep of the session's loop. It reports whether the session must
+// close, and with what.
+func (s *sioConn) heartbeat(now int64) (chat.Disconnect, bool) {
 	cfg := &s.srv.cfg.SocketIO
 	switch {
 	case s.connectBy != 0 && now > s.connectBy:
-		return "no Socket.IO connect in time"
+		return chat.DisconnectConnectTimeout, true
 	case s.awaiting && now > s.due:
-		return "ping timeout"
+		return chat.DisconnectPingTimeout, true
 	case !s.awaiting && now >= s.due:
 		s.awaiting = true
 		s.due = now + int64(cfg.PingTimeout)
 		s.t.sioSend(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}
-	return ""
+	return chat.Disconnect{}, false
 }
 
 // sioSweep runs the heartbeat of a direct WebSocket connection.
 func (c *conn) sioSweep(now int64) {
-	reason := c.sio.heartbeat(now)
-	if reason == "" {
-		return
-	}
-	c.setWhy(metrics.CloseTimeout) // a missed pong or a missing CONNECT
-	switch reason {
-	case "ping timeout":
-		c.closeNow(ws.StatusGoingAway, reason)
-	default:
-		c.closeNow(ws.StatusPolicyViolation, reason)
+	if d, end := c.sio.heartbeat(now); end {
+		c.closeNow(d)
 	}
 }
 

@@ -206,11 +206,11 @@ func run(args []string, stderr io.Writer) error {
 	srv = netpoll.New(o.net, hub)
 	var cl *cluster.Cluster
 	if o.natsURL != "" {
-		cl, err = cluster.New(cluster.Config{URL: o.natsURL, Node: node, Logger: log}, hub.ClusterHandler())
+		cl, err = cluster.New(cluster.Config{URL: o.natsURL, Node: node, Logger: log}, cluster.HubHandler(hub))
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
-		hub.SetCluster(cl)
+		hub.SetBroker(cluster.HubBroker(cl))
 		if err := cl.Register(m.Registry()); err != nil {
 			return fmt.Errorf("cluster metrics: %w", err)
 		}

@@ -1470,7 +1470,7 @@ func TestHardeningRateLimitMessages(t *testing.T) {
 
 	t.Run("flood closes with 1008", func(t *testing.T) {
 		hdRefill(time.Second)
-		closes := hdMetric(t, g, `chatgate_connections_closed_total{reason="1008"}`)
+		closes := hdMetric(t, g, `chatgate_connections_closed_total{reason="rate_limited"}`)
 		msgs := make([][]byte, 2000)
 		for i := range msgs {
 			msgs[i] = []byte(fmt.Sprintf(`{"type":"send","room":"r","data":"flood %d","id":%d}`, i, i))
@@ -1520,7 +1520,7 @@ func TestHardeningRateLimitMessages(t *testing.T) {
 		if m := b.readType("message"); m["data"] != "after" || m["from"] != c.id {
 			t.Errorf("b got %v, want c's message", m)
 		}
-		hdExpectMetricDelta(t, g, `chatgate_connections_closed_total{reason="1008"}`, closes, 1)
+		hdExpectMetricDelta(t, g, `chatgate_connections_closed_total{reason="rate_limited"}`, closes, 1)
 	})
 }
 

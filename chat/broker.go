@@ -1,0 +1,129 @@
+package chat
+
+import "sort"
+
+// Broker is the hub's view of the other gateway nodes (cluster mode). The
+// hub delivers a room message to its local members and hands it once to the
+// broker, which carries it to the other nodes; counts, member lists and room
+// lists add the broker's replica of remote members. Package cluster
+// provides the NATS implementation (cluster.HubBroker); a nil Broker means
+// a single node.
+//
+// Every method may be called from any event loop and must not block: the
+// broker queues what it sends and answers reads from its replica.
+type Broker interface {
+	// PublishRoom carries m to the nodes with members in m.Room. m's
+	// slices are valid only during the call.
+	PublishRoom(m *Message)
+	// PublishDirect carries m to connection to on node.
+	PublishDirect(node string, to []byte, m *Message)
+	// Membership of local sessions, for the other nodes' replicas.
+	Opened(id, nick, user string)
+	Nick(id, nick string)
+	Joined(id, room string)
+	Left(id, room string)
+	Closed(id string)
+	// RemoteCount is the number of members of room on other nodes.
+	RemoteCount(room []byte) int
+	// RemoteMembers appends the members of room on other nodes.
+	RemoteMembers(room []byte, dst []MemberInfo) []MemberInfo
+	// RemoteRooms adds the member counts of rooms on other nodes to dst.
+	RemoteRooms(dst map[string]int)
+	// NodeOf names the node that owns connection id, if any does.
+	NodeOf(id []byte) (node string, ok bool)
+}
+
+// SetBroker attaches the hub to a cluster. Call it before the first session
+// opens.
+func (h *Hub) SetBroker(b Broker) { h.broker = b }
+
+func (h *Hub) remoteCount(room []byte) int {
+	if h.broker == nil {
+		return 0
+	}
+	return h.broker.RemoteCount(room)
+}
+
+// sendRemote routes a direct message to the node that owns its target.
+func (h *Hub) sendRemote(s *Session, req *Request) *Error {
+	if h.broker == nil {
+		return ErrNoSuchConn
+	}
+	node, ok := h.broker.NodeOf(req.To)
+	if !ok {
+		return ErrNoSuchConn
+	}
+	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data,
+		TS: h.cfg.Now().UnixMilli(), Attachments: req.Attachments}
+	h.broker.PublishDirect(node, req.To, &m)
+	return nil
+}
+
+// roomList lists local and remote rooms with cluster-wide counts.
+func (h *Hub) roomList() []RoomInfo {
+	list := h.table.List()
+	if h.broker == nil {
+		out := make([]RoomInfo, len(list))
+		for i, info := range list {
+			out[i] = RoomInfo{Room: info.Name, Count: info.Count}
+		}
+		return out
+	}
+	counts := make(map[string]int, len(list))
+	h.broker.RemoteRooms(counts)
+	for _, info := range list {
+		counts[info.Name] += info.Count
+	}
+	out := make([]RoomInfo, 0, len(counts))
+	for name, n := range counts {
+		out = append(out, RoomInfo{Room: name, Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Room < out[j].Room })
+	return out
+}
+
+// remoteMembers appends the room's members on other nodes.
+func (h *Hub) remoteMembers(room []byte, dst []MemberInfo) []MemberInfo {
+	if h.broker == nil {
+		return dst
+	}
+	return h.broker.RemoteMembers(room, dst)
+}
+
+// DeliverRoom delivers a room message published by another node to this
+// node's members of m.Room (the sender is remote, so nobody is skipped).
+// The broker's dispatcher calls it; m's slices need to stay valid only
+// during the call.
+func (h *Hub) DeliverRoom(m *Message) {
+	snap := h.table.Snapshot(m.Room)
+	if snap == nil || snap.Count == 0 {
+		return
+	}
+	var p Payloads
+	h.encodeMessage(snap.Kinds, m, &p)
+	h.cfg.Metrics.Broadcast(snap.Count)
+	h.transport.Fanout(snap, nil, &p)
+}
+
+// DeliverDirect delivers a direct message from another node to local
+// connection to, if it still exists.
+func (h *Hub) DeliverDirect(to []byte, m *Message) {
+	s := h.sessions.get(to)
+	if s == nil {
+		return
+	}
+	h.transport.Push(s, encodeMessage(h.cfg.Codecs[s.kind], m))
+}
+
+// DeliverPresence tells this node's members of p.Room that a member on
+// another node joined or left.
+func (h *Hub) DeliverPresence(p *Presence) {
+	if !h.cfg.Presence {
+		return
+	}
+	snap := h.table.Snapshot(p.Room)
+	if snap == nil || snap.Count == 0 {
+		return
+	}
+	h.fanoutPresence(snap, nil, p)
+}

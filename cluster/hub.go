@@ -1,0 +1,65 @@
+package cluster
+
+import "github.com/chatgate/chatgate/chat"
+
+// The chat hub's side of cluster mode. The hub sees the cluster only
+// through chat.Broker, and the cluster sees the hub only through Handler;
+// the two adapters below convert between their message types without
+// copying bytes.
+
+// HubBroker returns c as the hub's chat.Broker.
+func HubBroker(c *Cluster) chat.Broker { return hubBroker{c} }
+
+type hubBroker struct{ c *Cluster }
+
+func (b hubBroker) PublishRoom(m *chat.Message) {
+	b.c.PublishRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments})
+}
+
+func (b hubBroker) PublishDirect(node string, to []byte, m *chat.Message) {
+	b.c.PublishDirect(node, &Message{To: to, From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments})
+}
+
+func (b hubBroker) Opened(id, nick, user string) { b.c.LocalOpened(id, nick, user) }
+func (b hubBroker) Nick(id, nick string)         { b.c.LocalNick(id, nick) }
+func (b hubBroker) Joined(id, room string)       { b.c.LocalJoined(id, room) }
+func (b hubBroker) Left(id, room string)         { b.c.LocalLeft(id, room) }
+func (b hubBroker) Closed(id string)             { b.c.LocalClosed(id) }
+func (b hubBroker) RemoteCount(room []byte) int  { return b.c.RemoteCount(room) }
+func (b hubBroker) RemoteRooms(dst map[string]int) {
+	b.c.RemoteRooms(dst)
+}
+func (b hubBroker) NodeOf(id []byte) (string, bool) { return b.c.NodeOf(id) }
+
+func (b hubBroker) RemoteMembers(room []byte, dst []chat.MemberInfo) []chat.MemberInfo {
+	for _, m := range b.c.RemoteMembers(room, nil) {
+		dst = append(dst, chat.MemberInfo{ID: m.ID, Nick: m.Nick, User: m.User})
+	}
+	return dst
+}
+
+// HubHandler returns the Handler that delivers what peers send to hub's
+// local members.
+func HubHandler(hub *chat.Hub) Handler { return hubHandler{hub} }
+
+type hubHandler struct{ h *chat.Hub }
+
+func (hh hubHandler) RoomMessage(m *Message) {
+	hh.h.DeliverRoom(&chat.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments})
+}
+
+func (hh hubHandler) Direct(m *Message) {
+	hh.h.DeliverDirect(m.To, &chat.Message{From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments})
+}
+
+func (hh hubHandler) Presence(p *Presence) {
+	ev := chat.PresenceLeave
+	if p.Join {
+		ev = chat.PresenceJoin
+	}
+	hh.h.DeliverPresence(&chat.Presence{Room: p.Room, Event: ev, ID: p.ID, Nick: p.Nick, User: p.User, Count: p.Count})
+}
