@@ -177,13 +177,21 @@ test('browser: chat page in headless Chromium', { skip, timeout: 120000 }, async
   await phone.page.click('#scrim', { position: { x: 360, y: 300 } });
   await phone.context.close();
 
-  // The gateway crashes. alice's network is also down (no new connections
-  // from her browser), so that mallory is back in the room first and
-  // alice's queued message has someone to reach.
-  await alice.context.setOffline(true);
+  // The gateway crashes; both pages notice and keep retrying. Then alice's
+  // network goes down too (no new connections from her browser), so that
+  // mallory is back in the room first and alice's queued message has
+  // someone to reach. The crash comes first on purpose: Chromium's offline
+  // emulation can hold back the close of a WebSocket that is already open,
+  // and a page that never hears of the crash shows 'connected' until its
+  // heartbeat gives up (30 s), so cutting the network first made this test
+  // fail about one run in three. Both waits are on states that last while
+  // the gateway is down: a client that fails to reconnect stays
+  // 'reconnecting' (shown as 'offline' once the browser is offline).
   await gw.stop();
-  await state(alice.page, 'offline');
   await state(mallory.page, 'reconnecting');
+  await state(alice.page, 'reconnecting');
+  await alice.context.setOffline(true);
+  await state(alice.page, 'offline');
   await alice.page.locator('#messages .sys', { hasText: 'Connection lost' }).last().waitFor();
   await say(alice, 'typed while offline');
   const pending = alice.page.locator('.msg.mine[data-status="pending"]', { hasText: 'typed while offline' });
