@@ -166,9 +166,9 @@ func TestRoomFanoutExactlyOnceInOrder(t *testing.T) {
 	}
 	for name, r := range map[string]*recorder{"b": rb, "c": rc} {
 		eventually(t, 5*time.Second, name+" receives all", func() bool { return len(r.room("lobby")) >= n })
-		got := r.room("lobby")
 		time.Sleep(50 * time.Millisecond) // anything extra would be a duplicate
-		if got = r.room("lobby"); len(got) != n {
+		got := r.room("lobby")
+		if len(got) != n {
 			t.Fatalf("%s got %d messages, want %d", name, len(got), n)
 		}
 		for i, d := range got {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -49,9 +48,11 @@ var (
 func buildGorilla(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		// go test puts its own GOROOT/bin first on the test's PATH.
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			buildErr = fmt.Errorf("building the gorilla baseline: %v", err)
+			return
 		}
 		gorillaBin = filepath.Join(buildDir, "gorilla")
 		out, err := exec.Command(goBin, "build", "-o", gorillaBin, "github.com/chatgate/chatgate/bench/baseline/gorilla").CombinedOutput()

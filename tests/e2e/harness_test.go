@@ -262,22 +262,6 @@ func (c *client) request(v map[string]any) map[string]any {
 	return nil
 }
 
-// expectNothing asserts that no message arrives within d.
-func (c *client) expectNothing(d time.Duration) {
-	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(d))
-	_, b, err := c.ws.ReadMessage()
-	if err == nil {
-		c.t.Fatalf("unexpected message %s", b)
-	}
-	var ne net.Error
-	if !(errorsAs(err, &ne) && ne.Timeout()) {
-		c.t.Fatalf("connection failed instead of staying quiet: %v", err)
-	}
-	// gorilla treats a read timeout as fatal for the connection; callers
-	// use expectNothing only as a last step on a client.
-}
-
 // readClose reads until the server's close frame and returns its code.
 func (c *client) readClose() int {
 	c.t.Helper()
