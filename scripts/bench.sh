@@ -20,8 +20,10 @@
 # progress go to bench/out/ (or bench/out/quick/).
 #
 # Requirements: go, and node + npm for the Socket.IO baseline (installed
-# here with npm ci). A server whose build or install fails is skipped.
-set -uo pipefail
+# here with npm ci). A server whose build or install fails is skipped; any
+# other failure stops the script with the line that failed.
+set -Eeuo pipefail
+trap 'echo "bench.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $?" >&2' ERR
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -89,13 +91,14 @@ log() { printf '[bench %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
 
 stop_server() {
 	[ -n "$SERVER_PID" ] || return 0
-	kill "$SERVER_PID" 2>/dev/null
+	# The server may have exited already, and wait returns its status.
+	kill "$SERVER_PID" 2>/dev/null || true
 	for _ in $(seq 50); do
 		kill -0 "$SERVER_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	kill -9 "$SERVER_PID" 2>/dev/null
-	wait "$SERVER_PID" 2>/dev/null
+	kill -9 "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=""
 }
 trap 'stop_server' EXIT
@@ -103,8 +106,10 @@ trap 'stop_server; exit 130' INT TERM
 
 # --- build -------------------------------------------------------------
 log "building the load tool, the chart tool and the servers"
-go build -o "$BIN/load" ./bench/cmd/load || exit 1
-go build -o "$BIN/chart" ./bench/cmd/chart || exit 1
+# bench/ is its own Go module: build its tools from inside it, which works
+# with and without the repository's go.work (GOWORK=off).
+(cd bench && go build -o "$BIN/load" ./cmd/load) || { log "go build ./bench/cmd/load failed"; exit 1; }
+(cd bench && go build -o "$BIN/chart" ./cmd/chart) || { log "go build ./bench/cmd/chart failed"; exit 1; }
 
 AVAILABLE=()
 GATEWAY_BUILD=""
@@ -122,10 +127,12 @@ for s in ${SERVERS//,/ }; do
 			fi
 		fi
 		# chatgate-sio is decided below, once chatgate is built.
-		[ "$s" = chatgate ] && [ "$GATEWAY_BUILD" = ok ] && AVAILABLE+=(chatgate)
+		if [ "$s" = chatgate ] && [ "$GATEWAY_BUILD" = ok ]; then
+			AVAILABLE+=(chatgate)
+		fi
 		;;
 	gorilla)
-		if go build -o "$BIN/gorilla" ./bench/baseline/gorilla; then
+		if (cd bench && go build -o "$BIN/gorilla" ./baseline/gorilla); then
 			AVAILABLE+=(gorilla)
 		else
 			SKIPPED+=("gorilla (build failed)")
@@ -150,7 +157,7 @@ done
 # at the server; the baselines have none. Turn off those this build has.
 GATEWAY_FLAGS=()
 if [ "$GATEWAY_BUILD" = ok ]; then
-	gateway_help=$("$BIN/gateway" -help 2>&1)
+	gateway_help=$("$BIN/gateway" -help 2>&1) || { log "$BIN/gateway -help failed: $gateway_help"; exit 1; }
 	for f in rate-messages rate-bytes max-connections-per-ip max-connections; do
 		if grep -q -- "^  -$f " <<<"$gateway_help"; then
 			GATEWAY_FLAGS+=("-$f=-1")
@@ -173,7 +180,9 @@ free_port() {
 	for i in $(seq 0 899); do
 		p=$((28080 + (NEXT_PORT - 28080 + i) % 900))
 		if command -v ss >/dev/null; then
-			[ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] && continue
+			if [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+				continue
+			fi
 		elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			continue
 		fi
@@ -248,11 +257,15 @@ wait_quiet() {
 	local waited=0 pct
 	[ "$QUIET_WAIT" -gt 0 ] && [ "$QUIET_LEFT" -gt 0 ] || return 0
 	while pct=$(machine_busy) && [ "$pct" -gt "$QUIET_PCT" ] && [ "$waited" -lt "$QUIET_WAIT" ] && [ "$QUIET_LEFT" -gt 0 ]; do
-		[ "$waited" -eq 0 ] && log "machine ${pct}% busy with other work: waiting up to ${QUIET_WAIT}s for it to calm down"
+		if [ "$waited" -eq 0 ]; then
+			log "machine ${pct}% busy with other work: waiting up to ${QUIET_WAIT}s for it to calm down"
+		fi
 		waited=$((waited + 1))
 		QUIET_LEFT=$((QUIET_LEFT - 1))
 	done
-	[ "$waited" -gt 0 ] && log "machine ${pct}% busy after waiting ${waited}s; going ahead"
+	if [ "$waited" -gt 0 ]; then
+		log "machine ${pct}% busy after waiting ${waited}s; going ahead"
+	fi
 	return 0
 }
 
@@ -329,7 +342,12 @@ for s in "${AVAILABLE[@]}"; do scenario "churn" "$s" "${CHURN[@]}"; done
 # --- report ------------------------------------------------------------
 log "rendering charts and tables"
 rm -f "$CHARTS"/*.svg
-"$BIN/chart" -in "$RESULTS" -dir "$CHARTS" -md "$OUT/tables.md" || log "chart tool failed"
+CHART_FAILED=0
+rm -f "$OUT/tables.md"
+if ! "$BIN/chart" -in "$RESULTS" -dir "$CHARTS" -md "$OUT/tables.md"; then
+	log "chart tool failed: the report will have no tables"
+	CHART_FAILED=1
+fi
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem_total=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
@@ -374,7 +392,12 @@ sio_version=$(node -p 'require("./bench/baseline/socketio/node_modules/socket.io
 	fi
 	echo "## Results"
 	echo
-	cat "$OUT/tables.md" 2>/dev/null
+	if [ -f "$OUT/tables.md" ]; then
+		cat "$OUT/tables.md"
+	else
+		echo "(No tables: the chart tool failed.)"
+		echo
+	fi
 	echo "## Charts"
 	echo
 	for f in "$CHARTS"/*.svg; do
@@ -392,4 +415,8 @@ sio_version=$(node -p 'require("./bench/baseline/socketio/node_modules/socket.io
 	echo '```'
 } >"$DOC.tmp"
 mv "$DOC.tmp" "$DOC"
-log "wrote $DOC and $(ls "$CHARTS"/*.svg 2>/dev/null | wc -l) charts in $CHARTS in $((SECONDS - START_SECONDS))s"
+log "wrote $DOC and $(find "$CHARTS" -maxdepth 1 -name '*.svg' | wc -l) charts in $CHARTS in $((SECONDS - START_SECONDS))s"
+if [ "$CHART_FAILED" = 1 ]; then
+	log "failed: the chart tool did not render the results"
+	exit 1
+fi
