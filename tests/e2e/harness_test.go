@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,29 +20,84 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// binary is the gateway built once for the whole package.
+// binary is the gateway under test: $CHATGATE_BIN, or one built once for
+// the whole package.
 var binary string
 
+// raceBinary is set when the gateway under test was built with -race
+// (CHATGATE_E2E_RACE=1); its data race reports then fail the test that
+// was running (see startGateway).
+var raceBinary bool
+
+// TestMain runs the tests against $CHATGATE_BIN when it is set (the binary
+// scripts/test.sh built), else against a gateway built from this module.
+// With CHATGATE_E2E_RACE=1 the gateway must be a -race build: the one built
+// here is, and a $CHATGATE_BIN that is not is refused rather than tested
+// for races it cannot report.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chatgate-e2e-")
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	raceBinary = os.Getenv("CHATGATE_E2E_RACE") == "1"
+	binary = os.Getenv("CHATGATE_BIN")
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "chatgate-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binary = filepath.Join(dir, "gateway")
+		args := []string{"build", "-o", binary}
+		if raceBinary {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "github.com/chatgate/chatgate/cmd/gateway")...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build gateway:", err)
+			return 1
+		}
+	}
+	if raceBinary {
+		if err := checkRaceBuild(binary); err != nil {
+			fmt.Fprintln(os.Stderr, "CHATGATE_E2E_RACE=1:", err)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// checkRaceBuild returns an error unless the Go binary at path was built
+// with -race.
+func checkRaceBuild(path string) error {
+	info, err := buildinfo.ReadFile(path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return fmt.Errorf("read build info of %s: %w", path, err)
 	}
-	binary = filepath.Join(dir, "gateway")
-	args := []string{"build", "-o", binary}
-	if os.Getenv("CHATGATE_E2E_RACE") == "1" {
-		args = append(args, "-race")
+	for _, s := range info.Settings {
+		if s.Key == "-race" && s.Value == "true" {
+			return nil
+		}
 	}
-	build := exec.Command("go", append(args, "github.com/chatgate/chatgate/cmd/gateway")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build gateway:", err)
-		os.Exit(1)
+	return fmt.Errorf("%s was not built with -race", path)
+}
+
+// gatewayFault returns the first sign in a gateway's output that it went
+// wrong in a way a test's own checks may miss: a data race report (from a
+// -race build), a panic or a fatal runtime error. It returns "" if there
+// is none.
+func gatewayFault(logs string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		switch {
+		case strings.Contains(line, "DATA RACE"),
+			strings.HasPrefix(line, "panic: "),
+			strings.HasPrefix(line, "fatal error: "):
+			return line
+		}
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return ""
 }
 
 // gateway is one running gateway process.
@@ -102,6 +158,11 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	}
 	g.cmd = exec.Command(binary, append(base, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
+	if raceBinary {
+		// Race reports go to stderr (not to a GORACE log_path inherited
+		// from the environment), and the gateway keeps running after one.
+		g.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	}
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +173,11 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	}()
 	t.Cleanup(func() {
 		g.kill()
+		// The output is complete once the process has been waited for. A
+		// data race or a panic fails the test even if every check passed.
+		if f := gatewayFault(g.logs.String()); f != "" {
+			t.Errorf("the gateway went wrong: %s", f)
+		}
 		if t.Failed() {
 			t.Logf("gateway logs:\n%s", g.logs.String())
 		}
@@ -262,6 +328,22 @@ func (c *client) request(v map[string]any) map[string]any {
 	return nil
 }
 
+// expectNothing asserts that no message arrives within d. gorilla treats
+// a read timeout as fatal for the connection, so it can only be the last
+// step on a client.
+func (c *client) expectNothing(d time.Duration) {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(d))
+	_, b, err := c.ws.ReadMessage()
+	if err == nil {
+		c.t.Fatalf("unexpected message %s", b)
+	}
+	var ne net.Error
+	if !(errorsAs(err, &ne) && ne.Timeout()) {
+		c.t.Fatalf("connection failed instead of staying quiet: %v", err)
+	}
+}
+
 // readClose reads until the server's close frame and returns its code.
 func (c *client) readClose() int {
 	c.t.Helper()
@@ -397,4 +479,20 @@ func hasFlag(args []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// TestGatewayFault: the output check of startGateway recognises the race
+// detector's report, a panic and a fatal error, and nothing in ordinary
+// log lines.
+func TestGatewayFault(t *testing.T) {
+	for logs, want := range map[string]string{
+		"time=x level=INFO msg=listening\n==================\nWARNING: DATA RACE\nWrite at 0x00c000012345 by goroutine 7:\n": "WARNING: DATA RACE",
+		"time=x level=INFO msg=listening\npanic: runtime error: index out of range [3] with length 3\n":                      "panic: runtime error: index out of range [3] with length 3",
+		"fatal error: concurrent map writes\n":                                       "fatal error: concurrent map writes",
+		"time=x level=INFO msg=listening\ntime=y level=WARN msg=\"nick panic: x\"\n": "",
+	} {
+		if got := gatewayFault(logs); got != want {
+			t.Errorf("gatewayFault(%q) = %q, want %q", logs, got, want)
+		}
+	}
 }

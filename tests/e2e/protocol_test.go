@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +40,29 @@ func TestChatFlow(t *testing.T) {
 	if ack["type"] != "ack" || ack["id"] != 7.0 {
 		t.Fatalf("send ack: %v", ack)
 	}
-	raw := string(bob.readRaw())
-	if !strings.Contains(raw, `"data":`+data) {
-		t.Fatalf("data not passed byte for byte: %s", raw)
+	raw := bob.readRaw()
+	// The message is exactly {type, room, from, nick, data, ts}: from is
+	// the sender's connection id of its welcome, nick the one it set, data
+	// its JSON byte for byte (checked on the raw frame, before decoding).
+	var msg map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &msg); err != nil {
+		t.Fatalf("message %s: %v", raw, err)
 	}
-	for _, want := range []string{`"type":"message"`, `"room":"lobby"`, `"from":"` + alice.id + `"`, `"nick":"alice"`, `"ts":`} {
-		if !strings.Contains(raw, want) {
-			t.Fatalf("message %s lacks %s", raw, want)
+	if got := string(msg["data"]); got != data {
+		t.Fatalf("data not passed byte for byte: got %s, want %s (message %s)", got, data, raw)
+	}
+	for key, want := range map[string]string{"type": "message", "room": "lobby", "from": alice.id, "nick": "alice"} {
+		var got string
+		if err := json.Unmarshal(msg[key], &got); err != nil || got != want {
+			t.Fatalf("message %s: %s is %s, want %q", raw, key, msg[key], want)
 		}
+	}
+	var ts int64
+	if err := json.Unmarshal(msg["ts"], &ts); err != nil || ts < time.Now().Add(-time.Minute).UnixMilli() || ts > time.Now().Add(time.Minute).UnixMilli() {
+		t.Fatalf("message %s: ts is %s, want the time of acceptance in Unix ms", raw, msg["ts"])
+	}
+	if len(msg) != 6 {
+		t.Fatalf("message %s has keys beyond type, room, from, nick, data and ts", raw)
 	}
 
 	// Direct message: only the target gets it, without "room".
@@ -54,8 +70,10 @@ func TestChatFlow(t *testing.T) {
 	if r := bob.read(); r["type"] != "ack" || r["id"] != "dm1" {
 		t.Fatalf("dm ack: %v", r)
 	}
+	// carol is in no room: the first thing she gets is the direct message,
+	// not alice's room message.
 	dm := carol.read()
-	if dm["type"] != "message" || dm["from"] != bob.id || dm["data"] != "psst" {
+	if dm["type"] != "message" || dm["from"] != bob.id || dm["nick"] != "bob" || dm["data"] != "psst" {
 		t.Fatalf("dm: %v", dm)
 	}
 	if _, ok := dm["room"]; ok {
@@ -107,11 +125,27 @@ func TestChatFlow(t *testing.T) {
 		t.Fatalf("disconnect presence: %v", p)
 	}
 
-	// The sender itself never receives its own room message.
-	alice.request(map[string]any{"type": "send", "room": "lobby", "data": "solo"})
-	if r := alice.request(map[string]any{"type": "ping"}); r["type"] != "ack" {
-		t.Fatalf("ping: %v", r)
+	// The sender never receives its own room message, and carol (not a
+	// member of the lobby) does not either, while dave (a member) does.
+	// Alice's replies come in order, so nothing but the ping's ack may come
+	// between the send's ack and it; then alice and carol stay quiet.
+	dave := dial(t, g)
+	dave.request(map[string]any{"type": "join", "room": "lobby"})
+	if p := alice.readType("presence"); p["event"] != "join" || p["id"] != dave.id {
+		t.Fatalf("dave's presence: %v", p)
 	}
+	if r := alice.request(map[string]any{"type": "send", "room": "lobby", "data": "last"}); r["type"] != "ack" {
+		t.Fatalf("send: %v", r)
+	}
+	if m := dave.read(); m["type"] != "message" || m["from"] != alice.id || m["nick"] != "alice" || m["data"] != "last" {
+		t.Fatalf("dave got %v, want alice's message", m)
+	}
+	alice.sendRaw(`{"type":"ping","id":"last"}`)
+	if r := alice.read(); r["type"] != "ack" || r["id"] != "last" {
+		t.Fatalf("got %v, want only the ping's ack", r)
+	}
+	alice.expectNothing(300 * time.Millisecond)
+	carol.expectNothing(300 * time.Millisecond)
 }
 
 func TestErrorsKeepConnectionOpen(t *testing.T) {
