@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"encoding/json"
 	"net/netip"
 
 	"github.com/chatgate/chatgate/auth"
@@ -73,16 +72,9 @@ func (c *conn) refuse(r *Response) {
 
 func refused(r Response) *Response { return &r }
 
-// connectRefusal is the CONNECT_ERROR data of a Socket.IO client whose
-// token is missing or invalid.
-func connectRefusal(err error) []byte {
-	b, _ := json.Marshal(struct {
-		Message string `json:"message"`
-		Data    struct {
-			Reason string `json:"reason"`
-		} `json:"data"`
-	}{Message: "unauthorized", Data: struct {
-		Reason string `json:"reason"`
-	}{Reason: auth.Reason(err)}})
-	return b
-}
+// Identity is the client's verified identity, nil while anonymous.
+func (a admission) Identity() *auth.Identity { return a.ident }
+
+// HoldsIP reports whether the admission took a per-address slot, which
+// its holder gives back with Server.ReleaseIP when the session ends.
+func (a admission) HoldsIP() bool { return a.ipHeld }

@@ -11,7 +11,6 @@ import (
 	"github.com/chatgate/chatgate/clientip"
 
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -56,8 +55,6 @@ type Config struct {
 	// Echo enables the /echo endpoint, which sends every message back
 	// unchanged (for conformance tests).
 	Echo bool
-	// SocketIO configures the Socket.IO endpoint at /socket.io/.
-	SocketIO SocketIOConfig
 	// TrustedProxies are the peers whose Forwarded, X-Forwarded-For and
 	// X-Real-IP headers are believed; nil trusts nobody, so a client
 	// cannot spoof its address.
@@ -106,58 +103,7 @@ func ParseProxyMode(s string) (ProxyMode, error) {
 	return ProxyOff, fmt.Errorf("netpoll: PROXY protocol mode %q: want off, optional or required", s)
 }
 
-// SocketIOConfig configures Engine.IO v4 / Socket.IO v5 connections.
-type SocketIOConfig struct {
-	// PingInterval is how often the server sends an Engine.IO ping.
-	// Default 25 s.
-	PingInterval time.Duration
-	// PingTimeout is how long the server waits for the pong before it
-	// closes the connection. Default 20 s.
-	PingTimeout time.Duration
-	// ConnectTimeout bounds the time from the Engine.IO handshake until a
-	// namespace is connected (a refused CONNECT does not count). Default
-	// 45 s.
-	ConnectTimeout time.Duration
-	// CORSOrigins lists the browser origins allowed to use the long-polling
-	// transport from another site, comma-separated: exact origins
-	// ("https://chat.example.com") or "*" for any. Empty allows none
-	// (same-origin pages need no CORS).
-	CORSOrigins string
-	// Conformance makes the endpoint behave as the official Engine.IO and
-	// Socket.IO protocol test suites expect (fixed timings, namespaces "/"
-	// and "/custom", "auth" event, "message-back" echo, acks echoed)
-	// instead of serving chat. Timings given above are ignored.
-	Conformance bool
-}
-
-// Timings the official protocol test suites require.
-const (
-	conformancePingInterval   = 300 * time.Millisecond
-	conformancePingTimeout    = 200 * time.Millisecond
-	conformanceConnectTimeout = time.Second
-	conformanceMaxPayload     = 1000000
-)
-
-func (c SocketIOConfig) withDefaults() SocketIOConfig {
-	if c.Conformance {
-		c.PingInterval = conformancePingInterval
-		c.PingTimeout = conformancePingTimeout
-		c.ConnectTimeout = conformanceConnectTimeout
-	}
-	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
-	}
-	if c.PingTimeout <= 0 {
-		c.PingTimeout = 20 * time.Second
-	}
-	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = 45 * time.Second
-	}
-	return c
-}
-
 func (c Config) withDefaults() Config {
-	c.SocketIO = c.SocketIO.withDefaults()
 	c.Limits = c.Limits.WithDefaults()
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
@@ -190,30 +136,15 @@ func (c Config) withDefaults() Config {
 }
 
 // sweepEvery is the period of the per-loop timeout sweep: a quarter of the
-// shortest timeout, between 10 ms and 1 s. Deadlines are stamped with the
+// shortest timeout (the protocols' shortest included), between 10 ms and 1 s. Deadlines are stamped with the
 // coarse clock the sweep advances, so timeouts fire within one period of
 // their nominal time, early or late.
-func (c Config) sweepEvery() time.Duration {
-	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout,
-		c.SocketIO.PingInterval, c.SocketIO.PingTimeout, c.SocketIO.ConnectTimeout) / 4
+func (c Config) sweepEvery(protocol time.Duration) time.Duration {
+	d := min(c.PingInterval, c.PingTimeout, c.HandshakeTimeout, c.CloseTimeout)
+	if protocol > 0 {
+		d = min(d, protocol)
+	}
+	d /= 4
 	return max(10*time.Millisecond, min(d, time.Second))
 }
 
-// corsAllowed reports whether origin may use the polling transport
-// cross-site.
-func (c *Config) corsAllowed(origin []byte) bool {
-	list := c.SocketIO.CORSOrigins
-	for len(list) > 0 {
-		item := list
-		if i := strings.IndexByte(list, ','); i >= 0 {
-			item, list = list[:i], list[i+1:]
-		} else {
-			list = ""
-		}
-		item = strings.TrimSpace(item)
-		if item == "*" || strings.EqualFold(item, string(origin)) {
-			return true
-		}
-	}
-	return false
-}

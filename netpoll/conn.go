@@ -26,7 +26,7 @@ const (
 	stateProxy                    // reading the PROXY protocol header
 	stateOpen                     // WebSocket open
 	stateClosing                  // close frame sent, waiting for the peer's
-	stateParked                   // HTTP request handed to a polling session, response pending
+	stateParked                   // HTTP request held by a protocol (Exchange.Park), response pending
 	stateClosed                   // gone; late tasks skip it
 )
 
@@ -35,12 +35,12 @@ type endpoint uint8
 const (
 	endpointChat endpoint = iota // /ws: the native chat protocol
 	endpointEcho                 // /echo: every message sent back unchanged
-	endpointSIO                  // /socket.io/: Engine.IO v4 + Socket.IO v5
+	endpointProtocol             // a WebSocket driven by a mounted Protocol (conn.h)
 )
 
-// kindNative is the rooms.Member kind of native-protocol sessions (index
-// into chat.Config.Codecs).
-const kindNative = 0
+// KindNative is the rooms.Member kind of native-protocol sessions: the
+// index of the native codec in chat.Config.Codecs.
+const KindNative = 0
 
 // errPeerClosed stops frame processing after the peer's close frame.
 var errPeerClosed = errors.New("netpoll: peer closed")
@@ -52,8 +52,8 @@ var errPeerClosed = errors.New("netpoll: peer closed")
 type conn struct {
 	gc   gnet.Conn
 	lp   *loop
-	sess *chat.Session
-	sio  *sioConn // Socket.IO state, nil on other endpoints
+	sess *chat.Session // native chat endpoint only
+	h    SocketHandler // endpointProtocol only
 	// rd holds the frame reader's state only while a frame or a
 	// fragmented message is cut across reads; otherwise frames are parsed
 	// with the loop's shared reader and an idle connection holds none.
@@ -75,7 +75,6 @@ type conn struct {
 	ep       endpoint
 	pinged   bool
 	partial  bool // a partial request head is kept in lp.heads
-	upgraded bool // a relaying WebSocket has completed its Engine.IO upgrade
 	// why is the close reason counted when the connection ends; the first
 	// close frame sent or received sets it.
 	why metrics.CloseReason
@@ -134,7 +133,7 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	if cap(lp.wbuf) > 1<<20 {
 		lp.wbuf = nil // do not pin a huge echo buffer forever
 	}
-	lp.flushPolls()
+	lp.flushProtocols()
 	return action
 }
 
@@ -186,7 +185,7 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		if !ok {
 			return c.respond(textResponse(400, "bad Content-Length\n"))
 		}
-		if size > lp.srv.maxBody() {
+		if size > lp.srv.maxBody {
 			return c.respond(textResponse(413, "body too large\n"))
 		}
 		if len(rest) < size {
@@ -202,10 +201,9 @@ func (c *conn) onHTTP(buf []byte) gnet.Action {
 		return c.upgrade(req, endpointChat, rest)
 	case string(req.Path) == "/echo" && lp.srv.cfg.Echo:
 		return c.upgrade(req, endpointEcho, rest)
-	case string(req.Path) == "/socket.io/" || string(req.Path) == "/socket.io":
-		return c.serveHTTPThen(c.serveSIO(req, body, rest, false), rest)
-	case string(req.Path) == "/engine.io/" && lp.srv.cfg.SocketIO.Conformance:
-		return c.serveHTTPThen(c.serveSIO(req, body, rest, true), rest)
+	}
+	if p := lp.srv.mounts[string(req.Path)]; p != nil {
+		return c.serveHTTPThen(c.serveProtocol(p, req, body, rest), rest)
 	}
 	h := lp.srv.routes[string(req.Path)]
 	if h == nil {
@@ -265,6 +263,18 @@ func (c *conn) keepPartial(buf []byte) {
 	}
 }
 
+// serveProtocol hands a request to a mounted protocol.
+func (c *conn) serveProtocol(p Protocol, req *Request, body, rest []byte) gnet.Action {
+	x := Exchange{c: c, req: req, body: body, rest: rest}
+	p.ServeHTTP(&x)
+	if !x.done {
+		// A protocol bug: never leave a client waiting for nothing.
+		c.lp.srv.log.Error("protocol left a request unanswered", "path", string(req.Path))
+		return c.respond(textResponse(500, "internal error\n"))
+	}
+	return x.act
+}
+
 // serveHTTPThen finishes a keep-alive request: the bytes of the request
 // are dropped and, since this gateway does not pipeline, anything the
 // client sent behind them closes the connection.
@@ -316,87 +326,27 @@ type headReadWriter struct {
 	bufWriter
 }
 
+// upgrade upgrades to the native chat endpoint or the echo endpoint.
 func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
-	return c.upgradeWith(req, ep, rest, nil, false)
-}
-
-// upgradeWith upgrades to WebSocket endpoint ep. For Socket.IO, relay is
-// the long-polling session the WebSocket probes (nil for a new session)
-// and echo selects the plain Engine.IO echo endpoint.
-func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSession, echo bool) gnet.Action {
 	lp := c.lp
 	srv := lp.srv
 	var adm admission
 	if ep != endpointEcho {
-		// A new chat session (or a Socket.IO one, whose token may also come
-		// with CONNECT) must be admitted; a probe for a polling session
-		// was admitted at its handshake, but its origin is checked again.
 		var ref *Response
-		adm, ref = srv.admit(req, c.clientIP(), ep == endpointChat, relay == nil && !c.ipHeld)
+		adm, ref = srv.admit(req, c.clientIP(), true, !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
 			return c.respond(*ref)
 		}
 	}
-	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {
-		c.releaseIP(adm)
-		// A plain GET of a WebSocket endpoint.
-		return c.respond(Response{Status: 426, Body: []byte("this endpoint speaks WebSocket only\n"),
-			Header: []string{"Upgrade: websocket", "Sec-WebSocket-Version: 13"}})
-	}
-	start := len(lp.wbuf)
-	lp.hsr.Reset(req.Head)
-	lp.hsrw = headReadWriter{&lp.hsr, bufWriter{&lp.wbuf}}
-	if _, err := lp.srv.upgrader.Upgrade(&lp.hsrw); err != nil {
-		// gobwas/ws has written the HTTP error response; mark it as the
-		// last on this connection so clients do not try to reuse it.
-		lp.wbuf = insertConnectionClose(lp.wbuf, start)
-		lp.srv.m.HandshakeFailed(metrics.HandshakeBadUpgrade)
-		c.why = metrics.CloseHTTP
-		lp.srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
-		c.releaseIP(adm)
-		c.state = stateClosed
-		c.dropHead()
+	if !c.handshake(req, adm) {
 		return gnet.Close
 	}
-	if adm.ipHeld {
-		c.ipHeld = true
-	}
-	c.state = stateOpen
-	c.stamp = srv.now()
-	switch {
-	case ep == endpointSIO && relay == nil:
-		srv.m.Handshake(metrics.TransportSocketIO)
-	case ep != endpointSIO:
-		srv.m.Handshake(metrics.TransportWebSocket)
-	}
+	srv.m.Handshake(metrics.TransportWebSocket)
 	c.ep = ep
-	if ep == endpointSIO {
-		if relay != nil {
-			c.sio = &sioConn{relay: relay, srv: srv}
-			// The session's home learns of its probe at once, so that the
-			// probe goes down with the session even if it never speaks.
-			relay.home.run(lp, func() {
-				if relay.done {
-					c.lp.run(relay.home, func() {
-						if c.state == stateOpen {
-							c.closeNow(chat.DisconnectNormal)
-						}
-					})
-					return
-				}
-				if relay.probe == nil {
-					relay.probe = c
-				}
-			})
-		} else {
-			c.openSIO(echo)
-			c.sio.ident = adm.ident
-		}
-	}
 	if ep == endpointChat {
-		c.sess = srv.hub.Open(c, lp.idx, kindNative, adm.ident)
-		lp.pbuf = srv.hub.Codec(kindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
+		c.sess = srv.hub.Open(c, lp.idx, KindNative, adm.ident)
+		lp.pbuf = srv.hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
 		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
 		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String())
 	}
@@ -408,6 +358,43 @@ func (c *conn) upgradeWith(req *Request, ep endpoint, rest []byte, relay *pollSe
 	}
 	c.dropHead()
 	return action
+}
+
+// handshake completes the WebSocket handshake of req with gobwas/ws,
+// writing the 101 response (or the refusal) into the traffic pass's
+// output. On failure the connection is marked closed and adm's
+// per-address slot released.
+func (c *conn) handshake(req *Request, adm admission) bool {
+	lp := c.lp
+	srv := lp.srv
+	if !bytes.EqualFold(req.Header("Upgrade"), []byte("websocket")) {
+		c.releaseIP(adm)
+		// A plain GET of a WebSocket endpoint.
+		c.respond(Response{Status: 426, Body: []byte("this endpoint speaks WebSocket only\n"),
+			Header: []string{"Upgrade: websocket", "Sec-WebSocket-Version: 13"}})
+		return false
+	}
+	start := len(lp.wbuf)
+	lp.hsr.Reset(req.Head)
+	lp.hsrw = headReadWriter{&lp.hsr, bufWriter{&lp.wbuf}}
+	if _, err := srv.upgrader.Upgrade(&lp.hsrw); err != nil {
+		// gobwas/ws has written the HTTP error response; mark it as the
+		// last on this connection so clients do not try to reuse it.
+		lp.wbuf = insertConnectionClose(lp.wbuf, start)
+		srv.m.HandshakeFailed(metrics.HandshakeBadUpgrade)
+		c.why = metrics.CloseHTTP
+		srv.log.Debug("handshake refused", "remote", c.gc.RemoteAddr().String(), "err", err)
+		c.releaseIP(adm)
+		c.state = stateClosed
+		c.dropHead()
+		return false
+	}
+	if adm.ipHeld {
+		c.ipHeld = true
+	}
+	c.state = stateOpen
+	c.stamp = srv.now()
+	return true
 }
 
 // onFrames feeds bytes to the frame reader; c is the frame.Handler.
@@ -452,6 +439,13 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	return gnet.Close
 }
 
+// protocolError wraps a mounted protocol's error other than a Disconnect:
+// a malformed packet, closed with 1008.
+type protocolError struct{ err error }
+
+func (e protocolError) Error() string { return "netpoll: protocol: " + e.err.Error() }
+func (e protocolError) Unwrap() error { return e.err }
+
 // disconnectFor maps an error of the read path to the disconnect that
 // names it: the one place where errors become close codes.
 func disconnectFor(err error) chat.Disconnect {
@@ -459,8 +453,8 @@ func disconnectFor(err error) chat.Disconnect {
 	if errors.As(err, &d) {
 		return d
 	}
-	var se sioError
-	if errors.As(err, &se) {
+	var pe protocolError
+	if errors.As(err, &pe) {
 		return chat.DisconnectBadPacket
 	}
 	// A WebSocket protocol violation: the close code that names it
@@ -483,18 +477,13 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	case endpointEcho:
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
 		return nil
-	case endpointSIO:
-		var err error
-		if c.sio.relay != nil {
-			err = c.relayUpgrade(c.sio.relay, op, payload)
-		} else {
-			err = c.sio.message(lp, op, payload)
-		}
-		if err != nil {
-			if errors.Is(err, errSIOClose) {
-				return err
+	case endpointProtocol:
+		if err := c.h.OnMessage(op, payload); err != nil {
+			var d chat.Disconnect
+			if errors.As(err, &d) {
+				return d
 			}
-			return sioError{err}
+			return protocolError{err}
 		}
 		return nil
 	}
@@ -647,6 +636,15 @@ func (c *conn) Disconnect(d chat.Disconnect) {
 		c.slowConsumer()
 		return
 	}
+	if c.lp.cur == c {
+		// During c's own traffic handling: the close frame joins the
+		// pass's output, after what was queued before it.
+		c.setWhy(d.Metric)
+		c.lp.wbuf = frame.AppendClose(c.lp.wbuf, ws.StatusCode(d.Code), d.Reason)
+		c.state = stateClosing
+		c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
+		return
+	}
 	if d.Metric == metrics.CloseTimeout || d == chat.DisconnectUpgradeTimeout {
 		c.closeNow(d) // the peer is not answering: no handshake to wait for
 		return
@@ -656,19 +654,14 @@ func (c *conn) Disconnect(d chat.Disconnect) {
 
 // maxMessage is the largest message the endpoint accepts.
 func (c *conn) maxMessage() int {
-	if c.ep == endpointSIO {
-		return c.lp.srv.sioMaxPayload()
+	if c.ep == endpointProtocol {
+		return c.lp.srv.protoMaxBody
 	}
 	return c.lp.srv.cfg.MaxMessage
 }
 
 // kind is the session kind (codec) of the connection's endpoint.
-func (c *conn) kind() int {
-	if c.ep == endpointSIO {
-		return kindSIO
-	}
-	return kindNative
-}
+func (c *conn) kind() int { return KindNative }
 
 // startClose sends a close frame and waits for the peer's answer until the
 // close timeout. Called on the loop outside traffic handling.
@@ -706,16 +699,14 @@ func (c *conn) slowConsumer() {
 	}
 }
 
-// id names the connection in logs: its chat session id, the Engine.IO sid
-// of a Socket.IO connection without one, or "".
+// id names the connection in logs: its chat session id, its protocol's
+// name for it, or "".
 func (c *conn) id() string {
 	switch {
 	case c.sess != nil:
 		return c.sess.ID()
-	case c.sio != nil && c.sio.relay != nil:
-		return c.sio.relay.sio.sid
-	case c.sio != nil:
-		return c.sio.sid
+	case c.h != nil:
+		return c.h.ID()
 	}
 	return ""
 }
@@ -723,13 +714,14 @@ func (c *conn) id() string {
 // closed runs from OnClose: it leaves every room and releases buffers.
 func (c *conn) closed(err error) {
 	if c.state == stateParked {
-		if ps := c.lp.parked[c]; ps != nil {
+		if gone, ok := c.lp.parked[c]; ok {
 			delete(c.lp.parked, c)
-			c.parkedGone(ps)
+			gone()
 		}
 	}
-	if c.sio != nil && c.sio.relay != nil {
-		c.transportGone(c.sio.relay)
+	if c.h != nil {
+		c.h.Closed()
+		c.h = nil
 	}
 	if c.ipHeld {
 		c.lp.srv.perIP.Release(c.clientIP())
@@ -753,9 +745,6 @@ func (c *conn) closed(err error) {
 
 // rateLimit accounts one inbound message of size bytes.
 func (c *conn) rateLimit(size int) limit.Verdict {
-	if c.sio != nil {
-		return c.sio.lim.Message(c.lp.srv.now(), size, &c.lp.srv.cfg.Limits)
-	}
 	if c.lim == nil {
 		c.lim = new(limit.Conn)
 	}

@@ -86,7 +86,7 @@ func benchBroadcast(b *testing.B, members, size int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var ps chat.Payloads
-		ps[kindNative] = payload.New(body)
+		ps[KindNative] = payload.New(body)
 		ts.srv.Fanout(snap, nil, &ps)
 	}
 	want := base + int64(b.N)*int64(members)*frameLen

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gobwas/httphead"
+	"github.com/panjf2000/gnet/v2"
 )
 
 // Request is the parsed head of one HTTP request. Its slices alias the
@@ -242,4 +243,34 @@ func insertConnectionClose(b []byte, start int) []byte {
 	copy(b[at+len(line):], b[at:len(b)-len(line)])
 	copy(b[at:], line)
 	return b
+}
+
+// KeepAlive reports whether the client wants the connection kept after
+// the response: HTTP/1.1 unless it says close, HTTP/1.0 only if it asks.
+func (r *Request) KeepAlive() bool {
+	v := r.Header("Connection")
+	if r.HTTP10 {
+		return bytes.EqualFold(v, []byte("keep-alive"))
+	}
+	return !bytes.EqualFold(v, []byte("close"))
+}
+
+// parseContentLength parses a Content-Length value.
+func parseContentLength(v []byte) (int, bool) {
+	n, err := strconv.Atoi(string(bytes.TrimSpace(v)))
+	return n, err == nil && n >= 0
+}
+
+// reply writes a response in the middle of c's traffic handling and keeps
+// the connection if the response allows it.
+func (c *conn) reply(resp Response) gnet.Action {
+	c.lp.wbuf = appendResponse(c.lp.wbuf, resp)
+	if !resp.KeepAlive {
+		c.state = stateClosed
+		c.dropHead()
+		return gnet.Close
+	}
+	c.state = stateHTTP
+	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.HandshakeTimeout)
+	return gnet.None
 }

@@ -58,10 +58,6 @@ type Peer interface {
 	Disconnect(d chat.Disconnect)
 }
 
-// upgradeTimeout bounds how long a WebSocket may probe a long-polling
-// session without completing the upgrade (as the reference server does).
-const upgradeTimeout = 10 * time.Second
-
 // latencySampleEvery is how many broadcasts share one latency sample.
 const latencySampleEvery = 64
 
@@ -96,9 +92,7 @@ type loop struct {
 	cur     *conn            // connection whose traffic is being handled
 	tmp     []byte           // scratch frame for writes outside traffic handling
 
-	parked     map[*conn]*pollSession // connections waiting for a polling response
-	polls      []*pollSession         // polling sessions homed here
-	dirtyPolls []*pollSession         // sessions with packets for a parked GET
+	parked     map[*conn]func()       // held requests (Exchange.Park), with what to do if the client goes
 	wbuf       []byte                 // output for the connection whose traffic is handled
 	cbuf       []byte                 // coalescing buffer for one connection's queued frames
 	pbuf       []byte                 // payload scratch for replies
@@ -113,7 +107,7 @@ type loop struct {
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
-	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte), parked: make(map[*conn]*pollSession)}
+	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte), parked: make(map[*conn]func())}
 	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
@@ -204,7 +198,7 @@ func (lp *loop) drain() {
 		}
 	}
 	lp.flush()
-	lp.flushPolls()
+	lp.flushProtocols()
 	if m := lp.srv.m; m != nil {
 		m.MessagesDelivered(lp.delivered)
 		m.BytesSent(lp.sent)
@@ -291,7 +285,9 @@ func (lp *loop) write(p *pending) {
 // sweep checks every connection of the loop for an expired timeout.
 func (lp *loop) sweep() {
 	now := lp.srv.now()
-	lp.sweepPolls(now)
+	for _, p := range lp.srv.protocols {
+		p.Sweep(lp, now)
+	}
 	cfg := &lp.srv.cfg
 	// Iterate backwards: closing a connection swap-removes it.
 	for i := len(lp.conns) - 1; i >= 0; i-- {
@@ -308,15 +304,8 @@ func (lp *loop) sweep() {
 			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
 				c.lim = nil // back to a fresh state: an idle connection keeps none
 			}
-			if c.sio != nil {
-				switch {
-				case c.sio.relay == nil:
-					c.sioSweep(now)
-				case !c.upgraded && now-c.stamp > int64(upgradeTimeout):
-					// A probe that does not finish its upgrade must not
-					// block the session's next attempt forever.
-					c.Disconnect(chat.DisconnectUpgradeTimeout)
-				}
+			if c.h != nil {
+				c.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
 			idle := now - c.stamp
@@ -339,13 +328,12 @@ func (lp *loop) sweep() {
 // goingAway starts the close handshake with 1001 on every connection of the
 // loop (drain on shutdown).
 func (lp *loop) goingAway() {
-	// Polling sessions end: a parked GET gets the close packet.
-	for i := len(lp.polls) - 1; i >= 0; i-- {
-		if i < len(lp.polls) {
-			lp.polls[i].close("server shutting down")
-		}
+	// Protocols end their sessions first: a held long-polling GET gets
+	// its close packet before its connection goes.
+	for _, p := range lp.srv.protocols {
+		p.Drain(lp)
 	}
-	lp.flushPolls()
+	lp.flushProtocols()
 	for i := len(lp.conns) - 1; i >= 0; i-- {
 		if i >= len(lp.conns) {
 			continue

@@ -45,7 +45,12 @@ type Server struct {
 	loopsMu  sync.Mutex
 	numLoops int
 
-	polls pollRegistry // long-polling sessions by sid
+	// Protocols mounted above the sockets (Mount), by exact path, and
+	// each once; set before Run, read-only after.
+	mounts       map[string]Protocol
+	protocols    []Protocol
+	protoMaxBody int // largest message of a protocol's sockets
+	maxBody      int // largest HTTP request body
 
 	fanouts atomic.Uint64 // broadcasts, for latency sampling
 	total   limit.Total   // open connections, against Limits.MaxConnections
@@ -70,7 +75,7 @@ func New(cfg Config, hub *chat.Hub) *Server {
 		m:        cfg.Metrics,
 		hub:      hub,
 		routes:   make(map[string]HandlerFunc),
-		sweep:    cfg.sweepEvery(),
+		mounts:   make(map[string]Protocol),
 		booted:   make(chan struct{}),
 		loops:    make([]atomic.Pointer[loop], n),
 		numLoops: n,
@@ -98,6 +103,16 @@ func (s *Server) Handle(path string, h HandlerFunc) { s.routes[path] = h }
 
 // Run listens and serves until Shutdown. It blocks.
 func (s *Server) Run() error {
+	shortest := time.Duration(0)
+	s.maxBody = s.cfg.MaxMessage
+	for _, p := range s.protocols {
+		if d := p.ShortestTimeout(); shortest == 0 || d < shortest {
+			shortest = d
+		}
+		s.protoMaxBody = max(s.protoMaxBody, p.MaxBody())
+		s.maxBody = max(s.maxBody, p.MaxBody())
+	}
+	s.sweep = s.cfg.sweepEvery(shortest)
 	err := gnet.Run(s, "tcp://"+s.cfg.Addr,
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.numLoops),

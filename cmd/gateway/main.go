@@ -22,6 +22,9 @@ import (
 	"github.com/chatgate/chatgate/admin"
 	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/native"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/engineio"
 	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/cluster"
 	"github.com/chatgate/chatgate/limit"
@@ -43,6 +46,7 @@ func main() {
 
 type options struct {
 	net            netpoll.Config
+	eio            engineio.Config
 	trustedProxies string
 	proxyProtocol  string
 	presence       bool
@@ -70,11 +74,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.HandshakeTimeout, "handshake-timeout", netpoll.DefaultHandshakeTimeout, "time allowed from accept to a complete HTTP request head")
 	fs.IntVar(&o.net.MaxPending, "max-pending", netpoll.DefaultMaxPending, "unsent bytes allowed per connection before it is closed as a slow consumer (1008)")
 	fs.BoolVar(&o.net.Echo, "echo", false, "serve /echo, which sends every message back (conformance tests)")
-	fs.DurationVar(&o.net.SocketIO.PingInterval, "sio-ping-interval", 25*time.Second, "Socket.IO: interval of the server's Engine.IO pings")
-	fs.DurationVar(&o.net.SocketIO.PingTimeout, "sio-ping-timeout", 20*time.Second, "Socket.IO: close a client whose pong is this late")
-	fs.DurationVar(&o.net.SocketIO.ConnectTimeout, "sio-connect-timeout", 45*time.Second, "Socket.IO: close a client that has not connected a namespace by then")
-	fs.StringVar(&o.net.SocketIO.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
-	fs.BoolVar(&o.net.SocketIO.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
+	fs.DurationVar(&o.eio.PingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Socket.IO: interval of the server's Engine.IO pings")
+	fs.DurationVar(&o.eio.PingTimeout, "sio-ping-timeout", engineio.DefaultPingTimeout, "Socket.IO: close a client whose pong is this late")
+	fs.DurationVar(&o.eio.ConnectTimeout, "sio-connect-timeout", engineio.DefaultConnectTimeout, "Socket.IO: close a client that has not connected a namespace by then")
+	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
+	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for JWT authentication (at least 32 bytes; prefer CHATGATE_JWT_SECRET over the command line)")
@@ -154,6 +158,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// codecs returns the wire codecs in member-kind order, for
+// chat.Config.Codecs: each transport's sessions are encoded by theirs.
+func codecs() []chat.Codec {
+	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{}}
+}
+
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -199,11 +209,15 @@ func run(args []string, stderr io.Writer) error {
 	hub := chat.NewHub(chat.Config{
 		Metrics:  m,
 		MaxRooms: o.maxRooms,
-		Codecs:   netpoll.Codecs(),
+		Codecs:   codecs(),
 		Presence: o.presence,
 		Node:     node,
 	}, table)
 	srv = netpoll.New(o.net, hub)
+	o.eio.MaxMessage = o.net.MaxMessage
+	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired
+	o.eio.Limits, o.eio.Metrics, o.eio.Logger = o.net.Limits, m, log
+	engineio.New(o.eio, srv) // Socket.IO at /socket.io/
 	var cl *cluster.Cluster
 	if o.natsURL != "" {
 		cl, err = cluster.New(cluster.Config{URL: o.natsURL, Node: node, Logger: log}, cluster.HubHandler(hub))

@@ -1,0 +1,129 @@
+package engineio
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/limit"
+	"github.com/chatgate/chatgate/metrics"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultPingInterval   = 25 * time.Second
+	DefaultPingTimeout    = 20 * time.Second
+	DefaultConnectTimeout = 45 * time.Second
+)
+
+// upgradeTimeout bounds how long a WebSocket may probe a long-polling
+// session without completing the upgrade (as the reference server does).
+const upgradeTimeout = 10 * time.Second
+
+// Timings the official protocol test suites require.
+const (
+	conformancePingInterval   = 300 * time.Millisecond
+	conformancePingTimeout    = 200 * time.Millisecond
+	conformanceConnectTimeout = time.Second
+	conformanceMaxPayload     = 1000000
+)
+
+// Config configures Engine.IO v4 / Socket.IO v5 sessions. A zero field
+// means its default.
+type Config struct {
+	// PingInterval is how often the server sends an Engine.IO ping.
+	// Default 25 s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for the pong before it
+	// closes the session. Default 20 s.
+	PingTimeout time.Duration
+	// ConnectTimeout bounds the time from the Engine.IO handshake until a
+	// namespace is connected (a refused CONNECT does not count). Default
+	// 45 s.
+	ConnectTimeout time.Duration
+	// CORSOrigins lists the browser origins allowed to use the long-polling
+	// transport from another site, comma-separated: exact origins
+	// ("https://chat.example.com") or "*" for any. Empty allows none
+	// (same-origin pages need no CORS).
+	CORSOrigins string
+	// Conformance makes the endpoint behave as the official Engine.IO and
+	// Socket.IO protocol test suites expect (fixed timings, namespaces "/"
+	// and "/custom", "auth" event, "message-back" echo, acks echoed, and
+	// the plain Engine.IO echo at /engine.io/) instead of serving chat.
+	// Timings given above are ignored.
+	Conformance bool
+	// MaxMessage is the largest packet accepted and the maxPayload
+	// announced to clients, in bytes. Default 64 KiB.
+	MaxMessage int
+	// Verifier checks tokens from the handshake or the CONNECT auth
+	// payload; nil turns authentication off.
+	Verifier *auth.Verifier
+	// AuthRequired refuses a CONNECT without a valid token
+	// (CONNECT_ERROR).
+	AuthRequired bool
+	// Limits are the per-session rate limits (every Engine.IO packet
+	// counts).
+	Limits limit.Config
+	// Metrics receives handshake counts; nil records nothing.
+	Metrics *metrics.Metrics
+	// Logger receives the package's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Conformance {
+		c.PingInterval = conformancePingInterval
+		c.PingTimeout = conformancePingTimeout
+		c.ConnectTimeout = conformanceConnectTimeout
+		c.MaxMessage = conformanceMaxPayload
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 64 << 10
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// corsAllowed reports whether origin may use the polling transport
+// cross-site.
+func (c *Config) corsAllowed(origin []byte) bool {
+	list := c.CORSOrigins
+	for len(list) > 0 {
+		item := list
+		if i := strings.IndexByte(list, ','); i >= 0 {
+			item, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		item = strings.TrimSpace(item)
+		if item == "*" || strings.EqualFold(item, string(origin)) {
+			return true
+		}
+	}
+	return false
+}
+
+// corsHeaders adds the CORS headers for a request from origin, when the
+// origin is allowed (-sio-cors-origins).
+func (c *Config) corsHeaders(origin []byte, h []string) []string {
+	if len(origin) == 0 || !c.corsAllowed(origin) {
+		return h
+	}
+	return append(h,
+		"Access-Control-Allow-Origin: "+string(origin),
+		"Access-Control-Allow-Credentials: true",
+		"Vary: Origin")
+}

@@ -1,0 +1,87 @@
+package engineio
+
+import (
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/netpoll"
+)
+
+// Long-polling: a GET with nothing to send is parked until there is (at the
+// latest the next ping, every PingInterval); packets for the client wait
+// in the session's outbox and go out in one payload per GET.
+
+// onGet handles a GET for the session, on its home loop.
+func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
+	switch {
+	case ss.done || ss.ws.Valid():
+		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
+	case ss.get.Valid():
+		// A second concurrent GET: the first gets a close packet, the
+		// second an error, and the session ends (engine.io-protocol v4).
+		first := ss.get
+		ss.get = netpoll.Parked{}
+		ss.answer(first, 200, contentTypeText, []byte{byte(socketio.EIOClose)}, nil, true)
+		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeBadRequest, "Bad request"), origin, false)
+		ss.close(chat.DisconnectBadPacket)
+	case len(ss.out) > 0:
+		ss.answer(get, 200, contentTypeText, ss.out, origin, keep)
+		ss.out = ss.out[:0]
+	case ss.probed:
+		// An upgrade is under way: do not hold the client's poll, or it
+		// stalls until the next ping before it can finish the switch.
+		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, origin, keep)
+	default:
+		ss.get = get
+		ss.getOrigin, ss.getKeep = origin, keep
+	}
+}
+
+// getGone forgets a parked GET whose connection closed, so that it is not
+// answered into the void. On the home loop.
+func (ss *session) getGone(get netpoll.Parked) {
+	if ss.get == get {
+		ss.get = netpoll.Parked{}
+	}
+}
+
+// onPost handles a POST of packets, on the session's home loop.
+func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
+	if ss.done || ss.ws.Valid() {
+		ss.answer(post, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
+		return
+	}
+	err := socketio.SplitPayload(body, func(pkt []byte) error {
+		binary, data, err := socketio.DecodePollingPacket(pkt)
+		if err != nil {
+			return err
+		}
+		op := ws.OpText
+		if binary {
+			op = ws.OpBinary
+		}
+		return ss.message(op, data)
+	})
+	if err != nil && err != errClose {
+		ss.answer(post, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeBadRequest, "Bad request"), origin, false)
+		d := chat.DisconnectBadPacket
+		if dd, ok := err.(chat.Disconnect); ok {
+			d = dd
+		}
+		ss.close(d)
+		return
+	}
+	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)
+	if err == errClose {
+		ss.close(chat.DisconnectNormal)
+	}
+}
+
+// answer sends an HTTP response on a parked request, which may be on
+// another loop. On the home loop; body is copied.
+func (ss *session) answer(p netpoll.Parked, status int, contentType string, body, origin []byte, keep bool) {
+	resp := netpoll.Response{Status: status, ContentType: contentType, Body: body, KeepAlive: keep}
+	resp.Header = ss.srv.cfg.corsHeaders(origin, nil)
+	p.Answer(ss.home, resp)
+}

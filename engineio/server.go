@@ -1,0 +1,313 @@
+package engineio
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/netpoll"
+)
+
+// KindSocketIO is the rooms.Member kind of Socket.IO sessions: the index
+// of the Socket.IO codec in chat.Config.Codecs (netpoll.KindNative is 0).
+const KindSocketIO = 1
+
+// Paths is where Mount serves Engine.IO: Socket.IO's default path, with
+// and without the trailing slash.
+var Paths = []string{"/socket.io/", "/socket.io"}
+
+// conformanceEchoPath is the plain Engine.IO echo endpoint of conformance
+// mode (the engine.io-protocol test suite).
+const conformanceEchoPath = "/engine.io/"
+
+// Server is the Engine.IO protocol, mounted on a netpoll.Server. It
+// implements netpoll.Protocol; its callbacks run on the event loops.
+type Server struct {
+	cfg Config
+	np  *netpoll.Server
+	hub *chat.Hub
+	log *slog.Logger
+
+	reg registry
+	// loops[i] is the state of loop i, touched only on that loop.
+	loops []loopState
+}
+
+// loopState is what a loop keeps of the sessions homed on it.
+type loopState struct {
+	sessions []*session // every session homed here, for the heartbeat sweep
+	dirty    []*session // polling sessions with packets for a parked GET
+	buf      []byte       // scratch for encoding one packet at a time
+	req      chat.Request // the request being decoded (reused)
+}
+
+// New returns the Engine.IO server for np and mounts it on Paths (and, in
+// conformance mode, the plain echo endpoint). Call it before np.Run.
+func New(cfg Config, np *netpoll.Server) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, np: np, hub: np.Hub(), log: cfg.Logger, loops: make([]loopState, np.Loops())}
+	s.reg.m = make(map[string]*session)
+	np.Mount(s, Paths...)
+	if cfg.Conformance {
+		np.Mount(s, conformanceEchoPath)
+	}
+	return s
+}
+
+// MaxBody implements netpoll.Protocol: long-polling POSTs and WebSocket
+// messages carry at most maxPayload bytes (engine.io-protocol v4).
+func (s *Server) MaxBody() int { return s.cfg.MaxMessage }
+
+// ShortestTimeout implements netpoll.Protocol.
+func (s *Server) ShortestTimeout() time.Duration {
+	return min(s.cfg.PingInterval, s.cfg.PingTimeout, s.cfg.ConnectTimeout)
+}
+
+// Sweep implements netpoll.Protocol: the heartbeat and connect timeout of
+// every session homed on lp.
+func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
+	st := &s.loops[lp.Index()]
+	// Backwards: closing a session swap-removes it.
+	for i := len(st.sessions) - 1; i >= 0; i-- {
+		if i >= len(st.sessions) {
+			continue
+		}
+		ss := st.sessions[i]
+		if d, end := ss.heartbeat(now); end {
+			ss.close(d)
+		}
+	}
+	s.Flush(lp)
+}
+
+// Flush implements netpoll.Protocol: it answers the parked GETs of the
+// sessions that got packets during this pass of the loop.
+func (s *Server) Flush(lp *netpoll.Loop) {
+	st := &s.loops[lp.Index()]
+	for i, ss := range st.dirty {
+		ss.dirty = false
+		st.dirty[i] = nil
+		if ss.get.Valid() && len(ss.out) > 0 && !ss.done {
+			get := ss.get
+			ss.get = netpoll.Parked{}
+			ss.answer(get, 200, contentTypeText, ss.out, ss.getOrigin, ss.getKeep)
+			ss.out = ss.out[:0]
+		}
+	}
+	st.dirty = st.dirty[:0]
+}
+
+// Drain implements netpoll.Protocol: long-polling sessions end (a parked
+// GET gets the close packet); WebSocket sessions end with their sockets,
+// which netpoll closes with 1001.
+func (s *Server) Drain(lp *netpoll.Loop) {
+	st := &s.loops[lp.Index()]
+	for i := len(st.sessions) - 1; i >= 0; i-- {
+		if i < len(st.sessions) && !st.sessions[i].direct {
+			st.sessions[i].close(chat.DisconnectShutdown)
+		}
+	}
+}
+
+// add registers a new session on its home loop's list.
+func (s *Server) add(ss *session) {
+	st := &s.loops[ss.home.Index()]
+	ss.idx = len(st.sessions)
+	st.sessions = append(st.sessions, ss)
+}
+
+// remove swap-removes ss from its home loop's list.
+func (s *Server) remove(ss *session) {
+	st := &s.loops[ss.home.Index()]
+	last := len(st.sessions) - 1
+	if ss.idx <= last && st.sessions[ss.idx] == ss {
+		st.sessions[ss.idx] = st.sessions[last]
+		st.sessions[ss.idx].idx = ss.idx
+		st.sessions[last] = nil
+		st.sessions = st.sessions[:last]
+	}
+}
+
+// Content types of Engine.IO HTTP answers.
+const (
+	contentTypeText = "text/plain; charset=UTF-8"
+	contentTypeJSON = "application/json"
+)
+
+// ServeHTTP implements netpoll.Protocol: a long-polling request, a CORS
+// preflight, or a WebSocket upgrade (a new session, or the upgrade of a
+// long-polling one).
+func (s *Server) ServeHTTP(x *netpoll.Exchange) {
+	req := x.Request()
+	echo := string(req.Path) == conformanceEchoPath
+	if string(req.Method) == "OPTIONS" {
+		s.respond(x, 204, "", nil)
+		return
+	}
+	q, err := socketio.ParseQuery(req.Query)
+	if err != nil {
+		s.httpError(x, err)
+		return
+	}
+	if q.Transport == "websocket" {
+		if q.SID == "" {
+			s.openWebSocket(x, echo)
+		} else {
+			s.upgradeWebSocket(x, q.SID)
+		}
+		return
+	}
+	method := string(req.Method)
+	if q.SID == "" {
+		if method != "GET" {
+			s.httpError(x, socketio.ErrBadHandshakeMethod)
+			return
+		}
+		s.openPolling(x, echo)
+		return
+	}
+	ss := s.reg.get(q.SID)
+	if ss == nil {
+		s.httpError(x, socketio.ErrUnknownSID)
+		return
+	}
+	origin := append([]byte(nil), req.Header("Origin")...)
+	keep := req.KeepAlive()
+	from := x.Loop()
+	switch method {
+	case "GET":
+		var get netpoll.Parked
+		get = x.Park(func() { ss.home.Run(from, func() { ss.getGone(get) }) })
+		ss.home.Run(from, func() { ss.onGet(get, origin, keep) })
+	case "POST":
+		body := x.Body()
+		if ss.home != from {
+			body = append([]byte(nil), body...)
+		}
+		post := x.Park(func() {})
+		ss.home.Run(from, func() { ss.onPost(post, body, origin, keep) })
+	default:
+		s.httpError(x, socketio.ErrBadRequest)
+	}
+}
+
+// openPolling answers a long-polling handshake: a new session homed on
+// the request's loop.
+func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
+	adm, ref := x.Admit(false, !echo)
+	if ref != nil {
+		ref.Header = s.cfg.corsHeaders(x.Request().Header("Origin"), ref.Header)
+		x.Refuse(*ref)
+		return
+	}
+	s.cfg.Metrics.Handshake(metricsPolling)
+	ss := s.newSession(x.Loop(), echo)
+	ss.ident = adm.Identity()
+	ss.ip, ss.ipHeld = x.ClientIP(), adm.HoldsIP()
+	ss.remote = ss.ip.String()
+	s.reg.put(ss)
+	buf := ss.appendOpen(nil, []string{"websocket"})
+	s.respond(x, 200, contentTypeText, buf)
+}
+
+// openWebSocket upgrades a new session that starts on WebSocket: the
+// session lives on the socket's loop and the socket is its transport.
+func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
+	adm, ref := x.Admit(false, true)
+	if ref != nil {
+		x.Refuse(*ref)
+		return
+	}
+	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
+		s.cfg.Metrics.Handshake(metricsSocketIO)
+		ss := s.newSession(sock.Loop(), echo)
+		ss.ident = adm.Identity()
+		ss.ip, ss.ipHeld = sock.ClientIP(), adm.HoldsIP()
+		ss.remote = sock.RemoteAddr()
+		ss.ws, ss.direct = sock, true
+		// The socket's own admission slot is released with the
+		// connection, not the session.
+		ss.ipHeld = false
+		ss.send(ws.OpText, ss.appendOpen(nil, nil))
+		return directHandler{ss}
+	})
+}
+
+// respond answers a polling request (or preflight) and keeps the
+// connection for the next one unless the client asked to close it.
+func (s *Server) respond(x *netpoll.Exchange, status int, contentType string, body []byte) {
+	req := x.Request()
+	resp := netpoll.Response{Status: status, ContentType: contentType, Body: body, KeepAlive: req.KeepAlive()}
+	if status == 204 {
+		resp.Header = []string{
+			"Access-Control-Allow-Methods: GET, POST, OPTIONS",
+			"Access-Control-Max-Age: 86400",
+		}
+		if h := req.Header("Access-Control-Request-Headers"); len(h) > 0 {
+			resp.Header = append(resp.Header, "Access-Control-Allow-Headers: "+string(h))
+		}
+	}
+	resp.Header = s.cfg.corsHeaders(req.Header("Origin"), resp.Header)
+	x.Respond(resp)
+}
+
+// httpError answers an Engine.IO request with its JSON error and closes
+// the connection.
+func (s *Server) httpError(x *netpoll.Exchange, err error) {
+	he := socketio.ErrBadRequest
+	if e, ok := err.(*socketio.HandshakeError); ok {
+		he = e
+	}
+	resp := netpoll.Response{Status: he.Status(), ContentType: contentTypeJSON,
+		Body: socketio.AppendHTTPError(nil, he.Code, he.Message)}
+	resp.Header = s.cfg.corsHeaders(x.Request().Header("Origin"), resp.Header)
+	x.Refuse(resp)
+}
+
+// registry maps sids to long-polling sessions for every loop.
+type registry struct {
+	mu sync.Mutex
+	m  map[string]*session
+}
+
+func (r *registry) get(sid string) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[sid]
+}
+
+func (r *registry) put(ss *session) {
+	r.mu.Lock()
+	r.m[ss.sid] = ss
+	r.mu.Unlock()
+}
+
+func (r *registry) remove(ss *session) {
+	r.mu.Lock()
+	if r.m[ss.sid] == ss {
+		delete(r.m, ss.sid)
+	}
+	r.mu.Unlock()
+}
+
+// claimUpgrade marks ss as upgrading; false if it already is (a second
+// WebSocket for one session is refused).
+func (r *registry) claimUpgrade(ss *session) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ss.upgrading || r.m[ss.sid] != ss {
+		return false
+	}
+	ss.upgrading = true
+	return true
+}
+
+func (r *registry) releaseUpgrade(ss *session) {
+	r.mu.Lock()
+	ss.upgrading = false
+	r.mu.Unlock()
+}

@@ -1,0 +1,261 @@
+package engineio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/netip"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/frame"
+	"github.com/chatgate/chatgate/limit"
+	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/netpoll"
+	"github.com/chatgate/chatgate/payload"
+)
+
+const (
+	metricsPolling  = metrics.TransportPolling
+	metricsSocketIO = metrics.TransportSocketIO
+)
+
+// session is one Engine.IO session and its Socket.IO state. Every field is
+// touched only on the home loop, except upgrading (registry lock).
+//
+// Its transport is, by phase: long-polling (ws not Valid), a WebSocket
+// probing an upgrade (probe), or the WebSocket after the upgrade or from
+// the start (ws; direct when the session began on it). It is the chat
+// session's peer: replies, pushes and broadcasts reach the client through
+// send and Deliver, which pick the transport.
+type session struct {
+	srv    *Server
+	home   *netpoll.Loop
+	sid    string
+	remote string     // the client's address, for logs
+	ip     netip.Addr // the client's address, for the per-address limit
+	ipHeld bool       // the session holds a per-address slot (polling)
+	idx    int        // index in the home loop's session list
+	echo   bool       // plain Engine.IO echo (conformance mode)
+	direct bool       // began on its WebSocket
+	done   bool
+
+	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
+	// next ping or the pong deadline (due), and the deadline of the first
+	// CONNECT (connectBy, 0 once one arrived).
+	awaiting  bool
+	due       int64
+	connectBy int64
+
+	// Socket.IO.
+	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
+	ident *auth.Identity // verified identity: from the handshake or CONNECT
+	chat  *chat.Session  // while "/" is connected (chat mode)
+	// lim is the rate-limit state; limited marks the packet being handled
+	// as over the limit.
+	lim     limit.Conn
+	limited bool
+	// A BINARY_EVENT or BINARY_ACK waiting for its attachments: its own
+	// copy of the packet text, parsed again from that copy.
+	binText []byte
+	binAtts [][]byte
+	binWant int
+
+	// Long-polling: packets waiting for a GET (as a polling payload), the
+	// parked GET with its Origin (CORS) and keep-alive, and whether the
+	// session waits in its loop's dirty list.
+	out       []byte
+	get       netpoll.Parked
+	getOrigin []byte
+	getKeep   bool
+	dirty     bool
+
+	// WebSocket transports: the socket probing an upgrade (probed once it
+	// has sent "2probe"), and the socket carrying the session.
+	probe     netpoll.Socket
+	probed    bool
+	ws        netpoll.Socket
+	upgrading bool // guarded by the registry lock
+}
+
+func newSID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newSession makes a session homed on home.
+func (s *Server) newSession(home *netpoll.Loop, echo bool) *session {
+	now := home.Now()
+	ss := &session{srv: s, home: home, echo: echo, sid: newSID(),
+		due: now + int64(s.cfg.PingInterval), connectBy: now + int64(s.cfg.ConnectTimeout)}
+	if echo {
+		ss.connectBy = 0 // a plain Engine.IO endpoint has no namespaces
+	}
+	s.add(ss)
+	return ss
+}
+
+// appendOpen appends the Engine.IO open packet of ss.
+func (ss *session) appendOpen(dst []byte, upgrades []string) []byte {
+	cfg := &ss.srv.cfg
+	return socketio.AppendOpen(dst, socketio.Open{
+		SID:          ss.sid,
+		Upgrades:     upgrades,
+		PingInterval: cfg.PingInterval,
+		PingTimeout:  cfg.PingTimeout,
+		MaxPayload:   cfg.MaxMessage,
+	})
+}
+
+// send sends one Engine.IO packet to the client, on the home loop: a text
+// packet (op OpText) or a binary attachment (OpBinary). It goes through the
+// WebSocket's enqueue when there is one (relayed through the mailbox of a
+// socket on another loop), else into the polling outbox, bounded by the
+// same MaxPending.
+func (ss *session) send(op ws.OpCode, b []byte) {
+	if ss.done {
+		return
+	}
+	if ss.ws.Valid() {
+		if ss.ws.Loop() == ss.home {
+			ss.ws.Send(op, b)
+			return
+		}
+		ss.ws.Loop().Push(ss.ws.Peer(), framedPayload(op, b))
+		return
+	}
+	ss.out = socketio.AppendPayloadPacket(ss.out, b, op == ws.OpBinary)
+	if len(ss.out) > ss.srv.np.MaxPending() {
+		ss.srv.cfg.Metrics.SlowConsumerClosed()
+		ss.close(chat.DisconnectSlowConsumer)
+		return
+	}
+	if ss.get.Valid() && !ss.dirty {
+		ss.dirty = true
+		st := &ss.srv.loops[ss.home.Index()]
+		st.dirty = append(st.dirty, ss)
+	}
+}
+
+// framedPayload returns a payload that is one WebSocket frame with opcode
+// op and a copy of b, for relaying one Engine.IO packet to another loop.
+func framedPayload(op ws.OpCode, b []byte) *payload.Shared {
+	p := payload.Acquire()
+	p.SetFramed(func(dst []byte) []byte { return frame.AppendFrame(dst, op, b) })
+	return p
+}
+
+// WriteReply implements chat.Peer: the reply to a request the hub
+// handled, encoded as an ack (nothing when the client asked for none).
+func (ss *session) WriteReply(r *chat.Reply) {
+	st := &ss.srv.loops[ss.home.Index()]
+	st.buf = ss.srv.hub.Codec(KindSocketIO).AppendReply(st.buf[:0], r)
+	if len(st.buf) > 0 {
+		ss.send(ws.OpText, st.buf)
+	}
+}
+
+// Deliver implements netpoll.Peer: a broadcast or pushed payload, on the
+// home loop during a mailbox pass. On a WebSocket it is written framed as
+// it came, with no copy; long-polling appends its parts to the outbox.
+func (ss *session) Deliver(p *payload.Shared) {
+	if ss.done {
+		return
+	}
+	if ss.ws.Valid() {
+		if ss.ws.Loop() == ss.home {
+			ss.ws.Deliver(p)
+			return
+		}
+		p.Retain(1)
+		ss.ws.Loop().Push(ss.ws.Peer(), p)
+		return
+	}
+	ss.send(ws.OpText, p.Payload())
+	for i := 0; i < p.Attachments(); i++ {
+		ss.send(ws.OpBinary, p.Attachment(i))
+	}
+}
+
+// Disconnect implements netpoll.Peer.
+func (ss *session) Disconnect(d chat.Disconnect) { ss.close(d) }
+
+// openChat opens the chat session when namespace "/" connects.
+func (ss *session) openChat() *chat.Session {
+	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	return ss.chat
+}
+
+// closeChat closes the chat session when "/" disconnects or the session
+// ends.
+func (ss *session) closeChat() {
+	if ss.chat != nil {
+		ss.srv.hub.Close(ss.chat)
+		ss.chat = nil
+	}
+}
+
+// heartbeat runs the Engine.IO heartbeat and the connect timeout, from
+// the sweep of the home loop. It reports whether the session must close,
+// and with what.
+func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
+	cfg := &ss.srv.cfg
+	switch {
+	case ss.connectBy != 0 && now > ss.connectBy:
+		return chat.DisconnectConnectTimeout, true
+	case ss.awaiting && now > ss.due:
+		return chat.DisconnectPingTimeout, true
+	case !ss.awaiting && now >= ss.due:
+		ss.awaiting = true
+		ss.due = now + int64(cfg.PingTimeout)
+		ss.send(ws.OpText, []byte{byte(socketio.EIOPing)})
+	}
+	return chat.Disconnect{}, false
+}
+
+// close ends the session with d: its rooms are left (with presence), a
+// parked GET gets a close packet, its WebSockets are closed with d, and
+// the sid is forgotten. On the home loop; closing twice is harmless.
+func (ss *session) close(d chat.Disconnect) {
+	if ss.done {
+		return
+	}
+	srv := ss.srv
+	srv.log.Debug("socket.io session closed", "conn", ss.chatID(), "reason", d.Reason)
+	ss.closeChat()
+	if ss.get.Valid() {
+		get := ss.get
+		ss.get = netpoll.Parked{}
+		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIOClose)}, ss.getOrigin, ss.getKeep)
+	}
+	ss.done = true
+	for _, w := range []netpoll.Socket{ss.ws, ss.probe} {
+		switch {
+		case !w.Valid():
+		case w.Loop() == ss.home:
+			w.Disconnect(d)
+		default:
+			w.Loop().Close(w.Peer(), d)
+		}
+	}
+	ss.ws, ss.probe = netpoll.Socket{}, netpoll.Socket{}
+	srv.reg.remove(ss)
+	if ss.ipHeld {
+		srv.np.ReleaseIP(ss.ip)
+		ss.ipHeld = false
+	}
+	srv.remove(ss)
+	ss.out = nil
+}
+
+// chatID names the session in logs: its chat id once "/" is connected,
+// never the sid (a bearer secret).
+func (ss *session) chatID() string {
+	if ss.chat != nil {
+		return ss.chat.ID()
+	}
+	return ""
+}

@@ -1,0 +1,281 @@
+package engineio
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/limit"
+	"github.com/chatgate/chatgate/metrics"
+)
+
+// The Socket.IO v5 packet layer of a session. A chat session exists while
+// the client is connected to namespace "/"; its id is the Socket.IO
+// socket.id, the same id native clients see.
+
+// maxAttachments bounds the binary attachments of one packet.
+const maxAttachments = 64
+
+// Namespaces served in conformance mode, as bits of session.nsps.
+const (
+	nspRoot   = 1 << 0
+	nspCustom = 1 << 1
+)
+
+var (
+	// errBadPacket: a malformed Engine.IO or Socket.IO packet (close 1008).
+	errBadPacket = errors.New("engineio: invalid Socket.IO packet")
+	// errClose: the client sent an Engine.IO close packet.
+	errClose = chat.DisconnectNormal
+)
+
+// message handles one Engine.IO message: a text packet or a binary
+// attachment, on the home loop. An error ends the session: a
+// chat.Disconnect with that disconnect, any other as a malformed packet.
+func (ss *session) message(op ws.OpCode, payload []byte) error {
+	srv := ss.srv
+	// Admission before work: every Engine.IO packet counts against the
+	// rate limits before it is parsed (pings and CONNECT/DISCONNECT
+	// cycles cost the gateway too). A limited event is answered with
+	// rate_limited through its ack; anything else limited is dropped.
+	switch ss.lim.Message(ss.home.Now(), len(payload), &srv.cfg.Limits) {
+	case limit.Abuse:
+		return chat.DisconnectRateLimit
+	case limit.Limited:
+		ss.limited = true
+		defer func() { ss.limited = false }()
+	}
+	if op == ws.OpBinary {
+		if ss.echo {
+			ss.send(ws.OpBinary, payload)
+			return nil
+		}
+		if ss.binWant == 0 {
+			return errBadPacket // an attachment nobody announced
+		}
+		ss.binAtts = append(ss.binAtts, append([]byte(nil), payload...))
+		if len(ss.binAtts) < ss.binWant {
+			return nil
+		}
+		var p socketio.Packet
+		if err := socketio.ParsePacket(ss.binText, &p); err != nil {
+			return err
+		}
+		atts := ss.binAtts
+		ss.binText, ss.binAtts, ss.binWant = nil, nil, 0
+		return ss.packet(&p, atts)
+	}
+	t, data, err := socketio.ParseEIO(payload)
+	if err != nil {
+		return err
+	}
+	if ss.limited && t != socketio.EIOMessage {
+		return nil // a limited ping, noop or close: dropped
+	}
+	if ss.binWant != 0 && t == socketio.EIOMessage {
+		// A packet while attachments are due. Engine.IO packets (a pong)
+		// may come in between; Socket.IO packets may not.
+		return errBadPacket
+	}
+	switch t {
+	case socketio.EIOPong:
+		ss.awaiting = false
+		ss.due = ss.home.Now() + int64(srv.cfg.PingInterval)
+	case socketio.EIOPing:
+		// Clients do not ping in v4, except to probe an upgrade; answer
+		// anyway, as the reference server does.
+		st := &srv.loops[ss.home.Index()]
+		st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOPong, data)
+		ss.send(ws.OpText, st.buf)
+	case socketio.EIOClose:
+		return errClose
+	case socketio.EIONoop, socketio.EIOUpgrade:
+	case socketio.EIOMessage:
+		if ss.echo {
+			ss.send(ws.OpText, payload)
+			return nil
+		}
+		var p socketio.Packet
+		if err := socketio.ParsePacket(data, &p); err != nil {
+			return err
+		}
+		if p.Attachments > 0 {
+			if p.Attachments > maxAttachments {
+				return errBadPacket
+			}
+			ss.binText = append([]byte(nil), data...)
+			ss.binWant = p.Attachments
+			return nil
+		}
+		return ss.packet(&p, nil)
+	default:
+		return errBadPacket
+	}
+	return nil
+}
+
+// packet handles one complete Socket.IO packet.
+func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
+	srv := ss.srv
+	st := &srv.loops[ss.home.Index()]
+	conformance := srv.cfg.Conformance
+	bit := namespaceBit(p.Namespace, conformance)
+	switch p.Type {
+	case socketio.Connect:
+		if ss.limited {
+			return nil // CONNECT floods are dropped, not answered
+		}
+		if bit == 0 {
+			// Refused: the connect timeout keeps running, so a client
+			// that only knocks on unknown namespaces is still dropped.
+			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "Invalid namespace")
+			ss.send(ws.OpText, st.buf)
+			return nil
+		}
+		if ss.nsps&bit != 0 {
+			return errBadPacket // already connected to it
+		}
+		authData := p.Data
+		if authData == nil {
+			authData = []byte("{}")
+		}
+		if !conformance && ss.ident == nil && srv.cfg.Verifier != nil {
+			// The token may come with CONNECT: socket.io-client's
+			// auth: {token}.
+			tok := auth.TokenFromSocketIOAuth(p.Data)
+			if tok != nil || srv.cfg.AuthRequired {
+				ident, err := srv.cfg.Verifier.Verify(tok)
+				if err != nil {
+					srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
+					st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
+					st.buf = append(st.buf, byte(socketio.ConnectError))
+					if string(p.Namespace) != "/" {
+						st.buf = append(append(st.buf, p.Namespace...), ',')
+					}
+					st.buf = append(st.buf, connectRefusal(err)...)
+					ss.send(ws.OpText, st.buf)
+					return nil
+				}
+				ss.ident = ident
+			}
+		}
+		ss.connectBy = 0
+		ss.nsps |= bit
+		var sid string
+		if conformance {
+			sid = newSID()
+		} else {
+			sid = ss.openChat().ID()
+			srv.log.Debug("socket.io connect", "conn", sid, "client", ss.remote)
+		}
+		st.buf = socketio.AppendConnect(st.buf[:0], p.Namespace, sid)
+		ss.send(ws.OpText, st.buf)
+		if conformance {
+			st.buf = socketio.AppendEvent(st.buf[:0], p.Namespace, 0, "auth", authData)
+			ss.send(ws.OpText, st.buf)
+		}
+	case socketio.Disconnect:
+		if bit == 0 || ss.nsps&bit == 0 {
+			return nil
+		}
+		ss.nsps &^= bit
+		if bit == nspRoot {
+			ss.closeChat()
+		}
+		// The official test suite expects the reference server's
+		// behaviour: leaving the last namespace ends the connection. In
+		// chat mode the connection stays open so the client may connect
+		// again (socket.io-client closes it itself when it is done).
+		if conformance && ss.nsps == 0 {
+			return errClose
+		}
+	case socketio.Event, socketio.BinaryEvent:
+		if bit == 0 || ss.nsps&bit == 0 {
+			return nil // not connected to that namespace: dropped
+		}
+		if conformance {
+			ss.conformanceEvent(p, atts)
+			return nil
+		}
+		sess := ss.chat
+		if sess == nil {
+			return nil
+		}
+		req := &st.req
+		if err := socketio.DecodeEvent(p, atts, req); err != nil {
+			var ce *chat.Error
+			if !errors.As(err, &ce) {
+				return err
+			}
+			srv.hub.Fail(sess, req, ce)
+			return nil
+		}
+		if ss.limited {
+			srv.hub.Fail(sess, req, chat.ErrRateLimited)
+			return nil
+		}
+		srv.hub.Handle(sess, req)
+	case socketio.Ack, socketio.BinaryAck:
+		// The server never asks clients for acknowledgements.
+	default:
+		return errBadPacket // CONNECT_ERROR is server-to-client only
+	}
+	return nil
+}
+
+// namespaceBit maps a namespace to its bit, 0 when it is not served.
+func namespaceBit(nsp []byte, conformance bool) uint8 {
+	switch string(nsp) {
+	case "/":
+		return nspRoot
+	case "/custom":
+		if conformance {
+			return nspCustom
+		}
+	}
+	return 0
+}
+
+// conformanceEvent implements the events of the official test suite:
+// "message" is emitted back as "message-back" and "message-with-ack" is
+// acknowledged, both with the same arguments and attachments.
+func (ss *session) conformanceEvent(p *socketio.Packet, atts [][]byte) {
+	if string(p.Namespace) != "/" {
+		return
+	}
+	st := &ss.srv.loops[ss.home.Index()]
+	switch string(p.EventName()) {
+	case `"message"`:
+		arr := socketio.ReplaceEventName(p.Data, "message-back", nil)
+		st.buf = socketio.AppendEventRaw(st.buf[:0], p.Namespace, len(atts), arr)
+	case `"message-with-ack"`:
+		if !p.HasID {
+			return
+		}
+		st.buf = socketio.AppendAck(st.buf[:0], p.Namespace, p.ID, len(atts), socketio.EventArgs(p.Data, nil))
+	default:
+		return
+	}
+	ss.send(ws.OpText, st.buf)
+	for _, a := range atts {
+		ss.send(ws.OpBinary, a)
+	}
+}
+
+// connectRefusal is the CONNECT_ERROR data of a Socket.IO client whose
+// token is missing or invalid.
+func connectRefusal(err error) []byte {
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    struct {
+			Reason string `json:"reason"`
+		} `json:"data"`
+	}{Message: "unauthorized", Data: struct {
+		Reason string `json:"reason"`
+	}{Reason: auth.Reason(err)}})
+	return b
+}
