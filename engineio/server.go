@@ -39,8 +39,8 @@ type Server struct {
 
 // loopState is what a loop keeps of the sessions homed on it.
 type loopState struct {
-	sessions []*session // every session homed here, for the heartbeat sweep
-	dirty    []*session // polling sessions with packets for a parked GET
+	sessions []*session   // every session homed here, for the heartbeat sweep
+	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
 	req      chat.Request // the request being decoded (reused)
 }

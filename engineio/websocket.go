@@ -14,7 +14,9 @@ import (
 // socket and the session share a loop, so packets are handled in place.
 type directHandler struct{ ss *session }
 
-func (h directHandler) OnMessage(op ws.OpCode, payload []byte) error { return h.ss.message(op, payload) }
+func (h directHandler) OnMessage(op ws.OpCode, payload []byte) error {
+	return h.ss.message(op, payload)
+}
 
 // Sweep does nothing: the session's heartbeat runs in Server.Sweep.
 func (h directHandler) Sweep(int64) {}

@@ -147,4 +147,3 @@ func (c Config) sweepEvery(protocol time.Duration) time.Duration {
 	d /= 4
 	return max(10*time.Millisecond, min(d, time.Second))
 }
-

@@ -33,9 +33,9 @@ const (
 type endpoint uint8
 
 const (
-	endpointChat endpoint = iota // /ws: the native chat protocol
-	endpointEcho                 // /echo: every message sent back unchanged
-	endpointProtocol             // a WebSocket driven by a mounted Protocol (conn.h)
+	endpointChat     endpoint = iota // /ws: the native chat protocol
+	endpointEcho                     // /echo: every message sent back unchanged
+	endpointProtocol                 // a WebSocket driven by a mounted Protocol (conn.h)
 )
 
 // KindNative is the rooms.Member kind of native-protocol sessions: the

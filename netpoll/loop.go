@@ -92,18 +92,18 @@ type loop struct {
 	cur     *conn            // connection whose traffic is being handled
 	tmp     []byte           // scratch frame for writes outside traffic handling
 
-	parked     map[*conn]func()       // held requests (Exchange.Park), with what to do if the client goes
-	wbuf       []byte                 // output for the connection whose traffic is handled
-	cbuf       []byte                 // coalescing buffer for one connection's queued frames
-	pbuf       []byte                 // payload scratch for replies
-	req        chat.Request
-	rd         frame.Reader   // frame reader shared by connections between frames
-	hreq       Request        // the HTTP request head being handled
-	hscratch   []byte         // joined values of a repeated header
-	hsr        bytes.Reader   // the head, read by the WebSocket upgrader
-	hsrw       headReadWriter // upgrader I/O: reads hsr, writes wbuf
-	delivered  int            // frames queued this pass, for metrics
-	sent       int            // bytes written this pass, for metrics
+	parked    map[*conn]func() // held requests (Exchange.Park), with what to do if the client goes
+	wbuf      []byte           // output for the connection whose traffic is handled
+	cbuf      []byte           // coalescing buffer for one connection's queued frames
+	pbuf      []byte           // payload scratch for replies
+	req       chat.Request
+	rd        frame.Reader   // frame reader shared by connections between frames
+	hreq      Request        // the HTTP request head being handled
+	hscratch  []byte         // joined values of a repeated header
+	hsr       bytes.Reader   // the head, read by the WebSocket upgrader
+	hsrw      headReadWriter // upgrader I/O: reads hsr, writes wbuf
+	delivered int            // frames queued this pass, for metrics
+	sent      int            // bytes written this pass, for metrics
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
