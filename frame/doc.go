@@ -23,14 +23,9 @@ Writing:
 	out = frame.AppendFrame(out, ws.OpText, msg)
 	out = append(out, frame.PingFrame...)
 
-	// A broadcast, encoded once for every recipient:
-	s := frame.AcquireShared()
-	s.AppendPayloadString(`{"room":"go","text":"hi"}`)
-	s.Seal(ws.OpText)
-	s.Retain(len(loops) - 1)
-	for _, l := range loops {
-		l.Send(s) // each loop writes s.Bytes() and calls s.Release()
-	}
+	// A header for a payload that already sits in a buffer (a shared
+	// broadcast, see package payload):
+	hdr := frame.AppendHeader(scratch[:0], ws.OpText, len(msg))
 
 # Why a push parser
 
@@ -64,11 +59,10 @@ handed to a Handler are therefore valid only until the method returns.
 
 Outgoing frames are appended to caller-owned slices (AppendHeader,
 AppendFrame, AppendClose) or taken from frames compiled once (PingFrame,
-CloseFrame, CompiledClose). A broadcast is a Shared: a pooled buffer with a
-reference count, encoded once with room reserved for the header in front of
-the payload, then written by every event loop that holds a reference. The
-last Release returns it to the pool; it is forbidden to access it after
-that.
+CloseFrame, CompiledClose). A broadcast is encoded once into a
+payload.Shared, which reserves room in front of its text where the
+WebSocket transport writes the header from AppendHeader, once, before
+every event loop writes the same bytes.
 
 # Errors
 

@@ -43,24 +43,6 @@ func ExampleReader() {
 	// reply 88 02 03 ea
 }
 
-func ExampleShared() {
-	s := frame.AcquireShared()
-	s.AppendPayloadString(`{"room":"go","text":"hi"}`)
-	s.Seal(ws.OpText)
-
-	// Hand it to two more event loops; each writes the same bytes and
-	// releases its reference.
-	s.Retain(2)
-	for range 3 {
-		fmt.Printf("% x...\n", s.Bytes()[:4])
-		s.Release()
-	}
-	// Output:
-	// 81 19 7b 22...
-	// 81 19 7b 22...
-	// 81 19 7b 22...
-}
-
 func ExampleAppendClose() {
 	out := frame.AppendClose(nil, 4001, "slow consumer")
 	fmt.Printf("% x\n", out)

@@ -86,23 +86,3 @@ func BenchmarkAppendFrame(b *testing.B) {
 	}
 }
 
-// BenchmarkSharedEncode encodes a broadcast once and hands it to four event
-// loops: acquire, append, seal, retain, release by every holder.
-func BenchmarkSharedEncode(b *testing.B) {
-	for _, size := range benchSizes {
-		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			payload := []byte(benchPayload(size))
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				s := AcquireShared()
-				s.AppendPayload(payload)
-				s.Seal(ws.OpText)
-				s.Retain(3)
-				for range 4 {
-					s.Release()
-				}
-			}
-		})
-	}
-}

@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bytes"
+	"strconv"
 	"testing"
 )
 
@@ -95,5 +96,27 @@ func TestAcquireReleaseAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per payload, want 0", allocs)
+	}
+}
+
+// BenchmarkSharedEncode encodes a broadcast once, frames it for WebSocket
+// in place and hands it to four event loops: acquire, append, header,
+// retain, release by every holder.
+func BenchmarkSharedEncode(b *testing.B) {
+	for _, size := range []int{64, 1024, 16 << 10} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			text := bytes.Repeat([]byte("x"), size)
+			hdr := []byte{0x81, 126, byte(size >> 8), byte(size)}
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				s := New(text)
+				s.SetHeader(hdr)
+				s.Retain(3)
+				for range 4 {
+					s.Release()
+				}
+			}
+		})
 	}
 }
