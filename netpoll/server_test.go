@@ -3,6 +3,7 @@ package netpoll
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/rooms"
@@ -105,19 +108,27 @@ func readServerFrame(br *bufio.Reader) (byte, []byte, error) {
 	return h[0] & 0xf, p, err
 }
 
+// TestServerJoinAndFanout runs the server as cmd/gateway does, with real
+// WebSocket clients speaking the native protocol (docs/protocol.md): n
+// clients join one room, one of them sends a room message, and every other
+// member receives exactly that message once, while the sender gets its ack
+// and not the message.
 func TestServerJoinAndFanout(t *testing.T) {
 	ts := startTestServer(t, Config{})
 	const n = 20
-	var readers []*bufio.Reader
-	for i := 0; i < n; i++ {
-		nc, br := rawClient(t, ts.addr)
-		defer nc.Close()
-		readServerFrame(br) // welcome
-		nc.Write(maskedText(`{"type":"join","room":"r"}`))
-		if _, p, err := readServerFrame(br); err != nil || len(p) == 0 {
-			t.Fatalf("join ack: %v", err)
+	clients := make([]*wsClient, n)
+	for i := range clients {
+		c := dialWS(t, ts.addr)
+		clients[i] = c
+		c.write(`{"type":"join","room":"r","id":"j"}`)
+		if m := c.read(); m["type"] != "ack" || m["id"] != "j" || m["room"] != "r" || m["count"] != float64(i+1) {
+			t.Fatalf("client %d: join reply %v", i, m)
 		}
-		readers = append(readers, br)
+		for _, o := range clients[:i] {
+			if o.id == c.id {
+				t.Fatalf("client %d has the id %q of another", i, c.id)
+			}
+		}
 	}
 	if got := ts.hub.Table().Count([]byte("r")); got != n {
 		t.Fatalf("room has %d members", got)
@@ -125,6 +136,106 @@ func TestServerJoinAndFanout(t *testing.T) {
 	if s := ts.srv.Stats(); s.Sessions != n || s.Rooms != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+
+	sender := clients[n/2]
+	const data = `{"text":"héllo, room","n":[1,2.50,null]}`
+	before := time.Now().UnixMilli()
+	sender.write(`{"type":"send","room":"r","id":7,"data":` + data + `}`)
+	if m := sender.read(); m["type"] != "ack" || m["id"] != 7.0 || len(m) != 2 {
+		t.Fatalf("sender got %v, want the send's ack", m)
+	}
+	for i, c := range clients {
+		if c == sender {
+			continue
+		}
+		raw := c.readRaw()
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("client %d: %s: %v", i, raw, err)
+		}
+		if string(m["data"]) != data {
+			t.Fatalf("client %d: data %s, want %s byte for byte", i, m["data"], data)
+		}
+		for key, want := range map[string]string{"type": `"message"`, "room": `"r"`, "from": `"` + sender.id + `"`, "nick": `""`} {
+			if string(m[key]) != want {
+				t.Fatalf("client %d: message %s: %s is %s, want %s", i, raw, key, m[key], want)
+			}
+		}
+		var at int64
+		if err := json.Unmarshal(m["ts"], &at); err != nil || at < before || at > time.Now().UnixMilli() {
+			t.Fatalf("client %d: message %s: ts is not the time of acceptance", i, raw)
+		}
+		if len(m) != 6 {
+			t.Fatalf("client %d: message %s has keys beyond type, room, from, nick, data and ts", i, raw)
+		}
+	}
+	// Exactly once, and never to the sender: each client's next frame is
+	// the reply to its ping.
+	for i, c := range clients {
+		c.write(`{"type":"ping","id":"p"}`)
+		if m := c.read(); m["type"] != "ack" || m["id"] != "p" {
+			t.Fatalf("client %d: got %v, want only its ping's ack", i, m)
+		}
+	}
+}
+
+// wsClient is a gorilla/websocket client of the native protocol.
+type wsClient struct {
+	t  *testing.T
+	ws *websocket.Conn
+	id string // from the welcome
+}
+
+// dialWS connects to addr's /ws and reads the welcome.
+func dialWS(t *testing.T, addr string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	resp.Body.Close()
+	t.Cleanup(func() { ws.Close() })
+	c := &wsClient{t: t, ws: ws}
+	w := c.read()
+	id, _ := w["id"].(string)
+	if w["type"] != "welcome" || id == "" {
+		t.Fatalf("first message %v, want a welcome with an id", w)
+	}
+	c.id = id
+	return c
+}
+
+func (c *wsClient) write(s string) {
+	c.t.Helper()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// readRaw returns the next message, which must be a text message.
+func (c *wsClient) readRaw() []byte {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	typ, b, err := c.ws.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.TextMessage {
+		c.t.Fatalf("message type %d, want text", typ)
+	}
+	return b
+}
+
+func (c *wsClient) read() map[string]any {
+	c.t.Helper()
+	b := c.readRaw()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("%s: %v", b, err)
+	}
+	return m
 }
 
 func TestInsertConnectionClose(t *testing.T) {
