@@ -2,19 +2,25 @@ package netpoll
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/rooms"
 )
 
@@ -236,6 +242,135 @@ func (c *wsClient) read() map[string]any {
 		c.t.Fatalf("%s: %v", b, err)
 	}
 	return m
+}
+
+// TestFanoutAllocsPerMember: what a room message allocates does not grow
+// with the room. It counts the allocations of whole messages (the sender's
+// write, the gateway's read, decode, fan-out and writes, the members'
+// reads) through real loopback connections, in a room of 8 and one of 136
+// members; one allocation per member would add 128, far above the slack.
+func TestFanoutAllocsPerMember(t *testing.T) {
+	if builtWithRace() {
+		t.Skip("sync.Pool drops items under the race detector: allocation counts mean nothing")
+	}
+	small := fanoutAllocs(t, 8)
+	large := fanoutAllocs(t, 136)
+	t.Logf("allocations per room message: %v with 8 members, %v with 136", small, large)
+	if large-small > 16 {
+		t.Fatalf("a room message allocates %v times with 8 members and %v with 136: the fan-out allocates per member", small, large)
+	}
+}
+
+// fanoutAllocs returns the allocations per room message sent by one client
+// to a room with members other clients, measured once every member has
+// read every message.
+func fanoutAllocs(t *testing.T, members int) float64 {
+	t.Helper()
+	ts := startTestServer(t, Config{Limits: limit.Config{MessagesPerSecond: -1, BytesPerSecond: -1}})
+	frames, acks := newFrameCount(), newFrameCount()
+	var wg sync.WaitGroup
+	join := func(count *frameCount) net.Conn {
+		nc, br := rawClient(t, ts.addr)
+		readServerFrame(br) // welcome
+		nc.Write(maskedText(`{"type":"join","room":"a"}`))
+		if _, p, err := readServerFrame(br); err != nil || !bytes.Contains(p, []byte(`"ack"`)) {
+			t.Fatalf("join: %s %v", p, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			count.read(br)
+		}()
+		return nc
+	}
+	conns := make([]net.Conn, 0, members+1)
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+		wg.Wait()
+	}()
+	for i := 0; i < members; i++ {
+		conns = append(conns, join(frames))
+	}
+	sender := join(acks)
+	conns = append(conns, sender)
+	msg := maskedText(`{"type":"send","room":"a","id":1,"data":{"text":"hello"}}`)
+	timeout := time.NewTimer(time.Hour)
+	var sent int64
+	send := func() {
+		sent++
+		// Presence is off: the members' frames are the messages, the
+		// sender's the acks.
+		frames.want.Store(sent * int64(members))
+		acks.want.Store(sent)
+		if _, err := sender.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		timeout.Reset(10 * time.Second)
+		for _, c := range []*frameCount{frames, acks} {
+			select {
+			case <-c.reached:
+			case <-timeout.C:
+				t.Fatalf("message %d: members read %d frames, the sender %d", sent, frames.n.Load(), acks.n.Load())
+			}
+		}
+	}
+	send() // warm the pools and buffers
+	return testing.AllocsPerRun(100, send)
+}
+
+// frameCount counts server frames read by clients and signals reached when
+// the count becomes want.
+type frameCount struct {
+	n, want atomic.Int64
+	reached chan struct{}
+}
+
+func newFrameCount() *frameCount { return &frameCount{reached: make(chan struct{}, 1)} }
+
+// read counts every server frame read from br, without allocating per
+// frame, until br fails.
+func (c *frameCount) read(br *bufio.Reader) {
+	var h [8]byte
+	for {
+		if _, err := io.ReadFull(br, h[:2]); err != nil {
+			return
+		}
+		size := int(h[1] & 0x7f)
+		switch size {
+		case 126:
+			if _, err := io.ReadFull(br, h[:2]); err != nil {
+				return
+			}
+			size = int(binary.BigEndian.Uint16(h[:2]))
+		case 127:
+			if _, err := io.ReadFull(br, h[:8]); err != nil {
+				return
+			}
+			size = int(binary.BigEndian.Uint64(h[:8]))
+		}
+		if _, err := br.Discard(size); err != nil {
+			return
+		}
+		if c.n.Add(1) == c.want.Load() {
+			c.reached <- struct{}{}
+		}
+	}
+}
+
+// builtWithRace reports whether the test binary was built with -race.
+func builtWithRace() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 func TestInsertConnectionClose(t *testing.T) {
