@@ -376,6 +376,9 @@ func (tr *fakeTransport) Disconnect(to *chat.Session, d chat.Disconnect) {
 	tr.disconnects = append(tr.disconnects, disconnectCall{to, d})
 }
 
+// Exec runs fn at once: the tests are the sessions' only loop.
+func (tr *fakeTransport) Exec(to *chat.Session, fn func()) { fn() }
+
 // take holds one reference to each non-nil payload.
 func (tr *fakeTransport) take(ps ...*payload.Shared) {
 	if tr.released {
