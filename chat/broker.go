@@ -17,6 +17,11 @@ type Broker interface {
 	PublishRoom(m *Message)
 	// PublishDirect carries m to connection to on node.
 	PublishDirect(node string, to []byte, m *Message)
+	// PublishUser carries m to the connections of user on the other
+	// nodes.
+	PublishUser(user []byte, m *Message)
+	// RemoteUserCount is the number of connections of user on other nodes.
+	RemoteUserCount(user string) int
 	// Membership of local sessions, for the other nodes' replicas.
 	Opened(id, nick, user string)
 	Nick(id, nick string)
@@ -113,6 +118,18 @@ func (h *Hub) DeliverDirect(to []byte, m *Message) {
 		return
 	}
 	h.transport.Push(s, encodeMessage(h.cfg.Codecs[s.kind], m))
+}
+
+// DeliverUser delivers m to every connection of user on this node and
+// returns how many it reached (messages from other nodes, and this node's
+// own share of a message to a user).
+func (h *Hub) DeliverUser(user []byte, m *Message) int {
+	var buf [8]*Session
+	list := h.users.get(string(user), buf[:0])
+	for _, s := range list {
+		h.transport.Push(s, encodeMessage(h.cfg.Codecs[s.kind], m))
+	}
+	return len(list)
 }
 
 // DeliverPresence tells this node's members of p.Room that a member on

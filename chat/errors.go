@@ -19,6 +19,7 @@ const (
 	CodeInvalidRoom      = "invalid_room"       // room name empty or longer than MaxRoomLen bytes
 	CodeNotMember        = "not_member"         // sending to or listing a room the connection is not in
 	CodeNoSuchConnection = "no_such_connection" // direct message to an unknown connection id
+	CodeNoSuchUser       = "no_such_user"       // message to a user with no connection
 	CodeUnsupported      = "unsupported"        // e.g. a binary frame on the native endpoint
 	CodeRateLimited      = "rate_limited"       // too many messages or bytes per second
 	CodeForbidden        = "forbidden"          // the token's rooms claim does not allow the room
@@ -39,11 +40,12 @@ var (
 	ErrMissingName  = &Error{CodeMissingField, `missing "name"`}
 	ErrMissingRoom  = &Error{CodeMissingField, `missing "room"`}
 	ErrMissingData  = &Error{CodeMissingField, `missing "data"`}
-	ErrMissingDest  = &Error{CodeMissingField, `missing "room" or "to"`}
+	ErrMissingDest  = &Error{CodeMissingField, `missing "room", "to" or "user"`}
 	ErrInvalidName  = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
 	ErrInvalidRoom  = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}
 	ErrNotMember    = &Error{CodeNotMember, "not a member of this room"}
 	ErrNoSuchConn   = &Error{CodeNoSuchConnection, "no such connection"}
+	ErrNoSuchUser   = &Error{CodeNoSuchUser, "no connection of that user"}
 	ErrUnsupported  = &Error{CodeUnsupported, "binary frames are not supported on this endpoint"}
 	ErrRateLimited  = &Error{CodeRateLimited, "too many messages, slow down"}
 	ErrForbidden    = &Error{CodeForbidden, "room not allowed by token"}

@@ -34,6 +34,9 @@ type Transport interface {
 	Push(to *Session, p *payload.Shared)
 	// Disconnect closes the session's connection with d.
 	Disconnect(to *Session, d Disconnect)
+	// Exec runs fn on the session's own loop, where its state may change
+	// (server-side joins and leaves).
+	Exec(to *Session, fn func())
 }
 
 // Peer is the transport's side of a session.
@@ -60,6 +63,10 @@ type Config struct {
 	// MaxRooms bounds the rooms one session may be in; 0 or less means no
 	// bound.
 	MaxRooms int
+	// MaxConnectionsPerUser bounds the open connections of one user (a
+	// token's sub) across the cluster; 0 or less means no bound. The
+	// transports check it at admission (UserAllowed).
+	MaxConnectionsPerUser int
 }
 
 // Hub applies chat operations to the room table and the session registry.
@@ -70,6 +77,7 @@ type Hub struct {
 	table     *rooms.Table
 	transport Transport
 	sessions  registry
+	users     userIndex
 	ids       idGen
 	open      atomic.Int64
 }
@@ -82,6 +90,7 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 	}
 	h := &Hub{cfg: cfg, table: table}
 	h.sessions.init()
+	h.users.init()
 	h.ids.init(cfg.Node)
 	return h
 }
@@ -154,6 +163,7 @@ func (s *Session) inRoom(name []byte) int {
 func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
 	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
+	h.users.add(s)
 	h.open.Add(1)
 	if h.broker != nil {
 		h.broker.Opened(s.id, "", s.User())
@@ -168,6 +178,7 @@ func (h *Hub) Close(s *Session) {
 		return
 	}
 	h.open.Add(-1)
+	h.users.remove(s)
 	if h.broker != nil {
 		h.broker.Closed(s.id)
 	}
@@ -223,58 +234,15 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		}
 		return nil
 
-	case OpJoin:
-		if err := checkRoom(req.Room); err != nil {
-			return err
-		}
-		if !s.ident.MayJoin(req.Room) {
-			return ErrForbidden
-		}
-		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
-			return ErrTooManyRooms
-		}
-		count, added, name := h.table.Join(req.Room, s)
-		if h.broker != nil {
-			if added {
-				h.broker.Joined(s.id, name)
-			}
-			count += h.broker.RemoteCount(req.Room)
-		}
-		if added {
-			h.cfg.Metrics.Joined()
-			s.rooms = append(s.rooms, name)
-			h.presence(s, req.Room, PresenceJoin, count)
-		}
-		r.Room, r.Count = req.Room, count
-		return nil
-
-	case OpLeave:
-		if err := checkRoom(req.Room); err != nil {
-			return err
-		}
-		i := s.inRoom(req.Room)
-		if i < 0 {
-			return ErrNotMember
-		}
-		name := s.rooms[i]
-		s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
-		count, removed := h.table.Leave(req.Room, s)
-		if h.broker != nil {
-			if removed {
-				h.broker.Left(s.id, name)
-			}
-			count += h.broker.RemoteCount(req.Room)
-		}
-		if removed {
-			h.cfg.Metrics.Left()
-			h.presence(s, req.Room, PresenceLeave, count)
-		}
-		r.Room, r.Count = req.Room, count
-		return nil
+	case OpJoin, OpLeave:
+		return h.applyMembership(s, req, r, false)
 
 	case OpSend:
 		if req.HasTo {
 			return h.sendTo(s, req)
+		}
+		if req.HasUser {
+			return h.sendToUser(s, req)
 		}
 		if err := checkRoom(req.Room); err != nil {
 			return err
@@ -327,6 +295,57 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 	return ErrUnknownType
 }
 
+// applyMembership joins s to req.Room (OpJoin) or removes it (OpLeave),
+// with presence to the other members, on s's loop. A server-side change
+// (server) is not held to the token's rooms claim: the application's
+// backend decides.
+func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *Error {
+	if err := checkRoom(req.Room); err != nil {
+		return err
+	}
+	if req.Op == OpJoin {
+		if !server && !s.ident.MayJoin(req.Room) {
+			return ErrForbidden
+		}
+		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
+			return ErrTooManyRooms
+		}
+		count, added, name := h.table.Join(req.Room, s)
+		if h.broker != nil {
+			if added {
+				h.broker.Joined(s.id, name)
+			}
+			count += h.broker.RemoteCount(req.Room)
+		}
+		if added {
+			h.cfg.Metrics.Joined()
+			s.rooms = append(s.rooms, name)
+			h.presence(s, req.Room, PresenceJoin, count)
+		}
+		r.Room, r.Count = req.Room, count
+		return nil
+	}
+	i := s.inRoom(req.Room)
+	if i < 0 {
+		return ErrNotMember
+	}
+	name := s.rooms[i]
+	s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+	count, removed := h.table.Leave(req.Room, s)
+	if h.broker != nil {
+		if removed {
+			h.broker.Left(s.id, name)
+		}
+		count += h.broker.RemoteCount(req.Room)
+	}
+	if removed {
+		h.cfg.Metrics.Left()
+		h.presence(s, req.Room, PresenceLeave, count)
+	}
+	r.Room, r.Count = req.Room, count
+	return nil
+}
+
 func (h *Hub) sendTo(s *Session, req *Request) *Error {
 	to := h.sessions.get(req.To)
 	if to == nil {
@@ -334,6 +353,19 @@ func (h *Hub) sendTo(s *Session, req *Request) *Error {
 	}
 	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
 	h.transport.Push(to, encodeMessage(h.cfg.Codecs[to.kind], &m))
+	return nil
+}
+
+// sendToUser delivers a client's direct message to every connection of
+// the user named in req, on every node.
+func (h *Hub) sendToUser(s *Session, req *Request) *Error {
+	m := Message{From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+	if h.DeliverUser(req.User, &m) == 0 && (h.broker == nil || h.broker.RemoteUserCount(string(req.User)) == 0) {
+		return ErrNoSuchUser
+	}
+	if h.broker != nil {
+		h.broker.PublishUser(req.User, &m)
+	}
 	return nil
 }
 
@@ -453,3 +485,24 @@ func (h *Hub) Push(s *Session, p *payload.Shared) { h.transport.Push(s, p) }
 
 // Disconnect closes s's connection with d, from any goroutine.
 func (h *Hub) Disconnect(s *Session, d Disconnect) { h.transport.Disconnect(s, d) }
+
+func (g *registry) has(s *Session) bool {
+	sh := &g.shards[g.shard([]byte(s.id))]
+	sh.mu.RLock()
+	ok := sh.m[s.id] == s
+	sh.mu.RUnlock()
+	return ok
+}
+
+// all appends every session to dst.
+func (g *registry) all(dst []*Session) []*Session {
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.RLock()
+		for _, s := range sh.m {
+			dst = append(dst, s)
+		}
+		sh.mu.RUnlock()
+	}
+	return dst
+}

@@ -53,3 +53,7 @@ func (g *idGen) next() string {
 func sortMembers(m []MemberInfo) {
 	sort.Slice(m, func(i, j int) bool { return m[i].ID < m[j].ID })
 }
+
+func sortConns(c []ConnInfo) {
+	sort.Slice(c, func(i, j int) bool { return c[i].Client < c[j].Client })
+}

@@ -55,15 +55,19 @@ type Request struct {
 	Room []byte
 	// To is the target connection id (OpSend to one connection), unquoted.
 	To []byte
+	// User is the target user (OpSend to every connection of a user),
+	// unquoted.
+	User []byte
 	// Data is the raw JSON value of "data" (OpSend), passed on without
 	// re-encoding; nil when absent.
 	Data []byte
 	// Attachments are the binary payloads of a Socket.IO BINARY_EVENT that
 	// Data refers to by placeholder; nil for the native protocol.
 	Attachments [][]byte
-	// HasRoom and HasTo tell whether the fields were present at all, so that
-	// an empty string can be told apart from a missing field.
-	HasRoom, HasTo, HasName bool
+	// HasRoom, HasTo, HasUser and HasName tell whether the fields were
+	// present at all, so that an empty string can be told apart from a
+	// missing field.
+	HasRoom, HasTo, HasUser, HasName bool
 
 	// reply is the scratch reply of Hub.Handle and Hub.Fail: a Request is
 	// reused per event loop, so replies cost no allocation.
@@ -115,6 +119,10 @@ type Message struct {
 	// placeholders ({"_placeholder":true,"num":i}). Codecs that carry
 	// binary frames send them after the message; others inline them.
 	Attachments [][]byte
+	// Event, when set, names the event of a message the application's
+	// backend sent (server API): Socket.IO clients get that event with
+	// Data as its one argument instead of "message".
+	Event string
 }
 
 // PresenceEvent names what happened to a room member.
@@ -153,14 +161,18 @@ type Codec interface {
 	AppendReply(dst []byte, r *Reply) []byte
 	AppendMessage(dst []byte, m *Message) []byte
 	AppendPresence(dst []byte, p *Presence) []byte
+	// AppendMembership tells a client that the server joined it to room
+	// (joined) or removed it from room: native {"type":"joined"|"left",
+	// "room":…}, Socket.IO the "joined"/"left" event.
+	AppendMembership(dst []byte, room []byte, joined bool, count int) []byte
 }
 
 // SetSend fills req's destination and data from the raw JSON values of a
-// send request — "room", "to" and "data", nil when absent — the same way
-// for every codec: a room or a target (or both) must be a JSON string, and
-// data must be present. It returns the error reply for a request that does
-// not qualify.
-func (req *Request) SetSend(room, to, data []byte) *Error {
+// send request — "room", "to", "user" and "data", nil when absent — the
+// same way for every codec: a room, a target connection or a user (one at
+// least) must be a JSON string, and data must be present. It returns the
+// error reply for a request that does not qualify.
+func (req *Request) SetSend(room, to, user, data []byte) *Error {
 	if room != nil {
 		if !jsontext.IsString(room) {
 			return ErrMissingRoom
@@ -173,7 +185,13 @@ func (req *Request) SetSend(room, to, data []byte) *Error {
 		}
 		req.To, req.HasTo = jsontext.Unquote(to), true
 	}
-	if !req.HasRoom && !req.HasTo {
+	if user != nil {
+		if !jsontext.IsString(user) {
+			return ErrMissingDest
+		}
+		req.User, req.HasUser = jsontext.Unquote(user), true
+	}
+	if !req.HasRoom && !req.HasTo && !req.HasUser {
 		return ErrMissingDest
 	}
 	if data == nil {

@@ -26,6 +26,8 @@ type Message struct {
 	Attachments [][]byte
 	// Origin is the sending node's tag (inbound messages only).
 	Origin string
+	// Event names the event of a server API message (see chat.Message).
+	Event string
 }
 
 // Presence tells local members that a remote member joined or left a room
@@ -53,6 +55,8 @@ type Handler interface {
 	RoomMessage(m *Message)
 	// Direct delivers m to the local connection m.To, if it still exists.
 	Direct(m *Message)
+	// User delivers m to every local connection of user m.To.
+	User(m *Message)
 	// Presence tells the local members of p.Room about a remote join or
 	// leave, including leaves of the members of a node that died.
 	Presence(p *Presence)
@@ -104,7 +108,8 @@ type Cluster struct {
 		dropped, bad, resyncs                                   atomic.Uint64
 		nodes, sessions, subs                                   atomic.Int64
 	}
-	lastWarn atomic.Int64 // unix nanos of the last rate-limited warning
+	lastWarn atomic.Int64             // unix nanos of the last rate-limited warning
+	nodes    atomic.Pointer[[]string] // live peers' tags (Nodes)
 }
 
 // local is this node's own membership, as the hub reports it.
@@ -352,6 +357,22 @@ func (c *Cluster) PublishDirect(node string, m *Message) bool {
 	return c.enqueue(outMsg{buf: b, node: node, counted: true})
 }
 
+// PublishUser sends m to the connections of user m.To on the other nodes
+// that have any (per the replica). Like PublishRoom it never blocks and
+// counts what it cannot deliver. It reports how many nodes it was sent to.
+func (c *Cluster) PublishUser(m *Message) int {
+	nodes := c.rep.userNodes(string(m.To), nil)
+	for _, node := range nodes {
+		b := acquireBuf()
+		*b = appendMessage(*b, kindUser, c.cfg.Node, m.To, m)
+		c.enqueue(outMsg{buf: b, node: node, counted: true})
+	}
+	return len(nodes)
+}
+
+// RemoteUserCount is the number of connections of user on other nodes.
+func (c *Cluster) RemoteUserCount(user string) int { return c.rep.userCount(user) }
+
 func uvarintLen(v uint64) int {
 	n := 1
 	for v >= 0x80 {
@@ -514,3 +535,6 @@ func (c *Cluster) RemoteRooms(dst map[string]int) { c.rep.list(dst) }
 // NodeOf returns the node that owns connection id, if the replica knows
 // the connection.
 func (c *Cluster) NodeOf(id []byte) (node string, ok bool) { return c.rep.owner(id) }
+
+// UserNodes returns the other nodes with connections of user.
+func (c *Cluster) UserNodes(user string) []string { return c.rep.userNodes(user, nil) }

@@ -61,6 +61,12 @@ func (r *recorder) Direct(m *Message) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) User(m *Message) {
+	r.mu.Lock()
+	r.directs = append(r.directs, "user:"+string(m.To)+" "+m.Event+" "+string(m.Data))
+	r.mu.Unlock()
+}
+
 func (r *recorder) Presence(p *Presence) {
 	ev := "leave"
 	if p.Join {

@@ -212,17 +212,21 @@ func (c *Cluster) dispatch(m *nats.Msg) {
 		return
 	}
 	switch w.kind {
-	case kindRoom, kindDirect:
+	case kindRoom, kindDirect, kindUser:
 		c.stats.received.Add(1)
 		msg := &c.msg
 		*msg = Message{From: str(w.from), Nick: str(w.nick), User: str(w.user), Data: w.data,
-			TS: w.ts, Attachments: w.atts, Origin: str(w.origin)}
-		if w.kind == kindRoom {
+			TS: w.ts, Attachments: w.atts, Origin: str(w.origin), Event: str(w.event)}
+		switch w.kind {
+		case kindRoom:
 			msg.Room = w.room
 			c.h.RoomMessage(msg)
-		} else {
+		case kindDirect:
 			msg.To = w.room
 			c.h.Direct(msg)
+		default:
+			msg.To = w.room
+			c.h.User(msg)
 		}
 		*msg = Message{}
 	case kindState:
@@ -246,6 +250,7 @@ func (c *Cluster) peerOf(w *wireMsg) *peer {
 		p = &peer{tag: string(w.origin), epoch: w.epoch, sessions: make(map[string]*remoteSession)}
 		c.peers[p.tag] = p
 		c.stats.nodes.Store(int64(len(c.peers)))
+		c.publishNodes()
 		c.log.Info("cluster: node up", "peer", p.tag)
 	} else if p.epoch != w.epoch {
 		c.log.Info("cluster: node restarted", "peer", p.tag)
@@ -351,6 +356,7 @@ func (c *Cluster) addSession(p *peer, id, nick, user string) *remoteSession {
 	s := &remoteSession{nick: nick, user: user}
 	p.sessions[id] = s
 	c.rep.setOwner(id, p.tag)
+	c.rep.addUser(user, p.tag)
 	c.stats.sessions.Add(1)
 	return s
 }
@@ -365,6 +371,7 @@ func (c *Cluster) removeSession(p *peer, id string) {
 	}
 	delete(p.sessions, id)
 	c.rep.deleteOwner(id)
+	c.rep.removeUser(s.user, p.tag)
 	c.stats.sessions.Add(-1)
 }
 
@@ -423,6 +430,7 @@ func (c *Cluster) dropPeer(p *peer) {
 	c.dropSessions(p)
 	delete(c.peers, p.tag)
 	c.stats.nodes.Store(int64(len(c.peers)))
+	c.publishNodes()
 }
 
 // expire drops peers silent for longer than the TTL.

@@ -28,13 +28,76 @@ type replica struct {
 		mu sync.RWMutex
 		m  map[string]string // connection id → node tag
 	}
+	users [replicaShards]struct {
+		mu sync.RWMutex
+		m  map[string]map[string]int // user → node tag → connections
+	}
 }
 
 func (r *replica) init() {
 	for i := range r.rooms {
 		r.rooms[i].m = make(map[string]map[string]Member)
 		r.ids[i].m = make(map[string]string)
+		r.users[i].m = make(map[string]map[string]int)
 	}
+}
+
+// addUser counts one more connection of user on node ("" users are
+// anonymous and not indexed).
+func (r *replica) addUser(user, node string) {
+	if user == "" {
+		return
+	}
+	sh := &r.users[fnv1aString(user)&(replicaShards-1)]
+	sh.mu.Lock()
+	nodes := sh.m[user]
+	if nodes == nil {
+		nodes = make(map[string]int, 1)
+		sh.m[user] = nodes
+	}
+	nodes[node]++
+	sh.mu.Unlock()
+}
+
+// removeUser counts one connection of user on node less.
+func (r *replica) removeUser(user, node string) {
+	if user == "" {
+		return
+	}
+	sh := &r.users[fnv1aString(user)&(replicaShards-1)]
+	sh.mu.Lock()
+	if nodes := sh.m[user]; nodes != nil {
+		if nodes[node]--; nodes[node] <= 0 {
+			delete(nodes, node)
+		}
+		if len(nodes) == 0 {
+			delete(sh.m, user)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// userCount is the number of remote connections of user.
+func (r *replica) userCount(user string) int {
+	sh := &r.users[fnv1aString(user)&(replicaShards-1)]
+	sh.mu.RLock()
+	n := 0
+	for _, c := range sh.m[user] {
+		n += c
+	}
+	sh.mu.RUnlock()
+	return n
+}
+
+// userNodes appends the nodes with connections of user.
+func (r *replica) userNodes(user string, dst []string) []string {
+	sh := &r.users[fnv1aString(user)&(replicaShards-1)]
+	sh.mu.RLock()
+	for node := range sh.m[user] {
+		dst = append(dst, node)
+	}
+	sh.mu.RUnlock()
+	return dst
 }
 
 func fnv1a(b []byte) uint32 {

@@ -23,6 +23,7 @@ const (
 	kindHB      kind = 4 // heartbeat: epoch and last state sequence number
 	kindSnap    kind = 5 // one part of a full membership snapshot
 	kindSyncReq kind = 6 // a request for a snapshot of the receiver's sessions
+	kindUser    kind = 7 // a message to every connection of one user
 )
 
 // op is the membership change a state event carries.
@@ -54,14 +55,15 @@ type wireMsg struct {
 	kind   kind
 	origin []byte
 
-	// kindRoom, kindDirect
-	room  []byte // kindDirect: the target connection id
+	// kindRoom, kindDirect, kindUser
+	room  []byte // kindDirect: the target connection id; kindUser: the user
 	from  []byte
 	nick  []byte
 	user  []byte
 	ts    int64
 	data  []byte
 	atts  [][]byte // reuses its backing array across decodes
+	event []byte   // optional, after the attachments (server API messages)
 	epoch uint64   // kindState, kindHB, kindSnap
 	seq   uint64   // kindState, kindHB, kindSnap
 
@@ -95,8 +97,10 @@ func appendBytes(b, s []byte) []byte {
 	return append(b, s...)
 }
 
-// appendMessage encodes a room (k == kindRoom, dest = room) or direct
-// (k == kindDirect, dest = target id) message.
+// appendMessage encodes a room (k == kindRoom, dest = room), direct
+// (k == kindDirect, dest = target id) or user (k == kindUser, dest = user)
+// message. The event name, when set, trails the attachments, so nodes
+// that predate it read the rest unchanged.
 func appendMessage(b []byte, k kind, origin string, dest []byte, m *Message) []byte {
 	b = appendHeader(b, k, origin)
 	b = appendBytes(b, dest)
@@ -108,6 +112,9 @@ func appendMessage(b []byte, k kind, origin string, dest []byte, m *Message) []b
 	b = binary.AppendUvarint(b, uint64(len(m.Attachments)))
 	for _, a := range m.Attachments {
 		b = appendBytes(b, a)
+	}
+	if m.Event != "" {
+		b = appendStr(b, m.Event)
 	}
 	return b
 }
@@ -259,7 +266,7 @@ func decode(b []byte, w *wireMsg) error {
 	r := reader{b: b[2:]}
 	w.origin = r.bytes()
 	switch w.kind {
-	case kindRoom, kindDirect:
+	case kindRoom, kindDirect, kindUser:
 		w.room = r.bytes()
 		w.from = r.bytes()
 		w.nick = r.bytes()
@@ -274,6 +281,9 @@ func decode(b []byte, w *wireMsg) error {
 		}
 		for i := uint64(0); i < n && r.err == nil; i++ {
 			w.atts = append(w.atts, r.bytes())
+		}
+		if len(r.b) > 0 && r.err == nil {
+			w.event = r.bytes()
 		}
 	case kindState:
 		w.epoch = r.u64()

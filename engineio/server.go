@@ -227,8 +227,9 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 		ss := s.newSession(sock.Loop(), echo)
 		ss.ident = adm.Identity()
 		ss.ip, ss.ipHeld = sock.ClientIP(), adm.HoldsIP()
-		ss.remote = sock.RemoteAddr()
+		ss.remote = sock.ClientIP().String()
 		ss.ws, ss.direct = sock, true
+		ss.onWS.Store(true)
 		// The socket's own admission slot is released with the
 		// connection, not the session.
 		ss.ipHeld = false

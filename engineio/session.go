@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
 
@@ -78,6 +79,16 @@ type session struct {
 	probed    bool
 	ws        netpoll.Socket
 	upgrading bool // guarded by the registry lock
+	// onWS mirrors ws.Valid() for other goroutines (Describe).
+	onWS atomic.Bool
+}
+
+// Describe implements chat.Describer, from any goroutine.
+func (ss *session) Describe() (transport, remote string) {
+	if ss.onWS.Load() {
+		return "websocket", ss.remote
+	}
+	return "polling", ss.remote
 }
 
 func newSID() string {

@@ -163,6 +163,11 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 				ss.ident = ident
 			}
 		}
+		if !conformance && !srv.hub.UserAllowed(ss.ident.User()) {
+			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
+			ss.send(ws.OpText, st.buf)
+			return nil
+		}
 		ss.connectBy = 0
 		ss.nsps |= bit
 		var sid string

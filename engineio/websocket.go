@@ -163,6 +163,7 @@ func (ss *session) onUpgrade(sock netpoll.Socket) {
 	}
 	ss.onProbe()
 	ss.ws, ss.probe = sock, netpoll.Socket{}
+	ss.onWS.Store(true)
 	pending := ss.out
 	ss.out = nil
 	for len(pending) > 0 {

@@ -182,6 +182,7 @@ var errorCodes = [...]string{
 	"bad_json", "unknown_type", "missing_field", "invalid_name",
 	"invalid_room", "not_member", "no_such_connection", "unsupported",
 	"rate_limited", "too_large", "unauthorized", "forbidden",
+	"no_such_user", "too_many_rooms",
 	"other",
 }
 
@@ -216,6 +217,10 @@ func errorIndex(code string) int {
 		return 10
 	case "forbidden":
 		return 11
+	case "no_such_user":
+		return 12
+	case "too_many_rooms":
+		return 13
 	}
 	return errOther
 }

@@ -338,6 +338,12 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			c.refuse(ref)
 			return c.respond(*ref)
 		}
+		if !srv.hub.UserAllowed(adm.ident.User()) {
+			c.releaseIP(adm)
+			ref := textResponse(429, "too many connections for this user\n")
+			c.refuse(&ref)
+			return c.respond(ref)
+		}
 	}
 	if !c.handshake(req, adm) {
 		return gnet.Close
@@ -765,4 +771,10 @@ func (c *conn) dropHead() {
 		delete(c.lp.heads, c)
 		c.partial = false
 	}
+}
+
+// Describe implements chat.Describer. The client's address is set before
+// the session opens and never changes, so any goroutine may read it.
+func (c *conn) Describe() (transport, remote string) {
+	return "websocket", c.clientIP().String()
 }

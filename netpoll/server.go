@@ -416,3 +416,11 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...),
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+
+// Exec implements chat.Transport: fn runs on the session's loop, through
+// its mailbox.
+func (s *Server) Exec(to *chat.Session, fn func()) {
+	if lp := s.loops[to.Loop()].Load(); lp != nil {
+		lp.post(task{kind: taskRun, run: fn})
+	}
+}

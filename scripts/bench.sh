@@ -168,6 +168,9 @@ if [ "$GATEWAY_BUILD" = ok ]; then
 	if grep -q -- "^  -admin-addr " <<<"$gateway_help"; then
 		GATEWAY_FLAGS+=("-admin-addr=")
 	fi
+	if grep -q -- "^  -api-addr " <<<"$gateway_help"; then
+		GATEWAY_FLAGS+=("-api-addr=")
+	fi
 fi
 
 # free_port prints a loopback port below the ephemeral range with no

@@ -64,7 +64,7 @@ go build -o "$work/nats-server" github.com/nats-io/nats-server/v2
 start nats "$work/nats-server" -a 127.0.0.1 -p 14222
 
 for i in 1 2 3; do
-  start "gw$i" "$work/gateway" -addr "127.0.0.1:1808$i" -admin-addr "127.0.0.1:1909$i" \
+  start "gw$i" "$work/gateway" -addr "127.0.0.1:1808$i" -admin-addr "127.0.0.1:1909$i" -api-addr "127.0.0.1:1919$i" \
     -nats nats://127.0.0.1:14222 -node "n$i" -proxy-protocol required
 done
 

@@ -71,7 +71,7 @@ func Decode(payload []byte, req *chat.Request) error {
 		req.Room, req.HasRoom = jsontext.Unquote(f.room), true
 
 	case chat.OpSend:
-		if err := req.SetSend(f.room, f.to, f.data); err != nil {
+		if err := req.SetSend(f.room, f.to, f.user, f.data); err != nil {
 			return err
 		}
 	}
@@ -81,7 +81,7 @@ func Decode(payload []byte, req *chat.Request) error {
 // fields holds the raw values of the keys Decode knows, as subslices of the
 // payload (strings keep their quotes). nil means absent.
 type fields struct {
-	typ, id, name, room, to, data []byte
+	typ, id, name, room, to, user, data []byte
 }
 
 // slot returns where the value of the (unquoted) key goes, or nil for a key
@@ -99,6 +99,8 @@ func (f *fields) slot(key []byte) *[]byte {
 		return &f.room
 	case "to":
 		return &f.to
+	case "user":
+		return &f.user
 	case "data":
 		return &f.data
 	}

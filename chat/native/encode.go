@@ -136,6 +136,27 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, m.TS, 10)
+	if m.Event != "" {
+		dst = append(dst, `,"event":`...)
+		dst = jsontext.AppendString(dst, m.Event)
+	}
+	return append(dst, '}')
+}
+
+// AppendMembership implements chat.Codec: the server joined the client to
+// a room, or removed it from one (server API join/leave):
+//
+//	{"type":"joined","room":"lobby","count":3}
+//	{"type":"left","room":"lobby","count":2}
+func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) []byte {
+	if joined {
+		dst = append(dst, `{"type":"joined","room":`...)
+	} else {
+		dst = append(dst, `{"type":"left","room":`...)
+	}
+	dst = jsontext.AppendString(dst, room)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(count), 10)
 	return append(dst, '}')
 }
 

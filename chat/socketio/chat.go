@@ -123,7 +123,7 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		if !f.scan(arg) {
 			return chat.ErrMissingDest
 		}
-		if err := req.SetSend(f.room, f.to, f.data); err != nil {
+		if err := req.SetSend(f.room, f.to, f.user, f.data); err != nil {
 			return err
 		}
 		if len(attachments) > 0 {
@@ -172,7 +172,7 @@ func lookupOp(s []byte) chat.Op {
 // sendFields holds the raw values of the message object's keys, as
 // subslices of the payload (strings keep their quotes). nil means absent.
 type sendFields struct {
-	room, to, data []byte
+	room, to, user, data []byte
 }
 
 // slot returns where the value of the raw key goes, or nil for a key the
@@ -183,6 +183,8 @@ func (f *sendFields) slot(key []byte) *[]byte {
 		return &f.room
 	case "to":
 		return &f.to
+	case "user":
+		return &f.user
 	case "data":
 		return &f.data
 	}
@@ -194,6 +196,8 @@ func (f *sendFields) slot(key []byte) *[]byte {
 		return &f.room
 	case nameIs(key, "to"):
 		return &f.to
+	case nameIs(key, "user"):
+		return &f.user
 	case nameIs(key, "data"):
 		return &f.data
 	}
@@ -320,8 +324,22 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 // whose m.Data already holds the placeholders; the hub sends the
 // attachments after it as binary messages. This is the broadcast path,
 // encoded once per room: with a reused dst it does not allocate.
+//
+// A message the application's backend sent with an event name (m.Event)
+// is that event with m.Data as its one argument: 42["<event>",<data>].
 func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendEventHeader(dst, nil, len(m.Attachments))
+	if m.Event != "" {
+		dst = append(dst, '[')
+		dst = jsontext.AppendString(dst, m.Event)
+		dst = append(dst, ',')
+		if len(m.Data) > 0 {
+			dst = append(dst, m.Data...)
+		} else {
+			dst = append(dst, "null"...)
+		}
+		return append(dst, ']')
+	}
 	dst = append(dst, `["message",{`...)
 	if len(m.Room) > 0 {
 		dst = append(dst, `"room":`...)
@@ -341,6 +359,24 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, m.TS, 10)
+	return append(dst, '}', ']')
+}
+
+// AppendMembership implements chat.Codec: the server joined the client to
+// a room, or removed it from one (server API join/leave):
+//
+//	42["joined",{"room":"lobby","count":3}]
+//	42["left",{"room":"lobby","count":2}]
+func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) []byte {
+	dst = appendHeader(dst, Event, 0, nil, 0, false)
+	if joined {
+		dst = append(dst, `["joined",{"room":`...)
+	} else {
+		dst = append(dst, `["left",{"room":`...)
+	}
+	dst = jsontext.AppendString(dst, room)
+	dst = append(dst, `,"count":`...)
+	dst = strconv.AppendInt(dst, int64(count), 10)
 	return append(dst, '}', ']')
 }
 

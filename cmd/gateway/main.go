@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/admin"
+	"github.com/chatgate/chatgate/api"
 	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
@@ -44,6 +45,9 @@ func main() {
 	}
 }
 
+// version is the gateway's version, reported by the server API's info.
+var version = "0.2.0-dev"
+
 type options struct {
 	net            netpoll.Config
 	eio            engineio.Config
@@ -60,6 +64,9 @@ type options struct {
 	allowedOrigins string
 	logLevel       string
 	logFormat      string
+	apiAddr        string
+	apiKey         string
+	maxPerUser     int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -97,6 +104,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
 	fs.StringVar(&o.adminAddr, "admin-addr", admin.DefaultAddr, "admin listener for /metrics, /healthz, /readyz and /debug/pprof (empty = off); keep it private")
+	fs.StringVar(&o.apiAddr, "api-addr", api.DefaultAddr, "server API listener (POST /api/<method>; empty = off); a non-loopback address needs -api-key")
+	fs.StringVar(&o.apiKey, "api-key", "", "key the server API requires as \"Authorization: apikey <key>\" (prefer CHATGATE_API_KEY over the command line)")
+	fs.IntVar(&o.maxPerUser, "max-connections-per-user", 0, "open connections allowed per user (token sub) across the cluster (429 / CONNECT_ERROR above; 0 = unlimited)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -155,6 +165,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.net.AuthRequired && o.net.Verifier == nil {
 		return o, errors.New("-auth-required needs -jwt-secret or -jwt-public-key")
 	}
+	if err := api.CheckAddr(o.apiAddr, o.apiKey); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -212,6 +225,8 @@ func run(args []string, stderr io.Writer) error {
 		Codecs:   codecs(),
 		Presence: o.presence,
 		Node:     node,
+
+		MaxConnectionsPerUser: o.maxPerUser,
 	}, table)
 	srv = netpoll.New(o.net, hub)
 	o.eio.MaxMessage = o.net.MaxMessage
@@ -229,6 +244,30 @@ func run(args []string, stderr io.Writer) error {
 			return fmt.Errorf("cluster metrics: %w", err)
 		}
 		log.Info("cluster mode", "nats", o.natsURL, "node", node)
+	}
+	if o.apiAddr != "" {
+		var clAPI api.Cluster
+		if cl != nil {
+			clAPI = cl
+		}
+		apiSrv := api.New(api.Config{Addr: o.apiAddr, Key: o.apiKey, Version: version, Logger: log,
+			Stats: func() api.Stats {
+				st := srv.Stats()
+				return api.Stats{Connections: st.Sessions, Rooms: st.Rooms}
+			}}, hub, clAPI)
+		if cl != nil {
+			if err := cl.Serve(apiSrv.ServeRemote); err != nil {
+				return err
+			}
+		}
+		if err := apiSrv.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = apiSrv.Shutdown(sctx)
+		}()
 	}
 	for path, h := range web.Routes() {
 		srv.Handle(path, h) // the browser chat page and client.js

@@ -857,7 +857,7 @@ func TestAuthStartupRefusesBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, append([]string{"-addr", freeAddr(t), "-admin-addr", ""}, tc.args...)...)
+			cmd := exec.CommandContext(ctx, binary, append([]string{"-addr", freeAddr(t), "-admin-addr", "", "-api-addr", ""}, tc.args...)...)
 			out, err := cmd.CombinedOutput()
 			if ctx.Err() != nil {
 				t.Fatalf("the gateway started (killed after 10 s); output:\n%s", out)

@@ -106,6 +106,7 @@ type gateway struct {
 	cmd   *exec.Cmd
 	addr  string
 	admin string // admin listener (metrics, readiness)
+	api   string // server API listener, "" when a test set -api-addr itself
 	// exited is closed once the process has been waited for.
 	exited chan struct{}
 	logs   *logBuffer
@@ -148,6 +149,10 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	addr := freeAddr(t)
 	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	base := []string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}
+	if !hasFlag(args, "-api-addr") {
+		g.api = freeAddr(t)
+		base = append(base, "-api-addr", g.api)
+	}
 	// Tests of other features send faster than a chat user may: the rate
 	// limits are off unless a test sets them.
 	if !hasFlag(args, "-rate-messages") {

@@ -464,7 +464,7 @@ func (h *haproxyProc) reload(t *testing.T) {
 func launchNode(t *testing.T, addr string, proxied bool, args ...string) *gateway {
 	t.Helper()
 	g := &gateway{t: t, addr: addr, logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
-	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-admin-addr=", "-loops", "2", "-log-level", "debug"}, args...)...)
+	g.cmd = exec.Command(binary, append([]string{"-addr", addr, "-admin-addr=", "-api-addr=", "-loops", "2", "-log-level", "debug"}, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,9 @@ export async function startGateway(args = [], port) {
   const addr = `127.0.0.1:${port}`;
   // No admin listener unless a test asks for one: tests run gateways side by side.
   const adminArgs = args.some((a) => a.startsWith('-admin-addr')) ? [] : ['-admin-addr='];
+  // The server API's default port would collide between gateways started
+  // side by side: off unless a test sets it.
+  if (!args.some((a) => a.startsWith('-api-addr'))) adminArgs.push('-api-addr=');
   // Tests of other features send faster than a chat user may: the rate
   // limits are off unless a test sets them.
   const rateArgs = [];

@@ -1,0 +1,632 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chatgate/chatgate/chat"
+)
+
+// method runs one API method on decoded-but-raw params.
+type method func(s *Server, ctx context.Context, params []byte) (any, *Error)
+
+// methods is the API's method table.
+var methods map[string]method
+
+func init() {
+	methods = map[string]method{
+		"publish":     (*Server).publish,
+		"broadcast":   (*Server).broadcast,
+		"send":        (*Server).send,
+		"join":        (*Server).join,
+		"leave":       (*Server).leave,
+		"disconnect":  (*Server).disconnect,
+		"rooms":       (*Server).rooms,
+		"members":     (*Server).members,
+		"connections": (*Server).connections,
+		"info":        (*Server).info,
+		"batch":       (*Server).batch,
+	}
+}
+
+// Limits of parameters.
+const (
+	maxEventLen  = 128 // bytes of an event name
+	maxReasonLen = 123 // bytes of a close reason (RFC 6455 §5.5)
+	maxBatch     = 1000
+	maxRooms     = 1000 // rooms of one broadcast
+)
+
+// empty is the result of methods that return nothing.
+type empty struct{}
+
+func checkRoom(room string) *Error {
+	if room == "" || len(room) > chat.MaxRoomLen || !utf8.ValidString(room) {
+		return badRequest("room must be 1 to 128 bytes of valid UTF-8")
+	}
+	return nil
+}
+
+func checkData(data json.RawMessage) *Error {
+	if len(data) == 0 {
+		return badRequest(`missing "data"`)
+	}
+	return nil
+}
+
+func checkEvent(event string) *Error {
+	if len(event) > maxEventLen || !utf8.ValidString(event) {
+		return badRequest("event must be at most 128 bytes of valid UTF-8")
+	}
+	return nil
+}
+
+// target names the connections a method acts on: one connection, or
+// every connection of a user.
+type target struct {
+	Client string `json:"client,omitempty"`
+	User   string `json:"user,omitempty"`
+}
+
+func (t target) check() *Error {
+	switch {
+	case t.Client == "" && t.User == "":
+		return badRequest(`give "client" or "user"`)
+	case t.Client != "" && t.User != "":
+		return badRequest(`give "client" or "user", not both`)
+	}
+	return nil
+}
+
+// ---- publish, broadcast ----
+
+type publishParams struct {
+	Room  string          `json:"room"`
+	Data  json.RawMessage `json:"data"`
+	Event string          `json:"event,omitempty"`
+}
+
+func (s *Server) publish(_ context.Context, raw []byte) (any, *Error) {
+	var p publishParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := firstError(checkRoom(p.Room), checkData(p.Data), checkEvent(p.Event)); err != nil {
+		return nil, err
+	}
+	// The hub hands the message to the broker, which carries it to the
+	// other nodes' members: one publish, as for a client's message.
+	s.hub.Publish([]byte(p.Room), p.Data, p.Event)
+	return empty{}, nil
+}
+
+type broadcastParams struct {
+	Rooms []string        `json:"rooms"`
+	Data  json.RawMessage `json:"data"`
+	Event string          `json:"event,omitempty"`
+}
+
+func (s *Server) broadcast(_ context.Context, raw []byte) (any, *Error) {
+	var p broadcastParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if len(p.Rooms) == 0 || len(p.Rooms) > maxRooms {
+		return nil, badRequest(`"rooms" must list 1 to 1000 rooms`)
+	}
+	for _, r := range p.Rooms {
+		if err := checkRoom(r); err != nil {
+			return nil, err
+		}
+	}
+	if err := firstError(checkData(p.Data), checkEvent(p.Event)); err != nil {
+		return nil, err
+	}
+	for _, r := range p.Rooms {
+		s.hub.Publish([]byte(r), p.Data, p.Event)
+	}
+	return empty{}, nil
+}
+
+// ---- send ----
+
+type sendParams struct {
+	target
+	Data  json.RawMessage `json:"data"`
+	Event string          `json:"event,omitempty"`
+}
+
+type sendResult struct {
+	Delivered int `json:"delivered"`
+}
+
+func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
+	var p sendParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := firstError(p.target.check(), checkData(p.Data), checkEvent(p.Event)); err != nil {
+		return nil, err
+	}
+	res := s.sendLocal(p)
+	for _, node := range s.remoteNodes(p.target) {
+		var r sendResult
+		if s.callNode(ctx, node, "send", p, &r) == nil {
+			res.Delivered += r.Delivered
+		}
+	}
+	return res, nil
+}
+
+func (s *Server) sendLocal(p sendParams) sendResult {
+	if p.Client != "" {
+		if s.hub.SendLocal([]byte(p.Client), p.Data, p.Event) {
+			return sendResult{1}
+		}
+		return sendResult{}
+	}
+	return sendResult{s.hub.SendUserLocal([]byte(p.User), p.Data, p.Event)}
+}
+
+// ---- join, leave ----
+
+type membershipParams struct {
+	target
+	Room string `json:"room"`
+}
+
+// membershipResult counts the connections a join or leave applied to.
+type membershipResult struct {
+	Matched int `json:"matched"`
+}
+
+func (s *Server) join(ctx context.Context, raw []byte) (any, *Error) {
+	return s.membership(ctx, raw, true)
+}
+
+func (s *Server) leave(ctx context.Context, raw []byte) (any, *Error) {
+	return s.membership(ctx, raw, false)
+}
+
+func (s *Server) membership(ctx context.Context, raw []byte, join bool) (any, *Error) {
+	var p membershipParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := firstError(p.target.check(), checkRoom(p.Room)); err != nil {
+		return nil, err
+	}
+	name := "leave"
+	if join {
+		name = "join"
+	}
+	matched, err := s.membershipLocal(ctx, p, join)
+	if err != nil {
+		return nil, err
+	}
+	for _, node := range s.remoteNodes(p.target) {
+		var r membershipResult
+		if err := s.callNode(ctx, node, name, p, &r); err != nil {
+			if err.Code != CodeNotFound {
+				return nil, err
+			}
+			continue
+		}
+		matched += r.Matched
+	}
+	if matched == 0 {
+		return nil, notFound("no such client or user")
+	}
+	return empty{}, nil
+}
+
+// membershipLocal applies a join or leave to the target's connections on
+// this node, each on its own loop, and waits (bounded by ctx) for them.
+// A connection already in (or, for leave, not in) the room counts as
+// matched: the call's effect holds.
+func (s *Server) membershipLocal(ctx context.Context, p membershipParams, join bool) (int, *Error) {
+	sessions := s.hub.Targets(p.Client, p.User, nil)
+	if len(sessions) == 0 {
+		return 0, nil
+	}
+	results := make(chan *chat.Error, len(sessions))
+	for _, sess := range sessions {
+		done := func(e *chat.Error) { results <- e }
+		if join {
+			s.hub.ServerJoin(sess, p.Room, done)
+		} else {
+			s.hub.ServerLeave(sess, p.Room, done)
+		}
+	}
+	matched := 0
+	var firstErr *chat.Error
+	for range sessions {
+		select {
+		case e := <-results:
+			switch {
+			case e == nil, e == chat.ErrNotMember:
+				matched++
+			case e == chat.ErrNoSuchConn:
+			case firstErr == nil:
+				firstErr = e
+			}
+		case <-ctx.Done():
+			return 0, &Error{http.StatusServiceUnavailable, CodeInternal, "the event loops did not answer in time"}
+		}
+	}
+	if matched == 0 && firstErr != nil {
+		return 0, badRequest(firstErr.Code + ": " + firstErr.Message)
+	}
+	return matched, nil
+}
+
+// ---- disconnect ----
+
+type disconnectParams struct {
+	target
+	Code   int    `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+type disconnectResult struct {
+	Disconnected int `json:"disconnected"`
+}
+
+func (s *Server) disconnect(ctx context.Context, raw []byte) (any, *Error) {
+	var p disconnectParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := p.target.check(); err != nil {
+		return nil, err
+	}
+	if p.Code == 0 {
+		p.Code = int(chat.DisconnectServer.Code)
+	}
+	if p.Code < 4000 || p.Code > 4999 {
+		return nil, badRequest(`"code" must be 4000 to 4999`)
+	}
+	if len(p.Reason) > maxReasonLen || !utf8.ValidString(p.Reason) {
+		return nil, badRequest(`"reason" must be at most 123 bytes of valid UTF-8`)
+	}
+	if p.Reason == "" && p.Code == int(chat.DisconnectServer.Code) {
+		p.Reason = chat.DisconnectServer.Reason
+	}
+	res := s.disconnectLocal(p)
+	for _, node := range s.remoteNodes(p.target) {
+		var r disconnectResult
+		if s.callNode(ctx, node, "disconnect", p, &r) == nil {
+			res.Disconnected += r.Disconnected
+		}
+	}
+	return res, nil
+}
+
+func (s *Server) disconnectLocal(p disconnectParams) disconnectResult {
+	d := chat.Disconnect{Code: uint16(p.Code), Reason: p.Reason, Metric: chat.DisconnectServer.Metric}
+	sessions := s.hub.Targets(p.Client, p.User, nil)
+	for _, sess := range sessions {
+		s.hub.Disconnect(sess, d)
+	}
+	return disconnectResult{len(sessions)}
+}
+
+// ---- rooms, members ----
+
+type roomsParams struct {
+	Prefix string `json:"prefix,omitempty"`
+}
+
+type roomInfo struct {
+	Room  string `json:"room"`
+	Count int    `json:"count"`
+}
+
+func (s *Server) rooms(_ context.Context, raw []byte) (any, *Error) {
+	var p roomsParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	list := s.hub.RoomsAll(p.Prefix)
+	out := make([]roomInfo, len(list))
+	for i, r := range list {
+		out[i] = roomInfo{r.Room, r.Count}
+	}
+	return struct {
+		Rooms []roomInfo `json:"rooms"`
+	}{out}, nil
+}
+
+type membersParams struct {
+	Room string `json:"room"`
+}
+
+type memberInfo struct {
+	Client string `json:"client"`
+	User   string `json:"user"`
+	Nick   string `json:"nick"`
+	Node   string `json:"node"`
+}
+
+func (s *Server) members(_ context.Context, raw []byte) (any, *Error) {
+	var p membersParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := checkRoom(p.Room); err != nil {
+		return nil, err
+	}
+	list := s.hub.MembersAll(p.Room)
+	out := make([]memberInfo, len(list))
+	for i, m := range list {
+		out[i] = memberInfo{Client: m.ID, User: m.User, Nick: m.Nick, Node: s.nodeOf(m.ID)}
+	}
+	return struct {
+		Members []memberInfo `json:"members"`
+	}{out}, nil
+}
+
+// nodeOf names the node of connection id.
+func (s *Server) nodeOf(id string) string {
+	if s.hub.Lookup([]byte(id)) != nil || s.cl == nil {
+		return s.hub.Node()
+	}
+	if n, ok := s.cl.NodeOf([]byte(id)); ok {
+		return n
+	}
+	return ""
+}
+
+// ---- connections, info ----
+
+type connectionsParams struct {
+	User string `json:"user,omitempty"`
+}
+
+type connInfo struct {
+	Client     string   `json:"client"`
+	User       string   `json:"user"`
+	Nick       string   `json:"nick"`
+	Rooms      []string `json:"rooms"`
+	Transport  string   `json:"transport"`
+	RemoteAddr string   `json:"remote_addr"`
+	Node       string   `json:"node"`
+}
+
+type connectionsResult struct {
+	Connections []connInfo `json:"connections"`
+}
+
+func (s *Server) connections(ctx context.Context, raw []byte) (any, *Error) {
+	var p connectionsParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	res := s.connectionsLocal(p)
+	for _, node := range s.allNodes() {
+		var r connectionsResult
+		if s.callNode(ctx, node, "connections", p, &r) == nil {
+			res.Connections = append(res.Connections, r.Connections...)
+		}
+	}
+	return res, nil
+}
+
+func (s *Server) connectionsLocal(p connectionsParams) connectionsResult {
+	list := s.hub.ConnectionsLocal(p.User)
+	out := make([]connInfo, len(list))
+	node := s.hub.Node()
+	for i, c := range list {
+		out[i] = connInfo{Client: c.Client, User: c.User, Nick: c.Nick, Rooms: c.Rooms,
+			Transport: c.Transport, RemoteAddr: c.Remote, Node: node}
+	}
+	return connectionsResult{out}
+}
+
+type nodeInfo struct {
+	Node        string  `json:"node"`
+	Version     string  `json:"version"`
+	Uptime      float64 `json:"uptime"` // seconds
+	Connections int     `json:"connections"`
+	Rooms       int     `json:"rooms"`
+}
+
+type infoResult struct {
+	Nodes []nodeInfo `json:"nodes"`
+}
+
+func (s *Server) info(ctx context.Context, raw []byte) (any, *Error) {
+	var p struct{}
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	res := s.infoLocal()
+	for _, node := range s.allNodes() {
+		var r infoResult
+		if s.callNode(ctx, node, "info", p, &r) == nil {
+			res.Nodes = append(res.Nodes, r.Nodes...)
+		}
+	}
+	return res, nil
+}
+
+func (s *Server) infoLocal() infoResult {
+	st := s.cfg.Stats()
+	return infoResult{[]nodeInfo{{Node: s.hub.Node(), Version: s.cfg.Version,
+		Uptime: time.Since(s.started).Round(time.Millisecond).Seconds(), Connections: st.Connections, Rooms: st.Rooms}}}
+}
+
+// ---- batch ----
+
+type batchParams struct {
+	Commands []struct {
+		Method string          `json:"method"`
+		Params json.RawMessage `json:"params"`
+	} `json:"commands"`
+}
+
+type reply struct {
+	Result any    `json:"result,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+}
+
+func (s *Server) batch(ctx context.Context, raw []byte) (any, *Error) {
+	var p batchParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if len(p.Commands) > maxBatch {
+		return nil, badRequest(`"commands" holds at most 1000 commands`)
+	}
+	out := make([]reply, len(p.Commands))
+	for i, c := range p.Commands {
+		if c.Method == "batch" {
+			out[i].Error = badRequest("batches do not nest")
+			continue
+		}
+		params := c.Params
+		if len(params) == 0 {
+			params = []byte("{}")
+		}
+		res, err := s.call(ctx, c.Method, params)
+		out[i] = reply{Result: res, Error: err}
+	}
+	return struct {
+		Replies []reply `json:"replies"`
+	}{out}, nil
+}
+
+func firstError(errs ...*Error) *Error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// ---- cluster ----
+
+// remoteNodes lists the other nodes that may hold t's connections.
+func (s *Server) remoteNodes(t target) []string {
+	if s.cl == nil {
+		return nil
+	}
+	if t.Client != "" {
+		if s.hub.Lookup([]byte(t.Client)) != nil {
+			return nil
+		}
+		if n, ok := s.cl.NodeOf([]byte(t.Client)); ok {
+			return []string{n}
+		}
+		return nil
+	}
+	return s.cl.UserNodes(t.User)
+}
+
+// allNodes lists the other live nodes.
+func (s *Server) allNodes() []string {
+	if s.cl == nil {
+		return nil
+	}
+	return s.cl.Nodes()
+}
+
+// remoteRequest is a method run on another node for this one: only the
+// local part, so the call does not spread further.
+type remoteRequest struct {
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// callNode runs method's local part on node and decodes its result into
+// out. A node that does not answer in time is skipped by the callers,
+// which report what the reachable nodes did.
+func (s *Server) callNode(ctx context.Context, node, method string, params, out any) *Error {
+	pb, err := json.Marshal(params)
+	if err != nil {
+		return &Error{http.StatusInternalServerError, CodeInternal, err.Error()}
+	}
+	req, _ := json.Marshal(remoteRequest{method, pb})
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	b, err := s.cl.Call(cctx, node, req)
+	if err != nil {
+		s.log.Warn("api: node did not answer", "node", node, "method", method, "err", err)
+		return &Error{http.StatusServiceUnavailable, CodeInternal, "node " + node + " did not answer"}
+	}
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  *Error          `json:"error"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return &Error{http.StatusBadGateway, CodeInternal, "bad answer from node " + node}
+	}
+	if r.Error != nil {
+		r.Error.Status = http.StatusBadRequest
+		if r.Error.Code == CodeNotFound {
+			r.Error.Status = http.StatusNotFound
+		}
+		return r.Error
+	}
+	if err := json.Unmarshal(r.Result, out); err != nil {
+		return &Error{http.StatusBadGateway, CodeInternal, "bad answer from node " + node}
+	}
+	return nil
+}
+
+// ServeRemote answers another node's request (cluster.Cluster.Serve): the
+// local part of a method, on this node only.
+func (s *Server) ServeRemote(req []byte) []byte {
+	var r remoteRequest
+	var res any
+	var apiErr *Error
+	if err := json.Unmarshal(req, &r); err != nil {
+		apiErr = errNotJSON
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+		res, apiErr = s.serveLocal(ctx, r.Method, r.Params)
+		cancel()
+	}
+	b, _ := json.Marshal(reply{Result: res, Error: apiErr})
+	return b
+}
+
+func (s *Server) serveLocal(ctx context.Context, method string, raw []byte) (any, *Error) {
+	switch method {
+	case "send":
+		var p sendParams
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		return s.sendLocal(p), nil
+	case "join", "leave":
+		var p membershipParams
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		n, err := s.membershipLocal(ctx, p, method == "join")
+		if err != nil {
+			return nil, err
+		}
+		return membershipResult{n}, nil
+	case "disconnect":
+		var p disconnectParams
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		return s.disconnectLocal(p), nil
+	case "connections":
+		var p connectionsParams
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		return s.connectionsLocal(p), nil
+	case "info":
+		return s.infoLocal(), nil
+	}
+	return nil, errUnknownMethod
+}

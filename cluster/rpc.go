@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Requests between nodes: the server API runs a command on the node that
+// owns a connection, or on every node, and gathers the answers. A request
+// goes to one node's API subject with NATS request/reply; the node serves
+// it on a NATS callback goroutine, never on the dispatcher or an event
+// loop, and the number waiting on one node is bounded by the
+// subscription's pending limits.
+
+// Bounds of the API subscription's backlog on each node: requests past
+// them are dropped by NATS (and time out at the caller).
+const (
+	apiPendingMsgs  = 1024
+	apiPendingBytes = 64 << 20
+)
+
+// ErrNoNode is returned by Call for a node that is not in the cluster.
+var ErrNoNode = errors.New("cluster: no such node")
+
+// Serve answers other nodes' requests with fn, called once per request on
+// a NATS goroutine (one at a time); what fn returns is the answer. Call it
+// once, after New.
+func (c *Cluster) Serve(fn func(req []byte) []byte) error {
+	sub, err := c.nc.Subscribe(c.apiSubject(c.cfg.Node), func(m *nats.Msg) {
+		if m.Reply == "" {
+			return
+		}
+		_ = m.Respond(fn(m.Data))
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: serve API requests: %w", err)
+	}
+	if err := sub.SetPendingLimits(apiPendingMsgs, apiPendingBytes); err != nil {
+		return err
+	}
+	// Make sure the server knows the subscription before the node is
+	// reachable; during an outage it registers on reconnect.
+	_ = c.nc.FlushTimeout(2 * time.Second)
+	return nil
+}
+
+// Call sends req to node's Serve function and returns its answer, or an
+// error when the node does not answer before ctx ends.
+func (c *Cluster) Call(ctx context.Context, node string, req []byte) ([]byte, error) {
+	if !validToken(node) {
+		return nil, ErrNoNode
+	}
+	m, err := c.nc.RequestWithContext(ctx, c.apiSubject(node), req)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: request to node %s: %w", node, err)
+	}
+	return m.Data, nil
+}
+
+func (c *Cluster) apiSubject(node string) string { return c.cfg.Prefix + ".api." + node }
+
+// Nodes returns the tags of the other nodes this node knows to be alive,
+// sorted. Safe from any goroutine.
+func (c *Cluster) Nodes() []string {
+	if p := c.nodes.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// publishNodes refreshes the node list Nodes returns. Dispatcher only.
+func (c *Cluster) publishNodes() {
+	list := make([]string, 0, len(c.peers))
+	for tag := range c.peers {
+		list = append(list, tag)
+	}
+	slices.Sort(list)
+	c.nodes.Store(&list)
+}
