@@ -212,6 +212,24 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Key)) == 1
 }
 
+// Do runs one method with its JSON params, as POST /api/<method> would
+// (for the admin page, which serves the read-only methods itself). The
+// result marshals to the "result" object. Safe from any goroutine but an
+// event loop.
+func (s *Server) Do(ctx context.Context, method string, params []byte) (any, *Error) {
+	return s.call(ctx, method, params)
+}
+
+// ReadOnly reports whether method only reads (rooms, members,
+// connections, info).
+func ReadOnly(method string) bool {
+	switch method {
+	case "rooms", "members", "connections", "info":
+		return true
+	}
+	return false
+}
+
 // call decodes params for method and runs it.
 func (s *Server) call(ctx context.Context, method string, params []byte) (any, *Error) {
 	m, ok := methods[method]
