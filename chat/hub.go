@@ -383,8 +383,8 @@ func (h *Hub) presence(s *Session, room []byte, ev PresenceEvent, count int) {
 		return
 	}
 	snap := h.table.Snapshot(room)
-	if snap == nil {
-		return
+	if snap == nil || snap.Count == 0 || snap.Count == 1 && ev == PresenceJoin {
+		return // nobody here but the joiner: nothing to encode
 	}
 	p := Presence{Room: room, Event: ev, ID: s.id, Nick: s.Nick(), User: s.User(), Count: count}
 	h.fanoutPresence(snap, s, &p)

@@ -3,6 +3,7 @@ package frame
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -207,16 +208,17 @@ func TestAppendFrame(t *testing.T) {
 	for _, size := range []int{0, 1, 125, 126, 65535, 65536} {
 		payload := bytes.Repeat([]byte{'a'}, size)
 		got := AppendFrame(nil, ws.OpBinary, payload)
-		f, err := ws.ReadFrame(bytes.NewReader(got))
+		r := bytes.NewReader(got)
+		h, err := ws.ReadHeader(r)
 		if err != nil {
-			t.Fatalf(
-				"size %d: ws.ReadFrame() error = %v",
-				size, err)
+			t.Fatalf("size %d: ws.ReadHeader() error = %v", size, err)
 		}
-		if !f.Header.Fin || f.Header.Masked || f.Header.OpCode != ws.OpBinary || !bytes.Equal(f.Payload, payload) {
-			t.Errorf(
-				"size %d: frame %+v",
-				size, f.Header)
+		body := make([]byte, h.Length)
+		if _, err := io.ReadFull(r, body); err != nil || r.Len() != 0 {
+			t.Fatalf("size %d: payload: %v, %d bytes left over", size, err, r.Len())
+		}
+		if !h.Fin || h.Masked || h.OpCode != ws.OpBinary || !bytes.Equal(body, payload) {
+			t.Errorf("size %d: frame %+v", size, h)
 		}
 	}
 }
