@@ -253,18 +253,19 @@ func TestFanoutAllocsPerMember(t *testing.T) {
 	if builtWithRace() {
 		t.Skip("sync.Pool drops items under the race detector: allocation counts mean nothing")
 	}
-	small := fanoutAllocs(t, 8)
-	large := fanoutAllocs(t, 136)
+	small := testing.AllocsPerRun(100, roomSender(t, 8))
+	large := testing.AllocsPerRun(100, roomSender(t, 136))
 	t.Logf("allocations per room message: %v with 8 members, %v with 136", small, large)
 	if large-small > 16 {
 		t.Fatalf("a room message allocates %v times with 8 members and %v with 136: the fan-out allocates per member", small, large)
 	}
 }
 
-// fanoutAllocs returns the allocations per room message sent by one client
-// to a room with members other clients, measured once every member has
-// read every message.
-func fanoutAllocs(t *testing.T, members int) float64 {
+// roomSender starts a server with a room of members clients and one more
+// client, the sender, and returns a function that sends one room message
+// and returns once every member has read it and the sender its ack. The
+// first message has been sent, to warm pools and buffers.
+func roomSender(t *testing.T, members int) func() {
 	t.Helper()
 	ts := startTestServer(t, Config{Limits: limit.Config{MessagesPerSecond: -1, BytesPerSecond: -1}})
 	frames, acks := newFrameCount(), newFrameCount()
@@ -284,12 +285,12 @@ func fanoutAllocs(t *testing.T, members int) float64 {
 		return nc
 	}
 	conns := make([]net.Conn, 0, members+1)
-	defer func() {
+	t.Cleanup(func() { // before the server's cleanup stops it
 		for _, nc := range conns {
 			nc.Close()
 		}
 		wg.Wait()
-	}()
+	})
 	for i := 0; i < members; i++ {
 		conns = append(conns, join(frames))
 	}
@@ -316,8 +317,8 @@ func fanoutAllocs(t *testing.T, members int) float64 {
 			}
 		}
 	}
-	send() // warm the pools and buffers
-	return testing.AllocsPerRun(100, send)
+	send()
+	return send
 }
 
 // frameCount counts server frames read by clients and signals reached when
