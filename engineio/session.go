@@ -191,8 +191,19 @@ func (ss *session) Deliver(p *payload.Shared) {
 	}
 }
 
-// Disconnect implements netpoll.Peer.
-func (ss *session) Disconnect(d chat.Disconnect) { ss.close(d) }
+// Disconnect implements netpoll.Peer. A disconnect by the application
+// (server API) first sends the Socket.IO DISCONNECT packet for "/", as the
+// reference server's socket.disconnect(true) does, so that the client
+// sees "io server disconnect" and does not reconnect on its own.
+func (ss *session) Disconnect(d chat.Disconnect) {
+	if d.Metric == metrics.CloseServer && ss.nsps&nspRoot != 0 {
+		st := &ss.srv.loops[ss.home.Index()]
+		st.buf = socketio.AppendDisconnect(st.buf[:0], []byte("/"))
+		ss.send(ws.OpText, st.buf)
+		ss.srv.Flush(ss.home) // a parked GET takes it before the close packet
+	}
+	ss.close(d)
+}
 
 // openChat opens the chat session when namespace "/" connects.
 func (ss *session) openChat() *chat.Session {
