@@ -1,5 +1,6 @@
-// Package admin serves the operator port: Prometheus metrics, liveness,
-// readiness and Go's pprof profiles. It is a plain net/http server, apart
+// Package admin serves the operator port: the admin page (GET /: live
+// connections, rooms, rates and nodes, see page.go), Prometheus metrics,
+// liveness, readiness and Go's pprof profiles. It is a plain net/http server, apart
 // from the event loops: scrapes and profiles are rare, so a goroutine per
 // request is fine here, and a slow scrape never delays chat traffic.
 //
@@ -8,6 +9,7 @@
 //
 //	a := admin.New("127.0.0.1:9090", m, logger)
 //	if err := a.Start(); err != nil { ... }  // bind errors come back here
+//	a.SetAPI(apiServer, apiKey)             // optional: the page's lists and actions
 //	a.SetReady(true)                        // once the gateway listens
 //	...
 //	a.SetDraining(true)                     // first thing on SIGTERM
@@ -58,6 +60,8 @@ type Admin struct {
 	draining atomic.Bool
 	stateMu  sync.Mutex // serialises SetReady and SetDraining so the gauges follow the flags
 
+	api atomic.Pointer[apiSource] // the admin page's API and key, nil until SetAPI
+
 	mu   sync.Mutex // guards ln, done
 	ln   net.Listener
 	done chan struct{} // closed when Serve returns
@@ -100,7 +104,12 @@ func (a *Admin) routes() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /{$}", index)
+	mux.Handle("GET /{$}", pageHTML)
+	mux.Handle("GET /admin/admin.js", pageJS)
+	mux.Handle("GET /admin/admin.css", pageCSS)
+	mux.HandleFunc("GET /admin/state", a.state)
+	mux.HandleFunc("POST /admin/auth", a.authCheck)
+	mux.HandleFunc("POST /admin/disconnect", a.disconnect)
 	return mux
 }
 
@@ -232,14 +241,6 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 	default:
 		text(w, http.StatusOK, "ready\n")
 	}
-}
-
-func index(w http.ResponseWriter, _ *http.Request) {
-	text(w, http.StatusOK, "chatgate admin\n\n"+
-		"/metrics        Prometheus metrics (docs/metrics.md)\n"+
-		"/healthz        liveness\n"+
-		"/readyz         readiness (503 before start and while draining)\n"+
-		"/debug/pprof/   Go profiles\n")
 }
 
 func text(w http.ResponseWriter, status int, body string) {

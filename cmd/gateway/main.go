@@ -245,12 +245,13 @@ func run(args []string, stderr io.Writer) error {
 		}
 		log.Info("cluster mode", "nats", o.natsURL, "node", node)
 	}
+	var apiSrv *api.Server // also the admin page's source of lists and actions
 	if o.apiAddr != "" {
 		var clAPI api.Cluster
 		if cl != nil {
 			clAPI = cl
 		}
-		apiSrv := api.New(api.Config{Addr: o.apiAddr, Key: o.apiKey, Version: version, Logger: log,
+		apiSrv = api.New(api.Config{Addr: o.apiAddr, Key: o.apiKey, Version: version, Logger: log,
 			Stats: func() api.Stats {
 				st := srv.Stats()
 				return api.Stats{Connections: st.Sessions, Rooms: st.Rooms}
@@ -274,6 +275,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 
 	adm := admin.New(o.adminAddr, m, log)
+	if apiSrv != nil {
+		adm.SetAPI(apiSrv, o.apiKey) // the page's actions need the same key
+	}
 	if err := adm.Start(); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
