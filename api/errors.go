@@ -16,7 +16,7 @@ func (e *Error) Error() string { return "api: " + e.Code + ": " + e.Message }
 const (
 	CodeBadRequest    = "bad_request"    // the body or a parameter is invalid
 	CodeUnauthorized  = "unauthorized"   // missing or wrong API key
-	CodeNotFound      = "not_found"      // the client or user to act on does not exist
+	CodeNotFound      = "not_found"      // join/leave: no connection of that client or user exists
 	CodeUnknownMethod = "unknown_method" // no such method
 	CodeTooLarge      = "too_large"      // body over 1 MiB
 	CodeInternal      = "internal"       // a fault of the gateway itself (5xx)
@@ -31,6 +31,7 @@ var (
 	errUnknownMethod = &Error{http.StatusNotFound, CodeUnknownMethod, "unknown method"}
 	errTooLarge      = &Error{http.StatusRequestEntityTooLarge, CodeTooLarge, "body larger than 1 MiB"}
 	errNotJSON       = &Error{http.StatusBadRequest, CodeBadRequest, "body must be a JSON object"}
+	errNotUTF8       = &Error{http.StatusBadRequest, CodeBadRequest, "body must be valid UTF-8"}
 	errContentType   = &Error{http.StatusUnsupportedMediaType, CodeBadRequest, "Content-Type must be application/json"}
 	errMethod        = &Error{http.StatusMethodNotAllowed, CodeBadRequest, "use POST"}
 )

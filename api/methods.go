@@ -203,24 +203,27 @@ func (s *Server) membership(ctx context.Context, raw []byte, join bool) (any, *E
 	if join {
 		name = "join"
 	}
-	matched, err := s.membershipLocal(ctx, p, join)
-	if err != nil {
-		return nil, err
-	}
+	// A node that fails (or does not answer) does not undo what the
+	// others did: the call succeeds when any connection was matched, and
+	// fails with the first error only when none was.
+	matched, firstErr := s.membershipLocal(ctx, p, join)
 	for _, node := range s.remoteNodes(p.target) {
 		var r membershipResult
 		if err := s.callNode(ctx, node, name, p, &r); err != nil {
-			if err.Code != CodeNotFound {
-				return nil, err
+			if err.Code != CodeNotFound && firstErr == nil {
+				firstErr = err
 			}
 			continue
 		}
 		matched += r.Matched
 	}
-	if matched == 0 {
-		return nil, notFound("no such client or user")
+	switch {
+	case matched > 0:
+		return empty{}, nil
+	case firstErr != nil:
+		return nil, firstErr
 	}
-	return empty{}, nil
+	return nil, notFound("no such client or user")
 }
 
 // membershipLocal applies a join or leave to the target's connections on
@@ -232,6 +235,10 @@ func (s *Server) membershipLocal(ctx context.Context, p membershipParams, join b
 	if len(sessions) == 0 {
 		return 0, nil
 	}
+	// The loops answer in microseconds; the bound only guards against a
+	// loop that is gone (its tasks are dropped).
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
 	results := make(chan *chat.Error, len(sessions))
 	for _, sess := range sessions {
 		done := func(e *chat.Error) { results <- e }
@@ -391,6 +398,7 @@ type connInfo struct {
 	User       string   `json:"user"`
 	Nick       string   `json:"nick"`
 	Rooms      []string `json:"rooms"`
+	Protocol   string   `json:"protocol"`
 	Transport  string   `json:"transport"`
 	RemoteAddr string   `json:"remote_addr"`
 	Node       string   `json:"node"`
@@ -421,7 +429,7 @@ func (s *Server) connectionsLocal(p connectionsParams) connectionsResult {
 	node := s.hub.Node()
 	for i, c := range list {
 		out[i] = connInfo{Client: c.Client, User: c.User, Nick: c.Nick, Rooms: c.Rooms,
-			Transport: c.Transport, RemoteAddr: c.Remote, Node: node}
+			Protocol: c.Protocol, Transport: c.Transport, RemoteAddr: c.Remote, Node: node}
 	}
 	return connectionsResult{out}
 }
@@ -566,9 +574,13 @@ func (s *Server) callNode(ctx context.Context, node, method string, params, out 
 		return &Error{http.StatusBadGateway, CodeInternal, "bad answer from node " + node}
 	}
 	if r.Error != nil {
-		r.Error.Status = http.StatusBadRequest
-		if r.Error.Code == CodeNotFound {
+		switch r.Error.Code {
+		case CodeNotFound, CodeUnknownMethod:
 			r.Error.Status = http.StatusNotFound
+		case CodeInternal:
+			r.Error.Status = http.StatusServiceUnavailable
+		default:
+			r.Error.Status = http.StatusBadRequest
 		}
 		return r.Error
 	}

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/chat"
 )
@@ -239,6 +240,11 @@ func (s *Server) call(ctx context.Context, method string, params []byte) (any, *
 	params = bytes.TrimSpace(params)
 	if len(params) == 0 || params[0] != '{' || !json.Valid(params) {
 		return nil, errNotJSON
+	}
+	// encoding/json would quietly turn invalid UTF-8 in a string into
+	// U+FFFD, so a room "a\xffb" would become another room: refuse it.
+	if !utf8.Valid(params) {
+		return nil, errNotUTF8
 	}
 	return m(s, ctx, params)
 }

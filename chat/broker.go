@@ -22,6 +22,8 @@ type Broker interface {
 	PublishUser(user []byte, m *Message)
 	// RemoteUserCount is the number of connections of user on other nodes.
 	RemoteUserCount(user string) int
+	// PublishAll carries m to every connection on the other nodes.
+	PublishAll(m *Message)
 	// Membership of local sessions, for the other nodes' replicas.
 	Opened(id, nick, user string)
 	Nick(id, nick string)

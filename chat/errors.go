@@ -12,18 +12,21 @@ func (e *Error) Error() string { return "chat: " + e.Code + ": " + e.Message }
 
 // Error codes sent to clients.
 const (
-	CodeBadJSON          = "bad_json"           // the frame is not one JSON object
-	CodeUnknownType      = "unknown_type"       // "type" names no operation
-	CodeMissingField     = "missing_field"      // a required field is absent or has the wrong JSON type
-	CodeInvalidName      = "invalid_name"       // nickname empty or longer than MaxNickLen characters
-	CodeInvalidRoom      = "invalid_room"       // room name empty or longer than MaxRoomLen bytes
-	CodeNotMember        = "not_member"         // sending to or listing a room the connection is not in
-	CodeNoSuchConnection = "no_such_connection" // direct message to an unknown connection id
-	CodeNoSuchUser       = "no_such_user"       // message to a user with no connection
-	CodeUnsupported      = "unsupported"        // e.g. a binary frame on the native endpoint
-	CodeRateLimited      = "rate_limited"       // too many messages or bytes per second
-	CodeForbidden        = "forbidden"          // the token's rooms claim does not allow the room
-	CodeTooManyRooms     = "too_many_rooms"     // the connection is in -max-rooms rooms already
+	CodeBadJSON            = "bad_json"            // the frame is not one JSON object
+	CodeUnknownType        = "unknown_type"        // "type" names no operation
+	CodeMissingField       = "missing_field"       // a required field is absent or has the wrong JSON type
+	CodeInvalidName        = "invalid_name"        // nickname empty or longer than MaxNickLen characters
+	CodeInvalidRoom        = "invalid_room"        // room name empty or longer than MaxRoomLen bytes
+	CodeNotMember          = "not_member"          // sending to or listing a room the connection is not in
+	CodeNoSuchConnection   = "no_such_connection"  // direct message to an unknown connection id
+	CodeNoSuchUser         = "no_such_user"        // message to a user with no connection
+	CodeBackendUnavailable = "backend_unavailable" // the application backend could not be reached
+	CodeBackendTimeout     = "backend_timeout"     // the application backend did not answer in time
+	CodeBackendError       = "backend_error"       // the application backend failed or answered wrongly
+	CodeUnsupported        = "unsupported"         // e.g. a binary frame on the native endpoint
+	CodeRateLimited        = "rate_limited"        // too many messages or bytes per second
+	CodeForbidden          = "forbidden"           // the token's rooms claim does not allow the room
+	CodeTooManyRooms       = "too_many_rooms"      // the connection is in -max-rooms rooms already
 )
 
 // Limits of names, per docs/protocol.md.
@@ -41,6 +44,8 @@ var (
 	ErrMissingRoom  = &Error{CodeMissingField, `missing "room"`}
 	ErrMissingData  = &Error{CodeMissingField, `missing "data"`}
 	ErrMissingDest  = &Error{CodeMissingField, `missing "room", "to" or "user"`}
+	ErrMissingEvent = &Error{CodeMissingField, `missing "event"`}
+	ErrMissingArgs  = &Error{CodeMissingField, `"args" must be an array`}
 	ErrInvalidName  = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
 	ErrInvalidRoom  = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}
 	ErrNotMember    = &Error{CodeNotMember, "not a member of this room"}

@@ -635,6 +635,10 @@ func (b *fakeBroker) PublishUser(user []byte, m *chat.Message) {
 
 func (b *fakeBroker) RemoteUserCount(user string) int { return 0 }
 
+func (b *fakeBroker) PublishAll(m *chat.Message) {
+	b.record("publish all %q %s", m.Event, m.Data)
+}
+
 func (b *fakeBroker) Opened(id, nick, user string) { b.record("opened %s %q %q", id, nick, user) }
 func (b *fakeBroker) Nick(id, nick string)         { b.record("nick %s %q", id, nick) }
 func (b *fakeBroker) Joined(id, room string)       { b.record("joined %s %q", id, room) }

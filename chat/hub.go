@@ -67,12 +67,17 @@ type Config struct {
 	// token's sub) across the cluster; 0 or less means no bound. The
 	// transports check it at admission (UserAllowed).
 	MaxConnectionsPerUser int
+	// InlineAttachments rewrites Socket.IO placeholders in raw JSON into
+	// inline binary values, for what the backend receives
+	// (socketio.InlineAttachments); nil passes placeholders through.
+	InlineAttachments func(dst, data []byte, attachments [][]byte) ([]byte, error)
 }
 
 // Hub applies chat operations to the room table and the session registry.
 // It is safe for concurrent use by all event loops.
 type Hub struct {
-	broker    Broker // nil: single node
+	broker    Broker  // nil: single node
+	backend   Backend // nil: no application backend
 	cfg       Config
 	table     *rooms.Table
 	transport Transport
@@ -116,8 +121,12 @@ type Session struct {
 	ident *auth.Identity         // nil for an anonymous session
 	nick  atomic.Pointer[string] // read by other loops for member lists
 	rooms []string               // rooms joined, in join order
-	loop  int32
-	kind  int32
+	calls *calls                 // backend calls and data; nil until the first
+	// closeReason is why the transport closed it (a metrics label), for
+	// the backend's disconnect report.
+	closeReason string
+	loop        int32
+	kind        int32
 }
 
 // Loop implements rooms.Member.
@@ -182,6 +191,9 @@ func (h *Hub) Close(s *Session) {
 	if h.broker != nil {
 		h.broker.Closed(s.id)
 	}
+	if h.backend != nil && h.backend.Handles(CallDisconnect) {
+		h.backend.Disconnected(h.disconnectBody(s))
+	}
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
@@ -199,9 +211,13 @@ func (h *Hub) Lookup(id []byte) *Session { return h.sessions.get(id) }
 // It must be called on s's own loop; req's slices need to stay valid only
 // until Handle returns.
 func (h *Hub) Handle(s *Session, req *Request) {
+	h.cfg.Metrics.MessagesReceived(1)
+	if kind, ok := h.viaBackend(req); ok {
+		h.callBackend(s, kind, req)
+		return
+	}
 	r := &req.reply
 	*r = Reply{ID: req.ID, Op: req.Op}
-	h.cfg.Metrics.MessagesReceived(1)
 	if err := h.apply(s, req, r); err != nil {
 		r.Err = err
 		h.cfg.Metrics.Error(err.Code)
@@ -292,6 +308,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 	case OpPing:
 		return nil
 	}
+	// OpRPC without a backend for application events, or no op at all.
 	return ErrUnknownType
 }
 

@@ -17,6 +17,7 @@ const (
 	OpRooms      // list rooms with member counts
 	OpMembers    // list the members of a room
 	OpPing       // application-level heartbeat (browsers cannot send WebSocket pings)
+	OpRPC        // an application event, handled by the backend (-proxy-event-url)
 )
 
 // String returns the native protocol's name of the operation.
@@ -36,6 +37,8 @@ func (o Op) String() string {
 		return "members"
 	case OpPing:
 		return "ping"
+	case OpRPC:
+		return "rpc"
 	}
 	return "invalid"
 }
@@ -64,6 +67,9 @@ type Request struct {
 	// Attachments are the binary payloads of a Socket.IO BINARY_EVENT that
 	// Data refers to by placeholder; nil for the native protocol.
 	Attachments [][]byte
+	// Event is the application event's name (OpRPC), unquoted; Args its
+	// arguments, a raw JSON array.
+	Event, Args []byte
 	// HasRoom, HasTo, HasUser and HasName tell whether the fields were
 	// present at all, so that an empty string can be told apart from a
 	// missing field.
@@ -104,6 +110,9 @@ type Reply struct {
 	Count   int          // OpJoin, OpLeave: members after the change
 	Rooms   []RoomInfo   // OpRooms
 	Members []MemberInfo // OpMembers
+	// Args are the arguments of an application event's acknowledgement
+	// (OpRPC), a raw JSON array; nil means none ([]).
+	Args []byte
 }
 
 // Message is a chat message as delivered to a recipient: to a room's other
@@ -123,6 +132,11 @@ type Message struct {
 	// backend sent (server API): Socket.IO clients get that event with
 	// Data as its one argument instead of "message".
 	Event string
+	// EventArgs makes the message an application event (a backend's emit):
+	// Event with the arguments in Data, a raw JSON array. Native clients
+	// get {"type":"event","event":…,"args":[…]}, Socket.IO clients the
+	// event itself.
+	EventArgs bool
 }
 
 // PresenceEvent names what happened to a room member.

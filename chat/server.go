@@ -16,9 +16,9 @@ import (
 // Describer is implemented by peers that can say how their client is
 // connected, for connection lists. Safe from any goroutine.
 type Describer interface {
-	// Describe returns the transport ("websocket", "polling") and the
-	// client's address.
-	Describe() (transport, remote string)
+	// Describe returns the wire protocol ("native", "socketio"), the
+	// transport ("websocket", "polling") and the client's address.
+	Describe() (protocol, transport, remote string)
 }
 
 // Publish delivers a message from the server (from "") to every member of
@@ -148,7 +148,9 @@ func (h *Hub) MembersLocal(room string) []MemberInfo {
 type ConnInfo struct {
 	Client, User, Nick string
 	Rooms              []string
-	Transport, Remote  string
+	// Protocol is "native" or "socketio"; Transport "websocket" or
+	// "polling"; Remote the client's address.
+	Protocol, Transport, Remote string
 }
 
 // ConnectionsLocal describes the connections on this node, or only
@@ -167,7 +169,7 @@ func (h *Hub) ConnectionsLocal(user string) []ConnInfo {
 		index[s] = i
 		out[i] = ConnInfo{Client: s.id, User: s.User(), Nick: s.Nick(), Rooms: []string{}}
 		if d, ok := s.peer.(Describer); ok {
-			out[i].Transport, out[i].Remote = d.Describe()
+			out[i].Protocol, out[i].Transport, out[i].Remote = d.Describe()
 		}
 	}
 	for _, info := range h.table.List() {

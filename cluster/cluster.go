@@ -28,6 +28,9 @@ type Message struct {
 	Origin string
 	// Event names the event of a server API message (see chat.Message).
 	Event string
+	// EventArgs says Data is the argument array of event Event (a
+	// backend's emit).
+	EventArgs bool
 }
 
 // Presence tells local members that a remote member joined or left a room
@@ -57,6 +60,8 @@ type Handler interface {
 	Direct(m *Message)
 	// User delivers m to every local connection of user m.To.
 	User(m *Message)
+	// All delivers m to every local connection.
+	All(m *Message)
 	// Presence tells the local members of p.Room about a remote join or
 	// leave, including leaves of the members of a node that died.
 	Presence(p *Presence)
@@ -368,6 +373,16 @@ func (c *Cluster) PublishUser(m *Message) int {
 		c.enqueue(outMsg{buf: b, node: node, counted: true})
 	}
 	return len(nodes)
+}
+
+// PublishAll sends m to every connection on the other live nodes. Like
+// PublishRoom it never blocks and counts what it cannot deliver.
+func (c *Cluster) PublishAll(m *Message) {
+	for _, node := range c.Nodes() {
+		b := acquireBuf()
+		*b = appendMessage(*b, kindAll, c.cfg.Node, nil, m)
+		c.enqueue(outMsg{buf: b, node: node, counted: true})
+	}
 }
 
 // RemoteUserCount is the number of connections of user on other nodes.

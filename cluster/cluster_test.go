@@ -67,6 +67,12 @@ func (r *recorder) User(m *Message) {
 	r.mu.Unlock()
 }
 
+func (r *recorder) All(m *Message) {
+	r.mu.Lock()
+	r.directs = append(r.directs, "all: "+m.Event+" "+string(m.Data))
+	r.mu.Unlock()
+}
+
 func (r *recorder) Presence(p *Presence) {
 	ev := "leave"
 	if p.Join {

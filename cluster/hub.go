@@ -14,20 +14,25 @@ type hubBroker struct{ c *Cluster }
 
 func (b hubBroker) PublishRoom(m *chat.Message) {
 	b.c.PublishRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (b hubBroker) PublishDirect(node string, to []byte, m *chat.Message) {
 	b.c.PublishDirect(node, &Message{To: to, From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (b hubBroker) PublishUser(user []byte, m *chat.Message) {
 	b.c.PublishUser(&Message{To: user, From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (b hubBroker) RemoteUserCount(user string) int { return b.c.RemoteUserCount(user) }
+
+func (b hubBroker) PublishAll(m *chat.Message) {
+	b.c.PublishAll(&Message{From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
+}
 
 func (b hubBroker) Opened(id, nick, user string) { b.c.LocalOpened(id, nick, user) }
 func (b hubBroker) Nick(id, nick string)         { b.c.LocalNick(id, nick) }
@@ -55,17 +60,22 @@ type hubHandler struct{ h *chat.Hub }
 
 func (hh hubHandler) RoomMessage(m *Message) {
 	hh.h.DeliverRoom(&chat.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (hh hubHandler) Direct(m *Message) {
 	hh.h.DeliverDirect(m.To, &chat.Message{From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (hh hubHandler) User(m *Message) {
 	hh.h.DeliverUser(m.To, &chat.Message{From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
+}
+
+func (hh hubHandler) All(m *Message) {
+	hh.h.DeliverAll(&chat.Message{From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
 }
 
 func (hh hubHandler) Presence(p *Presence) {

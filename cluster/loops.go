@@ -212,11 +212,12 @@ func (c *Cluster) dispatch(m *nats.Msg) {
 		return
 	}
 	switch w.kind {
-	case kindRoom, kindDirect, kindUser:
+	case kindRoom, kindDirect, kindUser, kindAll:
 		c.stats.received.Add(1)
 		msg := &c.msg
 		*msg = Message{From: str(w.from), Nick: str(w.nick), User: str(w.user), Data: w.data,
-			TS: w.ts, Attachments: w.atts, Origin: str(w.origin), Event: str(w.event)}
+			TS: w.ts, Attachments: w.atts, Origin: str(w.origin), Event: str(w.event),
+			EventArgs: w.mflag&msgEventArgs != 0}
 		switch w.kind {
 		case kindRoom:
 			msg.Room = w.room
@@ -224,6 +225,8 @@ func (c *Cluster) dispatch(m *nats.Msg) {
 		case kindDirect:
 			msg.To = w.room
 			c.h.Direct(msg)
+		case kindAll:
+			c.h.All(msg)
 		default:
 			msg.To = w.room
 			c.h.User(msg)

@@ -24,7 +24,11 @@ const (
 	kindSnap    kind = 5 // one part of a full membership snapshot
 	kindSyncReq kind = 6 // a request for a snapshot of the receiver's sessions
 	kindUser    kind = 7 // a message to every connection of one user
+	kindAll     kind = 8 // a message to every connection of the receiver
 )
+
+// Flags of a message, after its event name.
+const msgEventArgs = 1 // Data is the argument array of event Event
 
 // op is the membership change a state event carries.
 type op uint8
@@ -64,6 +68,7 @@ type wireMsg struct {
 	data  []byte
 	atts  [][]byte // reuses its backing array across decodes
 	event []byte   // optional, after the attachments (server API messages)
+	mflag byte     // message flags (msgEventArgs), after the event
 	epoch uint64   // kindState, kindHB, kindSnap
 	seq   uint64   // kindState, kindHB, kindSnap
 
@@ -115,6 +120,11 @@ func appendMessage(b []byte, k kind, origin string, dest []byte, m *Message) []b
 	}
 	if m.Event != "" {
 		b = appendStr(b, m.Event)
+		var flags byte
+		if m.EventArgs {
+			flags |= msgEventArgs
+		}
+		b = append(b, flags)
 	}
 	return b
 }
@@ -266,7 +276,7 @@ func decode(b []byte, w *wireMsg) error {
 	r := reader{b: b[2:]}
 	w.origin = r.bytes()
 	switch w.kind {
-	case kindRoom, kindDirect, kindUser:
+	case kindRoom, kindDirect, kindUser, kindAll:
 		w.room = r.bytes()
 		w.from = r.bytes()
 		w.nick = r.bytes()
@@ -284,6 +294,9 @@ func decode(b []byte, w *wireMsg) error {
 		}
 		if len(r.b) > 0 && r.err == nil {
 			w.event = r.bytes()
+			if len(r.b) > 0 && r.err == nil {
+				w.mflag = r.byte1()
+			}
 		}
 	case kindState:
 		w.epoch = r.u64()

@@ -84,11 +84,11 @@ type session struct {
 }
 
 // Describe implements chat.Describer, from any goroutine.
-func (ss *session) Describe() (transport, remote string) {
+func (ss *session) Describe() (protocol, transport, remote string) {
 	if ss.onWS.Load() {
-		return "websocket", ss.remote
+		return "socketio", "websocket", ss.remote
 	}
-	return "polling", ss.remote
+	return "socketio", "polling", ss.remote
 }
 
 func newSID() string {
@@ -247,6 +247,9 @@ func (ss *session) close(d chat.Disconnect) {
 	}
 	srv := ss.srv
 	srv.log.Debug("socket.io session closed", "conn", ss.chatID(), "reason", d.Reason)
+	if ss.chat != nil {
+		ss.chat.SetCloseReason(d.Metric.String())
+	}
 	ss.closeChat()
 	if ss.get.Valid() {
 		get := ss.get

@@ -189,6 +189,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		}
 		ss.nsps &^= bit
 		if bit == nspRoot {
+			if ss.chat != nil {
+				ss.chat.SetCloseReason("1000") // the client left, as a normal close
+			}
 			ss.closeChat()
 		}
 		// The official test suite expects the reference server's

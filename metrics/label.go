@@ -183,6 +183,7 @@ var errorCodes = [...]string{
 	"invalid_room", "not_member", "no_such_connection", "unsupported",
 	"rate_limited", "too_large", "unauthorized", "forbidden",
 	"no_such_user", "too_many_rooms",
+	"backend_unavailable", "backend_timeout", "backend_error",
 	"other",
 }
 
@@ -221,6 +222,12 @@ func errorIndex(code string) int {
 		return 12
 	case "too_many_rooms":
 		return 13
+	case "backend_unavailable":
+		return 14
+	case "backend_timeout":
+		return 15
+	case "backend_error":
+		return 16
 	}
 	return errOther
 }

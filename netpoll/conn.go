@@ -742,6 +742,7 @@ func (c *conn) closed(err error) {
 	c.dropHead()
 	if c.sess != nil {
 		srv := c.lp.srv
+		c.sess.SetCloseReason(c.why.String())
 		srv.hub.Close(c.sess)
 		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
 			srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
@@ -775,6 +776,6 @@ func (c *conn) dropHead() {
 
 // Describe implements chat.Describer. The client's address is set before
 // the session opens and never changes, so any goroutine may read it.
-func (c *conn) Describe() (transport, remote string) {
-	return "websocket", c.clientIP().String()
+func (c *conn) Describe() (protocol, transport, remote string) {
+	return "native", "websocket", c.clientIP().String()
 }

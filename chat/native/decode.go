@@ -74,6 +74,20 @@ func Decode(payload []byte, req *chat.Request) error {
 		if err := req.SetSend(f.room, f.to, f.user, f.data); err != nil {
 			return err
 		}
+
+	case chat.OpRPC:
+		if !jsontext.IsString(f.event) {
+			return chat.ErrMissingEvent
+		}
+		req.Event = jsontext.Unquote(f.event)
+		switch {
+		case f.args == nil:
+			req.Args = []byte("[]")
+		case len(f.args) > 0 && f.args[0] == '[':
+			req.Args = f.args
+		default:
+			return chat.ErrMissingArgs
+		}
 	}
 	return nil
 }
@@ -81,7 +95,7 @@ func Decode(payload []byte, req *chat.Request) error {
 // fields holds the raw values of the keys Decode knows, as subslices of the
 // payload (strings keep their quotes). nil means absent.
 type fields struct {
-	typ, id, name, room, to, user, data []byte
+	typ, id, name, room, to, user, data, event, args []byte
 }
 
 // slot returns where the value of the (unquoted) key goes, or nil for a key
@@ -103,6 +117,10 @@ func (f *fields) slot(key []byte) *[]byte {
 		return &f.user
 	case "data":
 		return &f.data
+	case "event":
+		return &f.event
+	case "args":
+		return &f.args
 	}
 	return nil
 }
@@ -172,6 +190,8 @@ func lookupOp(raw []byte) chat.Op {
 		return chat.OpMembers
 	case "ping":
 		return chat.OpPing
+	case "rpc":
+		return chat.OpRPC
 	}
 	return chat.OpInvalid
 }

@@ -58,6 +58,13 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	dst = append(dst, `{"type":"ack"`...)
 	dst = appendID(dst, r.ID)
 	switch r.Op {
+	case chat.OpRPC:
+		dst = append(dst, `,"args":`...)
+		if len(r.Args) > 0 {
+			dst = append(dst, r.Args...)
+		} else {
+			dst = append(dst, "[]"...)
+		}
 	case chat.OpNick:
 		dst = append(dst, `,"name":`...)
 		dst = jsontext.AppendString(dst, r.Name)
@@ -109,6 +116,18 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 // the broadcast path: it is encoded once per room and wire encoding, and
 // with a reused dst it does not allocate.
 func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
+	if m.EventArgs {
+		// A backend's emit: {"type":"event","event":"welcome","args":[…]}.
+		dst = append(dst, `{"type":"event","event":`...)
+		dst = jsontext.AppendString(dst, m.Event)
+		dst = append(dst, `,"args":`...)
+		if len(m.Data) > 0 {
+			dst = append(dst, m.Data...)
+		} else {
+			dst = append(dst, "[]"...)
+		}
+		return append(dst, '}')
+	}
 	dst = append(dst, `{"type":"message"`...)
 	if len(m.Room) > 0 {
 		dst = append(dst, `,"room":`...)

@@ -92,7 +92,13 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 	}
 	op := lookupOp(d[i+1 : end-1])
 	if op == chat.OpInvalid {
-		return chat.ErrUnknownType
+		// An application event: the backend's (-proxy-event-url), or
+		// unknown_type when there is none. Built-in names win.
+		req.Op = chat.OpRPC
+		req.Event = jsontext.Unquote(d[i:end])
+		req.Args = EventArgs(d, nil)
+		req.Attachments = attachments
+		return nil
 	}
 	req.Op = op
 
@@ -259,6 +265,13 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	}
 	dst = append(dst, byte(EIOMessage), byte(Ack))
 	dst = append(dst, r.ID...)
+	if r.Err == nil && r.Op == chat.OpRPC {
+		// The backend's acknowledgement arguments, as they are.
+		if len(r.Args) > 0 {
+			return append(dst, r.Args...)
+		}
+		return append(dst, "[]"...)
+	}
 	dst = append(dst, '[')
 	if r.Err != nil {
 		dst = append(dst, `{"error":{"code":`...)
@@ -329,6 +342,17 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 // is that event with m.Data as its one argument: 42["<event>",<data>].
 func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendEventHeader(dst, nil, len(m.Attachments))
+	if m.EventArgs {
+		// A backend's emit: 42["welcome",…args].
+		dst = append(dst, '[')
+		dst = jsontext.AppendString(dst, m.Event)
+		a := m.Data
+		if i := jsontext.SkipSpace(a, 1); len(a) > 0 && i < len(a) && a[i] != ']' {
+			dst = append(dst, ',')
+			return append(dst, a[i:]...) // the arguments and the closing ']'
+		}
+		return append(dst, ']')
+	}
 	if m.Event != "" {
 		dst = append(dst, '[')
 		dst = jsontext.AppendString(dst, m.Event)

@@ -69,10 +69,11 @@ var eventCases = []eventCase{
 		attachments: [][]byte{{1}}, want: chat.Request{Op: chat.OpPing}},
 
 	// Request errors: an error ack, the connection stays open.
-	{name: "unknown event", in: `29["shout","x"]`, want: chat.Request{ID: []byte("9")}, err: chat.ErrUnknownType},
-	{name: "event name case matters", in: `2["Join","x"]`, err: chat.ErrUnknownType},
-	{name: "send is not an event name", in: `2["send",{"room":"r","data":1}]`, err: chat.ErrUnknownType},
-	{name: "escaped name too long", in: `2["` + repeatString(`\u006a`, 20) + `"]`, err: chat.ErrUnknownType},
+	{name: "application event", in: `29["shout","x",{"a":1}]`, want: chat.Request{Op: chat.OpRPC, ID: []byte("9"), Event: []byte("shout"), Args: []byte(`["x",{"a":1}]`)}},
+	{name: "application event without arguments", in: `2["shout"]`, want: chat.Request{Op: chat.OpRPC, Event: []byte("shout"), Args: []byte(`[]`)}},
+	{name: "event name case matters", in: `2["Join","x"]`, want: chat.Request{Op: chat.OpRPC, Event: []byte("Join"), Args: []byte(`["x"]`)}},
+	{name: "send is not an event name", in: `2["send",{"room":"r","data":1}]`, want: chat.Request{Op: chat.OpRPC, Event: []byte("send"), Args: []byte(`[{"room":"r","data":1}]`)}},
+	{name: "escaped name too long is an application event", in: `2["` + repeatString(`\u006a`, 20) + `"]`, want: chat.Request{Op: chat.OpRPC, Event: []byte(repeatString("j", 20)), Args: []byte(`[]`)}},
 	{name: "nick without name", in: `21["nick"]`, want: chat.Request{Op: chat.OpNick, ID: []byte("1")}, err: chat.ErrMissingName},
 	{name: "nick with number", in: `2["nick",5]`, want: chat.Request{Op: chat.OpNick}, err: chat.ErrMissingName},
 	{name: "join without room", in: `2["join"]`, want: chat.Request{Op: chat.OpJoin}, err: chat.ErrMissingRoom},
@@ -134,7 +135,8 @@ func checkRequest(t *testing.T, got, want *chat.Request) {
 		!bytes.Equal(got.Name, want.Name) || got.HasName != want.HasName ||
 		!bytes.Equal(got.Room, want.Room) || got.HasRoom != want.HasRoom ||
 		!bytes.Equal(got.To, want.To) || got.HasTo != want.HasTo ||
-		!bytes.Equal(got.Data, want.Data) || len(got.Attachments) != len(want.Attachments) {
+		!bytes.Equal(got.Data, want.Data) || len(got.Attachments) != len(want.Attachments) ||
+		!bytes.Equal(got.Event, want.Event) || !bytes.Equal(got.Args, want.Args) {
 		t.Fatalf("got  %+v\nwant %+v", *got, *want)
 	}
 	for i := range got.Attachments {

@@ -250,8 +250,14 @@ func FuzzDecodeEvent(f *testing.F) {
 		wantOp := map[string]chat.Op{"nick": chat.OpNick, "join": chat.OpJoin, "leave": chat.OpLeave, "message": chat.OpSend,
 			"rooms": chat.OpRooms, "members": chat.OpMembers, "ping": chat.OpPing}[name]
 		if wantOp == chat.OpInvalid {
-			if err != chat.ErrUnknownType {
-				t.Fatalf("event %q: err %v", name, err)
+			// An application event: its name and its arguments, which
+			// must be the array without its first element.
+			if err != nil || req.Op != chat.OpRPC || string(req.Event) != name {
+				t.Fatalf("event %q: op %v event %q err %v", name, req.Op, req.Event, err)
+			}
+			var args []json.RawMessage
+			if json.Unmarshal(req.Args, &args) != nil || len(args) != len(arr)-1 {
+				t.Fatalf("event %q: args %q from %q", name, req.Args, p.Data)
 			}
 			return
 		}

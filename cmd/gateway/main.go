@@ -31,6 +31,7 @@ import (
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/netpoll"
+	"github.com/chatgate/chatgate/proxy"
 	"github.com/chatgate/chatgate/rooms"
 	"github.com/chatgate/chatgate/web"
 )
@@ -66,6 +67,7 @@ type options struct {
 	logFormat      string
 	apiAddr        string
 	apiKey         string
+	proxy          proxy.Config
 	maxPerUser     int
 }
 
@@ -107,6 +109,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiAddr, "api-addr", api.DefaultAddr, "server API listener (POST /api/<method>; empty = off); a non-loopback address needs -api-key")
 	fs.StringVar(&o.apiKey, "api-key", "", "key the server API requires as \"Authorization: apikey <key>\" (prefer CHATGATE_API_KEY over the command line)")
 	fs.IntVar(&o.maxPerUser, "max-connections-per-user", 0, "open connections allowed per user (token sub) across the cluster (429 / CONNECT_ERROR above; 0 = unlimited)")
+	fs.StringVar(&o.proxy.EventURL, "proxy-event-url", "", "backend URL for application events (Socket.IO events outside the built-in set, native rpc); empty = unknown_type")
+	fs.StringVar(&o.proxy.PublishURL, "proxy-publish-url", "", "backend URL asked before a client's room message is delivered (allow, rewrite or refuse)")
+	fs.StringVar(&o.proxy.JoinURL, "proxy-join-url", "", "backend URL asked before a client joins a room")
+	fs.StringVar(&o.proxy.DisconnectURL, "proxy-disconnect-url", "", "backend URL told of closed connections, in batches (fire and forget)")
+	fs.IntVar(&o.proxy.Concurrency, "proxy-concurrency", proxy.DefaultConcurrency, "backend calls in flight at most")
+	fs.DurationVar(&o.proxy.Timeout, "proxy-timeout", proxy.DefaultTimeout, "time a backend call may take (backend_timeout after)")
+	fs.StringVar(&o.proxy.Secret, "proxy-secret", "", "HMAC-SHA256 key signing every backend request body (X-Chatgate-Signature; prefer CHATGATE_PROXY_SECRET)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -227,7 +236,19 @@ func run(args []string, stderr io.Writer) error {
 		Node:     node,
 
 		MaxConnectionsPerUser: o.maxPerUser,
+		InlineAttachments:     socketio.InlineAttachments,
 	}, table)
+	if o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
+		o.proxy.Registry, o.proxy.Logger = m.Registry(), log
+		backend, err := proxy.New(o.proxy)
+		if err != nil {
+			return err
+		}
+		defer backend.Close()
+		hub.SetBackend(backend)
+		log.Info("backend proxy on", "event", o.proxy.EventURL != "", "publish", o.proxy.PublishURL != "",
+			"join", o.proxy.JoinURL != "", "disconnect", o.proxy.DisconnectURL != "")
+	}
 	srv = netpoll.New(o.net, hub)
 	o.eio.MaxMessage = o.net.MaxMessage
 	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired
