@@ -267,16 +267,19 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
-		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: h.cfg.Now().UnixMilli()}
+		ts := h.cfg.Now().UnixMilli()
 		if h.broker != nil {
 			// Other nodes deliver to their own members; this node never
 			// hears its own publication back.
-			h.broker.PublishRoom(&m)
+			h.publishRoom(Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts})
 		}
 		snap := h.table.Snapshot(req.Room)
 		if snap == nil || snap.Count <= 1 {
 			return nil // nobody else here to deliver to
 		}
+		// Built only now: handed to the codecs (interfaces), it escapes to
+		// the heap, and a send that reaches nobody must not allocate.
+		m := Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts}
 		var p Payloads
 		h.encodeMessage(snap.Kinds, &m, &p)
 		h.cfg.Metrics.Broadcast(snap.Count - 1)
@@ -311,6 +314,11 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 	// OpRPC without a backend for application events, or no op at all.
 	return ErrUnknownType
 }
+
+// publishRoom hands m to the broker. It takes m by value so that a
+// single node's sends, which never call it, keep their Message on the
+// stack.
+func (h *Hub) publishRoom(m Message) { h.broker.PublishRoom(&m) }
 
 // applyMembership joins s to req.Room (OpJoin) or removes it (OpLeave),
 // with presence to the other members, on s's loop. A server-side change

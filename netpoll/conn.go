@@ -506,7 +506,11 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	if op != ws.OpText {
 		bad = chat.ErrUnsupported
 	} else if err := native.Decode(payload, &lp.req); err != nil {
-		if !errors.As(err, &bad) {
+		// A type assertion, not errors.As: taking bad's address would move
+		// it to the heap on every message. Decode returns the sentinels
+		// themselves.
+		var ok bool
+		if bad, ok = err.(*chat.Error); !ok {
 			bad = chat.ErrBadJSON
 		}
 	}
