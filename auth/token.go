@@ -54,6 +54,10 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
+// QueryParam returns the value of the first parameter named key in the raw
+// query q, percent-decoded, or nil if it is absent or empty.
+func QueryParam(q []byte, key string) []byte { return queryParam(q, key) }
+
 // queryParam returns the value of the first parameter named key in q,
 // percent-decoded, or nil if it is absent or empty.
 func queryParam(q []byte, key string) []byte {

@@ -23,6 +23,7 @@ const (
 	CodeBackendUnavailable = "backend_unavailable" // the application backend could not be reached
 	CodeBackendTimeout     = "backend_timeout"     // the application backend did not answer in time
 	CodeBackendError       = "backend_error"       // the application backend failed or answered wrongly
+	CodeNotReady           = "not_ready"           // a request before the backend accepted the connection
 	CodeUnsupported        = "unsupported"         // e.g. a binary frame on the native endpoint
 	CodeRateLimited        = "rate_limited"        // too many messages or bytes per second
 	CodeForbidden          = "forbidden"           // the token's rooms claim does not allow the room

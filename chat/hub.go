@@ -125,8 +125,13 @@ type Session struct {
 	// closeReason is why the transport closed it (a metrics label), for
 	// the backend's disconnect report.
 	closeReason string
-	loop        int32
-	kind        int32
+	// user, when set, is the user the backend's connect answer gave,
+	// which replaces the token's.
+	user atomic.Pointer[string]
+	// pending: the backend has not accepted the session yet (Connect).
+	pending bool
+	loop    int32
+	kind    int32
 }
 
 // Loop implements rooms.Member.
@@ -137,7 +142,12 @@ func (s *Session) Kind() int { return int(s.kind) }
 
 // User returns the authenticated user id (the token's sub), "" if the
 // session is anonymous.
-func (s *Session) User() string { return s.ident.User() }
+func (s *Session) User() string {
+	if u := s.user.Load(); u != nil {
+		return *u
+	}
+	return s.ident.User()
+}
 
 // ID returns the connection id.
 func (s *Session) ID() string { return s.id }
@@ -186,6 +196,9 @@ func (h *Hub) Close(s *Session) {
 	if !h.sessions.remove(s) {
 		return
 	}
+	if s.pending {
+		return // never accepted: in no index, no room, no replica
+	}
 	h.open.Add(-1)
 	h.users.remove(s)
 	if h.broker != nil {
@@ -212,6 +225,10 @@ func (h *Hub) Lookup(id []byte) *Session { return h.sessions.get(id) }
 // until Handle returns.
 func (h *Hub) Handle(s *Session, req *Request) {
 	h.cfg.Metrics.MessagesReceived(1)
+	if s.pending {
+		h.reply(s, &Reply{ID: req.ID, Op: req.Op, Err: ErrNotReady})
+		return
+	}
 	if kind, ok := h.viaBackend(req); ok {
 		h.callBackend(s, kind, req)
 		return

@@ -65,6 +65,9 @@ type Config struct {
 	// Limits are the per-session rate limits (every Engine.IO packet
 	// counts).
 	Limits limit.Config
+	// ProxyHeaders lists the handshake headers passed to the backend's
+	// connect call (-proxy-headers).
+	ProxyHeaders []string
 	// Metrics receives handshake counts; nil records nothing.
 	Metrics *metrics.Metrics
 	// Logger receives the package's logs; nil means slog.Default().

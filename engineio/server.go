@@ -206,6 +206,7 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
 	}
 	s.cfg.Metrics.Handshake(metricsPolling)
 	ss := s.newSession(x.Loop(), echo)
+	s.keepHandshake(ss, x.Request())
 	ss.ident = adm.Identity()
 	ss.ip, ss.ipHeld = x.ClientIP(), adm.HoldsIP()
 	ss.remote = ss.ip.String()
@@ -222,9 +223,17 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 		x.Refuse(*ref)
 		return
 	}
+	origin := string(x.Request().Header("Origin"))
+	var headers map[string]string
+	if s.hub.Connecting() {
+		headers = pickHeaders(x.Request(), s.cfg.ProxyHeaders)
+	}
 	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
 		s.cfg.Metrics.Handshake(metricsSocketIO)
 		ss := s.newSession(sock.Loop(), echo)
+		if s.hub.Connecting() {
+			ss.origin, ss.headers = origin, headers
+		}
 		ss.ident = adm.Identity()
 		ss.ip, ss.ipHeld = sock.ClientIP(), adm.HoldsIP()
 		ss.remote = sock.ClientIP().String()
@@ -236,6 +245,29 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 		ss.send(ws.OpText, ss.appendOpen(nil, nil))
 		return directHandler{ss}
 	})
+}
+
+// keepHandshake keeps what the backend's connect call is told of the
+// handshake, when there is such a call.
+func (s *Server) keepHandshake(ss *session, req *netpoll.Request) {
+	if s.hub.Connecting() {
+		ss.origin = string(req.Header("Origin"))
+		ss.headers = pickHeaders(req, s.cfg.ProxyHeaders)
+	}
+}
+
+// pickHeaders returns the allowlisted headers of req.
+func pickHeaders(req *netpoll.Request, names []string) map[string]string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		if v := req.Header(n); v != nil {
+			out[n] = string(v)
+		}
+	}
+	return out
 }
 
 // respond answers a polling request (or preflight) and keeps the

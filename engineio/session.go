@@ -81,6 +81,10 @@ type session struct {
 	upgrading bool // guarded by the registry lock
 	// onWS mirrors ws.Valid() for other goroutines (Describe).
 	onWS atomic.Bool
+	// origin and headers are what the backend's connect call is told of
+	// the handshake; kept only when the backend is asked (Connecting).
+	origin  string
+	headers map[string]string
 }
 
 // Describe implements chat.Describer, from any goroutine.

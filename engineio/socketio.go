@@ -3,6 +3,7 @@ package engineio
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 
 	"github.com/gobwas/ws"
 
@@ -168,6 +169,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
+		if !conformance && bit == nspRoot && srv.hub.Connecting() {
+			return ss.connectViaBackend(p)
+		}
 		ss.connectBy = 0
 		ss.nsps |= bit
 		var sid string
@@ -232,6 +236,70 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 	default:
 		return errBadPacket // CONNECT_ERROR is server-to-client only
 	}
+	return nil
+}
+
+// connectViaBackend asks the application's backend about a CONNECT to "/"
+// (-proxy-connect-url). The chat session waits pending; the answer, on the
+// home loop, sends the CONNECT ack, a CONNECT_ERROR with the backend's
+// message (and its code in data), or closes the session.
+func (ss *session) connectViaBackend(p *socketio.Packet) error {
+	srv := ss.srv
+	if ss.chat != nil {
+		return errBadPacket // a second CONNECT while the first is asked
+	}
+	transport := "polling"
+	if ss.ws.Valid() {
+		transport = "websocket"
+	}
+	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: "/",
+		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
+	if len(p.Data) > 0 {
+		info.Auth = append(json.RawMessage(nil), p.Data...)
+	}
+	sess := srv.hub.OpenPending(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	ss.chat = sess
+	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
+		if ss.done || ss.chat != sess {
+			return
+		}
+		st := &srv.loops[ss.home.Index()]
+		if d != nil {
+			// Not connected yet: the client learns why from a
+			// CONNECT_ERROR (so it does not reconnect on its own), then
+			// the session closes with the backend's code.
+			err = &chat.Error{Code: strconv.Itoa(int(d.Code)), Message: d.Reason}
+		}
+		switch {
+		case err != nil:
+			srv.hub.Close(sess)
+			ss.chat = nil
+			srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
+			b, _ := json.Marshal(struct {
+				Message string `json:"message"`
+				Data    struct {
+					Code string `json:"code"`
+				} `json:"data"`
+			}{Message: err.Message, Data: struct {
+				Code string `json:"code"`
+			}{err.Code}})
+			st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
+			st.buf = append(st.buf, byte(socketio.ConnectError))
+			st.buf = append(st.buf, b...)
+			ss.send(ws.OpText, st.buf)
+			if d != nil {
+				srv.Flush(ss.home)
+				ss.close(*d)
+				return
+			}
+		default:
+			ss.connectBy = 0
+			ss.nsps |= nspRoot
+			st.buf = socketio.AppendConnect(st.buf[:0], []byte("/"), sess.ID())
+			ss.send(ws.OpText, st.buf)
+		}
+		srv.Flush(ss.home)
+	})
 	return nil
 }
 

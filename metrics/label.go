@@ -183,7 +183,7 @@ var errorCodes = [...]string{
 	"invalid_room", "not_member", "no_such_connection", "unsupported",
 	"rate_limited", "too_large", "unauthorized", "forbidden",
 	"no_such_user", "too_many_rooms",
-	"backend_unavailable", "backend_timeout", "backend_error",
+	"backend_unavailable", "backend_timeout", "backend_error", "not_ready",
 	"other",
 }
 
@@ -228,6 +228,8 @@ func errorIndex(code string) int {
 		return 15
 	case "backend_error":
 		return 16
+	case "not_ready":
+		return 17
 	}
 	return errOther
 }

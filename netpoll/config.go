@@ -70,6 +70,9 @@ type Config struct {
 	// AuthRequired refuses clients without a valid token: HTTP 401 before
 	// the upgrade, or CONNECT_ERROR for Socket.IO.
 	AuthRequired bool
+	// ProxyHeaders lists the request headers passed to the backend's
+	// connect call (-proxy-headers).
+	ProxyHeaders []string
 	// Origins is the browser-origin allowlist checked before an upgrade
 	// (403 otherwise); nil allows every origin.
 	Origins *auth.Origins

@@ -3,6 +3,7 @@ package netpoll
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/clientip"
@@ -345,6 +347,9 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			return c.respond(ref)
 		}
 	}
+	if ep == endpointChat && srv.hub.Connecting() {
+		return c.connectFirst(req, adm, rest)
+	}
 	if !c.handshake(req, adm) {
 		return gnet.Close
 	}
@@ -364,6 +369,101 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 	}
 	c.dropHead()
 	return action
+}
+
+// connectFirst asks the application's backend about a native client before
+// its upgrade (-proxy-connect-url): the request is held (stateParked) with
+// a pending session, and the answer, on this loop, completes the upgrade
+// and the welcome, refuses with 401, or upgrades and closes with the
+// backend's disconnect code.
+func (c *conn) connectFirst(req *Request, adm admission, rest []byte) gnet.Action {
+	lp := c.lp
+	srv := lp.srv
+	if len(rest) > 0 {
+		c.releaseIP(adm)
+		return c.respond(textResponse(400, "nothing may follow an upgrade request before its answer\n"))
+	}
+	head := append([]byte(nil), req.Head...)
+	info := chat.ConnectInfo{Transport: "websocket", Protocol: "native", RemoteAddr: c.clientIP().String(),
+		Origin: string(req.Header("Origin")), Headers: proxyHeaders(req, srv.cfg.ProxyHeaders)}
+	if a := auth.QueryParam(req.Query, "auth"); len(a) > 0 && json.Valid(a) {
+		info.Auth = append(json.RawMessage(nil), a...)
+	}
+	if adm.ipHeld {
+		c.ipHeld = true // released when the connection ends, upgraded or not
+	}
+	c.sess = srv.hub.OpenPending(c, lp.idx, KindNative, adm.ident)
+	c.state = stateParked
+	lp.parked[c] = func() {} // the session closes with the connection (closed)
+	c.dropHead()
+	sess := c.sess
+	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
+		if c.state != stateParked || c.sess != sess {
+			return
+		}
+		delete(lp.parked, c)
+		c.finishConnect(head, err, d)
+	})
+	return gnet.None
+}
+
+// finishConnect completes a held upgrade with the backend's answer, on
+// c's loop outside its traffic handling.
+func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
+	lp := c.lp
+	srv := lp.srv
+	lp.wbuf = lp.wbuf[:0]
+	lp.cur = c // the handshake and welcome go out in one write
+	defer func() { lp.cur = nil }()
+	if err != nil {
+		srv.hub.Close(c.sess)
+		c.sess = nil
+		srv.m.HandshakeFailed(metrics.HandshakeUnauthorized)
+		body, _ := json.Marshal(map[string]map[string]string{"error": {"code": err.Code, "message": err.Message}})
+		c.why = metrics.CloseHTTP
+		lp.wbuf = appendResponse(lp.wbuf, Response{Status: 401, ContentType: "application/json", Body: append(body, '\n')})
+		_, _ = c.gc.Write(lp.wbuf)
+		c.state = stateClosed
+		_ = lp.el.Close(c.gc)
+		return
+	}
+	c.state = stateHTTP
+	if !c.handshake(&Request{Head: head}, admission{}) {
+		srv.hub.Close(c.sess)
+		c.sess = nil
+		_, _ = c.gc.Write(lp.wbuf)
+		_ = lp.el.Close(c.gc)
+		return
+	}
+	srv.m.Handshake(metrics.TransportWebSocket)
+	c.ep = endpointChat
+	if d != nil {
+		_, _ = c.gc.Write(lp.wbuf)
+		lp.wbuf = lp.wbuf[:0]
+		lp.cur = nil
+		c.Disconnect(*d)
+		return
+	}
+	lp.pbuf = srv.hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
+	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	_, _ = c.gc.Write(lp.wbuf)
+	lp.sent += len(lp.wbuf)
+	lp.wbuf = lp.wbuf[:0]
+}
+
+// proxyHeaders picks the allowlisted headers of req for the backend's
+// connect call.
+func proxyHeaders(req *Request, names []string) map[string]string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		if v := req.Header(n); v != nil {
+			out[n] = string(v)
+		}
+	}
+	return out
 }
 
 // handshake completes the WebSocket handshake of req with gobwas/ws,

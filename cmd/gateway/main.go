@@ -68,6 +68,7 @@ type options struct {
 	apiAddr        string
 	apiKey         string
 	proxy          proxy.Config
+	proxyHeaders   string
 	maxPerUser     int
 }
 
@@ -109,6 +110,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.apiAddr, "api-addr", api.DefaultAddr, "server API listener (POST /api/<method>; empty = off); a non-loopback address needs -api-key")
 	fs.StringVar(&o.apiKey, "api-key", "", "key the server API requires as \"Authorization: apikey <key>\" (prefer CHATGATE_API_KEY over the command line)")
 	fs.IntVar(&o.maxPerUser, "max-connections-per-user", 0, "open connections allowed per user (token sub) across the cluster (429 / CONNECT_ERROR above; 0 = unlimited)")
+	fs.StringVar(&o.proxy.ConnectURL, "proxy-connect-url", "", "backend URL asked before a client is welcomed (native: before the upgrade, 401 if refused; Socket.IO: before the CONNECT ack)")
+	fs.StringVar(&o.proxyHeaders, "proxy-headers", "", "request headers passed to the connect call, comma-separated (e.g. Cookie,User-Agent)")
 	fs.StringVar(&o.proxy.EventURL, "proxy-event-url", "", "backend URL for application events (Socket.IO events outside the built-in set, native rpc); empty = unknown_type")
 	fs.StringVar(&o.proxy.PublishURL, "proxy-publish-url", "", "backend URL asked before a client's room message is delivered (allow, rewrite or refuse)")
 	fs.StringVar(&o.proxy.JoinURL, "proxy-join-url", "", "backend URL asked before a client joins a room")
@@ -177,6 +180,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := api.CheckAddr(o.apiAddr, o.apiKey); err != nil {
 		return o, err
 	}
+	for _, h := range strings.Split(o.proxyHeaders, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			o.net.ProxyHeaders = append(o.net.ProxyHeaders, h)
+		}
+	}
 	return o, nil
 }
 
@@ -238,7 +246,7 @@ func run(args []string, stderr io.Writer) error {
 		MaxConnectionsPerUser: o.maxPerUser,
 		InlineAttachments:     socketio.InlineAttachments,
 	}, table)
-	if o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
+	if o.proxy.ConnectURL != "" || o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
 		o.proxy.Registry, o.proxy.Logger = m.Registry(), log
 		backend, err := proxy.New(o.proxy)
 		if err != nil {
@@ -246,13 +254,14 @@ func run(args []string, stderr io.Writer) error {
 		}
 		defer backend.Close()
 		hub.SetBackend(backend)
-		log.Info("backend proxy on", "event", o.proxy.EventURL != "", "publish", o.proxy.PublishURL != "",
+		log.Info("backend proxy on", "connect", o.proxy.ConnectURL != "", "event", o.proxy.EventURL != "", "publish", o.proxy.PublishURL != "",
 			"join", o.proxy.JoinURL != "", "disconnect", o.proxy.DisconnectURL != "")
 	}
 	srv = netpoll.New(o.net, hub)
 	o.eio.MaxMessage = o.net.MaxMessage
 	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired
 	o.eio.Limits, o.eio.Metrics, o.eio.Logger = o.net.Limits, m, log
+	o.eio.ProxyHeaders = o.net.ProxyHeaders
 	engineio.New(o.eio, srv) // Socket.IO at /socket.io/
 	var cl *cluster.Cluster
 	if o.natsURL != "" {
