@@ -23,6 +23,19 @@ const (
 	ScenarioChurn  = "churn"
 )
 
+// Publishers of the fanout scenario's messages.
+const (
+	// PublisherWS: members of the room send them over their WebSocket.
+	PublisherWS = "ws"
+	// PublisherAPI: the load tool posts them to the server API's publish
+	// method (one worker does, over keep-alive HTTP connections).
+	PublisherAPI = "api"
+)
+
+// DefaultAPIURL is the server API's default base URL (the gateway's
+// -api-addr default).
+const DefaultAPIURL = "http://127.0.0.1:9091"
+
 // Errors of the coordinator.
 var (
 	ErrConfig     = errors.New("load: bad configuration")
@@ -48,6 +61,14 @@ type Config struct {
 	RoomSize int
 	// Publishers is the number of publishing members (fanout; default 1).
 	Publishers int
+	// Publisher is who publishes fanout's messages: PublisherWS (default)
+	// or PublisherAPI, through the server API at APIURL (default
+	// DefaultAPIURL) with APIKey, at most APIConcurrency (default 8)
+	// requests in flight. Publishers is then ignored.
+	Publisher      string
+	APIURL         string
+	APIKey         string
+	APIConcurrency int
 	// Size is the size in bytes of each message's data (default 64).
 	Size int
 	// Rate is messages per second: all publishers together (fanout), or
@@ -170,6 +191,21 @@ func (c *Config) setDefaults() error {
 		c.RampRefine = 2
 	}
 	def(&c.RoomSize, 50)
+	switch c.Publisher {
+	case "":
+		c.Publisher = PublisherWS
+	case PublisherWS:
+	case PublisherAPI:
+		if c.Scenario != ScenarioFanout {
+			return fmt.Errorf("%w: -publisher api applies to the fanout scenario only", ErrConfig)
+		}
+		if c.APIURL == "" {
+			c.APIURL = DefaultAPIURL
+		}
+		def(&c.APIConcurrency, 8)
+	default:
+		return fmt.Errorf("%w: unknown publisher %q (ws or api)", ErrConfig, c.Publisher)
+	}
 	def(&c.Publishers, 1)
 	def(&c.Size, 64)
 	def(&c.Cycles, 10000)
@@ -591,8 +627,14 @@ func (c *coord) step(ctx context.Context, label string, rate float64, dur time.D
 	start := time.Now()
 	c.lastDelivered, c.lastDeliveryAt = 0, start
 	run.Step, run.Duration, run.Slack, run.Size = k, dur, c.cfg.Slack, c.cfg.Size
-	if err := c.broadcast(Command{Op: opRun, Run: &run}); err != nil {
-		return StepResult{}, err
+	for i := range c.links {
+		wr := run
+		if i > 0 {
+			wr.API = nil // one API publisher: worker 0
+		}
+		if err := c.send(i, Command{Op: opRun, Run: &wr}); err != nil {
+			return StepResult{}, err
+		}
 	}
 	// Publishers that fall behind still send every scheduled message;
 	// give them a generous margin before calling it a hang.
@@ -696,6 +738,7 @@ func (c *coord) fanout(ctx context.Context) error {
 	cfg := &c.cfg
 	p := &c.res.Params
 	p.RoomSize, p.Publishers, p.Rate, p.Ramp = cfg.Conns, cfg.Publishers, cfg.Rate, cfg.Ramp
+	p.Publisher = cfg.Publisher
 	if cfg.Ramp {
 		p.P99BoundMS = float64(cfg.P99Bound) / 1e6
 		p.DurationS = cfg.StepDuration.Seconds()
@@ -708,8 +751,15 @@ func (c *coord) fanout(ctx context.Context) error {
 	defer func() { c.res.ServerAfter = c.sample(ctx) }()
 	stride := max(1, cfg.Conns/cfg.Publishers)
 	run := RunCmd{PubStride: stride, PubCount: cfg.Publishers, Members: c.members(1)}
+	pubs := cfg.Publishers
+	if cfg.Publisher == PublisherAPI {
+		// No member publishes; worker 0 posts every message.
+		p.Publishers, p.APIConcurrency = 0, cfg.APIConcurrency
+		run.PubCount, pubs = 0, 1
+		run.API = &APIRun{URL: cfg.APIURL, Key: cfg.APIKey, Concurrency: cfg.APIConcurrency, Room: 0}
+	}
 	at := func(k int, rate float64, dur time.Duration) (StepResult, error) {
-		run.RatePerPub = rate / float64(cfg.Publishers)
+		run.RatePerPub = rate / float64(pubs)
 		r, err := c.step(ctx, fmt.Sprintf("step %d", k), rate, dur, run)
 		r.Step = k
 		if err == nil {

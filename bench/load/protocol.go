@@ -93,6 +93,20 @@ type RunCmd struct {
 	// Slack is how far a send may lag its schedule before the message is
 	// stamped with its scheduled time instead of its actual one.
 	Slack time.Duration `json:"slack"`
+	// API, when set, makes this worker publish RatePerPub messages per
+	// second through the server API instead of by its clients (PubCount
+	// is then 0). The coordinator gives it to one worker only.
+	API *APIRun `json:"api,omitempty"`
+}
+
+// APIRun says how a worker publishes through the server API: POST
+// URL/api/publish with {"room":"r<Room>","data":{...}}, at most
+// Concurrency requests in flight.
+type APIRun struct {
+	URL         string `json:"url"`
+	Key         string `json:"key,omitempty"`
+	Concurrency int    `json:"concurrency"`
+	Room        int    `json:"room"`
 }
 
 // ChurnCmd asks a worker to run Cycles connect–join–send–close cycles,

@@ -50,15 +50,19 @@ type Result struct {
 
 // Params are the scenario's inputs.
 type Params struct {
-	Conns      int     `json:"conns"`
-	RoomSize   int     `json:"room_size,omitempty"`
-	Publishers int     `json:"publishers,omitempty"`
-	Size       int     `json:"size,omitempty"`
-	Rate       float64 `json:"rate,omitempty"`
-	DurationS  float64 `json:"duration_s,omitempty"`
-	Ramp       bool    `json:"ramp,omitempty"`
-	P99BoundMS float64 `json:"p99_bound_ms,omitempty"`
-	Cycles     int     `json:"cycles,omitempty"`
+	Conns      int `json:"conns"`
+	RoomSize   int `json:"room_size,omitempty"`
+	Publishers int `json:"publishers,omitempty"`
+	// Publisher is "ws" (members publish) or "api" (the server API does,
+	// with APIConcurrency requests in flight at most).
+	Publisher      string  `json:"publisher,omitempty"`
+	APIConcurrency int     `json:"api_concurrency,omitempty"`
+	Size           int     `json:"size,omitempty"`
+	Rate           float64 `json:"rate,omitempty"`
+	DurationS      float64 `json:"duration_s,omitempty"`
+	Ramp           bool    `json:"ramp,omitempty"`
+	P99BoundMS     float64 `json:"p99_bound_ms,omitempty"`
+	Cycles         int     `json:"cycles,omitempty"`
 }
 
 // ConnResult describes the connection phase.
@@ -335,7 +339,14 @@ func ReadJSONL(r io.Reader) ([]Result, error) {
 
 // WriteSummary prints a readable account of r.
 func (r *Result) WriteSummary(w io.Writer) {
-	fmt.Fprintf(w, "== %s  server=%s  proto=%s  addr=%s  workers=%d  loadavg=%.2f\n", r.Scenario, r.Label, r.Proto, r.Addr, r.Workers, r.LoadAvg)
+	fmt.Fprintf(w, "== %s  server=%s  proto=%s  addr=%s  workers=%d  loadavg=%.2f", r.Scenario, r.Label, r.Proto, r.Addr, r.Workers, r.LoadAvg)
+	switch r.Params.Publisher {
+	case PublisherAPI:
+		fmt.Fprintf(w, "  publisher=api (%d in flight)", r.Params.APIConcurrency)
+	case PublisherWS:
+		fmt.Fprintf(w, "  publisher=ws (%d clients)", r.Params.Publishers)
+	}
+	fmt.Fprintln(w)
 	c := r.Conn
 	fmt.Fprintf(w, "connections: %d opened, %d failed, %d lost; %.1fs to connect (%.0f/s)\n", c.Opened, c.Failed, c.Lost, c.Secs, c.Rate)
 	if b, a := r.ServerBefore, r.ServerAfter; b != nil && a != nil && a.RSS > 0 {

@@ -50,6 +50,10 @@ type Worker struct {
 
 	cycles, cycleFailed atomic.Int64
 
+	// api publishes through the server API (runAPI); made by the first
+	// step that asks for it and kept, so its connections stay open.
+	api *apiClient
+
 	errMu  sync.Mutex
 	errors []string
 
@@ -408,62 +412,88 @@ func (w *Worker) lostConn(err error) {
 
 // run publishes for one step on an open-loop schedule: message i of the
 // worker is due at start + i/rate whatever happened to the previous ones,
-// so a server that stalls its readers is charged for the wait.
+// so a server that stalls its readers is charged for the wait. The
+// messages are sent by the worker's publishing clients, or, when r.API is
+// set, through the server API (see runAPI).
 func (w *Worker) run(ctx context.Context, r RunCmd) {
+	if r.API != nil {
+		w.runAPI(ctx, r)
+		return
+	}
 	var pubs []*client
 	for _, c := range w.clients {
 		if c != nil && r.PubStride > 0 && c.idx%r.PubStride == 0 && c.idx/r.PubStride < r.PubCount {
 			pubs = append(pubs, c)
 		}
 	}
+	// The sender does not receive its own message.
 	owed := func(room int) uint64 {
 		if room < len(r.Members) && r.Members[room] > 1 {
 			return uint64(r.Members[room] - 1)
 		}
 		return 0
 	}
-	rate := r.RatePerPub * float64(len(pubs))
-	if len(pubs) > 0 && rate > 0 {
-		interval := float64(time.Second) / rate
-		slack := int64(r.Slack)
-		start := Mono()
-		end := start + int64(r.Duration)
-		var payload, frame []byte
-		var sent, expected uint64
-		var lagMax int64
-		for i := 0; ; i++ {
-			due := start + int64(float64(i)*interval)
-			if due >= end || (i&63 == 0 && ctx.Err() != nil) {
-				break
-			}
-			now := Mono()
-			if ahead := due - now; ahead > 50_000 {
-				time.Sleep(time.Duration(ahead))
-				now = Mono()
-			}
-			// Timer jitter below the slack is not charged to the server;
-			// a real backlog is (see RunCmd.Slack).
-			stamp := now
-			if lag := now - due; lag > slack {
-				stamp = due
-				lagMax = max(lagMax, lag)
-				w.lagMax.Store(lagMax)
-			}
-			c := pubs[i%len(pubs)]
-			c.seq++
-			payload = appendSend(payload[:0], w.cfg.proto, c.seq+10, c.room, stamp, r.Step, r.Size)
-			frame = appendFrame(frame[:0], opText, payload)
-			if err := c.write(frame); err != nil {
-				w.sendErrors.Add(1)
-				w.noteError(err)
-				continue
-			}
-			sent++
-			expected += owed(c.room)
-			w.sent.Store(sent)
-			w.expected.Store(expected)
+	var payload, frame []byte
+	var sent, expected uint64
+	w.pace(ctx, r.RatePerPub*float64(len(pubs)), r.Duration, func(i int, due int64) {
+		stamp := w.stamp(due, r.Slack)
+		c := pubs[i%len(pubs)]
+		c.seq++
+		payload = appendSend(payload[:0], w.cfg.proto, c.seq+10, c.room, stamp, r.Step, r.Size)
+		frame = appendFrame(frame[:0], opText, payload)
+		if err := c.write(frame); err != nil {
+			w.sendErrors.Add(1)
+			w.noteError(err)
+			return
 		}
+		sent++
+		expected += owed(c.room)
+		w.sent.Store(sent)
+		w.expected.Store(expected)
+	})
+	w.reportSent()
+}
+
+// pace calls send for message i = 0, 1, ... at its due time start +
+// i/rate (CLOCK_MONOTONIC ns) until dur has passed or ctx ends. A send
+// that blocks delays the following ones; they are still all sent, late.
+func (w *Worker) pace(ctx context.Context, rate float64, dur time.Duration, send func(i int, due int64)) {
+	if rate <= 0 {
+		return
 	}
+	interval := float64(time.Second) / rate
+	start := Mono()
+	end := start + int64(dur)
+	for i := 0; ; i++ {
+		due := start + int64(float64(i)*interval)
+		if due >= end || (i&63 == 0 && ctx.Err() != nil) {
+			return
+		}
+		if ahead := due - Mono(); ahead > 50_000 {
+			time.Sleep(time.Duration(ahead))
+		}
+		send(i, due)
+	}
+}
+
+// stamp returns the send time to write into a message due at due, read
+// just before it goes out: now, or due when the message is more than
+// slack late. Timer jitter below the slack is not charged to the server;
+// a real backlog is (see RunCmd.Slack). Only the pacing goroutine calls
+// it.
+func (w *Worker) stamp(due int64, slack time.Duration) int64 {
+	now := Mono()
+	if lag := now - due; lag > int64(slack) {
+		if lag > w.lagMax.Load() {
+			w.lagMax.Store(lag)
+		}
+		return due
+	}
+	return now
+}
+
+// reportSent tells the coordinator this worker has finished publishing.
+func (w *Worker) reportSent() {
 	w.tickMu.Lock()
 	ev := w.counters(evSent)
 	w.tickMu.Unlock()
@@ -558,6 +588,9 @@ func (w *Worker) closeAll() {
 		}
 	}
 	w.pollers.shutdown()
+	if w.api != nil {
+		w.api.close()
+	}
 }
 
 // selfCPU returns the CPU time this process has used.

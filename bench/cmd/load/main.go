@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -38,7 +39,9 @@ Scenarios:
   fanout  -n members in one room, -publishers of them publishing -rate
           messages/s in total, each -size bytes, for -duration; or with
           -ramp, step the rate up from -rate until a step loses a message or
-          its p99 exceeds -p99, and report the best rate.
+          its p99 exceeds -p99, and report the best rate. With -publisher
+          api the messages are posted to the server API's publish method
+          (-api-url) instead, and every member receives them.
   rooms   -n clients in rooms of -room-size, each client publishing -rate
           messages/s for -duration.
   churn   -cycles of connect, join, send one message, close, with
@@ -56,6 +59,7 @@ Examples:
   load -scenario rooms  -addr 127.0.0.1:8080 -n 5000 -room-size 50 -rate 1
   load -scenario churn  -addr 127.0.0.1:8080 -cycles 20000
   load -scenario fanout -proto socketio -addr 127.0.0.1:3000 -n 1000 -rate 50
+  load -scenario fanout -addr 127.0.0.1:8080 -n 1000 -rate 100 -publisher api -api-url http://127.0.0.1:9091
 
 Flags:
 `
@@ -87,7 +91,11 @@ func run() int {
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test in the results (default: -addr)")
 	fs.IntVar(&cfg.Conns, "n", 1000, "connections (fanout: room members)")
 	fs.IntVar(&cfg.RoomSize, "room-size", 50, "clients per room (idle, rooms)")
-	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishing members (fanout)")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishing members (fanout, -publisher ws)")
+	fs.StringVar(&cfg.Publisher, "publisher", load.PublisherWS, "fanout: who publishes: ws (members over their WebSocket) or api (POST /api/publish to the server API)")
+	fs.StringVar(&cfg.APIURL, "api-url", load.DefaultAPIURL, "-publisher api: the server API's base URL (loopback only)")
+	fs.StringVar(&cfg.APIKey, "api-key", "", `-publisher api: key sent as "Authorization: apikey <key>" (env CHATGATE_API_KEY when empty)`)
+	fs.IntVar(&cfg.APIConcurrency, "api-concurrency", 8, "-publisher api: publish requests in flight at most (keep-alive connections)")
 	fs.IntVar(&cfg.Size, "size", 64, "bytes of each message's data (at least 44 are used for the timestamp)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "messages/s: all publishers together (fanout; default 10) or per client (rooms; default 1); the starting rate with -ramp")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "hold (idle) or publishing (fanout, rooms) time")
@@ -137,6 +145,15 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		return 2
 	}
+	if cfg.Publisher == load.PublisherAPI {
+		if err := checkLoopbackURL(cfg.APIURL); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 2
+		}
+		if cfg.APIKey == "" {
+			cfg.APIKey = os.Getenv("CHATGATE_API_KEY")
+		}
+	}
 	if *pidfile != "" {
 		p, err := proc.ReadPIDFile(*pidfile)
 		if err != nil {
@@ -157,7 +174,7 @@ func run() int {
 	if !*quiet {
 		cfg.Progress = os.Stderr
 	}
-	cfg.Command = "load " + strings.Join(os.Args[1:], " ")
+	cfg.Command = "load " + strings.Join(redactKey(os.Args[1:]), " ")
 	if *inproc {
 		cfg.Spawn = load.InProcessSpawner()
 	} else {
@@ -188,6 +205,13 @@ func run() int {
 	for _, addr := range strings.Split(cfg.Addr, ",") {
 		if err := load.WaitListening(ctx, addr, *wait); err != nil {
 			fmt.Fprintf(os.Stderr, "load: server at %s is not accepting connections: %v\n", addr, err)
+			return 1
+		}
+	}
+	if cfg.Publisher == load.PublisherAPI {
+		host, _ := apiHostPort(cfg.APIURL)
+		if err := load.WaitListening(ctx, host, *wait); err != nil {
+			fmt.Fprintf(os.Stderr, "load: server API at %s is not accepting connections: %v\n", host, err)
 			return 1
 		}
 	}
@@ -226,6 +250,50 @@ func checkLoopback(addrs string) error {
 		}
 	}
 	return nil
+}
+
+// redactKey hides the value of -api-key in the command recorded with the
+// results.
+func redactKey(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		name, _, eq := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name != "api-key" || !strings.HasPrefix(a, "-") {
+			continue
+		}
+		if eq {
+			out[i] = a[:strings.Index(a, "=")+1] + "REDACTED"
+		} else if i+1 < len(out) {
+			out[i+1] = "REDACTED"
+		}
+	}
+	return out
+}
+
+// checkLoopbackURL refuses an API URL that is not http:// to a loopback
+// address.
+func checkLoopbackURL(raw string) error {
+	host, err := apiHostPort(raw)
+	if err != nil {
+		return err
+	}
+	return checkLoopbackOne(host)
+}
+
+// apiHostPort returns the host:port an http:// URL points at.
+func apiHostPort(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" || u.Host == "" {
+		return "", fmt.Errorf("-api-url %q: want http://HOST:PORT", raw)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "80"), nil
+	}
+	return u.Host, nil
 }
 
 func checkLoopbackOne(addr string) error {
