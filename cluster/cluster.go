@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,7 @@ type Cluster struct {
 	log   *slog.Logger
 	nc    *nats.Conn
 	epoch uint64
+	sign  *signer // HMAC of every payload (Config.Key), or none
 
 	// Subjects.
 	stateSubj, hbSubj, nodeSubj, syncSubj, roomPrefix, nodePrefix, syncPrefix string
@@ -110,7 +112,7 @@ type Cluster struct {
 
 	stats struct {
 		reconnects, published, undelivered, stateLost, received atomic.Uint64
-		dropped, bad, resyncs                                   atomic.Uint64
+		dropped, bad, resyncs, forged, invalid                  atomic.Uint64
 		nodes, sessions, subs                                   atomic.Int64
 	}
 	lastWarn atomic.Int64             // unix nanos of the last rate-limited warning
@@ -180,6 +182,7 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 		h:          h,
 		log:        cfg.Logger.With("node", cfg.Node),
 		epoch:      binary.LittleEndian.Uint64(e[:]) | 1, // never 0
+		sign:       newSigner(cfg.Key),
 		stateSubj:  p + "state",
 		hbSubj:     p + "hb",
 		roomPrefix: p + "room.",
@@ -204,7 +207,11 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 	c.local.dirty = make(map[string]struct{})
 	c.rep.init()
 
-	nc, err := nats.Connect(cfg.URL,
+	authOpts, err := natsAuthOptions(&c.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	nc, err := nats.Connect(cfg.URL, append(authOpts,
 		nats.Name("chatgate-"+cfg.Node),
 		// The sender delivers to its own members itself: echoes would
 		// deliver twice.
@@ -240,7 +247,13 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.warn("cluster: NATS async error", "err", err)
 		}),
-	)
+		// Refused credentials are retried like an unreachable server (the
+		// server's configuration may change), and logged.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			c.warn("cluster: NATS connection attempt failed", "err", err)
+		}),
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +289,7 @@ func (c *Cluster) Close() error {
 		c.local.mu.Lock()
 		seq := c.local.seq
 		c.local.mu.Unlock()
-		_ = c.nc.Publish(c.hbSubj, appendHB(nil, c.cfg.Node, c.epoch, seq, hbBye))
+		_ = c.nc.Publish(c.hbSubj, c.sign.seal(appendHB(nil, c.cfg.Node, c.epoch, seq, hbBye)))
 		_ = c.nc.FlushTimeout(time.Second)
 	}
 	c.nc.Close()
@@ -305,6 +318,8 @@ func (c *Cluster) Stats() Stats {
 		Received:       c.stats.received.Load(),
 		Dropped:        c.stats.dropped.Load(),
 		BadPayloads:    c.stats.bad.Load(),
+		Forged:         c.stats.forged.Load(),
+		Invalid:        c.stats.invalid.Load(),
 		Resyncs:        c.stats.resyncs.Load(),
 		RemoteNodes:    int(c.stats.nodes.Load()),
 		RemoteSessions: int(c.stats.sessions.Load()),

@@ -148,8 +148,9 @@ func meshed(t testing.TB, nodes ...*Cluster) {
 	})
 }
 
+// msg is a message of the server (no sender) to room; data must be JSON.
 func msg(room, data string) *Message {
-	return &Message{Room: []byte(room), From: "x", Data: []byte(data), TS: 1}
+	return &Message{Room: []byte(room), Data: []byte(data), TS: 1}
 }
 
 func TestRoomFanoutExactlyOnceInOrder(t *testing.T) {
@@ -238,7 +239,7 @@ func TestInterest(t *testing.T) {
 	eventually(t, time.Second, "b unsubscribes", func() bool { return subsFor() == 0 })
 	eventually(t, time.Second, "a sees the leave", func() bool { return a.RemoteCount([]byte("only b")) == 0 })
 	before := b.Stats().Received
-	a.PublishRoom(msg("only b", "late"))
+	a.PublishRoom(msg("only b", `"late"`))
 	time.Sleep(100 * time.Millisecond)
 	if b.Stats().Received != before {
 		t.Fatal("b received a message after its last member left")
@@ -499,7 +500,7 @@ func TestBrokerOutage(t *testing.T) {
 		eventually(t, 2*time.Second, "a notices the outage", func() bool { return !a.Stats().Connected })
 		und := a.Stats().Undelivered
 		for i := range 5 {
-			if !a.PublishRoom(msg("r", fmt.Sprintf("lost-%d-%d", cycle, i))) {
+			if !a.PublishRoom(msg("r", fmt.Sprintf(`"lost-%d-%d"`, cycle, i))) {
 				t.Fatal("publish refused while NATS is down: it must be queued and counted")
 			}
 		}
@@ -517,11 +518,11 @@ func TestBrokerOutage(t *testing.T) {
 			sz, _ := s.Subsz(&server.SubszOptions{Subscriptions: true, Test: a.roomPrefix + roomToken([]byte("r"))})
 			return len(sz.Subs) == 2
 		})
-		a.PublishRoom(msg("r", fmt.Sprintf("after-%d", cycle)))
+		a.PublishRoom(msg("r", fmt.Sprintf(`"after-%d"`, cycle)))
 		sent++
 		eventually(t, 2*time.Second, "delivery resumes", func() bool { return len(rb.room("r")) == sent })
 		for _, d := range rb.room("r") {
-			if strings.HasPrefix(d, "lost") {
+			if strings.HasPrefix(d, `"lost`) {
 				t.Fatalf("an outage publish was delivered late: %q", d)
 			}
 		}
@@ -588,7 +589,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
-	if err != nil || len(mfs) != 12 {
+	if err != nil || len(mfs) != 14 {
 		t.Fatalf("%d families, %v", len(mfs), err)
 	}
 }

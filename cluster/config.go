@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -21,6 +23,12 @@ const (
 	// maxPooledBuf is the largest buffer put back into the pool, so one
 	// huge message does not pin its buffer for good.
 	maxPooledBuf = 64 << 10
+	// DefaultMaxMessage is the default bound of a client message's data
+	// (and of each attachment) accepted from a peer: the gateway's default
+	// -max-message.
+	DefaultMaxMessage = 64 << 10
+	// MinKeyLen is the shortest Config.Key accepted.
+	MinKeyLen = 32
 )
 
 // Config configures New. The zero value of every field but URL and Node
@@ -57,13 +65,47 @@ type Config struct {
 	// Logger receives connection and membership events; nil means
 	// slog.Default(). Nothing is logged per message.
 	Logger *slog.Logger
+
+	// MaxMessage bounds the data of a client's message received from a
+	// peer, and each of its attachments: the gateway's -max-message, as
+	// no client can send more. Messages of the server (server API,
+	// backend commands: no sender id) may carry up to 1 MiB. Default
+	// 64 KiB.
+	MaxMessage int
+
+	// Key, when set, authenticates every message between nodes: each
+	// carries an HMAC-SHA256 with this key (wire version 2), and a node
+	// drops what is unsigned or signed with another key (Stats.Forged).
+	// Every node of a cluster needs the same key. At least MinKeyLen
+	// bytes. Without it any client that may publish on the cluster's
+	// subjects can forge messages: NATS permissions are then the only
+	// protection (docs/cluster.md).
+	Key []byte
+
+	// NATS credentials: at most one of User (with Password), Token,
+	// NKeySeedFile and CredsFile. Credentials in URL work too.
+	User, Password string
+	Token          string
+	// NKeySeedFile is a file holding an NKey user seed ("SU…").
+	NKeySeedFile string
+	// CredsFile is a NATS credentials file (user JWT and NKey seed,
+	// decentralised auth).
+	CredsFile string
+	// TLS to the NATS server: TLSCAFile is a PEM file of the CAs that
+	// verify the server (default: the system's); TLSCertFile and
+	// TLSKeyFile, given together, are the client certificate for servers
+	// that verify clients. Setting any of them requires TLS.
+	TLSCAFile, TLSCertFile, TLSKeyFile string
 }
 
 // Errors of New.
 var (
-	ErrNoURL   = errors.New("cluster: no NATS URL")
-	ErrBadNode = errors.New("cluster: node tag must be 1-64 letters, digits, '-' or '_'")
-	ErrBadTTL  = errors.New("cluster: TTL must exceed the heartbeat interval")
+	ErrNoURL    = errors.New("cluster: no NATS URL")
+	ErrBadNode  = errors.New("cluster: node tag must be 1-64 letters, digits, '-' or '_'")
+	ErrBadTTL   = errors.New("cluster: TTL must exceed the heartbeat interval")
+	ErrShortKey = fmt.Errorf("cluster: key must be at least %d bytes", MinKeyLen)
+	ErrAuth     = errors.New("cluster: give at most one of NATS user/password, token, NKey seed and credentials file; a password needs a user")
+	ErrTLSPair  = errors.New("cluster: a TLS client certificate needs its key, and a key its certificate")
 )
 
 func (c *Config) setDefaults() error {
@@ -99,6 +141,34 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = DefaultMaxMessage
+	}
+	if c.Key != nil && len(c.Key) < MinKeyLen {
+		return ErrShortKey
+	}
+	n := 0
+	for _, set := range []bool{c.User != "" || c.Password != "", c.Token != "", c.NKeySeedFile != "", c.CredsFile != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 || c.Password != "" && c.User == "" {
+		return ErrAuth
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return ErrTLSPair
+	}
+	// Files are read when connecting (and again on reconnects): a missing
+	// one is a configuration error now, not a silent retry loop.
+	for _, f := range []string{c.NKeySeedFile, c.CredsFile, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
 	}
 	return nil
 }
@@ -138,8 +208,17 @@ type Stats struct {
 	// Dropped counts inbound messages dropped because the dispatcher
 	// queue was full (NATS slow consumer).
 	Dropped uint64
-	// BadPayloads counts inbound payloads that did not decode.
+	// BadPayloads counts inbound payloads that did not decode (or were of
+	// another wire version).
 	BadPayloads uint64
+	// Forged counts inbound payloads dropped by a node with a Key because
+	// they were unsigned or their HMAC did not verify, including node API
+	// requests and replies.
+	Forged uint64
+	// Invalid counts inbound payloads that decoded but broke the limits
+	// client input has (data not JSON or too large, an id that is not the
+	// origin node's, names too long, too many attachments...).
+	Invalid uint64
 	// Resyncs counts snapshot requests sent to peers.
 	Resyncs uint64
 	// RemoteNodes is the number of live peers; RemoteSessions the

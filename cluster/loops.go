@@ -39,6 +39,7 @@ func (c *Cluster) writeLoop() {
 		case <-hb.C:
 			c.heartbeat()
 			c.collectDropped()
+			c.reportDown()
 		case <-c.done:
 			// Whatever is still queued will not reach NATS.
 			for {
@@ -68,6 +69,9 @@ func (c *Cluster) publish(o outMsg) {
 	default:
 		subj = c.subject(false, []byte(o.node))
 	}
+	// Signing may grow the buffer: o.room (which aliases it) is not used
+	// after the subject lookup above.
+	*o.buf = c.sign.seal(*o.buf)
 	// nats.go copies the payload into its write buffer, so the buffer can
 	// go back to the pool at once.
 	err := c.nc.Publish(subj, *o.buf)
@@ -79,6 +83,17 @@ func (c *Cluster) publish(o outMsg) {
 		c.stats.stateLost.Add(1)
 	case o.counted:
 		c.stats.published.Add(1)
+	}
+}
+
+// reportDown logs, at most every 10 s, why the NATS connection is down:
+// the client retries refused credentials in silence otherwise.
+func (c *Cluster) reportDown() {
+	if c.nc.IsConnected() {
+		return
+	}
+	if err := c.nc.LastError(); err != nil {
+		c.warn("cluster: not connected to NATS", "err", err)
 	}
 }
 
@@ -198,11 +213,35 @@ func (c *Cluster) dispatchLoop() {
 	}
 }
 
+// receive opens, decodes and checks payload b into w: it reports false,
+// counting and logging why, for a payload to drop.
+func (c *Cluster) receive(b []byte, subject string, w *wireMsg) bool {
+	body, err := c.sign.open(b)
+	if err == nil {
+		err = decodeBody(body, w)
+	}
+	if err == nil {
+		err = check(w, c.cfg.Node, c.cfg.MaxMessage)
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, errForged):
+		c.stats.forged.Add(1)
+		c.warn("cluster: dropped an unsigned or forged payload", "subject", subject)
+	case errors.Is(err, errInvalid):
+		c.stats.invalid.Add(1)
+		c.warn("cluster: dropped a payload that breaks the limits", "subject", subject, "origin", string(w.origin), "kind", int(w.kind))
+	default:
+		c.stats.bad.Add(1)
+		c.warn("cluster: bad payload", "subject", subject, "err", err)
+	}
+	return false
+}
+
 func (c *Cluster) dispatch(m *nats.Msg) {
 	w := &c.scratch
-	if err := decode(m.Data, w); err != nil {
-		c.stats.bad.Add(1)
-		c.warn("cluster: bad payload", "subject", m.Subject, "err", err)
+	if !c.receive(m.Data, m.Subject, w) {
 		return
 	}
 	if str(w.origin) == c.cfg.Node {
@@ -391,6 +430,10 @@ func (c *Cluster) join(p *peer, s *remoteSession, id, room string) {
 			return
 		}
 	}
+	if len(s.rooms) >= maxSessionRooms {
+		c.stats.invalid.Add(1)
+		return
+	}
 	room = strings.Clone(room)
 	s.rooms = append(s.rooms, room)
 	n := c.rep.add(room, Member{ID: strings.Clone(id), Nick: s.nick, User: s.user})
@@ -545,8 +588,8 @@ func (c *Cluster) serveSnapshot(reply string) {
 		bodies = append(bodies, cur)
 	}
 	for i, bd := range bodies {
-		b := appendSnapHeader(make([]byte, 0, 64+len(bd.b)), c.cfg.Node, c.epoch, seq, uint64(i), uint64(len(bodies)), bd.n)
-		b = append(b, bd.b...)
+		b := appendSnapHeader(make([]byte, 0, 64+macLen+len(bd.b)), c.cfg.Node, c.epoch, seq, uint64(i), uint64(len(bodies)), bd.n)
+		b = c.sign.seal(append(b, bd.b...))
 		if err := c.nc.Publish(reply, b); err != nil {
 			c.warn("cluster: snapshot reply failed", "err", err)
 			return
@@ -586,7 +629,7 @@ func (c *Cluster) fetchSnapshot(r syncReq) syncResult {
 		return res
 	}
 	defer sub.Unsubscribe()
-	if err := c.nc.PublishRequest(c.syncPrefix+r.tag, inbox, appendSyncReq(nil, c.cfg.Node)); err != nil {
+	if err := c.nc.PublishRequest(c.syncPrefix+r.tag, inbox, c.sign.seal(appendSyncReq(nil, c.cfg.Node))); err != nil {
 		res.err = err
 		return res
 	}
@@ -604,7 +647,17 @@ func (c *Cluster) fetchSnapshot(r syncReq) syncResult {
 			res.err = err
 			return res
 		}
-		if err := decode(m.Data, &w); err != nil || w.kind != kindSnap {
+		body, err := c.sign.open(m.Data)
+		if errors.Is(err, errForged) {
+			// Not from a node: skip it, the parts may still come.
+			c.stats.forged.Add(1)
+			c.warn("cluster: dropped an unsigned or forged snapshot part", "peer", r.tag)
+			continue
+		}
+		if err == nil {
+			err = decodeBody(body, &w)
+		}
+		if err != nil || w.kind != kindSnap || str(w.origin) != r.tag {
 			res.err = errSnapMismatch
 			return res
 		}
@@ -615,6 +668,11 @@ func (c *Cluster) fetchSnapshot(r syncReq) syncResult {
 			return res
 		}
 		ss, err := w.decodeSessions()
+		if err == nil {
+			if err = checkSessions(r.tag, ss); err != nil {
+				c.stats.invalid.Add(1)
+			}
+		}
 		if err != nil {
 			res.err = err
 			return res

@@ -27,15 +27,28 @@ const (
 // ErrNoNode is returned by Call for a node that is not in the cluster.
 var ErrNoNode = errors.New("cluster: no such node")
 
+// ErrForgedReply is returned by Call, with a key, for an answer that is not
+// signed with it.
+var ErrForgedReply = errors.New("cluster: unsigned or forged node API reply")
+
 // Serve answers other nodes' requests with fn, called once per request on
 // a NATS goroutine (one at a time); what fn returns is the answer. Call it
-// once, after New.
+// once, after New. With a key, requests must be signed (others are dropped
+// unanswered and counted in Stats.Forged) and answers are.
 func (c *Cluster) Serve(fn func(req []byte) []byte) error {
 	sub, err := c.nc.Subscribe(c.apiSubject(c.cfg.Node), func(m *nats.Msg) {
 		if m.Reply == "" {
 			return
 		}
-		_ = m.Respond(fn(m.Data))
+		if !c.sign.on() {
+			_ = m.Respond(fn(m.Data))
+			return
+		}
+		req, ok := c.openAPI(m.Data, kindAPIReq)
+		if !ok {
+			return
+		}
+		_ = m.Respond(c.sign.seal(appendAPI(nil, kindAPIRes, c.cfg.Node, fn(req))))
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: serve API requests: %w", err)
@@ -55,11 +68,42 @@ func (c *Cluster) Call(ctx context.Context, node string, req []byte) ([]byte, er
 	if !validToken(node) {
 		return nil, ErrNoNode
 	}
+	if c.sign.on() {
+		req = c.sign.seal(appendAPI(nil, kindAPIReq, c.cfg.Node, req))
+	}
 	m, err := c.nc.RequestWithContext(ctx, c.apiSubject(node), req)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: request to node %s: %w", node, err)
 	}
-	return m.Data, nil
+	if !c.sign.on() {
+		return m.Data, nil
+	}
+	res, ok := c.openAPI(m.Data, kindAPIRes)
+	if !ok {
+		return nil, fmt.Errorf("cluster: request to node %s: %w", node, ErrForgedReply)
+	}
+	return res, nil
+}
+
+// openAPI checks a signed node API payload of kind k and returns its body.
+// It reports false, counted, for one that is forged or malformed.
+func (c *Cluster) openAPI(b []byte, k kind) ([]byte, bool) {
+	var w wireMsg
+	body, err := c.sign.open(b)
+	if err == nil {
+		err = decodeBody(body, &w)
+	}
+	switch {
+	case err == nil && w.kind == k && validToken(str(w.origin)):
+		return w.data, true
+	case errors.Is(err, errForged):
+		c.stats.forged.Add(1)
+		c.warn("cluster: dropped an unsigned or forged node API payload")
+	default:
+		c.stats.bad.Add(1)
+		c.warn("cluster: bad node API payload", "err", err)
+	}
+	return nil, false
 }
 
 func (c *Cluster) apiSubject(node string) string { return c.cfg.Prefix + ".api." + node }

@@ -7,10 +7,11 @@ import (
 	"unsafe"
 )
 
-// wireVersion is the first byte of every payload. A node drops payloads of
-// another version (counted in Stats.BadPayloads), so mixed-version clusters
-// degrade to separate islands instead of misreading each other; see
-// docs/cluster.md for the upgrade rule.
+// wireVersion is the first byte of every unsigned payload. A node drops
+// payloads of another version (counted in Stats.BadPayloads), so
+// mixed-version clusters degrade to separate islands instead of misreading
+// each other; see docs/cluster.md for the upgrade rule. Signed payloads
+// (Config.Key) are version wireSigned: the same fields and an HMAC.
 const wireVersion = 1
 
 // kind is the second byte of every payload.
@@ -25,6 +26,10 @@ const (
 	kindSyncReq kind = 6 // a request for a snapshot of the receiver's sessions
 	kindUser    kind = 7 // a message to every connection of one user
 	kindAll     kind = 8 // a message to every connection of the receiver
+	// Node API requests and replies (Serve, Call) use the wire format
+	// only when signed: without a key their bodies travel bare.
+	kindAPIReq kind = 9  // a node API request: str body
+	kindAPIRes kind = 10 // a node API reply: str body
 )
 
 // Flags of a message, after its event name.
@@ -261,16 +266,32 @@ func (r *reader) u32() uint32 {
 	return v
 }
 
-// decode parses b into w without copying: w's slices alias b. It never
-// panics, whatever b holds, and allocates only when w.atts must grow.
+// appendAPI encodes a node API request (kindAPIReq) or reply
+// (kindAPIRes); only signed payloads use it.
+func appendAPI(b []byte, k kind, origin string, body []byte) []byte {
+	b = appendHeader(b, k, origin)
+	return appendBytes(b, body)
+}
+
+// decode parses the version-1 payload b into w without copying: w's
+// slices alias b. It never panics, whatever b holds, and allocates only
+// when w.atts must grow.
 func decode(b []byte, w *wireMsg) error {
+	if len(b) >= 2 && b[0] != wireVersion {
+		atts := w.atts[:0]
+		*w = wireMsg{atts: atts}
+		return errVersion
+	}
+	return decodeBody(b, w)
+}
+
+// decodeBody is decode without the version check: b is a payload signer.open
+// returned (its version byte is ignored, its HMAC already cut off).
+func decodeBody(b []byte, w *wireMsg) error {
 	atts := w.atts[:0]
 	*w = wireMsg{atts: atts}
 	if len(b) < 2 {
 		return errShort
-	}
-	if b[0] != wireVersion {
-		return errVersion
 	}
 	w.kind = kind(b[1])
 	r := reader{b: b[2:]}
@@ -324,6 +345,8 @@ func decode(b []byte, w *wireMsg) error {
 			return errCount
 		}
 	case kindSyncReq:
+	case kindAPIReq, kindAPIRes:
+		w.data = r.bytes()
 	default:
 		return errKind
 	}

@@ -101,14 +101,20 @@ func FuzzDecode(f *testing.F) {
 	f.Add(appendHB(nil, "a", 1, 2, 0))
 	f.Add(appendSession(appendSnapHeader(nil, "a", 1, 2, 0, 1, 2), "a1", "n", "u", []string{"r"}))
 	f.Add(appendSyncReq(nil, "a"))
+	f.Add(appendMessage(nil, kindRoom, "a", []byte("r"), &Message{From: "a000001", Data: []byte(` [1,{"a":null}]`), Event: "e", EventArgs: true}))
+	f.Add(appendAPI(nil, kindAPIReq, "a", []byte(`{}`)))
 	f.Add([]byte{1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var w wireMsg
 		if err := decode(b, &w); err != nil {
 			return
 		}
+		// The limits take whatever decodes, without a panic.
+		_ = check(&w, "b", 1024)
 		if w.kind == kindSnap {
-			_, _ = w.decodeSessions()
+			if ss, err := w.decodeSessions(); err == nil {
+				_ = checkSessions(string(w.origin), ss)
+			}
 		}
 		// What decodes re-encodes to a payload that decodes the same way.
 		if w.kind == kindRoom {

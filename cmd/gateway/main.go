@@ -59,6 +59,8 @@ type options struct {
 	drainTimeout   time.Duration
 	adminAddr      string
 	natsURL        string
+	natsAuth       cluster.Config // -nats-* credentials and TLS
+	clusterKey     string
 	maxRooms       int
 	jwtSecret      string
 	jwtPublicKey   string
@@ -104,6 +106,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL (e.g. nats://127.0.0.1:4222) turning cluster mode on; env CHATGATE_NATS_URL")
+	fs.StringVar(&o.clusterKey, "cluster-key", "", "shared key (at least 32 bytes) signing every message between cluster nodes with HMAC-SHA256; nodes drop unsigned or forged ones (prefer CHATGATE_CLUSTER_KEY)")
+	fs.StringVar(&o.natsAuth.User, "nats-user", "", "NATS user name (with -nats-password)")
+	fs.StringVar(&o.natsAuth.Password, "nats-password", "", "NATS password (prefer CHATGATE_NATS_PASSWORD)")
+	fs.StringVar(&o.natsAuth.Token, "nats-token", "", "NATS authentication token (prefer CHATGATE_NATS_TOKEN)")
+	fs.StringVar(&o.natsAuth.NKeySeedFile, "nats-nkey", "", "file holding the NATS NKey user seed")
+	fs.StringVar(&o.natsAuth.CredsFile, "nats-creds", "", "NATS credentials file (user JWT and seed)")
+	fs.StringVar(&o.natsAuth.TLSCAFile, "nats-tls-ca", "", "PEM file of the CAs verifying the NATS server (turns TLS on)")
+	fs.StringVar(&o.natsAuth.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS (with -nats-tls-key; turns TLS on)")
+	fs.StringVar(&o.natsAuth.TLSKeyFile, "nats-tls-key", "", "PEM key of -nats-tls-cert")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
 	fs.StringVar(&o.adminAddr, "admin-addr", admin.DefaultAddr, "admin listener for /metrics, /healthz, /readyz and /debug/pprof (empty = off); keep it private")
@@ -264,8 +275,16 @@ func run(args []string, stderr io.Writer) error {
 	o.eio.ProxyHeaders = o.net.ProxyHeaders
 	engineio.New(o.eio, srv) // Socket.IO at /socket.io/
 	var cl *cluster.Cluster
+	na := o.natsAuth
+	if o.natsURL == "" && (o.clusterKey != "" || na.User+na.Password+na.Token+na.NKeySeedFile+na.CredsFile+na.TLSCAFile+na.TLSCertFile+na.TLSKeyFile != "") {
+		return errors.New("-cluster-key and the -nats-* flags need -nats")
+	}
 	if o.natsURL != "" {
-		cl, err = cluster.New(cluster.Config{URL: o.natsURL, Node: node, Logger: log}, cluster.HubHandler(hub))
+		na.URL, na.Node, na.Logger, na.MaxMessage = o.natsURL, node, log, o.net.MaxMessage
+		if o.clusterKey != "" {
+			na.Key = []byte(o.clusterKey)
+		}
+		cl, err = cluster.New(na, cluster.HubHandler(hub))
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
@@ -273,7 +292,7 @@ func run(args []string, stderr io.Writer) error {
 		if err := cl.Register(m.Registry()); err != nil {
 			return fmt.Errorf("cluster metrics: %w", err)
 		}
-		log.Info("cluster mode", "nats", o.natsURL, "node", node)
+		log.Info("cluster mode", "nats", o.natsURL, "node", node, "signed", na.Key != nil)
 	}
 	var apiSrv *api.Server // also the admin page's source of lists and actions
 	if o.apiAddr != "" {
