@@ -323,8 +323,32 @@ func (s *Server) disconnectLocal(p disconnectParams) disconnectResult {
 
 // ---- rooms, members ----
 
+// The lists come in pages (chat.PageRooms, chat.PageMembers): "limit"
+// entries at most (default chat.DefaultListLimit, larger than
+// chat.MaxListLimit is lowered to it), and a "cursor" in the result when
+// more follow, to pass back for the next page. The API lists every room,
+// whatever -rooms-list shows clients: the backend is the authority.
+
+// listPage reads a list's limit and cursor.
+func listPage(limit *int, cursor string) (int, string, *Error) {
+	if limit != nil && *limit < 1 {
+		return 0, "", badRequest(`"limit" must be 1 or more`)
+	}
+	n := 0
+	if limit != nil {
+		n = *limit
+	}
+	after, err := chat.DecodeCursor([]byte(cursor))
+	if err != nil {
+		return 0, "", badRequest(`"cursor" must be the cursor of a previous result`)
+	}
+	return chat.ListLimit(n), after, nil
+}
+
 type roomsParams struct {
 	Prefix string `json:"prefix,omitempty"`
+	Limit  *int   `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
 }
 
 type roomInfo struct {
@@ -332,23 +356,32 @@ type roomInfo struct {
 	Count int    `json:"count"`
 }
 
+type roomsResult struct {
+	Rooms  []roomInfo `json:"rooms"`
+	Cursor string     `json:"cursor,omitempty"`
+}
+
 func (s *Server) rooms(_ context.Context, raw []byte) (any, *Error) {
 	var p roomsParams
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
-	list := s.hub.RoomsAll(p.Prefix)
+	limit, after, err := listPage(p.Limit, p.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	list, cursor := chat.PageRooms(s.hub.RoomsAll(p.Prefix), after, p.Prefix, limit, nil)
 	out := make([]roomInfo, len(list))
 	for i, r := range list {
 		out[i] = roomInfo{r.Room, r.Count}
 	}
-	return struct {
-		Rooms []roomInfo `json:"rooms"`
-	}{out}, nil
+	return roomsResult{out, cursor}, nil
 }
 
 type membersParams struct {
-	Room string `json:"room"`
+	Room   string `json:"room"`
+	Limit  *int   `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
 }
 
 type memberInfo struct {
@@ -356,6 +389,11 @@ type memberInfo struct {
 	User   string `json:"user"`
 	Nick   string `json:"nick"`
 	Node   string `json:"node"`
+}
+
+type membersResult struct {
+	Members []memberInfo `json:"members"`
+	Cursor  string       `json:"cursor,omitempty"`
 }
 
 func (s *Server) members(_ context.Context, raw []byte) (any, *Error) {
@@ -366,14 +404,16 @@ func (s *Server) members(_ context.Context, raw []byte) (any, *Error) {
 	if err := checkRoom(p.Room); err != nil {
 		return nil, err
 	}
-	list := s.hub.MembersAll(p.Room)
+	limit, after, err := listPage(p.Limit, p.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	list, cursor := chat.PageMembers(s.hub.MembersAll(p.Room), after, limit)
 	out := make([]memberInfo, len(list))
 	for i, m := range list {
 		out[i] = memberInfo{Client: m.ID, User: m.User, Nick: m.Nick, Node: s.nodeOf(m.ID)}
 	}
-	return struct {
-		Members []memberInfo `json:"members"`
-	}{out}, nil
+	return membersResult{out, cursor}, nil
 }
 
 // nodeOf names the node of connection id.

@@ -55,18 +55,14 @@ var specParams = map[string]any{
 
 // specResults maps each method to the type of its result.
 var specResults = map[string]any{
-	"publish":    empty{},
-	"broadcast":  empty{},
-	"send":       sendResult{},
-	"join":       empty{},
-	"leave":      empty{},
-	"disconnect": disconnectResult{},
-	"rooms": struct {
-		Rooms []roomInfo `json:"rooms"`
-	}{},
-	"members": struct {
-		Members []memberInfo `json:"members"`
-	}{},
+	"publish":     empty{},
+	"broadcast":   empty{},
+	"send":        sendResult{},
+	"join":        empty{},
+	"leave":       empty{},
+	"disconnect":  disconnectResult{},
+	"rooms":       roomsResult{},
+	"members":     membersResult{},
 	"connections": connectionsResult{},
 	"info":        infoResult{},
 	"batch": struct {
@@ -324,6 +320,10 @@ func TestOpenAPILimits(t *testing.T) {
 	check("BroadcastParams.rooms maxItems", maxItems(prop("BroadcastParams", "rooms")), maxRooms)
 	check("BroadcastParams.rooms minItems", prop("BroadcastParams", "rooms").MinItems, 1)
 	check("BatchParams.commands maxItems", maxItems(prop("BatchParams", "commands")), maxBatch)
+	check("ListLimit minimum", *sc("ListLimit").Min, 1)
+	check("ListLimit default", sc("ListLimit").Default, chat.DefaultListLimit)
+	check("RoomsResult.rooms maxItems", maxItems(prop("RoomsResult", "rooms")), chat.MaxListLimit)
+	check("MembersResult.members maxItems", maxItems(prop("MembersResult", "members")), chat.MaxListLimit)
 	code := prop("DisconnectParams", "code")
 	check("DisconnectParams.code minimum", *code.Min, 4000)
 	check("DisconnectParams.code maximum", *code.Max, 4999)
@@ -422,9 +422,17 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"send", `{"user":"alice","data":"x","event":"notify"}`, 200},
 		{"send", `{"client":"` + bob.ID() + `","data":{"a":1}}`, 200},
 		{"send", `{"client":"x","user":"alice","data":1}`, 400},
+		{"join", `{"client":"` + bob.ID() + `","room":"zoo"}`, 200},
 		{"rooms", `{}`, 200},
 		{"rooms", `{"prefix":"lob"}`, 200},
+		{"rooms", `{"limit":1}`, 200},
+		{"rooms", `{"limit":1,"cursor":"` + chat.EncodeCursor("lobby") + `"}`, 200},
+		{"rooms", `{"limit":0}`, 400},
+		{"rooms", `{"limit":1.5}`, 400},
+		{"rooms", `{"cursor":"not a cursor"}`, 400},
 		{"members", `{"room":"lobby"}`, 200},
+		{"members", `{"room":"lobby","limit":1}`, 200},
+		{"members", `{"room":"lobby","limit":"1"}`, 400},
 		{"members", `{"room":"nowhere"}`, 200},
 		{"connections", `{}`, 200},
 		{"connections", `{"user":"alice"}`, 200},

@@ -67,6 +67,9 @@ type Config struct {
 	// token's sub) across the cluster; 0 or less means no bound. The
 	// transports check it at admission (UserAllowed).
 	MaxConnectionsPerUser int
+	// RoomsList says which rooms a client's rooms request lists
+	// (-rooms-list); the zero value is RoomsPermitted.
+	RoomsList RoomsList
 	// InlineAttachments rewrites Socket.IO placeholders in raw JSON into
 	// inline binary values, for what the backend receives
 	// (socketio.InlineAttachments); nil passes placeholders through.
@@ -304,8 +307,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		return nil
 
 	case OpRooms:
-		r.Rooms = h.roomList()
-		return nil
+		return h.listRooms(s, req, r)
 
 	case OpMembers:
 		if err := checkRoom(req.Room); err != nil {
@@ -314,16 +316,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
-		members := h.table.Members(req.Room)
-		r.Room = req.Room
-		r.Members = make([]MemberInfo, 0, len(members))
-		for _, m := range members {
-			ms := m.(*Session)
-			r.Members = append(r.Members, MemberInfo{ID: ms.id, Nick: ms.Nick(), User: ms.User()})
-		}
-		r.Members = h.remoteMembers(req.Room, r.Members)
-		sortMembers(r.Members)
-		return nil
+		return h.listMembers(req, r)
 
 	case OpPing:
 		return nil

@@ -70,6 +70,11 @@ type Request struct {
 	// Event is the application event's name (OpRPC), unquoted; Args its
 	// arguments, a raw JSON array.
 	Event, Args []byte
+	// Limit is the page size a list asked for (OpRooms, OpMembers), 1 to
+	// MaxListLimit, or 0 for DefaultListLimit; Cursor the unquoted cursor
+	// of a previous reply, empty for the first page (see SetList).
+	Limit  int
+	Cursor []byte
 	// HasRoom, HasTo, HasUser and HasName tell whether the fields were
 	// present at all, so that an empty string can be told apart from a
 	// missing field.
@@ -110,6 +115,9 @@ type Reply struct {
 	Count   int          // OpJoin, OpLeave: members after the change
 	Rooms   []RoomInfo   // OpRooms
 	Members []MemberInfo // OpMembers
+	// Cursor, for OpRooms and OpMembers, is where the next page starts
+	// (EncodeCursor); "" when the list is complete.
+	Cursor string
 	// Args are the arguments of an application event's acknowledgement
 	// (OpRPC), a raw JSON array; nil means none ([]).
 	Args []byte

@@ -12,7 +12,8 @@ import (
 //
 // On success req.Op is set along with the fields that operation uses: Name
 // and HasName (nick); Room and HasRoom (join, leave, members); Room/HasRoom
-// and/or To/HasTo, and Data (send). req.ID is set whenever the request
+// and/or To/HasTo, and Data (send); Limit and Cursor (rooms, members: see
+// chat.Request.SetList). req.ID is set whenever the request
 // carried an id. The slices alias payload (see the package documentation for
 // when they are copied instead).
 //
@@ -21,7 +22,8 @@ import (
 // string, as docs/protocol.md specifies), chat.ErrMissingType ("type"
 // absent or not a string), chat.ErrUnknownType, chat.ErrMissingName,
 // chat.ErrMissingRoom, chat.ErrMissingDest or chat.ErrMissingData (a required
-// field absent or of the wrong JSON kind). They are checked in that order.
+// field absent or of the wrong JSON kind), chat.ErrBadLimit or
+// chat.ErrBadCursor. They are checked in that order.
 // req.ID is still set if an id could be read, so that the error reply can
 // echo it. For invalid JSON that is a best effort: the id the scan of the
 // top-level object found before it gave up, kept only if that token is
@@ -69,6 +71,16 @@ func Decode(payload []byte, req *chat.Request) error {
 			return chat.ErrMissingRoom
 		}
 		req.Room, req.HasRoom = jsontext.Unquote(f.room), true
+		if op == chat.OpMembers {
+			if err := req.SetList(f.limit, f.cursor); err != nil {
+				return err
+			}
+		}
+
+	case chat.OpRooms:
+		if err := req.SetList(f.limit, f.cursor); err != nil {
+			return err
+		}
 
 	case chat.OpSend:
 		if err := req.SetSend(f.room, f.to, f.user, f.data); err != nil {
@@ -96,6 +108,7 @@ func Decode(payload []byte, req *chat.Request) error {
 // payload (strings keep their quotes). nil means absent.
 type fields struct {
 	typ, id, name, room, to, user, data, event, args []byte
+	limit, cursor                                    []byte
 }
 
 // slot returns where the value of the (unquoted) key goes, or nil for a key
@@ -121,6 +134,10 @@ func (f *fields) slot(key []byte) *[]byte {
 		return &f.event
 	case "args":
 		return &f.args
+	case "limit":
+		return &f.limit
+	case "cursor":
+		return &f.cursor
 	}
 	return nil
 }

@@ -44,7 +44,8 @@ func (Codec) AppendWelcome(dst []byte, id, user string) []byte {
 // "id" is omitted when r.ID is empty; otherwise r.ID is copied verbatim, so
 // it must be raw JSON as Decode returns it (a number or a string). "rooms"
 // and "members" are always arrays, [] when empty; "nick" is always present,
-// "" for a member without a nickname.
+// "" for a member without a nickname. A rooms or members ack whose list
+// continues on another page ends with `,"cursor":"<r.Cursor>"`.
 func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	if r.Err != nil {
 		dst = append(dst, `{"type":"error"`...)
@@ -86,6 +87,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+		dst = appendCursor(dst, r.Cursor)
 	case chat.OpMembers:
 		dst = append(dst, `,"room":`...)
 		dst = jsontext.AppendString(dst, r.Room)
@@ -102,8 +104,18 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+		dst = appendCursor(dst, r.Cursor)
 	}
 	return append(dst, '}')
+}
+
+// appendCursor appends `,"cursor":<cursor>` when a list continues.
+func appendCursor(dst []byte, cursor string) []byte {
+	if cursor == "" {
+		return dst
+	}
+	dst = append(dst, `,"cursor":`...)
+	return jsontext.AppendString(dst, cursor)
 }
 
 // AppendMessage appends a chat message for its recipients:

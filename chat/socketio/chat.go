@@ -17,9 +17,12 @@ import (
 //	emit("join", room, ack)                 → chat.OpJoin, req.Room
 //	emit("leave", room, ack)                → chat.OpLeave, req.Room
 //	emit("members", room, ack)              → chat.OpMembers, req.Room
+//	emit("members", room, {limit, cursor}, ack)
+//	                                        → chat.OpMembers, req.Room, req.Limit, req.Cursor
 //	emit("message", {room, data}, ack)      → chat.OpSend, req.Room, req.Data
 //	emit("message", {to: id, data}, ack)    → chat.OpSend, req.To, req.Data
 //	emit("rooms", ack)                      → chat.OpRooms
+//	emit("rooms", {limit, cursor}, ack)     → chat.OpRooms, req.Limit, req.Cursor
 //	emit("ping", ack)                       → chat.OpPing
 //
 // with the Has flags set for the fields present. Arguments after the ones
@@ -28,6 +31,10 @@ import (
 // carry both "room" and "to" (the hub gives "to" precedence). "data" may be
 // any JSON value; it is passed on raw, with req.Attachments set to
 // attachments when there are any.
+//
+// A list's options object is read as chat.Request.SetList reads "limit"
+// and "cursor" (both optional); an options argument that is not an object
+// is ignored, as it was before lists had options.
 //
 // req.ID is the packet's ack id as decimal digits without leading zeros
 // (e.g. "12"), nil when the client asked for no acknowledgement; Codec's
@@ -43,7 +50,8 @@ import (
 // chat.ErrMissingData for an argument absent or of the wrong JSON kind
 // (for a message: a non-object argument or one without "room" and "to" is
 // ErrMissingDest, a non-string "room" ErrMissingRoom, a non-string "to"
-// ErrMissingDest). req.ID is set before any request error is detected, and
+// ErrMissingDest), chat.ErrBadLimit or chat.ErrBadCursor for a list's
+// options. req.ID is set before any request error is detected, and
 // req.Op once the event name is known.
 //
 // Slices in req alias p.Data, and so the parsed message: they are valid as
@@ -103,13 +111,7 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 	req.Op = op
 
 	// The first argument after the name, if any.
-	var arg []byte
-	if j := jsontext.SkipSpace(d, end); j < len(d) && d[j] == ',' {
-		k := jsontext.SkipSpace(d, j+1)
-		if e := jsontext.SkipValue(d, k); e > 0 {
-			arg = d[k:e]
-		}
-	}
+	arg, argEnd := nextArg(d, end)
 
 	switch op {
 	case chat.OpNick:
@@ -123,6 +125,17 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 			return chat.ErrMissingRoom
 		}
 		req.Room, req.HasRoom = jsontext.Unquote(arg), true
+		if op == chat.OpMembers {
+			opts, _ := nextArg(d, argEnd)
+			if err := setList(req, opts); err != nil {
+				return err
+			}
+		}
+
+	case chat.OpRooms:
+		if err := setList(req, arg); err != nil {
+			return err
+		}
 
 	case chat.OpSend:
 		var f sendFields
@@ -143,6 +156,46 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		}
 	}
 	return nil
+}
+
+// nextArg returns the argument of the event array d that follows the
+// value ending at i, and the index just past it; nil (and i) when there is
+// none.
+func nextArg(d []byte, i int) ([]byte, int) {
+	if j := jsontext.SkipSpace(d, i); j < len(d) && d[j] == ',' {
+		k := jsontext.SkipSpace(d, j+1)
+		if e := jsontext.SkipValue(d, k); e > 0 {
+			return d[k:e], e
+		}
+	}
+	return nil, i
+}
+
+// setList reads a list's options object, {limit, cursor}, into req. Any
+// other argument, or none, leaves the defaults.
+func setList(req *chat.Request, opts []byte) *chat.Error {
+	if len(opts) == 0 || opts[0] != '{' {
+		return nil
+	}
+	var f listFields
+	if jsontext.ScanObject(opts, 0, f.set) < 0 {
+		return nil
+	}
+	return req.SetList(f.limit, f.cursor)
+}
+
+// listFields holds the raw values of a list's options.
+type listFields struct {
+	limit, cursor []byte
+}
+
+func (f *listFields) set(key, v []byte) {
+	switch {
+	case nameIs(key, "limit"):
+		f.limit = v
+	case nameIs(key, "cursor"):
+		f.cursor = v
+	}
 }
 
 // lookupOp maps the contents of the event name string (quotes removed,
@@ -253,6 +306,7 @@ func (Codec) AppendWelcome(dst []byte, id, user string) []byte { return dst }
 //	join, leave:   43<id>[{"room":"lobby","count":2}]
 //	rooms:         43<id>[{"rooms":[{"room":"lobby","count":2}]}]
 //	members:       43<id>[{"room":"lobby","members":[{"id":"…","nick":"alice"}]}]
+//	(either list, when it continues on another page: …],"cursor":"…"}])
 //	message, ping: 43<id>[{"ok":true}]
 //	error:         43<id>[{"error":{"code":"not_member","message":"not a member of this room"}}]
 //
@@ -302,6 +356,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+		dst = appendCursor(dst, r.Cursor)
 	case chat.OpMembers:
 		dst = append(dst, `{"room":`...)
 		dst = jsontext.AppendString(dst, r.Room)
@@ -318,6 +373,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+		dst = appendCursor(dst, r.Cursor)
 	default:
 		dst = append(dst, `{"ok":true`...)
 	}
@@ -421,6 +477,15 @@ func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(p.Count), 10)
 	return append(dst, '}', ']')
+}
+
+// appendCursor appends `,"cursor":<cursor>` when a list continues.
+func appendCursor(dst []byte, cursor string) []byte {
+	if cursor == "" {
+		return dst
+	}
+	dst = append(dst, `,"cursor":`...)
+	return jsontext.AppendString(dst, cursor)
 }
 
 // appendUser appends `,"user":<user>` for an authenticated user.

@@ -72,6 +72,7 @@ type options struct {
 	proxy          proxy.Config
 	proxyHeaders   string
 	maxPerUser     int
+	roomsList      chat.RoomsList
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -103,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.net.Limits.MessageBurst, "rate-burst", 0, "messages allowed at once above -rate-messages (0 = twice the rate)")
 	fs.IntVar(&o.net.Limits.BytesPerSecond, "rate-bytes", limit.DefaultBytesPerSecond, "inbound bytes per second per connection (-1 = unlimited)")
 	fs.IntVar(&o.maxRooms, "max-rooms", limit.DefaultMaxRoomsPerConnection, "rooms one connection may be in at once (too_many_rooms above; -1 = unlimited)")
+	fs.Var(&o.roomsList, "rooms-list", "`mode` of a client's rooms list: permitted (default: the rooms its token's rooms claim allows, and its own), all, or none (always empty); the server API lists all")
 	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL (e.g. nats://127.0.0.1:4222) turning cluster mode on; env CHATGATE_NATS_URL")
@@ -255,6 +257,7 @@ func run(args []string, stderr io.Writer) error {
 		Node:     node,
 
 		MaxConnectionsPerUser: o.maxPerUser,
+		RoomsList:             o.roomsList,
 		InlineAttachments:     socketio.InlineAttachments,
 	}, table)
 	if o.proxy.ConnectURL != "" || o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
