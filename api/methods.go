@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/names"
 )
 
 // method runs one API method on decoded-but-raw params.
@@ -43,9 +44,11 @@ const (
 // empty is the result of methods that return nothing.
 type empty struct{}
 
+// checkRoom applies the rule for room names (package chat/names) that
+// the hub applies to clients' and backends' rooms.
 func checkRoom(room string) *Error {
-	if room == "" || len(room) > chat.MaxRoomLen || !utf8.ValidString(room) {
-		return badRequest("room must be 1 to 128 bytes of valid UTF-8")
+	if !names.Room(room) {
+		return badRequest("room must be 1 to 128 bytes of valid UTF-8 without control or format characters")
 	}
 	return nil
 }

@@ -81,8 +81,8 @@ func parseCommands(raw []json.RawMessage) ([]command, *Error) {
 // check reports what is wrong with c, or "".
 func (c *command) check() string {
 	switch {
-	case c.Join != nil && checkRoom([]byte(*c.Join)) != nil, c.Leave != nil && checkRoom([]byte(*c.Leave)) != nil:
-		return "room must be 1 to 128 bytes"
+	case c.Join != nil && checkRoom(*c.Join) != nil, c.Leave != nil && checkRoom(*c.Leave) != nil:
+		return "room must be 1 to 128 bytes of text without control or format characters"
 	case c.Emit != nil:
 		e := c.Emit
 		if e.Event == "" || len(e.Event) > 128 || !utf8.ValidString(e.Event) {
@@ -100,13 +100,13 @@ func (c *command) check() string {
 		if n != 1 {
 			return "emit: to names exactly one of room, client, user, all"
 		}
-		if e.To.Room != "" && checkRoom([]byte(e.To.Room)) != nil {
-			return "emit: room must be 1 to 128 bytes"
+		if e.To.Room != "" && checkRoom(e.To.Room) != nil {
+			return "emit: room must be 1 to 128 bytes of text without control or format characters"
 		}
 	case c.Set != nil:
 		if c.Set.Nick != nil {
-			if n := utf8.RuneCountInString(*c.Set.Nick); n < 1 || n > MaxNickLen || !utf8.ValidString(*c.Set.Nick) {
-				return "set: nick must be 1 to 32 characters"
+			if checkNick(*c.Set.Nick) != nil {
+				return "set: nick must be 1 to 32 characters of text without control or format characters"
 			}
 		}
 		if d := bytes.TrimSpace(c.Set.Data); len(d) > 0 && d[0] != '{' && string(d) != "null" {
@@ -126,8 +126,37 @@ func (c *command) check() string {
 	return ""
 }
 
+// normalize puts the rooms c names in NFC (-room-nfc) and reports what is
+// wrong with them then, or "".
+func (c *command) normalize(h *Hub) string {
+	for _, room := range []*string{c.Join, c.Leave} {
+		if room != nil {
+			*room = h.roomNFC(*room)
+			if checkRoom(*room) != nil {
+				return "room must be 1 to 128 bytes in NFC"
+			}
+		}
+	}
+	if c.Emit != nil && c.Emit.To.Room != "" {
+		c.Emit.To.Room = h.roomNFC(c.Emit.To.Room)
+		if checkRoom(c.Emit.To.Room) != nil {
+			return "emit: room must be 1 to 128 bytes in NFC"
+		}
+	}
+	return ""
+}
+
 // runCommands carries out checked commands for s, on s's loop.
 func (h *Hub) runCommands(s *Session, cmds []command) *Error {
+	if h.cfg.RoomNFC {
+		// All rooms in NFC, and checked again (NFC may lengthen a name),
+		// before the first command runs.
+		for i := range cmds {
+			if err := cmds[i].normalize(h); err != "" {
+				return commandError(i, err)
+			}
+		}
+	}
 	for i := range cmds {
 		c := &cmds[i]
 		switch {

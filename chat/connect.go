@@ -86,6 +86,9 @@ func (h *Hub) Connect(s *Session, info ConnectInfo, done func(*Error, *Disconnec
 				done(err, nil)
 				return
 			}
+			for i, room := range res.Rooms {
+				res.Rooms[i] = h.roomNFC(room) // -room-nfc, before the check
+			}
 			if err := res.check(); err != nil {
 				done(err, nil)
 				return
@@ -100,14 +103,12 @@ func (r *ConnectResult) check() *Error {
 	if len(r.User) > maxUserLen || !utf8.ValidString(r.User) {
 		return backendError("user must be at most 256 bytes of UTF-8")
 	}
-	if r.Nick != "" {
-		if n := utf8.RuneCountInString(r.Nick); n > MaxNickLen || !utf8.ValidString(r.Nick) {
-			return backendError("nick must be 1 to 32 characters")
-		}
+	if r.Nick != "" && checkNick(r.Nick) != nil {
+		return backendError("nick must be 1 to 32 characters of text without control or format characters")
 	}
 	for _, room := range r.Rooms {
-		if checkRoom([]byte(room)) != nil {
-			return backendError("room must be 1 to 128 bytes")
+		if checkRoom(room) != nil {
+			return backendError("room must be 1 to 128 bytes of text without control or format characters")
 		}
 	}
 	if d := r.Data; len(d) > 0 && d[0] != '{' && string(d) != "null" {

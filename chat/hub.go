@@ -4,7 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/metrics"
@@ -74,6 +73,13 @@ type Config struct {
 	// inline binary values, for what the backend receives
 	// (socketio.InlineAttachments); nil passes placeholders through.
 	InlineAttachments func(dst, data []byte, attachments [][]byte) ([]byte, error)
+	// RoomNFC normalises room names to Unicode NFC where they enter
+	// (-room-nfc), so that composed and decomposed spellings are one room.
+	RoomNFC bool
+	// MaxJSONDepth bounds the nesting of a client's data and event
+	// arguments (-max-json-depth): deeper is bad_json. 0 means
+	// DefaultMaxJSONDepth, less than 0 no bound.
+	MaxJSONDepth int
 }
 
 // Hub applies chat operations to the room table and the session registry.
@@ -232,6 +238,12 @@ func (h *Hub) Handle(s *Session, req *Request) {
 		h.reply(s, &Reply{ID: req.ID, Op: req.Op, Err: ErrNotReady})
 		return
 	}
+	if err := h.screen(req); err != nil {
+		h.cfg.Metrics.Error(err.Code)
+		req.reply = Reply{ID: req.ID, Op: req.Op, Err: err}
+		s.peer.WriteReply(&req.reply)
+		return
+	}
 	if kind, ok := h.viaBackend(req); ok {
 		h.callBackend(s, kind, req)
 		return
@@ -258,9 +270,8 @@ func (h *Hub) Fail(s *Session, req *Request, err *Error) {
 func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 	switch req.Op {
 	case OpNick:
-		n := utf8.RuneCount(req.Name)
-		if n < 1 || n > MaxNickLen || !utf8.Valid(req.Name) {
-			return ErrInvalidName
+		if err := checkNick(req.Name); err != nil {
+			return err
 		}
 		name := string(req.Name)
 		s.nick.Store(&name)
@@ -404,11 +415,13 @@ func (h *Hub) sendToUser(s *Session, req *Request) *Error {
 	return nil
 }
 
-func checkRoom(name []byte) *Error {
+// checkRoom is the rule for a room name, wherever it comes from: 1 to
+// MaxRoomLen bytes of text (package chat/names).
+func checkRoom[S ~string | ~[]byte](name S) *Error {
 	if len(name) < 1 || len(name) > MaxRoomLen {
 		return ErrInvalidRoom
 	}
-	return nil
+	return checkRoomText(name)
 }
 
 // presence tells the other members of room that s joined or left; count

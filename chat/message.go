@@ -192,26 +192,39 @@ type Codec interface {
 // SetSend fills req's destination and data from the raw JSON values of a
 // send request — "room", "to", "user" and "data", nil when absent — the
 // same way for every codec: a room, a target connection or a user (one at
-// least) must be a JSON string, and data must be present. It returns the
-// error reply for a request that does not qualify.
+// least) must be a JSON string, and data must be present; a room, "to" or
+// "user" that is not text is refused (ErrRoomText, ErrBadText). It returns
+// the error reply for a request that does not qualify.
 func (req *Request) SetSend(room, to, user, data []byte) *Error {
 	if room != nil {
 		if !jsontext.IsString(room) {
 			return ErrMissingRoom
 		}
-		req.Room, req.HasRoom = jsontext.Unquote(room), true
+		r, err := UnquoteRoom(room)
+		if err != nil {
+			return err
+		}
+		req.Room, req.HasRoom = r, true
 	}
 	if to != nil {
 		if !jsontext.IsString(to) {
 			return ErrMissingDest
 		}
-		req.To, req.HasTo = jsontext.Unquote(to), true
+		t, err := UnquoteText(to)
+		if err != nil {
+			return err
+		}
+		req.To, req.HasTo = t, true
 	}
 	if user != nil {
 		if !jsontext.IsString(user) {
 			return ErrMissingDest
 		}
-		req.User, req.HasUser = jsontext.Unquote(user), true
+		u, err := UnquoteText(user)
+		if err != nil {
+			return err
+		}
+		req.User, req.HasUser = u, true
 	}
 	if !req.HasRoom && !req.HasTo && !req.HasUser {
 		return ErrMissingDest

@@ -59,3 +59,50 @@ func equalFoldName(b []byte, name string) bool {
 	}
 	return true
 }
+
+// HasForwarding reports whether head, an HTTP/1.x request head as for
+// AppendHeader, has a field line named Forwarded, X-Forwarded-For or
+// X-Real-IP, whatever its value (empty included): whether the sender
+// forwarded the request for someone. A trusted proxy's own requests
+// (health checks) have none; a request it forwarded whose headers name no
+// client — garbage, "unknown", an empty value, only trusted hops —
+// has one, and Resolve returns the proxy's address (the last good hop) for
+// it. Per-address limits count such requests against that address rather
+// than exempting them as the proxy's own.
+//
+// It does not allocate and keeps no reference to head.
+func HasForwarding(head []byte) bool {
+	// Skip the request line.
+	i := bytes.IndexByte(head, '\n')
+	if i < 0 {
+		return false
+	}
+	head = head[i+1:]
+	for len(head) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line, head = head[:i], head[i+1:]
+		} else {
+			line, head = head, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			return false // the blank line ends the head
+		}
+		name, _, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		switch len(name) {
+		case len("Forwarded"): // and len("X-Real-IP")
+			if equalFoldName(name, "Forwarded") || equalFoldName(name, "X-Real-IP") {
+				return true
+			}
+		case len("X-Forwarded-For"):
+			if equalFoldName(name, "X-Forwarded-For") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/clientip"
 )
 
 // Admission: what a client must pass before it becomes a chat session —
@@ -30,9 +31,11 @@ type admission struct {
 // gateway verify), then the origin, then the token.
 func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *Response) {
 	var a admission
-	// A trusted proxy's own requests (health checks, a forwarding header
-	// that named no client) are not counted against its address.
-	if holdIP && !s.cfg.TrustedProxies.Contains(ip) {
+	// A trusted proxy's own requests (health checks: no forwarding
+	// header at all) are not counted against its address. A request it
+	// forwarded whose headers named no client (garbage, "unknown", only
+	// trusted hops) resolved to the proxy's address, and counts there.
+	if holdIP && (!s.cfg.TrustedProxies.Contains(ip) || clientip.HasForwarding(req.Head)) {
 		if !s.perIP.Acquire(ip, s.cfg.Limits.MaxConnectionsPerIP) {
 			return a, refused(textResponse(429, "too many connections from this address\n"))
 		}

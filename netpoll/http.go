@@ -87,8 +87,8 @@ func headEnd(b []byte) int {
 }
 
 // parseHead parses a complete request head (as delimited by headEnd). Header
-// lines are checked for syntax here so that a malformed request gets a 400
-// whatever its path.
+// lines are checked for syntax here (validFieldLine) so that a malformed
+// request gets a 400 whatever its path.
 func parseHead(head []byte) (Request, error) {
 	i := bytes.Index(head, []byte("\r\n"))
 	if i < 0 {
@@ -118,7 +118,7 @@ func parseHead(head []byte) (Request, error) {
 		if len(line) == 0 {
 			break
 		}
-		if _, _, ok := httphead.ParseHeaderLine(line); !ok {
+		if !validFieldLine(line) {
 			return Request{}, errMalformedHead
 		}
 	}
@@ -142,6 +142,37 @@ func parseHead(head []byte) (Request, error) {
 		req.Path = uri
 	}
 	return req, nil
+}
+
+// validFieldLine reports whether line, without its CRLF, is a field line
+// as RFC 9112 §5 writes one: a field name that is a token (RFC 9110 §5.1),
+// the colon right after it — whitespace between the name and the colon
+// must get a 400 (RFC 9112 §5.1) — and a value without NUL, CR or LF (RFC
+// 9110 §5.5). A line that starts with whitespace is an obs-fold, the
+// continuation of the line before (RFC 9112 §5.2): refused too, as is
+// whitespace between the request line and the first field (§2.2). Other
+// controls in a value are kept (RFC 9110 §5.5 allows that).
+//
+// Requiring this keeps every reader of the head in agreement: Header and
+// clientip.AppendHeader split lines at LF and match names exactly, so a
+// bare LF in a value or a space before a colon could otherwise show one
+// field to one reader and another to the next.
+func validFieldLine(line []byte) bool {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false // no colon, or an empty name
+	}
+	for _, c := range line[:colon] {
+		if !httphead.OctetTypes[c].IsToken() {
+			return false
+		}
+	}
+	for _, c := range line[colon+1:] {
+		if c == 0 || c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendResponse appends resp as an HTTP/1.1 response that closes the

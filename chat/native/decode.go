@@ -24,6 +24,11 @@ import (
 // chat.ErrMissingRoom, chat.ErrMissingDest or chat.ErrMissingData (a required
 // field absent or of the wrong JSON kind), chat.ErrBadLimit or
 // chat.ErrBadCursor. They are checked in that order.
+// A name, room, to, user or event that is not text — invalid UTF-8, or a
+// surrogate escape not paired as RFC 8259 §7 writes characters outside
+// the BMP — is refused rather than decoded to U+FFFD: chat.ErrNickText,
+// chat.ErrRoomText (codes invalid_name, invalid_room) or chat.ErrBadText
+// (bad_json) for the others.
 // req.ID is still set if an id could be read, so that the error reply can
 // echo it. For invalid JSON that is a best effort: the id the scan of the
 // top-level object found before it gave up, kept only if that token is
@@ -64,13 +69,21 @@ func Decode(payload []byte, req *chat.Request) error {
 		if !jsontext.IsString(f.name) {
 			return chat.ErrMissingName
 		}
-		req.Name, req.HasName = jsontext.Unquote(f.name), true
+		name, err := chat.UnquoteName(f.name)
+		if err != nil {
+			return err
+		}
+		req.Name, req.HasName = name, true
 
 	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
 		if !jsontext.IsString(f.room) {
 			return chat.ErrMissingRoom
 		}
-		req.Room, req.HasRoom = jsontext.Unquote(f.room), true
+		room, err := chat.UnquoteRoom(f.room)
+		if err != nil {
+			return err
+		}
+		req.Room, req.HasRoom = room, true
 		if op == chat.OpMembers {
 			if err := req.SetList(f.limit, f.cursor); err != nil {
 				return err
@@ -91,7 +104,11 @@ func Decode(payload []byte, req *chat.Request) error {
 		if !jsontext.IsString(f.event) {
 			return chat.ErrMissingEvent
 		}
-		req.Event = jsontext.Unquote(f.event)
+		event, err := chat.UnquoteText(f.event)
+		if err != nil {
+			return err
+		}
+		req.Event = event
 		switch {
 		case f.args == nil:
 			req.Args = []byte("[]")

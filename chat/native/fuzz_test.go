@@ -6,6 +6,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/internal/jsontext"
@@ -74,6 +75,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		if req.Op == chat.OpSend && req.Data == nil {
 			t.Fatal("send without data")
+		}
+		// Names that decode are text: never U+FFFD standing for what
+		// could not be decoded.
+		for _, s := range [][]byte{req.Name, req.Room, req.To, req.User, req.Event} {
+			if !utf8.Valid(s) {
+				t.Fatalf("%q decoded from %q is not UTF-8", s, payload)
+			}
 		}
 		if req.Data != nil && (!json.Valid(req.Data) || !within(req.Data, payload)) {
 			t.Fatalf("Data %q is not a JSON value from the payload", req.Data)

@@ -51,13 +51,16 @@ import (
 // (for a message: a non-object argument or one without "room" and "to" is
 // ErrMissingDest, a non-string "room" ErrMissingRoom, a non-string "to"
 // ErrMissingDest), chat.ErrBadLimit or chat.ErrBadCursor for a list's
-// options. req.ID is set before any request error is detected, and
-// req.Op once the event name is known.
+// options. A name, room, "to", "user" or event name that is not
+// text (invalid UTF-8, or a lone surrogate escape) is refused rather than
+// decoded to U+FFFD: chat.ErrNickText, chat.ErrRoomText or chat.ErrBadText
+// (an event name, "to", "user"). req.ID is set before any request error is
+// detected, and req.Op once the event name is known.
 //
 // Slices in req alias p.Data, and so the parsed message: they are valid as
 // long as it is. Strings ("name", "room", "to") are unquoted; one with
-// escape sequences or invalid UTF-8 is decoded into a new slice, as
-// encoding/json would decode it, and that is the only allocation.
+// escape sequences is decoded into a new slice, and that is the only
+// allocation.
 // DecodeEvent trusts p to come from ParsePacket (p.Data valid JSON); on
 // anything else it may fail or return odd slices but never panics. It is
 // safe for concurrent use.
@@ -103,7 +106,11 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		// An application event: the backend's (-proxy-event-url), or
 		// unknown_type when there is none. Built-in names win.
 		req.Op = chat.OpRPC
-		req.Event = jsontext.Unquote(d[i:end])
+		event, err := chat.UnquoteText(d[i:end])
+		if err != nil {
+			return err
+		}
+		req.Event = event
 		req.Args = EventArgs(d, nil)
 		req.Attachments = attachments
 		return nil
@@ -118,13 +125,21 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		if !jsontext.IsString(arg) {
 			return chat.ErrMissingName
 		}
-		req.Name, req.HasName = jsontext.Unquote(arg), true
+		name, err := chat.UnquoteName(arg)
+		if err != nil {
+			return err
+		}
+		req.Name, req.HasName = name, true
 
 	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
 		if !jsontext.IsString(arg) {
 			return chat.ErrMissingRoom
 		}
-		req.Room, req.HasRoom = jsontext.Unquote(arg), true
+		room, err := chat.UnquoteRoom(arg)
+		if err != nil {
+			return err
+		}
+		req.Room, req.HasRoom = room, true
 		if op == chat.OpMembers {
 			opts, _ := nextArg(d, argEnd)
 			if err := setList(req, opts); err != nil {

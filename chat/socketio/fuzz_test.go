@@ -8,7 +8,16 @@ import (
 	"testing"
 
 	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/internal/jsontext"
 )
+
+// isText reports whether the raw JSON string raw is text: strings that
+// are not (invalid UTF-8, lone surrogate escapes) are refused where
+// encoding/json decodes them with U+FFFD.
+func isText(raw []byte) bool {
+	_, ok := jsontext.UnquoteText(raw)
+	return ok
+}
 
 // The parsers here take whole messages (the frame layer reassembles them),
 // so the split property of the streaming parsers does not apply; the
@@ -252,6 +261,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		if wantOp == chat.OpInvalid {
 			// An application event: its name and its arguments, which
 			// must be the array without its first element.
+			if !isText(arr[0]) {
+				if err != chat.ErrBadText || req.Op != chat.OpRPC {
+					t.Fatalf("event %s: op %v err %v, want bad text", arr[0], req.Op, err)
+				}
+				return
+			}
 			if err != nil || req.Op != chat.OpRPC || string(req.Event) != name {
 				t.Fatalf("event %q: op %v event %q err %v", name, req.Op, req.Event, err)
 			}
@@ -272,11 +287,17 @@ func FuzzDecodeEvent(f *testing.F) {
 			var s string
 			return s, raw != nil && raw[0] == '"' && json.Unmarshal(raw, &s) == nil
 		}
-		checkString := func(field string, has bool, got []byte, raw json.RawMessage, missing error) {
+		checkString := func(field string, has bool, got []byte, raw json.RawMessage, missing, notText error) {
 			want, ok := str(raw)
 			if !ok {
 				if err != missing {
 					t.Fatalf("%s: err %v for %s", field, err, raw)
+				}
+				return
+			}
+			if !isText(raw) {
+				if err != notText {
+					t.Fatalf("%s: err %v for %s, want %v", field, err, raw, notText)
 				}
 				return
 			}
@@ -286,12 +307,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		switch wantOp {
 		case chat.OpNick:
-			checkString("name", req.HasName, req.Name, arg, chat.ErrMissingName)
+			checkString("name", req.HasName, req.Name, arg, chat.ErrMissingName, chat.ErrNickText)
 		case chat.OpJoin, chat.OpLeave, chat.OpMembers:
 			if wantOp == chat.OpMembers && len(arr) > 2 && (err == chat.ErrBadLimit || err == chat.ErrBadCursor) {
 				break // the list's options (arr[2]), as chat.Request.SetList reads them
 			}
-			checkString("room", req.HasRoom, req.Room, arg, chat.ErrMissingRoom)
+			checkString("room", req.HasRoom, req.Room, arg, chat.ErrMissingRoom, chat.ErrRoomText)
 		case chat.OpSend:
 			var m map[string]json.RawMessage
 			if arg == nil || arg[0] != '{' || json.Unmarshal(arg, &m) != nil {
@@ -307,7 +328,19 @@ func FuzzDecodeEvent(f *testing.F) {
 				if err != chat.ErrMissingRoom {
 					t.Fatalf("room %s: err %v", m["room"], err)
 				}
-			case m["to"] != nil && !hasTo, !hasRoom && !hasTo:
+			case hasRoom && !isText(m["room"]):
+				if err != chat.ErrRoomText {
+					t.Fatalf("room %s: err %v", m["room"], err)
+				}
+			case m["to"] != nil && !hasTo:
+				if err != chat.ErrMissingDest {
+					t.Fatalf("room %s to %s: err %v", m["room"], m["to"], err)
+				}
+			case hasTo && !isText(m["to"]):
+				if err != chat.ErrBadText {
+					t.Fatalf("to %s: err %v", m["to"], err)
+				}
+			case !hasRoom && !hasTo:
 				if err != chat.ErrMissingDest {
 					t.Fatalf("room %s to %s: err %v", m["room"], m["to"], err)
 				}

@@ -72,6 +72,8 @@ type options struct {
 	proxy          proxy.Config
 	proxyHeaders   string
 	maxPerUser     int
+	roomNFC        bool
+	maxJSONDepth   int
 	roomsList      chat.RoomsList
 }
 
@@ -107,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&o.roomsList, "rooms-list", "`mode` of a client's rooms list: permitted (default: the rooms its token's rooms claim allows, and its own), all, or none (always empty); the server API lists all")
 	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")
 	fs.BoolVar(&o.presence, "presence", true, "send join/leave presence events to room members")
+	fs.BoolVar(&o.roomNFC, "room-nfc", false, "normalise room names to Unicode NFC, so that composed and decomposed spellings name one room")
+	fs.IntVar(&o.maxJSONDepth, "max-json-depth", chat.DefaultMaxJSONDepth, "nesting of arrays and objects allowed in a client's data and event arguments (bad_json deeper; -1 = unlimited)")
 	fs.StringVar(&o.natsURL, "nats", "", "NATS server URL (e.g. nats://127.0.0.1:4222) turning cluster mode on; env CHATGATE_NATS_URL")
 	fs.StringVar(&o.clusterKey, "cluster-key", "", "shared key (at least 32 bytes) signing every message between cluster nodes with HMAC-SHA256; nodes drop unsigned or forged ones (prefer CHATGATE_CLUSTER_KEY)")
 	fs.StringVar(&o.natsAuth.User, "nats-user", "", "NATS user name (with -nats-password)")
@@ -257,6 +261,8 @@ func run(args []string, stderr io.Writer) error {
 		Node:     node,
 
 		MaxConnectionsPerUser: o.maxPerUser,
+		RoomNFC:               o.roomNFC,
+		MaxJSONDepth:          o.maxJSONDepth,
 		RoomsList:             o.roomsList,
 		InlineAttachments:     socketio.InlineAttachments,
 	}, table)

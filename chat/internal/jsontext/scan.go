@@ -154,3 +154,32 @@ func ScanObject(p []byte, i int, member func(key, value []byte)) int {
 // IsString reports whether raw, a value slice from the scanner, is a JSON
 // string.
 func IsString(raw []byte) bool { return len(raw) >= 2 && raw[0] == '"' }
+
+// DeeperThan reports whether the JSON value p nests arrays and objects
+// more than max levels deep: a scalar is at depth 0, [] and {} at 1,
+// [[]] at 2. Brackets inside strings do not count. It walks p once,
+// stops at the first level past max, and does not allocate. Like the
+// rest of the scanner it trusts p to be JSON; on anything else it returns
+// some answer without reading out of bounds.
+func DeeperThan(p []byte, max int) bool {
+	depth := 0
+	for j := 0; j < len(p); {
+		switch p[j] {
+		case '"':
+			j = SkipString(p, j)
+			if j < 0 {
+				return false
+			}
+			continue
+		case '{', '[':
+			depth++
+			if depth > max {
+				return true
+			}
+		case '}', ']':
+			depth--
+		}
+		j++
+	}
+	return false
+}

@@ -114,3 +114,67 @@ func hex4(s []byte, i int) (rune, bool) {
 	}
 	return r, true
 }
+
+// UnquoteText is Unquote for strings that must be text: names, rooms,
+// connection and user ids, event names. Where Unquote replaces what
+// cannot be decoded with U+FFFD, UnquoteText refuses it, so that a string
+// that was never text cannot pass for one that holds a real U+FFFD. It
+// reports false for invalid UTF-8 and for a surrogate escape that is not
+// the first half of a pair written as two escapes, a high surrogate
+// (\uD800–\uDBFF) followed by a low one (\uDC00–\uDFFF): a lone \ud800,
+// a lone \udfff, or the pair reversed. Otherwise it returns what Unquote
+// returns, with the same single allocation for strings with escapes.
+func UnquoteText(raw []byte) ([]byte, bool) {
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		if !utf8.Valid(s) {
+			return nil, false
+		}
+		return s, true
+	}
+	// Escapes are ASCII, so the raw bytes are valid UTF-8 exactly when
+	// the unescaped text is.
+	if !utf8.Valid(s) || !pairedSurrogates(s) {
+		return nil, false
+	}
+	return AppendUnquoted(make([]byte, 0, len(s)), s), true
+}
+
+// pairedSurrogates reports whether every surrogate escape in the string
+// contents s is a high surrogate immediately followed by a low one.
+func pairedSurrogates(s []byte) bool {
+	for i := 0; i < len(s); {
+		k := bytes.IndexByte(s[i:], '\\')
+		if k < 0 {
+			return true
+		}
+		i += k
+		if i+1 >= len(s) {
+			return true
+		}
+		if s[i+1] != 'u' {
+			i += 2 // a two-character escape, \\ included
+			continue
+		}
+		r, ok := hex4(s, i+2)
+		if !ok {
+			i += 2 // malformed, possible only on input json.Valid rejects
+			continue
+		}
+		i += 6
+		switch {
+		case r >= 0xdc00 && r <= 0xdfff:
+			return false // a low surrogate first
+		case r >= 0xd800 && r <= 0xdbff:
+			if i+1 >= len(s) || s[i] != '\\' || s[i+1] != 'u' {
+				return false
+			}
+			r2, ok := hex4(s, i+2)
+			if !ok || r2 < 0xdc00 || r2 > 0xdfff {
+				return false
+			}
+			i += 6
+		}
+	}
+	return true
+}
