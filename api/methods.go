@@ -30,6 +30,7 @@ func init() {
 		"connections": (*Server).connections,
 		"info":        (*Server).info,
 		"batch":       (*Server).batch,
+		"revoke":      (*Server).revoke,
 	}
 }
 
@@ -322,6 +323,46 @@ func (s *Server) disconnectLocal(p disconnectParams) disconnectResult {
 		s.hub.Disconnect(sess, d)
 	}
 	return disconnectResult{len(sessions)}
+}
+
+// ---- revoke ----
+
+type revokeParams struct {
+	User string `json:"user,omitempty"`
+	JTI  string `json:"jti,omitempty"`
+	// TTL is how long, in seconds, handshakes and refreshes of the user
+	// or token are refused; default 3600, at most 30 days.
+	TTL int `json:"ttl,omitempty"`
+}
+
+const maxRevokeTTL = 30 * 24 * 3600
+
+func (s *Server) revoke(ctx context.Context, raw []byte) (any, *Error) {
+	var p revokeParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if (p.User == "") == (p.JTI == "") {
+		return nil, badRequest(`give "user" or "jti"`)
+	}
+	if p.TTL == 0 {
+		p.TTL = 3600
+	}
+	if p.TTL < 0 || p.TTL > maxRevokeTTL {
+		return nil, badRequest(`"ttl" must be 1 to 2592000 seconds`)
+	}
+	res := s.revokeLocal(p)
+	for _, node := range s.allNodes() {
+		var r disconnectResult
+		if s.callNode(ctx, node, "revoke", p, &r) == nil {
+			res.Disconnected += r.Disconnected
+		}
+	}
+	return res, nil
+}
+
+func (s *Server) revokeLocal(p revokeParams) disconnectResult {
+	return disconnectResult{s.hub.Revoke(p.User, p.JTI, time.Now().Add(time.Duration(p.TTL)*time.Second))}
 }
 
 // ---- rooms, members ----
@@ -682,6 +723,12 @@ func (s *Server) serveLocal(ctx context.Context, method string, raw []byte) (any
 		return s.connectionsLocal(p), nil
 	case "info":
 		return s.infoLocal(), nil
+	case "revoke":
+		var p revokeParams
+		if err := decode(raw, &p); err != nil {
+			return nil, err
+		}
+		return s.revokeLocal(p), nil
 	}
 	return nil, errUnknownMethod
 }

@@ -51,6 +51,7 @@ var specParams = map[string]any{
 	"connections": connectionsParams{},
 	"info":        struct{}{},
 	"batch":       batchParams{},
+	"revoke":      revokeParams{},
 }
 
 // specResults maps each method to the type of its result.
@@ -61,6 +62,7 @@ var specResults = map[string]any{
 	"join":        empty{},
 	"leave":       empty{},
 	"disconnect":  disconnectResult{},
+	"revoke":      disconnectResult{},
 	"rooms":       roomsResult{},
 	"members":     membersResult{},
 	"connections": connectionsResult{},

@@ -41,6 +41,9 @@ const (
 	ErrBadClaims Error = "auth: invalid claims"
 	// ErrBadOrigin: an entry of an origin allowlist does not parse.
 	ErrBadOrigin Error = "auth: invalid origin"
+	// ErrRevoked: the token's "jti" or its user was revoked (the server
+	// API's revoke) and the revocation has not run out.
+	ErrRevoked Error = "auth: token revoked"
 )
 
 // Reason returns the client-facing description of an error of this

@@ -19,10 +19,20 @@ type Identity struct {
 	// nil means any room (no claim, or a "*" entry); an empty non-nil
 	// slice means none.
 	Rooms []RoomPattern
+	// Publish narrows the rooms the holder may send to, from the
+	// "publish" claim (same patterns as Rooms); without the claim the
+	// holder may send wherever it may join. Sending also needs
+	// membership, so a room must be in both.
+	Publish []RoomPattern
 	// Expires is the token's "exp". It is checked when the token is
-	// verified, at connect time; an open connection is not cut when its
-	// token expires.
+	// verified, and on open connections (the transports close a
+	// connection whose token expired and was not refreshed).
 	Expires time.Time
+	// TokenID is the token's "jti", "" when absent: what a revocation can
+	// name.
+	TokenID string
+
+	publishSet bool // the token had a "publish" claim
 
 	// notBefore is the latest of "nbf" and "iat" (zero if neither), which
 	// a cache hit checks again in case the clock moved back.
@@ -52,6 +62,30 @@ func (id *Identity) MayJoin(room []byte) bool {
 		}
 	}
 	return false
+}
+
+// MayPublish reports whether the holder may send to room: allowed by the
+// "publish" claim when the token has one (a "*" entry allows any room).
+// An anonymous connection (nil id) may. Safe from any goroutine.
+func (id *Identity) MayPublish(room []byte) bool {
+	if id == nil || !id.publishSet || id.Publish == nil {
+		return true
+	}
+	for _, p := range id.Publish {
+		if p.Match(room) {
+			return true
+		}
+	}
+	return false
+}
+
+// ExpiresAt is the token's expiry, the zero time for an anonymous
+// connection.
+func (id *Identity) ExpiresAt() time.Time {
+	if id == nil {
+		return time.Time{}
+	}
+	return id.Expires
 }
 
 // valid reports whether the identity's token is still valid at now, with

@@ -76,6 +76,7 @@ type Verifier struct {
 	now    func() time.Time
 	leeway time.Duration
 	cache  *cache // nil when disabled
+	revs   revocations
 }
 
 // NewVerifier returns a Verifier for cfg. Only the algorithm of the
@@ -150,7 +151,8 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 // claims are the JWT claims chatgate reads.
 type claims struct {
 	jwt.RegisteredClaims
-	Rooms []string `json:"rooms"`
+	Rooms   []string `json:"rooms"`
+	Publish []string `json:"publish"`
 }
 
 // Validate implements jwt.ClaimsValidator; it runs after the signature has
@@ -166,6 +168,14 @@ func (c *claims) Validate() error {
 		if r == "" {
 			return ErrBadClaims
 		}
+	}
+	for _, r := range c.Publish {
+		if r == "" {
+			return ErrBadClaims
+		}
+	}
+	if len(c.ID) > MaxSubjectLen {
+		return ErrBadClaims
 	}
 	return nil
 }
@@ -206,6 +216,9 @@ func (v *Verifier) Verify(token []byte) (*Identity, error) {
 	if v.cache != nil {
 		key = sha256.Sum256(token)
 		if id := v.cache.get(&key, v.now(), v.leeway); id != nil {
+			if v.revs.revoked(id, v.now()) {
+				return nil, ErrRevoked
+			}
 			return id, nil
 		}
 	}
@@ -214,7 +227,7 @@ func (v *Verifier) Verify(token []byte) (*Identity, error) {
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
-	id := &Identity{Subject: c.Subject, Expires: c.ExpiresAt.Time}
+	id := &Identity{Subject: c.Subject, Expires: c.ExpiresAt.Time, TokenID: c.ID}
 	if c.NotBefore != nil {
 		id.notBefore = c.NotBefore.Time
 	}
@@ -224,8 +237,15 @@ func (v *Verifier) Verify(token []byte) (*Identity, error) {
 	if c.Rooms != nil {
 		id.Rooms = parseRooms(c.Rooms)
 	}
+	if c.Publish != nil {
+		id.Publish = parseRooms(c.Publish)
+		id.publishSet = true
+	}
 	if v.cache != nil {
 		v.cache.put(&key, id)
+	}
+	if v.revs.revoked(id, v.now()) {
+		return nil, ErrRevoked
 	}
 	return id, nil
 }

@@ -132,11 +132,14 @@ func (h *Hub) precheck(s *Session, kind CallKind, req *Request) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
+		if !s.token().MayPublish(req.Room) {
+			return ErrForbidden
+		}
 	case CallJoin:
 		if err := checkRoom(req.Room); err != nil {
 			return err
 		}
-		if !s.ident.MayJoin(req.Room) {
+		if !s.token().MayJoin(req.Room) {
 			return ErrForbidden
 		}
 		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
@@ -153,6 +156,7 @@ func (h *Hub) precheck(s *Session, kind CallKind, req *Request) *Error {
 // callBackend queues req for the backend. Its reply comes later.
 func (h *Hub) callBackend(s *Session, kind CallKind, req *Request) {
 	if err := h.precheck(s, kind, req); err != nil {
+		h.cfg.Metrics.Error(err.Code)
 		h.reply(s, &Reply{ID: req.ID, Op: req.Op, Err: err})
 		return
 	}
@@ -160,6 +164,7 @@ func (h *Hub) callBackend(s *Session, kind CallKind, req *Request) {
 		s.calls = new(calls)
 	}
 	if s.calls.busy && len(s.calls.queue) >= MaxQueuedCalls {
+		h.cfg.Metrics.Error(ErrRateLimited.Code)
 		h.reply(s, &Reply{ID: req.ID, Op: req.Op, Err: ErrRateLimited})
 		return
 	}
@@ -306,6 +311,11 @@ func (h *Hub) applyAnswer(s *Session, c *backendCall, result []byte, r *Reply) *
 		if err := decodeResult(result, &res); err != nil {
 			return err
 		}
+		if h.cfg.MaxData > 0 && len(res.Data) > h.cfg.MaxData {
+			// Other nodes refuse data over -max-message: a rewrite may
+			// not grow past what a client may send.
+			return backendError("rewritten data larger than the largest message")
+		}
 		if len(res.Data) > 0 {
 			// The backend rewrote the message (moderation): its data
 			// replaces the client's, attachments and all.
@@ -353,11 +363,17 @@ func (s *Session) SetCloseReason(reason string) { s.closeReason = reason }
 
 // disconnectBody is the backend's report of a closed session.
 func (h *Hub) disconnectBody(s *Session) []byte {
+	var data json.RawMessage
+	if s.calls != nil {
+		data = s.calls.data
+	}
 	b, _ := json.Marshal(struct {
-		Client string   `json:"client"`
-		User   string   `json:"user"`
-		Rooms  []string `json:"rooms"`
-		Reason string   `json:"reason"`
-	}{s.id, s.User(), append([]string{}, s.rooms...), s.closeReason})
+		Client string          `json:"client"`
+		User   string          `json:"user"`
+		Nick   string          `json:"nick,omitempty"`
+		Data   json.RawMessage `json:"data,omitempty"`
+		Rooms  []string        `json:"rooms"`
+		Reason string          `json:"reason"`
+	}{s.id, s.User(), s.Nick(), data, append([]string{}, s.rooms...), s.closeReason})
 	return b
 }

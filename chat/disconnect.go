@@ -49,6 +49,12 @@ var (
 	// DisconnectServer: the application's backend disconnected the client
 	// (the default of the server API's disconnect).
 	DisconnectServer = Disconnect{4000, "disconnected by server", metrics.CloseServer}
+	// DisconnectTokenExpired: the connection's token expired and the
+	// client did not refresh it.
+	DisconnectTokenExpired = Disconnect{3003, "token expired", metrics.CloseExpired}
+	// DisconnectRevoked: the connection's user or token was revoked
+	// (server API revoke).
+	DisconnectRevoked = Disconnect{3004, "token revoked", metrics.CloseServer}
 )
 
 // ProtocolDisconnect is the disconnect for a WebSocket protocol error with

@@ -24,6 +24,7 @@ const (
 	CodeBackendTimeout     = "backend_timeout"     // the application backend did not answer in time
 	CodeBackendError       = "backend_error"       // the application backend failed or answered wrongly
 	CodeNotReady           = "not_ready"           // a request before the backend accepted the connection
+	CodeUnauthorized       = "unauthorized"        // a refresh token that does not verify, or names another user
 	CodeUnsupported        = "unsupported"         // e.g. a binary frame on the native endpoint
 	CodeRateLimited        = "rate_limited"        // too many messages or bytes per second
 	CodeForbidden          = "forbidden"           // the token's rooms claim does not allow the room
@@ -46,6 +47,7 @@ var (
 	ErrMissingData  = &Error{CodeMissingField, `missing "data"`}
 	ErrMissingDest  = &Error{CodeMissingField, `missing "room", "to" or "user"`}
 	ErrMissingEvent = &Error{CodeMissingField, `missing "event"`}
+	ErrMissingToken = &Error{CodeMissingField, `missing "token"`}
 	ErrMissingArgs  = &Error{CodeMissingField, `"args" must be an array`}
 	ErrInvalidName  = &Error{CodeInvalidName, "nickname must be 1 to 32 characters"}
 	ErrInvalidRoom  = &Error{CodeInvalidRoom, "room name must be 1 to 128 bytes"}

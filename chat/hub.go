@@ -66,6 +66,11 @@ type Config struct {
 	// token's sub) across the cluster; 0 or less means no bound. The
 	// transports check it at admission (UserAllowed).
 	MaxConnectionsPerUser int
+	// MaxData bounds the data a backend's publish answer may put in place
+	// of a client's (-max-message); 0 means no bound.
+	MaxData int
+	// Verifier checks refreshed tokens (OpRefresh); nil refuses refreshes.
+	Verifier *auth.Verifier
 	// RoomsList says which rooms a client's rooms request lists
 	// (-rooms-list); the zero value is RoomsPermitted.
 	RoomsList RoomsList
@@ -139,8 +144,11 @@ type Session struct {
 	user atomic.Pointer[string]
 	// pending: the backend has not accepted the session yet (Connect).
 	pending bool
-	loop    int32
-	kind    int32
+	// grant is the token in force after a refresh (same user as ident),
+	// nil until one; own loop only.
+	grant *auth.Identity
+	loop  int32
+	kind  int32
 }
 
 // Loop implements rooms.Member.
@@ -213,8 +221,9 @@ func (h *Hub) Close(s *Session) {
 	if h.broker != nil {
 		h.broker.Closed(s.id)
 	}
+	var report []byte
 	if h.backend != nil && h.backend.Handles(CallDisconnect) {
-		h.backend.Disconnected(h.disconnectBody(s))
+		report = h.disconnectBody(s)
 	}
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
@@ -224,6 +233,11 @@ func (h *Hub) Close(s *Session) {
 		}
 	}
 	s.rooms = nil
+	if report != nil {
+		// Sent once the session has left its rooms, so a backend that
+		// lists a room on the report no longer sees it there.
+		h.backend.Disconnected(report)
+	}
 }
 
 // Lookup returns the session with the given id, or nil.
@@ -298,6 +312,9 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if s.inRoom(req.Room) < 0 {
 			return ErrNotMember
 		}
+		if !s.token().MayPublish(req.Room) {
+			return ErrForbidden
+		}
 		ts := h.cfg.Now().UnixMilli()
 		if h.broker != nil {
 			// Other nodes deliver to their own members; this node never
@@ -331,6 +348,9 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 
 	case OpPing:
 		return nil
+
+	case OpRefresh:
+		return h.refresh(s, req)
 	}
 	// OpRPC without a backend for application events, or no op at all.
 	return ErrUnknownType
@@ -350,7 +370,7 @@ func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *
 		return err
 	}
 	if req.Op == OpJoin {
-		if !server && !s.ident.MayJoin(req.Room) {
+		if !server && !s.token().MayJoin(req.Room) {
 			return ErrForbidden
 		}
 		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {

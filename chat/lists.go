@@ -214,7 +214,7 @@ func (h *Hub) listRooms(s *Session, req *Request, r *Reply) *Error {
 	case RoomsPermitted:
 		if s.ident != nil && s.ident.Rooms != nil {
 			keep = func(room string) bool {
-				return s.ident.MayJoin([]byte(room)) || slices.Contains(s.rooms, room)
+				return s.token().MayJoin([]byte(room)) || slices.Contains(s.rooms, room)
 			}
 		}
 	}

@@ -18,6 +18,7 @@ const (
 	OpMembers    // list the members of a room
 	OpPing       // application-level heartbeat (browsers cannot send WebSocket pings)
 	OpRPC        // an application event, handled by the backend (-proxy-event-url)
+	OpRefresh    // a fresh token for the connection, before the old one expires
 )
 
 // String returns the native protocol's name of the operation.
@@ -39,6 +40,8 @@ func (o Op) String() string {
 		return "ping"
 	case OpRPC:
 		return "rpc"
+	case OpRefresh:
+		return "refresh"
 	}
 	return "invalid"
 }
@@ -70,6 +73,8 @@ type Request struct {
 	// Event is the application event's name (OpRPC), unquoted; Args its
 	// arguments, a raw JSON array.
 	Event, Args []byte
+	// Token is a refreshed JWT (OpRefresh), unquoted.
+	Token []byte
 	// Limit is the page size a list asked for (OpRooms, OpMembers), 1 to
 	// MaxListLimit, or 0 for DefaultListLimit; Cursor the unquoted cursor
 	// of a previous reply, empty for the first page (see SetList).

@@ -65,7 +65,8 @@ const (
 	CloseRateLimited  // "rate_limited": sustained flooding past the rate limits
 	CloseSlowConsumer // "slow_consumer": unsent backlog over -max-pending (reset)
 	CloseBadPacket    // "bad_packet": malformed Engine.IO / Socket.IO packet
-	CloseServer       // "server": disconnected by the application (server API, 4000–4999)
+	CloseServer       // "server": disconnected by the application (server API, 4000–4999; revocation 3004)
+	CloseExpired      // "expired": the token expired and was not refreshed (3003)
 	numCloseReasons
 )
 
@@ -73,7 +74,7 @@ var closeReasonNames = [numCloseReasons]string{
 	"tcp", "timeout", "http",
 	"1000", "1001", "1002", "1003", "1005", "1007", "1008", "1009", "1011",
 	"other",
-	"rate_limited", "slow_consumer", "bad_packet", "server",
+	"rate_limited", "slow_consumer", "bad_packet", "server", "expired",
 }
 
 // String returns the label value of r.

@@ -308,6 +308,10 @@ func (lp *loop) sweep() {
 				c.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
+			if c.sess != nil && c.sess.TokenExpired(now) {
+				c.Disconnect(chat.DisconnectTokenExpired)
+				continue
+			}
 			idle := now - c.stamp
 			switch {
 			case idle > int64(cfg.PingInterval+cfg.PingTimeout):

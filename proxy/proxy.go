@@ -97,6 +97,9 @@ type job struct {
 	kind chat.CallKind
 	body []byte
 	done func(chat.BackendAnswer)
+	// deadline is when the call must be answered: -proxy-timeout from
+	// when it was queued, so time spent waiting for a worker counts.
+	deadline time.Time
 }
 
 // New starts a Client's workers. Close stops them.
@@ -172,7 +175,7 @@ func (c *Client) Call(kind chat.CallKind, body []byte, done func(chat.BackendAns
 	default:
 	}
 	select {
-	case c.jobs <- job{kind, body, done}:
+	case c.jobs <- job{kind, body, done, time.Now().Add(c.cfg.Timeout)}:
 	default:
 		c.count(kind, "unavailable")
 		done(chat.BackendAnswer{Err: chat.ErrBackendUnavailable})
@@ -184,7 +187,7 @@ func (c *Client) worker() {
 	for {
 		select {
 		case j := <-c.jobs:
-			j.done(c.do(j.kind, j.body))
+			j.done(c.do(j.kind, j.body, j.deadline))
 		case <-c.done:
 			for {
 				select {
@@ -216,16 +219,22 @@ type disconnectBody struct {
 }
 
 // do makes one call and turns what happened into the client's answer.
-func (c *Client) do(kind chat.CallKind, body []byte) chat.BackendAnswer {
+func (c *Client) do(kind chat.CallKind, body []byte, deadline time.Time) chat.BackendAnswer {
 	start := time.Now()
-	a, result := c.post(kind, body)
+	if !start.Before(deadline) {
+		// It waited its whole timeout for a worker: the backend is too
+		// slow for the load, and the client has waited long enough.
+		c.count(kind, "timeout")
+		return chat.BackendAnswer{Err: chat.ErrBackendTimeout}
+	}
+	a, result := c.post(kind, body, deadline)
 	c.count(kind, result)
 	c.duration.WithLabelValues(kindNames[kind]).Observe(time.Since(start).Seconds())
 	return a
 }
 
-func (c *Client) post(kind chat.CallKind, body []byte) (chat.BackendAnswer, string) {
-	b, err := c.send(c.urls[kind], body)
+func (c *Client) post(kind chat.CallKind, body []byte, deadline time.Time) (chat.BackendAnswer, string) {
+	b, err := c.send(c.urls[kind], body, deadline)
 	if err != nil {
 		return failure(err)
 	}
@@ -268,9 +277,9 @@ func (e errStatus) Error() string { return fmt.Sprintf("proxy: backend answered 
 
 var errTooLarge = errors.New("proxy: backend answer over 1 MiB")
 
-// send POSTs body to url and returns the answer's body.
-func (c *Client) send(url string, body []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Timeout)
+// send POSTs body to url and returns the answer's body, by deadline.
+func (c *Client) send(url string, body []byte, deadline time.Time) ([]byte, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -359,7 +368,7 @@ func (c *Client) disconnects() {
 			Disconnects []json.RawMessage `json:"disconnects"`
 		}{batch})
 		start := time.Now()
-		_, err := c.send(c.cfg.DisconnectURL, body)
+		_, err := c.send(c.cfg.DisconnectURL, body, time.Now().Add(c.cfg.Timeout))
 		c.duration.WithLabelValues("disconnect").Observe(time.Since(start).Seconds())
 		result := "ok"
 		if err != nil {

@@ -100,6 +100,12 @@ func Decode(payload []byte, req *chat.Request) error {
 			return err
 		}
 
+	case chat.OpRefresh:
+		if !jsontext.IsString(f.token) {
+			return chat.ErrMissingToken
+		}
+		req.Token = jsontext.Unquote(f.token)
+
 	case chat.OpRPC:
 		if !jsontext.IsString(f.event) {
 			return chat.ErrMissingEvent
@@ -124,8 +130,8 @@ func Decode(payload []byte, req *chat.Request) error {
 // fields holds the raw values of the keys Decode knows, as subslices of the
 // payload (strings keep their quotes). nil means absent.
 type fields struct {
-	typ, id, name, room, to, user, data, event, args []byte
-	limit, cursor                                    []byte
+	typ, id, name, room, to, user, data, event, args, token []byte
+	limit, cursor                                           []byte
 }
 
 // slot returns where the value of the (unquoted) key goes, or nil for a key
@@ -151,6 +157,8 @@ func (f *fields) slot(key []byte) *[]byte {
 		return &f.event
 	case "args":
 		return &f.args
+	case "token":
+		return &f.token
 	case "limit":
 		return &f.limit
 	case "cursor":
@@ -226,6 +234,8 @@ func lookupOp(raw []byte) chat.Op {
 		return chat.OpPing
 	case "rpc":
 		return chat.OpRPC
+	case "refresh":
+		return chat.OpRefresh
 	}
 	return chat.OpInvalid
 }

@@ -152,6 +152,22 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 			return err
 		}
 
+	case chat.OpRefresh:
+		// socket.emit("refresh", token) or socket.emit("refresh", {token}).
+		if !jsontext.IsString(arg) {
+			var f struct{ token []byte }
+			jsontext.ScanObject(arg, 0, func(k, v []byte) {
+				if nameIs(k, "token") {
+					f.token = v
+				}
+			})
+			arg = f.token
+		}
+		if !jsontext.IsString(arg) {
+			return chat.ErrMissingToken
+		}
+		req.Token = jsontext.Unquote(arg)
+
 	case chat.OpSend:
 		var f sendFields
 		if !f.scan(arg) {
@@ -239,6 +255,8 @@ func lookupOp(s []byte) chat.Op {
 		return chat.OpMembers
 	case "ping":
 		return chat.OpPing
+	case "refresh":
+		return chat.OpRefresh
 	}
 	return chat.OpInvalid
 }

@@ -22,13 +22,14 @@ var flagDocs = []string{"../../README.md", "../../docs/*.md"}
 // Flags on a command line are only collected when the command is the
 // gateway, so tools' command lines need no entry here.
 var notGatewayFlags = map[string]string{
-	"race":      "go test -race",               // README.md: the tests run under `-race`
-	"run":       "go test -run",                // benchmark and test commands
-	"bench":     "go test -bench",              // micro-benchmark commands
-	"benchmem":  "go test -benchmem",           // micro-benchmark commands
-	"benchtime": "go test -benchtime",          // docs/benchmarks.md: `-benchtime 3000x`
-	"secret":    "auth/cmd/mint -secret",       // docs/security.md: the token minting tool
-	"js":        "nats-server -js (JetStream)", // a NATS server option, should docs/cluster.md name it
+	"race":        "go test -race",                       // README.md: the tests run under `-race`
+	"run":         "go test -run",                        // benchmark and test commands
+	"bench":       "go test -bench",                      // micro-benchmark commands
+	"benchmem":    "go test -benchmem",                   // micro-benchmark commands
+	"benchtime":   "go test -benchtime",                  // docs/benchmarks.md: `-benchtime 3000x`
+	"secret":      "auth/cmd/mint -secret",               // docs/security.md: the token minting tool
+	"js":          "nats-server -js (JetStream)",         // a NATS server option, should docs/cluster.md name it
+	"gateway-url": "examples/rooms/backend -gateway-url", // docs/backend.md: the example backend's flag
 }
 
 // builtinFlags are accepted by every flag.FlagSet without being defined.

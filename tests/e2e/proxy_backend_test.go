@@ -1170,14 +1170,7 @@ func TestProxyBackendQueueBound(t *testing.T) {
 // chatgate_errors_total{code}, as without a backend: the queue bound's
 // rate_limited and the refusals the gateway makes before asking the
 // backend (not a member, missing event).
-//
-// Known bug: chat/backend.go callBackend writes these replies with
-// h.reply (lines 156 and 163) without h.cfg.Metrics.Error, so they are not
-// counted. Skipped until it is fixed; CHATGATE_E2E_KNOWN_BUGS=1 runs it.
 func TestProxyBackendErrorsCounted(t *testing.T) {
-	if os.Getenv("CHATGATE_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: chat/backend.go callBackend does not count its refusals in chatgate_errors_total (CHATGATE_E2E_KNOWN_BUGS=1 runs this)")
-	}
 	b := newPBBackend(t, "")
 	g := pbGateway(t, b, "-proxy-publish-url", b.url("/publish"))
 	a := dial(t, g)
@@ -1363,19 +1356,9 @@ func TestProxyBackendBadAnswers(t *testing.T) {
 }
 
 // TestProxyBackendTimeoutIncludesQueue: a client waits at most about
-// -proxy-timeout for its answer, however busy the proxy's workers are.
-//
-// Known bug: proxy/proxy.go starts a call's deadline in send (the
-// context.WithTimeout when a worker picks the job up), not in Call, so
-// the time a call waits in the queue for a worker is not bounded: with
-// -proxy-concurrency 1 and a backend that never answers, the k-th of
-// several clients gets backend_timeout after k × -proxy-timeout (by
-// default up to 16384/64 × 5 s). Skipped until it is fixed;
-// CHATGATE_E2E_KNOWN_BUGS=1 runs it.
+// -proxy-timeout for its answer, however busy the proxy's workers are: the
+// deadline starts when the call is queued, not when a worker takes it.
 func TestProxyBackendTimeoutIncludesQueue(t *testing.T) {
-	if os.Getenv("CHATGATE_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: proxy/proxy.go does not count the queue wait in -proxy-timeout (CHATGATE_E2E_KNOWN_BUGS=1 runs this)")
-	}
 	b := newPBBackend(t, "")
 	g := pbGateway(t, b, "-proxy-timeout", "500ms", "-proxy-concurrency", "1")
 	cs := []*client{dial(t, g), dial(t, g), dial(t, g), dial(t, g)}
