@@ -211,9 +211,10 @@ func (a *Admin) state(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, c := range []struct {
 			method string
+			params string
 			out    any
-		}{{"info", &info}, {"rooms", &rooms}, {"connections", &conns}} {
-			if err := read(ctx, src.api, c.method, c.out); err != nil {
+		}{{"info", "{}", &info}, {"rooms", `{"limit":1000}`, &rooms}, {"connections", "{}", &conns}} {
+			if err := read(ctx, src.api, c.method, c.params, c.out); err != nil {
 				st.Errors = append(st.Errors, c.method+": "+err.Error())
 			}
 		}
@@ -246,13 +247,14 @@ func (a *Admin) state(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// read runs a read-only API method without params and decodes its result
-// into out.
-func read(ctx context.Context, s API, method string, out any) error {
+// read runs a read-only API method with params and decodes its result
+// into out. Rooms come in pages; the page asks for the largest one (1000),
+// which is what it shows.
+func read(ctx context.Context, s API, method, params string, out any) error {
 	if !api.ReadOnly(method) {
 		return errors.New("not a read-only method") // the page reads without a key
 	}
-	res, apiErr := s.Do(ctx, method, []byte("{}"))
+	res, apiErr := s.Do(ctx, method, []byte(params))
 	if apiErr != nil {
 		return apiErr
 	}
