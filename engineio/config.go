@@ -14,7 +14,10 @@ import (
 const (
 	DefaultPingInterval   = 25 * time.Second
 	DefaultPingTimeout    = 20 * time.Second
-	DefaultConnectTimeout = 45 * time.Second
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultMaxSessionsPerConnection: a browser opens one Engine.IO
+	// session per page, on whichever connection of its pool is free.
+	DefaultMaxSessionsPerConnection = 1
 )
 
 // upgradeTimeout bounds how long a WebSocket may probe a long-polling
@@ -40,8 +43,15 @@ type Config struct {
 	PingTimeout time.Duration
 	// ConnectTimeout bounds the time from the Engine.IO handshake until a
 	// namespace is connected (a refused CONNECT does not count). Default
-	// 45 s.
+	// 10 s: a session that never connects is a handshake flood's, and
+	// its sid the only thing guarding it.
 	ConnectTimeout time.Duration
+	// MaxSessionsPerConnection bounds the long-polling sessions one
+	// keep-alive TCP connection may have opened and still open (429
+	// past it); -1 means unlimited. Connections from a trusted proxy,
+	// which carry many clients' requests, are not bounded: their
+	// sessions count against their clients' addresses. Default 1.
+	MaxSessionsPerConnection int
 	// CORSOrigins lists the browser origins allowed to use the long-polling
 	// transport from another site, comma-separated: exact origins
 	// ("https://chat.example.com") or "*" for any. Empty allows none
@@ -92,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = 64 << 10
+	}
+	if c.MaxSessionsPerConnection == 0 {
+		c.MaxSessionsPerConnection = DefaultMaxSessionsPerConnection
 	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.Logger == nil {

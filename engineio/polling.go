@@ -72,10 +72,12 @@ func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
 		ss.close(d)
 		return
 	}
-	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)
 	if err == errClose {
+		// The session ends before the answer: a client that has seen
+		// "ok" finds its sid forgotten and its slots free.
 		ss.close(chat.DisconnectNormal)
 	}
+	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)
 }
 
 // answer sends an HTTP response on a parked request, which may be on

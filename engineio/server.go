@@ -1,12 +1,14 @@
 package engineio
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/gobwas/ws"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/socketio"
 	"github.com/chatgate/chatgate/netpoll"
@@ -43,6 +45,10 @@ type loopState struct {
 	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
 	req      chat.Request // the request being decoded (reused)
+	// perConn counts, per connection of this loop, the polling sessions
+	// its handshakes opened that are still open (MaxSessionsPerConnection);
+	// an entry goes with its last session.
+	perConn map[netpoll.ConnID]int
 }
 
 // New returns the Engine.IO server for np and mounts it on Paths (and, in
@@ -170,9 +176,19 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		s.openPolling(x, echo)
 		return
 	}
+	// A request for a session passes the handshake's checks again: the
+	// origin first (before the sid is even looked up), then the token.
+	if ref := x.CheckOrigin(); ref != nil {
+		s.refuse(x, *ref)
+		return
+	}
 	ss := s.reg.get(q.SID)
 	if ss == nil {
 		s.httpError(x, socketio.ErrUnknownSID)
+		return
+	}
+	if ref := s.checkToken(x, ss); ref != nil {
+		s.refuse(x, *ref)
 		return
 	}
 	origin := append([]byte(nil), req.Header("Origin")...)
@@ -196,20 +212,55 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 }
 
 // openPolling answers a long-polling handshake: a new session homed on
-// the request's loop.
+// the request's loop. The session outlives the connection and any number
+// of them could share one keep-alive connection, so each is admitted as
+// a session of its own (its per-address and -max-connections slots), and
+// one connection may have at most MaxSessionsPerConnection of them open.
 func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
-	adm, ref := x.Admit(false, !echo)
+	st := &s.loops[x.Loop().Index()]
+	conn := x.Conn()
+	count := !echo && !s.cfg.Conformance && s.cfg.MaxSessionsPerConnection > 0 && !x.FromTrustedProxy()
+	if count && st.perConn[conn] >= s.cfg.MaxSessionsPerConnection {
+		ref := netpoll.Response{Status: 429, ContentType: "text/plain; charset=utf-8",
+			Body: []byte("too many sessions on this connection\n")}
+		x.Refused(&ref)
+		s.refuse(x, ref)
+		return
+	}
+	var adm netpoll.Admission
+	var ref *netpoll.Response
+	if echo {
+		adm, ref = x.Admit(false, false) // the conformance echo counts nothing
+	} else {
+		adm, ref = x.AdmitSession(false)
+	}
 	if ref != nil {
-		ref.Header = s.cfg.corsHeaders(x.Request().Header("Origin"), ref.Header)
-		x.Refuse(*ref)
+		s.refuse(x, *ref)
 		return
 	}
 	s.cfg.Metrics.Handshake(metricsPolling)
 	ss := s.newSession(x.Loop(), echo)
 	s.keepHandshake(ss, x.Request())
-	ss.ident = adm.Identity()
-	ss.ip, ss.ipHeld = x.ClientIP(), adm.HoldsIP()
+	ss.setIdent(adm.Identity())
+	if adm.Identity() != nil {
+		// The token the session was admitted with (checkToken).
+		req := x.Request()
+		if tok := auth.TokenFrom(req.Header("Authorization"), req.Query); tok != nil {
+			ss.tokenSum, ss.tokenBound = sha256.Sum256(tok), true
+		}
+	}
+	ss.ip = x.ClientIP()
+	if !echo {
+		ss.slots, ss.slotted = adm, true
+	}
 	ss.remote = ss.ip.String()
+	if count {
+		if st.perConn == nil {
+			st.perConn = make(map[netpoll.ConnID]int)
+		}
+		st.perConn[conn]++
+		ss.opener, ss.counted = conn, true
+	}
 	s.reg.put(ss)
 	buf := ss.appendOpen(nil, []string{"websocket"})
 	s.respond(x, 200, contentTypeText, buf)
@@ -234,17 +285,35 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 		if s.hub.Connecting() {
 			ss.origin, ss.headers = origin, headers
 		}
-		ss.ident = adm.Identity()
-		ss.ip, ss.ipHeld = sock.ClientIP(), adm.HoldsIP()
+		ss.setIdent(adm.Identity())
+		// The socket is the session: its admission's slot is released
+		// with the connection, not by the session.
+		ss.ip = sock.ClientIP()
 		ss.remote = sock.ClientIP().String()
 		ss.ws, ss.direct = sock, true
 		ss.onWS.Store(true)
-		// The socket's own admission slot is released with the
-		// connection, not the session.
-		ss.ipHeld = false
 		ss.send(ws.OpText, ss.appendOpen(nil, nil))
 		return directHandler{ss}
 	})
+}
+
+// uncount gives back the MaxSessionsPerConnection slot of ss's opening
+// connection, on the home loop (the opening connection's).
+func (s *Server) uncount(ss *session) {
+	st := &s.loops[ss.home.Index()]
+	if n := st.perConn[ss.opener]; n > 1 {
+		st.perConn[ss.opener] = n - 1
+	} else {
+		delete(st.perConn, ss.opener)
+	}
+	ss.opener, ss.counted = netpoll.ConnID{}, false
+}
+
+// refuse answers a polling request with a refusal (CORS headers added
+// for an allowed origin) and closes the connection.
+func (s *Server) refuse(x *netpoll.Exchange, resp netpoll.Response) {
+	resp.Header = s.cfg.corsHeaders(x.Request().Header("Origin"), resp.Header)
+	x.Refuse(resp)
 }
 
 // keepHandshake keeps what the backend's connect call is told of the

@@ -2,6 +2,7 @@ package engineio
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/netip"
 	"sync/atomic"
@@ -37,11 +38,18 @@ type session struct {
 	sid    string
 	remote string     // the client's address, for logs
 	ip     netip.Addr // the client's address, for the per-address limit
-	ipHeld bool       // the session holds a per-address slot (polling)
-	idx    int        // index in the home loop's session list
-	echo   bool       // plain Engine.IO echo (conformance mode)
-	direct bool       // began on its WebSocket
-	done   bool
+	// slots is a polling session's admission (AdmitSession: its
+	// per-address and -max-connections slots), given back at close.
+	slots   netpoll.Admission
+	slotted bool
+	// opener is the connection whose handshake opened the session, while
+	// the session counts against its MaxSessionsPerConnection (counted).
+	opener  netpoll.ConnID
+	counted bool
+	idx     int  // index in the home loop's session list
+	echo    bool // plain Engine.IO echo (conformance mode)
+	direct  bool // began on its WebSocket
+	done    bool
 
 	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
 	// next ping or the pong deadline (due), and the deadline of the first
@@ -54,6 +62,13 @@ type session struct {
 	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
 	ident *auth.Identity // verified identity: from the handshake or CONNECT
 	chat  *chat.Session  // while "/" is connected (chat mode)
+	// Checks of later requests for the sid, on any loop (checkToken):
+	// identity mirrors ident (setIdent); tokenSum is the SHA-256 of the
+	// handshake's token when it carried one (tokenBound). Both token
+	// fields are set before the session is registered and never change.
+	identity   atomic.Pointer[auth.Identity]
+	tokenSum   [sha256.Size]byte
+	tokenBound bool
 	// lim is the rate-limit state; limited marks the packet being handled
 	// as over the limit.
 	lim     limit.Conn
@@ -209,6 +224,12 @@ func (ss *session) Disconnect(d chat.Disconnect) {
 	ss.close(d)
 }
 
+// setIdent sets the session's verified identity, on the home loop.
+func (ss *session) setIdent(id *auth.Identity) {
+	ss.ident = id
+	ss.identity.Store(id)
+}
+
 // openChat opens the chat session when namespace "/" connects.
 func (ss *session) openChat() *chat.Session {
 	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), KindSocketIO, ss.ident)
@@ -251,6 +272,17 @@ func (ss *session) close(d chat.Disconnect) {
 	}
 	srv := ss.srv
 	srv.log.Debug("socket.io session closed", "conn", ss.chatID(), "reason", d.Reason)
+	// Forgotten first, so that a client that sees the end (a close
+	// packet, a closed socket) finds the sid unknown and the session's
+	// slots free.
+	srv.reg.remove(ss)
+	if ss.slotted {
+		srv.np.ReleaseSession(ss.ip, ss.slots)
+		ss.slots, ss.slotted = netpoll.Admission{}, false
+	}
+	if ss.counted {
+		srv.uncount(ss)
+	}
 	if ss.chat != nil {
 		ss.chat.SetCloseReason(d.Metric.String())
 	}
@@ -271,11 +303,6 @@ func (ss *session) close(d chat.Disconnect) {
 		}
 	}
 	ss.ws, ss.probe = netpoll.Socket{}, netpoll.Socket{}
-	srv.reg.remove(ss)
-	if ss.ipHeld {
-		srv.np.ReleaseIP(ss.ip)
-		ss.ipHeld = false
-	}
 	srv.remove(ss)
 	ss.out = nil
 }

@@ -161,7 +161,7 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 					ss.send(ws.OpText, st.buf)
 					return nil
 				}
-				ss.ident = ident
+				ss.setIdent(ident)
 			}
 		}
 		if !conformance && !srv.hub.UserAllowed(ss.ident.User()) {

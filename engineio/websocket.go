@@ -30,17 +30,27 @@ func (h directHandler) ID() string { return h.ss.chatID() }
 
 // upgradeWebSocket answers a WebSocket that names a long-polling session:
 // it probes, then carries, that session (the upgrade).
+//
+// Whoever presents the sid gets the session (its socket id, its rooms):
+// the sid is a bearer secret. The upgrade passes the checks of every
+// request for it (the origin before the sid is looked up, then the
+// token; checkToken), as the handshake did.
 func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
+	if ref := x.CheckOrigin(); ref != nil {
+		x.Refuse(*ref)
+		return
+	}
 	ss := s.reg.get(sid)
-	if ss == nil || !s.reg.claimUpgrade(ss) {
+	if ss == nil {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
 	}
-	// The session was admitted at its handshake; the origin is checked
-	// again, as on every request that joins it.
-	if ref := x.CheckOrigin(); ref != nil {
-		s.reg.releaseUpgrade(ss)
+	if ref := s.checkToken(x, ss); ref != nil {
 		x.Refuse(*ref)
+		return
+	}
+	if !s.reg.claimUpgrade(ss) {
+		s.httpError(x, socketio.ErrUnknownSID)
 		return
 	}
 	from := x.Loop()

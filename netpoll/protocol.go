@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"time"
 
@@ -150,8 +151,33 @@ func (x *Exchange) Admit(tokenRequired, holdIP bool) (Admission, *Response) {
 	return adm, ref
 }
 
+// AdmitSession checks the request as the handshake of a session that
+// outlives its connection (long-polling), as Admit does, but the session
+// always takes a slot of the per-address limit and one of
+// -max-connections (503), whatever the connection holds: sessions count
+// however many share one keep-alive connection. Server.ReleaseSession
+// gives the slots back when the session ends.
+//
+// The capacity check comes first, as at accept.
+func (x *Exchange) AdmitSession(tokenRequired bool) (Admission, *Response) {
+	srv := x.c.lp.srv
+	var ref *Response
+	if srv.total.Acquire(srv.cfg.Limits.MaxConnections) {
+		var adm Admission
+		if adm, ref = srv.admit(x.req, x.c.clientIP(), tokenRequired, true); ref == nil {
+			return adm, nil
+		}
+		srv.total.Release()
+	} else {
+		ref = refused(textResponse(503, "too many connections\n"))
+	}
+	x.c.refuse(ref)
+	return Admission{}, ref
+}
+
 // CheckOrigin checks only the origin allowlist, for a request that joins
-// an admitted session (a transport upgrade); it returns the refusal, or nil.
+// an admitted session (a poll, a POST, a transport upgrade); it returns
+// the refusal, or nil.
 func (x *Exchange) CheckOrigin() *Response {
 	if x.c.lp.srv.cfg.Origins.Allowed(x.req.Header("Origin")) {
 		return nil
@@ -161,10 +187,41 @@ func (x *Exchange) CheckOrigin() *Response {
 	return &r
 }
 
+// Refused logs a refusal the protocol decided itself (as Admit logs
+// its own), before the protocol sends it with Refuse.
+func (x *Exchange) Refused(r *Response) { x.c.refuse(r) }
+
+// ConnID names a connection, for a protocol's bookkeeping per connection:
+// a comparable key, valid as long as the protocol keeps it.
+type ConnID struct{ c *conn }
+
+// Conn names the request's connection.
+func (x *Exchange) Conn() ConnID { return ConnID{x.c} }
+
+// FromTrustedProxy reports whether the request's TCP peer is a trusted
+// proxy (-trusted-proxies) speaking plain HTTP (no PROXY protocol), whose
+// keep-alive connections carry the requests of many clients.
+func (x *Exchange) FromTrustedProxy() bool {
+	srv := x.c.lp.srv
+	if srv.cfg.ProxyProtocol != ProxyOff || srv.cfg.TrustedProxies.Len() == 0 {
+		return false
+	}
+	ta, ok := x.c.gc.RemoteAddr().(*net.TCPAddr)
+	return ok && srv.cfg.TrustedProxies.Contains(ta.AddrPort().Addr().Unmap())
+}
+
 // ReleaseIP gives back the per-address slot an Admission took for a
 // client at ip (when Admission.HoldsIP), once its session has ended. Safe
 // from any goroutine.
 func (s *Server) ReleaseIP(ip netip.Addr) { s.perIP.Release(ip) }
+
+// ReleaseSession gives back the slots of an Admission from AdmitSession
+// for a client at ip, once its session has ended. Safe from any
+// goroutine.
+func (s *Server) ReleaseSession(ip netip.Addr, a Admission) {
+	s.releaseIP(ip, a)
+	s.total.Release()
+}
 
 // Respond answers the request and keeps the connection for the next one
 // when resp.KeepAlive allows it.

@@ -92,6 +92,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.eio.PingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Socket.IO: interval of the server's Engine.IO pings")
 	fs.DurationVar(&o.eio.PingTimeout, "sio-ping-timeout", engineio.DefaultPingTimeout, "Socket.IO: close a client whose pong is this late")
 	fs.DurationVar(&o.eio.ConnectTimeout, "sio-connect-timeout", engineio.DefaultConnectTimeout, "Socket.IO: close a client that has not connected a namespace by then")
+	fs.IntVar(&o.eio.MaxSessionsPerConnection, "max-sessions-per-connection", engineio.DefaultMaxSessionsPerConnection, "Socket.IO long-polling: sessions one keep-alive connection may have opened and still open (429 above; a trusted proxy's connections are not bounded; -1 = unlimited)")
 	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
