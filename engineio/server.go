@@ -85,6 +85,8 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		ss := st.sessions[i]
 		if d, end := ss.heartbeat(now); end {
 			ss.close(d)
+		} else if ss.chat != nil && ss.chat.TokenExpired(now) {
+			ss.close(chat.DisconnectTokenExpired)
 		}
 	}
 	s.Flush(lp)

@@ -192,7 +192,9 @@ func (ss *session) WriteReply(r *chat.Reply) {
 // home loop during a mailbox pass. On a WebSocket it is written framed as
 // it came, with no copy; long-polling appends its parts to the outbox.
 func (ss *session) Deliver(p *payload.Shared) {
-	if ss.done {
+	if ss.done || ss.nsps&nspRoot == 0 {
+		// Not (yet, or no longer) connected to "/": its events are not
+		// this client's (a CONNECT the backend is still deciding).
 		return
 	}
 	if ss.ws.Valid() {

@@ -266,6 +266,8 @@ func run(args []string, stderr io.Writer) error {
 		MaxJSONDepth:          o.maxJSONDepth,
 		RoomsList:             o.roomsList,
 		InlineAttachments:     socketio.InlineAttachments,
+		Verifier:              o.net.Verifier,
+		MaxData:               o.net.MaxMessage,
 	}, table)
 	if o.proxy.ConnectURL != "" || o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
 		o.proxy.Registry, o.proxy.Logger = m.Registry(), log
