@@ -30,6 +30,7 @@ var notGatewayFlags = map[string]string{
 	"secret":      "auth/cmd/mint -secret",               // docs/security.md: the token minting tool
 	"js":          "nats-server -js (JetStream)",         // a NATS server option, should docs/cluster.md name it
 	"gateway-url": "examples/rooms/backend -gateway-url", // docs/backend.md: the example backend's flag
+	"publisher":   "bench/cmd/load -publisher",           // docs/benchmarks.md: the load tool's API publisher
 }
 
 // builtinFlags are accepted by every flag.FlagSet without being defined.

@@ -473,9 +473,15 @@ func TestPollingHandshake(t *testing.T) {
 			t.Fatalf("sid %s, want a non-empty string", open["sid"])
 		}
 		// The connection stays open for the session's next request.
-		r2 := c.do("GET", pollHandshake("/socket.io/"), nil, "")
-		if r2.status != 200 || strings.Contains(r2.body, sid) {
-			t.Fatalf("second handshake %d %q: want a new session", r2.status, r2.body)
+		r2 := c.do("POST", pollHandshake("/socket.io/")+"&sid="+url.QueryEscape(sid), nil, "40")
+		if r2.status != 200 || r2.body != "ok" {
+			t.Fatalf("the session's POST on the same connection: %d %q", r2.status, r2.body)
+		}
+		// But it opens no second session: -max-sessions-per-connection
+		// is 1 by default.
+		r3 := c.do("GET", pollHandshake("/socket.io/"), nil, "")
+		if r3.status != 429 {
+			t.Fatalf("second handshake on one connection: %d %q, want 429", r3.status, r3.body)
 		}
 	})
 
