@@ -1500,12 +1500,31 @@ func TestPollingUpgradedSlowConsumer(t *testing.T) {
 	if _, s := pollWSRead(t, ws); s != `432[{"ok":true}]` {
 		t.Fatalf("after the switch: %q", s)
 	}
-	// The client reads no more; the native client floods the room.
-	data := `"` + strings.Repeat("f", 8000) + `"`
-	for i := 0; i < 500; i++ {
-		native.sendRaw(`{"type":"send","room":"flood","data":` + data + `}`)
-	}
+	// The client reads no more; the native client floods the room until
+	// the gateway cuts the upgraded session. How much of the backlog the
+	// kernel's send buffer absorbs first depends on TCP autotuning (up to
+	// tcp_wmem's maximum, 4 MiB by default), so the flood goes on until
+	// the leave arrives, bounded at 40 MB.
+	msg := []byte(`{"type":"send","room":"flood","data":"` + strings.Repeat("f", 8000) + `"}`)
+	stop := make(chan struct{})
+	flooded := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { flooded <- n }()
+		for ; n < 5000; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if native.ws.WriteMessage(websocket.TextMessage, msg) != nil {
+				return
+			}
+		}
+	}()
 	pollNativePresence(t, native, "leave", id)
+	close(stop)
+	t.Logf("cut after at most %d messages of 8 KB", <-flooded)
 	if r, err := http.Get("http://" + g.addr + "/healthz"); err != nil {
 		t.Fatalf("gateway gone after closing a slow upgraded session: %v", err)
 	} else {
