@@ -139,13 +139,20 @@ if [ "$FUZZTIME" != "0" ]; then
         # A real failure leaves its input in testdata/fuzz. Go's fuzzer can
         # also stop with "context deadline exceeded" while it is still
         # minimising a new input when the time is up, leaving nothing:
-        # that run is repeated once, and a second failure fails the suite.
-        if [ "$(count_files "$corpus")" != "$before" ]; then
-          echo "fuzzing $target found a failing input: $corpus" >&2
-          exit 1
-        fi
-        echo "--- $target stopped without a failing input; running it again"
-        go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=1s "$pkg"
+        # such a run is repeated (twice at most); a run that leaves an
+        # input, or a third stop, fails the suite.
+        for retry in 1 2; do
+          if [ "$(count_files "$corpus")" != "$before" ]; then
+            echo "fuzzing $target found a failing input: $corpus" >&2
+            exit 1
+          fi
+          echo "--- $target stopped without a failing input; running it again ($retry)"
+          if go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=1s "$pkg"; then
+            continue 2
+          fi
+        done
+        echo "fuzzing $target failed three times" >&2
+        exit 1
       fi
     done
   done
