@@ -24,6 +24,7 @@ const (
 	CallJoin                       // a join, before it happens
 	CallConnect                    // a client connects (before welcome / the CONNECT ack)
 	CallDisconnect                 // a session closed (fire and forget)
+	CallRefresh                    // a session's token expired: may it go on?
 )
 
 // String names the kind as metrics label it.
@@ -39,6 +40,8 @@ func (k CallKind) String() string {
 		return "connect"
 	case CallDisconnect:
 		return "disconnect"
+	case CallRefresh:
+		return "refresh"
 	}
 	return "unknown"
 }

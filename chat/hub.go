@@ -147,8 +147,13 @@ type Session struct {
 	// grant is the token in force after a refresh (same user as ident),
 	// nil until one; own loop only.
 	grant *auth.Identity
-	loop  int32
-	kind  int32
+	// extended is when the backend's refresh answer lets the session go
+	// on until (Unix nanoseconds), 0 if never asked; refreshing is set
+	// while that call is in flight. Own loop only.
+	extended   int64
+	refreshing bool
+	loop       int32
+	kind       int32
 }
 
 // Loop implements rooms.Member.

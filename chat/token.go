@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/chatgate/chatgate/auth"
@@ -37,7 +38,59 @@ func (s *Session) TokenExpired(now int64) bool {
 	if t == nil || t.Expires.IsZero() {
 		return false
 	}
+	if s.extended != 0 && now <= s.extended {
+		return false
+	}
 	return now > t.Expires.UnixNano()+int64(auth.DefaultLeeway)
+}
+
+// ExpireToken is what the transports' sweeps call for s on its loop: it
+// reports whether s must close now because its token expired. With a
+// refresh backend (-proxy-refresh-url) an expired session is not closed
+// at once: the backend is asked, and its answer either lets it go on
+// until the "expire_at" it gives (Unix seconds), or closes it with 3003
+// (an error, a past expire_at, a backend that is down or slow) or with
+// the backend's own disconnect.
+func (h *Hub) ExpireToken(s *Session, now int64) bool {
+	if !s.TokenExpired(now) {
+		return false
+	}
+	if h.backend == nil || !h.backend.Handles(CallRefresh) {
+		return true
+	}
+	if s.refreshing {
+		return false
+	}
+	s.refreshing = true
+	body, _ := json.Marshal(struct {
+		Client string `json:"client"`
+		User   string `json:"user"`
+	}{s.id, s.User()})
+	h.backend.Call(CallRefresh, body, func(a BackendAnswer) {
+		h.transport.Exec(s, func() {
+			s.refreshing = false
+			if !h.sessions.has(s) {
+				return
+			}
+			switch {
+			case a.Disconnect != nil:
+				h.transport.Disconnect(s, *a.Disconnect)
+				return
+			case a.Err != nil:
+				h.transport.Disconnect(s, DisconnectTokenExpired)
+				return
+			}
+			var res struct {
+				ExpireAt int64 `json:"expire_at"`
+			}
+			if decodeResult(a.Result, &res) != nil || time.Unix(res.ExpireAt, 0).Before(time.Now()) {
+				h.transport.Disconnect(s, DisconnectTokenExpired)
+				return
+			}
+			s.extended = time.Unix(res.ExpireAt, 0).UnixNano()
+		})
+	})
+	return false
 }
 
 // refresh applies OpRefresh.
@@ -53,6 +106,7 @@ func (h *Hub) refresh(s *Session, req *Request) *Error {
 		return ErrRefreshUser
 	}
 	s.grant = id
+	s.extended = 0 // the new token's exp rules from now on
 	return nil
 }
 

@@ -85,7 +85,7 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		ss := st.sessions[i]
 		if d, end := ss.heartbeat(now); end {
 			ss.close(d)
-		} else if ss.chat != nil && ss.chat.TokenExpired(now) {
+		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) {
 			ss.close(chat.DisconnectTokenExpired)
 		}
 	}

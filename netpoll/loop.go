@@ -308,7 +308,7 @@ func (lp *loop) sweep() {
 				c.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
-			if c.sess != nil && c.sess.TokenExpired(now) {
+			if c.sess != nil && lp.srv.hub.ExpireToken(c.sess, now) {
 				c.Disconnect(chat.DisconnectTokenExpired)
 				continue
 			}

@@ -59,7 +59,7 @@ const (
 
 // Config configures a Client. An empty URL turns that call off.
 type Config struct {
-	ConnectURL, EventURL, PublishURL, JoinURL, DisconnectURL string
+	ConnectURL, EventURL, PublishURL, JoinURL, DisconnectURL, RefreshURL string
 	// Concurrency is the number of calls in flight at most; default 64.
 	Concurrency int
 	// Queue bounds calls waiting for a worker; default 16384.
@@ -77,7 +77,7 @@ type Config struct {
 // Client is the HTTP backend. Its methods are safe from any goroutine.
 type Client struct {
 	cfg  Config
-	urls [5]string // by kind; index 4 is disconnect
+	urls [6]string // by chat.CallKind
 	http *http.Client
 	jobs chan job
 	log  *slog.Logger
@@ -91,7 +91,7 @@ type Client struct {
 	duration *prometheus.HistogramVec
 }
 
-var kindNames = [5]string{"event", "publish", "join", "connect", "disconnect"}
+var kindNames = [6]string{"event", "publish", "join", "connect", "disconnect", "refresh"}
 
 type job struct {
 	kind chat.CallKind
@@ -118,7 +118,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger, jobs: make(chan job, cfg.Queue),
 		disc: make(chan json.RawMessage, disconnectQueue), done: make(chan struct{})}
-	c.urls = [5]string{cfg.EventURL, cfg.PublishURL, cfg.JoinURL, cfg.ConnectURL, cfg.DisconnectURL}
+	c.urls = [6]string{cfg.EventURL, cfg.PublishURL, cfg.JoinURL, cfg.ConnectURL, cfg.DisconnectURL, cfg.RefreshURL}
 	c.http = &http.Client{
 		Timeout: cfg.Timeout,
 		Transport: &http.Transport{

@@ -134,6 +134,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.proxy.PublishURL, "proxy-publish-url", "", "backend URL asked before a client's room message is delivered (allow, rewrite or refuse)")
 	fs.StringVar(&o.proxy.JoinURL, "proxy-join-url", "", "backend URL asked before a client joins a room")
 	fs.StringVar(&o.proxy.DisconnectURL, "proxy-disconnect-url", "", "backend URL told of closed connections, in batches (fire and forget)")
+	fs.StringVar(&o.proxy.RefreshURL, "proxy-refresh-url", "", "backend URL asked when a connection's token expires, instead of closing it (answer expire_at to extend)")
 	fs.IntVar(&o.proxy.Concurrency, "proxy-concurrency", proxy.DefaultConcurrency, "backend calls in flight at most")
 	fs.DurationVar(&o.proxy.Timeout, "proxy-timeout", proxy.DefaultTimeout, "time a backend call may take (backend_timeout after)")
 	fs.StringVar(&o.proxy.Secret, "proxy-secret", "", "HMAC-SHA256 key signing every backend request body (X-Chatgate-Signature; prefer CHATGATE_PROXY_SECRET)")
@@ -269,7 +270,7 @@ func run(args []string, stderr io.Writer) error {
 		Verifier:              o.net.Verifier,
 		MaxData:               o.net.MaxMessage,
 	}, table)
-	if o.proxy.ConnectURL != "" || o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" {
+	if o.proxy.ConnectURL != "" || o.proxy.EventURL != "" || o.proxy.PublishURL != "" || o.proxy.JoinURL != "" || o.proxy.DisconnectURL != "" || o.proxy.RefreshURL != "" {
 		o.proxy.Registry, o.proxy.Logger = m.Registry(), log
 		backend, err := proxy.New(o.proxy)
 		if err != nil {

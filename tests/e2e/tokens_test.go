@@ -2,6 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,4 +134,46 @@ func TestRevoke(t *testing.T) {
 	}
 	hdRefused(t, g, "/ws?token="+stolen, nil, 401)
 	hdOpen(t, g, "/ws?token="+hdHS256(t, hdWith(hdClaims("bob"), "jti", "t-124")), nil)
+}
+
+// With -proxy-refresh-url an expired connection is not closed at once:
+// the backend is asked, and an expire_at in the future lets it go on; an
+// error closes it with 3003.
+func TestTokenRefreshByBackend(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[string]int{}
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct{ Client, User string }
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		asked[body.User]++
+		mu.Unlock()
+		if body.User == "ann" {
+			fmt.Fprintf(w, `{"result":{"expire_at":%d}}`, time.Now().Add(time.Minute).Unix())
+			return
+		}
+		io.WriteString(w, `{"error":{"code":"expired","message":"log in again"}}`)
+	}))
+	defer be.Close()
+	g := startGateway(t, "-jwt-secret", hdSecret, "-proxy-refresh-url", be.URL)
+	soon := func(sub string) string {
+		return hdHS256(t, hdWith(hdClaims(sub), "exp", time.Now().Add(-28*time.Second).Unix()))
+	}
+	ann, _ := hdOpen(t, g, "/ws?token="+soon("ann"), nil)
+	bob, _ := hdOpen(t, g, "/ws?token="+soon("bob"), nil)
+	if code := bob.readCloseWithin(5 * time.Second); code != 3003 {
+		t.Fatalf("bob's close %d, want 3003 after the backend refused", code)
+	}
+	// ann's token is past by now too, but the backend extended it.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if m := ann.request(map[string]any{"type": "ping"}); m["type"] != "ack" {
+			t.Fatalf("ann after her extension: %v", m)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["ann"] != 1 || asked["bob"] != 1 {
+		t.Fatalf("backend asked %v, want once each", asked)
+	}
 }
