@@ -279,7 +279,7 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 	origin := string(x.Request().Header("Origin"))
 	var headers map[string]string
 	if s.hub.Connecting() {
-		headers = pickHeaders(x.Request(), s.cfg.ProxyHeaders)
+		headers = x.Request().Headers(s.cfg.ProxyHeaders)
 	}
 	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
 		s.cfg.Metrics.Handshake(metricsSocketIO)
@@ -323,22 +323,8 @@ func (s *Server) refuse(x *netpoll.Exchange, resp netpoll.Response) {
 func (s *Server) keepHandshake(ss *session, req *netpoll.Request) {
 	if s.hub.Connecting() {
 		ss.origin = string(req.Header("Origin"))
-		ss.headers = pickHeaders(req, s.cfg.ProxyHeaders)
+		ss.headers = req.Headers(s.cfg.ProxyHeaders)
 	}
-}
-
-// pickHeaders returns the allowlisted headers of req.
-func pickHeaders(req *netpoll.Request, names []string) map[string]string {
-	if len(names) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		if v := req.Header(n); v != nil {
-			out[n] = string(v)
-		}
-	}
-	return out
 }
 
 // respond answers a polling request (or preflight) and keeps the

@@ -385,7 +385,7 @@ func (c *conn) connectFirst(req *Request, adm admission, rest []byte) gnet.Actio
 	}
 	head := append([]byte(nil), req.Head...)
 	info := chat.ConnectInfo{Transport: "websocket", Protocol: "native", RemoteAddr: c.clientIP().String(),
-		Origin: string(req.Header("Origin")), Headers: proxyHeaders(req, srv.cfg.ProxyHeaders)}
+		Origin: string(req.Header("Origin")), Headers: req.Headers(srv.cfg.ProxyHeaders)}
 	if a := auth.QueryParam(req.Query, "auth"); len(a) > 0 && json.Valid(a) {
 		info.Auth = append(json.RawMessage(nil), a...)
 	}
@@ -449,21 +449,6 @@ func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
 	_, _ = c.gc.Write(lp.wbuf)
 	lp.sent += len(lp.wbuf)
 	lp.wbuf = lp.wbuf[:0]
-}
-
-// proxyHeaders picks the allowlisted headers of req for the backend's
-// connect call.
-func proxyHeaders(req *Request, names []string) map[string]string {
-	if len(names) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(names))
-	for _, n := range names {
-		if v := req.Header(n); v != nil {
-			out[n] = string(v)
-		}
-	}
-	return out
 }
 
 // handshake completes the WebSocket handshake of req with gobwas/ws,

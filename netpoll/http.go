@@ -305,3 +305,19 @@ func (c *conn) reply(resp Response) gnet.Action {
 	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.HandshakeTimeout)
 	return gnet.None
 }
+
+// Headers returns the values of the named headers that r carries (the
+// first of each), by name; nil when names is empty. For the backend's
+// connect call (-proxy-headers).
+func (r *Request) Headers(names []string) map[string]string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(names))
+	for _, n := range names {
+		if v := r.Header(n); v != nil {
+			out[n] = string(v)
+		}
+	}
+	return out
+}

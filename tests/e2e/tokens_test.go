@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/chatgate/chatgate/apiclient"
 )
 
@@ -32,7 +30,7 @@ func TestTokenExpiryOnLiveConnections(t *testing.T) {
 	t.Run("closed when it runs out", func(t *testing.T) {
 		c, _ := hdOpen(t, g, "/ws?token="+hdHS256(t, soon()), nil)
 		start := time.Now()
-		if code := c.readCloseWithin(5 * time.Second); code != 3003 {
+		if code := c.readClose(); code != 3003 {
 			t.Fatalf("close %d, want 3003 token expired", code)
 		}
 		t.Logf("closed %v after the handshake", time.Since(start))
@@ -64,24 +62,6 @@ func TestTokenExpiryOnLiveConnections(t *testing.T) {
 			t.Fatalf("refresh with garbage: %v", m)
 		}
 	})
-}
-
-// readCloseWithin reads until the server's close frame, waiting at most d,
-// and returns its code.
-func (c *client) readCloseWithin(d time.Duration) int {
-	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(d))
-	for {
-		_, _, err := c.ws.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errorsAs(err, &ce) {
-			return ce.Code
-		}
-		c.t.Fatalf("read ended without a close frame: %v", err)
-	}
 }
 
 // A token's "publish" claim narrows where its holder may send: it may
@@ -119,7 +99,7 @@ func TestRevoke(t *testing.T) {
 	if err := api.Call(ctx, "revoke", map[string]any{"user": "mallory", "ttl": 60}, &res); err != nil || res.Disconnected != 1 {
 		t.Fatalf("revoke mallory: %+v %v", res, err)
 	}
-	if code := mal.readCloseWithin(5 * time.Second); code != 3004 {
+	if code := mal.readClose(); code != 3004 {
 		t.Fatalf("mallory's close %d, want 3004 token revoked", code)
 	}
 	hdRefused(t, g, "/ws?token="+hdHS256(t, hdClaims("mallory")), nil, 401)
@@ -161,7 +141,7 @@ func TestTokenRefreshByBackend(t *testing.T) {
 	}
 	ann, _ := hdOpen(t, g, "/ws?token="+soon("ann"), nil)
 	bob, _ := hdOpen(t, g, "/ws?token="+soon("bob"), nil)
-	if code := bob.readCloseWithin(5 * time.Second); code != 3003 {
+	if code := bob.readClose(); code != 3003 {
 		t.Fatalf("bob's close %d, want 3003 after the backend refused", code)
 	}
 	// ann's token is past by now too, but the backend extended it.
