@@ -85,4 +85,3 @@ func BenchmarkAppendFrame(b *testing.B) {
 		})
 	}
 }
-
