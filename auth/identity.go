@@ -79,15 +79,6 @@ func (id *Identity) MayPublish(room []byte) bool {
 	return false
 }
 
-// ExpiresAt is the token's expiry, the zero time for an anonymous
-// connection.
-func (id *Identity) ExpiresAt() time.Time {
-	if id == nil {
-		return time.Time{}
-	}
-	return id.Expires
-}
-
 // valid reports whether the identity's token is still valid at now, with
 // the same rules (and leeway) as the first verification.
 func (id *Identity) valid(now time.Time, leeway time.Duration) bool {

@@ -80,12 +80,6 @@ func (u *userIndex) count(user string) int {
 	return n
 }
 
-// UserSessions appends user's sessions on this node to dst. Safe from any
-// goroutine; the sessions may close at any time after.
-func (h *Hub) UserSessions(user string, dst []*Session) []*Session {
-	return h.users.get(user, dst)
-}
-
 // UserAllowed reports whether user may open one more connection under
 // Config.MaxConnectionsPerUser, counting its connections on every node.
 // Anonymous users are not limited. Checked at admission: two handshakes of

@@ -79,5 +79,5 @@ func refused(r Response) *Response { return &r }
 func (a admission) Identity() *auth.Identity { return a.ident }
 
 // HoldsIP reports whether the admission took a per-address slot, which
-// its holder gives back with Server.ReleaseIP when the session ends.
+// its holder gives back when the session ends.
 func (a admission) HoldsIP() bool { return a.ipHeld }

@@ -1,7 +1,6 @@
 package netpoll
 
 import (
-	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -210,11 +209,6 @@ func (x *Exchange) FromTrustedProxy() bool {
 	return ok && srv.cfg.TrustedProxies.Contains(ta.AddrPort().Addr().Unmap())
 }
 
-// ReleaseIP gives back the per-address slot an Admission took for a
-// client at ip (when Admission.HoldsIP), once its session has ended. Safe
-// from any goroutine.
-func (s *Server) ReleaseIP(ip netip.Addr) { s.perIP.Release(ip) }
-
 // ReleaseSession gives back the slots of an Admission from AdmitSession
 // for a client at ip, once its session has ended. Safe from any
 // goroutine.
@@ -355,15 +349,9 @@ func (s Socket) ClientIP() netip.Addr { return s.c.clientIP() }
 // Open reports whether the socket is still open.
 func (s Socket) Open() bool { return s.c.state == stateOpen }
 
-// MaxMessage is the largest message the socket's reader accepts.
-func (s *Server) MaxMessage() int { return s.cfg.MaxMessage }
-
 // MaxPending is the outbound backlog bound (Config.MaxPending), for
 // protocols that queue output of their own (long-polling).
 func (s *Server) MaxPending() int { return s.cfg.MaxPending }
-
-// Draining reports whether the server is draining. Safe from any goroutine.
-func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Hub is the chat hub the server was made for.
 func (s *Server) Hub() *chat.Hub { return s.hub }
@@ -375,5 +363,3 @@ func (s Socket) Valid() bool { return s.c != nil }
 // 0 to Loops-1). Safe from any goroutine.
 func (s *Server) Loops() int { return s.numLoops }
 
-// Logger is the server's logger.
-func (s *Server) Logger() *slog.Logger { return s.log }
