@@ -354,7 +354,7 @@ func backendError(why string) *Error {
 	return &Error{CodeBackendError, "the application backend answered wrongly: " + why}
 }
 
-// backendErrorf formats a command's position into a backend error.
+// commandError is a backend error naming the position of a bad command.
 func commandError(i int, why string) *Error {
 	return backendError("command " + strconv.Itoa(i) + ": " + why)
 }

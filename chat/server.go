@@ -58,7 +58,8 @@ func (h *Hub) SendUserLocal(user, data []byte, event string) int {
 	return h.DeliverUser(user, &m)
 }
 
-// Sessions on this node by connection id or by user (one of the two).
+// Targets appends the sessions on this node of connection client, or of
+// user when client is "" (one of the two), to dst.
 func (h *Hub) Targets(client, user string, dst []*Session) []*Session {
 	if client != "" {
 		if s := h.sessions.get([]byte(client)); s != nil {
