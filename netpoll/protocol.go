@@ -362,4 +362,3 @@ func (s Socket) Valid() bool { return s.c != nil }
 // Loops is the number of event loops the server runs (loop indexes are
 // 0 to Loops-1). Safe from any goroutine.
 func (s *Server) Loops() int { return s.numLoops }
-
