@@ -12,22 +12,11 @@ import "bytes"
 // it allocation-free. It keeps no reference to head.
 func AppendHeader(dst, head []byte, name string) []byte {
 	first := true
-	// Skip the request line.
-	if i := bytes.IndexByte(head, '\n'); i >= 0 {
-		head = head[i+1:]
-	} else {
-		return dst
-	}
-	for len(head) > 0 {
+	for rest := fieldLines(head); ; {
 		var line []byte
-		if i := bytes.IndexByte(head, '\n'); i >= 0 {
-			line, head = head[:i], head[i+1:]
-		} else {
-			line, head = head, nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 {
-			break // the blank line ends the head
+		var ok bool
+		if line, rest, ok = nextFieldLine(rest); !ok {
+			break
 		}
 		c := bytes.IndexByte(line, ':')
 		if c != len(name) || !equalFoldName(line[:c], name) {
@@ -41,6 +30,31 @@ func AppendHeader(dst, head []byte, name string) []byte {
 		first = false
 	}
 	return dst
+}
+
+// fieldLines returns head without its request line: the field lines and
+// what follows them; nil when head has no line break.
+func fieldLines(head []byte) []byte {
+	i := bytes.IndexByte(head, '\n')
+	if i < 0 {
+		return nil
+	}
+	return head[i+1:]
+}
+
+// nextFieldLine splits the next field line off rest, without its CRLF. ok
+// is false at the blank line that ends the head, or at the end of rest.
+func nextFieldLine(rest []byte) (line, tail []byte, ok bool) {
+	if len(rest) == 0 {
+		return nil, nil, false
+	}
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		line, tail = rest[:i], rest[i+1:]
+	} else {
+		line, tail = rest, nil
+	}
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	return line, tail, len(line) > 0
 }
 
 // equalFoldName compares an ASCII header name case-insensitively.
@@ -72,22 +86,11 @@ func equalFoldName(b []byte, name string) bool {
 //
 // It does not allocate and keeps no reference to head.
 func HasForwarding(head []byte) bool {
-	// Skip the request line.
-	i := bytes.IndexByte(head, '\n')
-	if i < 0 {
-		return false
-	}
-	head = head[i+1:]
-	for len(head) > 0 {
+	for rest := fieldLines(head); ; {
 		var line []byte
-		if i := bytes.IndexByte(head, '\n'); i >= 0 {
-			line, head = head[:i], head[i+1:]
-		} else {
-			line, head = head, nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 {
-			return false // the blank line ends the head
+		var ok bool
+		if line, rest, ok = nextFieldLine(rest); !ok {
+			return false
 		}
 		name, _, ok := bytes.Cut(line, []byte{':'})
 		if !ok {
@@ -104,5 +107,4 @@ func HasForwarding(head []byte) bool {
 			}
 		}
 	}
-	return false
 }
