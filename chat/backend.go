@@ -129,25 +129,9 @@ func (h *Hub) viaBackend(req *Request) (CallKind, bool) {
 func (h *Hub) precheck(s *Session, kind CallKind, req *Request) *Error {
 	switch kind {
 	case CallPublish:
-		if err := checkRoom(req.Room); err != nil {
-			return err
-		}
-		if s.inRoom(req.Room) < 0 {
-			return ErrNotMember
-		}
-		if !s.token().MayPublish(req.Room) {
-			return ErrForbidden
-		}
+		return h.maySend(s, req.Room)
 	case CallJoin:
-		if err := checkRoom(req.Room); err != nil {
-			return err
-		}
-		if !s.token().MayJoin(req.Room) {
-			return ErrForbidden
-		}
-		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
-			return ErrTooManyRooms
-		}
+		return h.mayJoin(s, req.Room, false)
 	case CallEvent:
 		if len(req.Event) == 0 {
 			return ErrMissingEvent

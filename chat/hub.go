@@ -310,15 +310,8 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if req.HasUser {
 			return h.sendToUser(s, req)
 		}
-		if err := checkRoom(req.Room); err != nil {
+		if err := h.maySend(s, req.Room); err != nil {
 			return err
-		}
-		// Membership is checked against the session's own list: no lock.
-		if s.inRoom(req.Room) < 0 {
-			return ErrNotMember
-		}
-		if !s.token().MayPublish(req.Room) {
-			return ErrForbidden
 		}
 		ts := h.cfg.Now().UnixMilli()
 		if h.broker != nil {
@@ -366,20 +359,46 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 // stack.
 func (h *Hub) publishRoom(m Message) { h.broker.PublishRoom(&m) }
 
+// mayJoin checks a join of room by s: the name, the token's rooms claim
+// (not for a server-side join, which the backend or the API decided) and
+// -max-rooms. Own loop only.
+func (h *Hub) mayJoin(s *Session, room []byte, server bool) *Error {
+	if err := checkRoom(room); err != nil {
+		return err
+	}
+	if !server && !s.token().MayJoin(room) {
+		return ErrForbidden
+	}
+	if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
+		return ErrTooManyRooms
+	}
+	return nil
+}
+
+// maySend checks a room message of s: the name, membership (against the
+// session's own list: no lock) and the token's publish claim. Own loop
+// only.
+func (h *Hub) maySend(s *Session, room []byte) *Error {
+	if err := checkRoom(room); err != nil {
+		return err
+	}
+	if s.inRoom(room) < 0 {
+		return ErrNotMember
+	}
+	if !s.token().MayPublish(room) {
+		return ErrForbidden
+	}
+	return nil
+}
+
 // applyMembership joins s to req.Room (OpJoin) or removes it (OpLeave),
 // with presence to the other members, on s's loop. A server-side change
 // (server) is not held to the token's rooms claim: the application's
 // backend decides.
 func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *Error {
-	if err := checkRoom(req.Room); err != nil {
-		return err
-	}
 	if req.Op == OpJoin {
-		if !server && !s.token().MayJoin(req.Room) {
-			return ErrForbidden
-		}
-		if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(req.Room) < 0 {
-			return ErrTooManyRooms
+		if err := h.mayJoin(s, req.Room, server); err != nil {
+			return err
 		}
 		count, added, name := h.table.Join(req.Room, s)
 		if h.broker != nil {
@@ -395,6 +414,9 @@ func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *
 		}
 		r.Room, r.Count = req.Room, count
 		return nil
+	}
+	if err := checkRoom(req.Room); err != nil {
+		return err
 	}
 	i := s.inRoom(req.Room)
 	if i < 0 {
