@@ -349,7 +349,13 @@ test('upgrade under traffic: gateway → client messages arrive once, in order',
   const deadline = Date.now() + 10000;
   while (sent < 200 || afterUpgrade < 50) {
     if (Date.now() > deadline) assert.fail(`no upgrade after ${sent} messages: ${s.events}`);
-    if (sent === 50) g.open();
+    if (sent === 50) {
+      // The messages so far must have started arriving over polling before
+      // the upgrade may begin, or they all move to the WebSocket with the
+      // outbox and the test no longer crosses the switch.
+      await bounded((async () => { while (onTransport.polling === 0) await new Promise((r) => setTimeout(r, 5)); })(), 'a message over polling before the upgrade');
+      g.open();
+    }
     nat.send({ type: 'send', room: 'seq', data: sent++ });
     if (upgraded) { phase.after++; afterUpgrade++; } else if (sent > 50) phase.during++; else phase.before++;
     await tick();
