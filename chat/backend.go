@@ -97,6 +97,10 @@ type backendCall struct {
 	event []byte
 	args  []byte
 	atts  [][]byte
+	// A history request of a non-member, asked as a join (op OpHistory).
+	since    Position
+	hasSince bool
+	limit    int
 }
 
 // calls is a session's backend state: the call in flight, the queue, and
@@ -110,7 +114,7 @@ type calls struct {
 
 // viaBackend reports whether req goes to the backend before it is
 // applied, and of which kind.
-func (h *Hub) viaBackend(req *Request) (CallKind, bool) {
+func (h *Hub) viaBackend(s *Session, req *Request) (CallKind, bool) {
 	if h.backend == nil {
 		return 0, false
 	}
@@ -120,6 +124,10 @@ func (h *Hub) viaBackend(req *Request) (CallKind, bool) {
 	case req.Op == OpSend && !req.HasTo && !req.HasUser:
 		return CallPublish, h.backend.Handles(CallPublish)
 	case req.Op == OpJoin:
+		return CallJoin, h.backend.Handles(CallJoin)
+	case req.Op == OpHistory && s.inRoom(req.Room) < 0:
+		// A non-member may read a room's history if the backend would
+		// let it join.
 		return CallJoin, h.backend.Handles(CallJoin)
 	}
 	return 0, false
@@ -131,6 +139,15 @@ func (h *Hub) precheck(s *Session, kind CallKind, req *Request) *Error {
 	case CallPublish:
 		return h.maySend(s, req.Room)
 	case CallJoin:
+		if req.Op == OpHistory {
+			if err := checkRoom(req.Room); err != nil {
+				return err
+			}
+			if !s.token().MayJoin(req.Room) {
+				return ErrForbidden
+			}
+			return nil
+		}
 		return h.mayJoin(s, req.Room, false)
 	case CallEvent:
 		if len(req.Event) == 0 {
@@ -156,7 +173,8 @@ func (h *Hub) callBackend(s *Session, kind CallKind, req *Request) {
 		return
 	}
 	c := &backendCall{kind: kind, op: req.Op, id: clone(req.ID), room: clone(req.Room),
-		data: clone(req.Data), event: clone(req.Event), args: clone(req.Args)}
+		data: clone(req.Data), event: clone(req.Event), args: clone(req.Args),
+		since: req.Since, hasSince: req.HasSince, limit: req.Limit}
 	for _, a := range req.Attachments {
 		c.atts = append(c.atts, clone(a))
 	}
@@ -195,6 +213,9 @@ func (h *Hub) callBody(s *Session, c *backendCall) []byte {
 		Room      string          `json:"room,omitempty"`
 		Event     string          `json:"event,omitempty"`
 		Args      json.RawMessage `json:"args,omitempty"`
+		// Purpose is "history" for a non-member's history request,
+		// asked as a join: allowing it lets the client read, not join.
+		Purpose string `json:"purpose,omitempty"`
 	}
 	b := body{Client: s.id, User: s.User()}
 	switch c.kind {
@@ -211,6 +232,9 @@ func (h *Hub) callBody(s *Session, c *backendCall) []byte {
 		}
 	case CallJoin:
 		b.Room = string(c.room)
+		if c.op == OpHistory {
+			b.Purpose = "history"
+		}
 	}
 	out, err := json.Marshal(b)
 	if err != nil {
@@ -312,6 +336,10 @@ func (h *Hub) applyAnswer(s *Session, c *backendCall, result []byte, r *Reply) *
 	case CallJoin:
 		if err := decodeResult(result, &struct{}{}); err != nil {
 			return err
+		}
+		if c.op == OpHistory {
+			req.Since, req.HasSince, req.Limit = c.since, c.hasSince, c.limit
+			return h.historyOf(&req, r)
 		}
 		return h.applyMembership(s, &req, r, false)
 	}

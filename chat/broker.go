@@ -102,6 +102,12 @@ func (h *Hub) remoteMembers(room []byte, dst []MemberInfo) []MemberInfo {
 // The broker's dispatcher calls it; m's slices need to stay valid only
 // during the call.
 func (h *Hub) DeliverRoom(m *Message) {
+	if h.hist != nil {
+		// This node's own offset: a node's log records what its members
+		// were sent (a cluster-wide history would sequence once).
+		h.deliverRoomLogged(m)
+		return
+	}
 	snap := h.table.Snapshot(m.Room)
 	if snap == nil || snap.Count == 0 {
 		return
@@ -145,4 +151,21 @@ func (h *Hub) DeliverPresence(p *Presence) {
 		return
 	}
 	h.fanoutPresence(snap, nil, p)
+}
+
+// deliverRoomLogged records a remote room message in this node's history
+// and delivers it; m is copied so the broker's buffer is not retained.
+func (h *Hub) deliverRoomLogged(m *Message) {
+	c := *m
+	c.Offset = 0
+	h.hist.Lock()
+	h.hist.Append(&c)
+	snap := h.table.Snapshot(c.Room)
+	if snap != nil && snap.Count > 0 {
+		var p Payloads
+		h.encodeMessage(snap.Kinds, &c, &p)
+		h.cfg.Metrics.Broadcast(snap.Count)
+		h.transport.Fanout(snap, nil, &p)
+	}
+	h.hist.Unlock()
 }

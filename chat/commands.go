@@ -209,6 +209,10 @@ func (h *Hub) emit(s *Session, e *emitCommand) {
 	case e.To.Room != "":
 		room := []byte(e.To.Room)
 		m.Room = room
+		if h.hist != nil {
+			h.fanoutRoom(&m, skip)
+			return
+		}
 		if h.broker != nil {
 			h.broker.PublishRoom(&m)
 		}

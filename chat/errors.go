@@ -29,6 +29,9 @@ const (
 	CodeRateLimited        = "rate_limited"        // too many messages or bytes per second
 	CodeForbidden          = "forbidden"           // the token's rooms claim does not allow the room
 	CodeTooManyRooms       = "too_many_rooms"      // the connection is in -max-rooms rooms already
+	CodeBadOffset          = "bad_offset"          // a history position past the room's last message, or not a number
+	CodeUnrecoverable      = "unrecoverable"       // history after that position is no longer kept, or the epoch does not match
+	CodeNoHistory          = "no_history"          // history is turned off
 )
 
 // Limits of names, per docs/protocol.md.

@@ -81,6 +81,25 @@ type Config struct {
 	// RoomNFC normalises room names to Unicode NFC where they enter
 	// (-room-nfc), so that composed and decomposed spellings are one room.
 	RoomNFC bool
+	// History is the room-message log (package history); nil turns
+	// history off: messages carry no offset, history requests fail with
+	// no_history, and resumed sessions get their rooms back without their
+	// messages.
+	History History
+	// RecoveryWindow is how long a dropped session can be resumed
+	// (-recovery-window); 0 turns recovery off.
+	RecoveryWindow time.Duration
+	// RecoveryKey signs session tokens. Nodes of a cluster share it so
+	// that any node can check any node's tokens; empty means a random key
+	// for this process.
+	RecoveryKey []byte
+	// MaxRecords bounds the dropped sessions kept for recovery; 0 means
+	// DefaultMaxRecords. The oldest go first.
+	MaxRecords int
+	// MaxReplay bounds the bytes of one room's missed messages that a
+	// resumed session is sent; a larger gap is reported as not recovered.
+	// 0 means DefaultMaxReplay.
+	MaxReplay int
 	// MaxJSONDepth bounds the nesting of a client's data and event
 	// arguments (-max-json-depth): deeper is bad_json. 0 means
 	// DefaultMaxJSONDepth, less than 0 no bound.
@@ -92,6 +111,7 @@ type Config struct {
 type Hub struct {
 	broker    Broker  // nil: single node
 	backend   Backend // nil: no application backend
+	hist      History // nil: history off
 	cfg       Config
 	table     *rooms.Table
 	transport Transport
@@ -99,6 +119,10 @@ type Hub struct {
 	users     userIndex
 	ids       idGen
 	open      atomic.Int64
+	// recs are dropped sessions kept for recovery, signed with
+	// recoveryKey.
+	recs        records
+	recoveryKey []byte
 }
 
 // NewHub returns a hub over table. SetTransport must be called before the
@@ -107,7 +131,12 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Hub{cfg: cfg, table: table}
+	h := &Hub{cfg: cfg, table: table, hist: cfg.History}
+	h.recs.init(cfg.MaxRecords)
+	h.recoveryKey = cfg.RecoveryKey
+	if len(h.recoveryKey) == 0 {
+		h.recoveryKey = newRecoveryKey()
+	}
 	h.sessions.init()
 	h.users.init()
 	h.ids.init(cfg.Node)
@@ -230,6 +259,17 @@ func (h *Hub) Close(s *Session) {
 	if h.backend != nil && h.backend.Handles(CallDisconnect) {
 		report = h.disconnectBody(s)
 	}
+	if h.Recovering() {
+		// The position before leaving: what was published after it
+		// never reached the client.
+		var offset uint64
+		if h.hist != nil {
+			h.hist.Lock()
+			offset = h.hist.PositionLocked(nil).Offset
+			h.hist.Unlock()
+		}
+		h.keep(s, offset)
+	}
 	for _, name := range s.rooms {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
@@ -263,7 +303,7 @@ func (h *Hub) Handle(s *Session, req *Request) {
 		s.peer.WriteReply(&req.reply)
 		return
 	}
-	if kind, ok := h.viaBackend(req); ok {
+	if kind, ok := h.viaBackend(s, req); ok {
 		h.callBackend(s, kind, req)
 		return
 	}
@@ -314,6 +354,10 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 			return err
 		}
 		ts := h.cfg.Now().UnixMilli()
+		if h.hist != nil {
+			h.fanoutRoom(&Message{Room: req.Room, From: s.id, Nick: s.Nick(), User: s.User(), Data: req.Data, Attachments: req.Attachments, TS: ts}, s)
+			return nil
+		}
 		if h.broker != nil {
 			// Other nodes deliver to their own members; this node never
 			// hears its own publication back.
@@ -349,6 +393,9 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 
 	case OpRefresh:
 		return h.refresh(s, req)
+
+	case OpHistory:
+		return h.history(s, req, r)
 	}
 	// OpRPC without a backend for application events, or no op at all.
 	return ErrUnknownType
@@ -400,7 +447,17 @@ func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *
 		if err := h.mayJoin(s, req.Room, server); err != nil {
 			return err
 		}
+		if h.hist != nil {
+			// Under the history lock: a message is either published
+			// before the join (at or below the position) or reaches
+			// the joiner.
+			h.hist.Lock()
+			r.Position = h.hist.PositionLocked(req.Room)
+		}
 		count, added, name := h.table.Join(req.Room, s)
+		if h.hist != nil {
+			h.hist.Unlock()
+		}
 		if h.broker != nil {
 			if added {
 				h.broker.Joined(s.id, name)
@@ -519,6 +576,50 @@ func encodeMessage(c Codec, m *Message) *payload.Shared {
 		for _, a := range m.Attachments {
 			p.AddAttachment(a)
 		}
+	}
+	return p
+}
+
+// fanoutRoom records room message m in the history (giving it its
+// offset) and delivers it to the members of m.Room on this node but skip,
+// and hands it to the broker for the other nodes. The delivery happens
+// under the history lock, so every member gets a room's messages in offset
+// order. History on only; m escapes.
+func (h *Hub) fanoutRoom(m *Message, skip *Session) {
+	h.hist.Lock()
+	h.hist.Append(m)
+	snap := h.table.Snapshot(m.Room)
+	n := 0
+	if snap != nil {
+		n = snap.Count
+		if skip != nil && n > 0 && h.table.Contains(m.Room, skip) {
+			n--
+		}
+	}
+	if n > 0 {
+		var p Payloads
+		h.encodeMessage(snap.Kinds, m, &p)
+		h.cfg.Metrics.Broadcast(n)
+		if skip != nil {
+			h.transport.Fanout(snap, skip, &p)
+		} else {
+			h.transport.Fanout(snap, nil, &p)
+		}
+	}
+	h.hist.Unlock()
+	if h.broker != nil {
+		h.broker.PublishRoom(m)
+	}
+}
+
+// payloadFor encodes a room's recovery for codec c; nil when the codec
+// has no recovered event.
+func payloadFor(c Codec, rv *Recovered) *payload.Shared {
+	p := payload.Acquire()
+	*p.Text() = c.AppendRecovered(*p.Text(), rv)
+	if len(*p.Text()) == 0 {
+		p.Release()
+		return nil
 	}
 	return p
 }

@@ -19,6 +19,7 @@ const (
 	OpPing       // application-level heartbeat (browsers cannot send WebSocket pings)
 	OpRPC        // an application event, handled by the backend (-proxy-event-url)
 	OpRefresh    // a fresh token for the connection, before the old one expires
+	OpHistory    // a room's messages after a position (History)
 )
 
 // String returns the native protocol's name of the operation.
@@ -42,6 +43,8 @@ func (o Op) String() string {
 		return "rpc"
 	case OpRefresh:
 		return "refresh"
+	case OpHistory:
+		return "history"
 	}
 	return "invalid"
 }
@@ -80,6 +83,10 @@ type Request struct {
 	// of a previous reply, empty for the first page (see SetList).
 	Limit  int
 	Cursor []byte
+	// Since is the position a history request starts after; HasSince
+	// false asks for the newest messages.
+	Since    Position
+	HasSince bool
 	// HasRoom, HasTo, HasUser and HasName tell whether the fields were
 	// present at all, so that an empty string can be told apart from a
 	// missing field.
@@ -126,6 +133,12 @@ type Reply struct {
 	// Args are the arguments of an application event's acknowledgement
 	// (OpRPC), a raw JSON array; nil means none ([]).
 	Args []byte
+	// Messages are a history request's messages, oldest first (OpHistory).
+	Messages []Message
+	// Position is where the room's history stands: after a join (OpJoin,
+	// when history is on) and with a history request's messages
+	// (OpHistory). Its Epoch is "" when there is none to report.
+	Position Position
 }
 
 // Message is a chat message as delivered to a recipient: to a room's other
@@ -145,6 +158,9 @@ type Message struct {
 	// backend sent (server API): Socket.IO clients get that event with
 	// Data as its one argument instead of "message".
 	Event string
+	// Offset is the message's place in the room's history (History): 0
+	// for a direct message, or when history is off.
+	Offset uint64
 	// EventArgs makes the message an application event (a backend's emit):
 	// Event with the arguments in Data, a raw JSON array. Native clients
 	// get {"type":"event","event":…,"args":[…]}, Socket.IO clients the
@@ -184,7 +200,10 @@ type Presence struct {
 // use: encoders run on every event loop at once.
 type Codec interface {
 	BinaryAttachments() bool
-	AppendWelcome(dst []byte, id, user string) []byte
+	// AppendWelcome greets a client whose session opened (native
+	// {"type":"welcome"}); a codec whose handshake carries the greeting
+	// (Socket.IO's CONNECT ack) returns dst unchanged.
+	AppendWelcome(dst []byte, w *Welcome) []byte
 	AppendReply(dst []byte, r *Reply) []byte
 	AppendMessage(dst []byte, m *Message) []byte
 	AppendPresence(dst []byte, p *Presence) []byte
@@ -192,6 +211,11 @@ type Codec interface {
 	// (joined) or removed it from room: native {"type":"joined"|"left",
 	// "room":…}, Socket.IO the "joined"/"left" event.
 	AppendMembership(dst []byte, room []byte, joined bool, count int) []byte
+	// AppendRecovered tells a resumed client what it missed in one room
+	// (native {"type":"recovered"}). A codec without such an event
+	// (Socket.IO) returns dst unchanged, and the missed messages are sent
+	// one by one as they would have arrived.
+	AppendRecovered(dst []byte, r *Recovered) []byte
 }
 
 // SetSend fills req's destination and data from the raw JSON values of a

@@ -26,6 +26,10 @@ type Describer interface {
 // set, names the Socket.IO event (see Message.Event).
 func (h *Hub) Publish(room, data []byte, event string) {
 	m := Message{Room: room, Data: data, Event: event, TS: h.cfg.Now().UnixMilli()}
+	if h.hist != nil {
+		h.fanoutRoom(&m, nil)
+		return
+	}
 	if h.broker != nil {
 		h.broker.PublishRoom(&m)
 	}

@@ -169,19 +169,23 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
+		if !conformance && bit == nspRoot && ss.resume(p) {
+			return nil
+		}
 		if !conformance && bit == nspRoot && srv.hub.Connecting() {
 			return ss.connectViaBackend(p)
 		}
 		ss.connectBy = 0
 		ss.nsps |= bit
-		var sid string
+		var sid, pid string
 		if conformance {
 			sid = newSID()
 		} else {
-			sid = ss.openChat().ID()
+			sess := ss.openChat()
+			sid, pid = sess.ID(), srv.hub.SessionToken(sess)
 			srv.log.Debug("socket.io connect", "conn", sid, "client", ss.remote)
 		}
-		st.buf = socketio.AppendConnect(st.buf[:0], p.Namespace, sid)
+		st.buf = socketio.AppendConnectPID(st.buf[:0], p.Namespace, sid, pid)
 		ss.send(ws.OpText, st.buf)
 		if conformance {
 			st.buf = socketio.AppendEvent(st.buf[:0], p.Namespace, 0, "auth", authData)
@@ -237,6 +241,40 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		return errBadPacket // CONNECT_ERROR is server-to-client only
 	}
 	return nil
+}
+
+// resume recovers the session a CONNECT to "/" names with its pid, as
+// socket.io's connection state recovery does: {"pid":"…","offset":"…"} in
+// the CONNECT payload (socket.io-client adds them to its auth). On
+// success the client gets its old sid and the same pid (which is how
+// socket.io-client knows it recovered), its rooms, and the missed
+// packets behind the ack; it reports whether it did. Recovery is all or
+// nothing: a room whose gap is no longer kept means a new session.
+func (ss *session) resume(p *socketio.Packet) bool {
+	srv := ss.srv
+	if !srv.hub.Recovering() || len(p.Data) == 0 {
+		return false
+	}
+	pid, offset, ok := socketio.RecoveryFields(p.Data)
+	if !ok || ss.chat != nil {
+		return false
+	}
+	rq := chat.ResumeRequest{Token: pid, AllOrNothing: true}
+	if offset != "" {
+		rq.Offset, rq.HasOffset = chat.ParseOffset([]byte(offset))
+	}
+	sess := srv.hub.Resume(ss, ss.home.Index(), KindSocketIO, ss.ident, rq)
+	if sess == nil {
+		return false
+	}
+	ss.chat = sess
+	ss.connectBy = 0
+	ss.nsps |= nspRoot
+	st := &srv.loops[ss.home.Index()]
+	st.buf = socketio.AppendConnectPID(st.buf[:0], []byte("/"), sess.ID(), srv.hub.SessionToken(sess))
+	ss.send(ws.OpText, st.buf)
+	srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.remote)
+	return true
 }
 
 // connectViaBackend asks the application's backend about a CONNECT to "/"
@@ -295,7 +333,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 		default:
 			ss.connectBy = 0
 			ss.nsps |= nspRoot
-			st.buf = socketio.AppendConnect(st.buf[:0], []byte("/"), sess.ID())
+			st.buf = socketio.AppendConnectPID(st.buf[:0], []byte("/"), sess.ID(), srv.hub.SessionToken(sess))
 			ss.send(ws.OpText, st.buf)
 		}
 		srv.Flush(ss.home)

@@ -185,6 +185,7 @@ var errorCodes = [...]string{
 	"rate_limited", "too_large", "unauthorized", "forbidden",
 	"no_such_user", "too_many_rooms",
 	"backend_unavailable", "backend_timeout", "backend_error", "not_ready",
+	"bad_offset", "unrecoverable", "no_history",
 	"other",
 }
 
@@ -231,6 +232,12 @@ func errorIndex(code string) int {
 		return 16
 	case "not_ready":
 		return 17
+	case "bad_offset":
+		return 18
+	case "unrecoverable":
+		return 19
+	case "no_history":
+		return 20
 	}
 	return errOther
 }

@@ -98,6 +98,8 @@ type Metrics struct {
 
 	ready    prometheus.Gauge
 	draining prometheus.Gauge
+
+	recoveryKept, recoveryDone, recoveryFailed prometheus.Counter
 }
 
 // New creates the metrics and registers them, with the Go runtime and
@@ -156,6 +158,13 @@ func New(opts Options) *Metrics {
 	for i := range m.errors {
 		m.errors[i] = errs.WithLabelValues(errorCodes[i])
 	}
+
+	rec := f.counterVec("recoveries_total",
+		"Connection state recovery: dropped sessions kept for resuming (kept), sessions resumed (recovered), and resume attempts refused (failed: a bad, used or expired token, or an unrecoverable gap).",
+		"outcome")
+	m.recoveryKept = rec.WithLabelValues("kept")
+	m.recoveryDone = rec.WithLabelValues("recovered")
+	m.recoveryFailed = rec.WithLabelValues("failed")
 
 	m.ready = f.gauge("ready", "1 when the gateway accepts traffic (readiness), else 0.")
 	m.draining = f.gauge("draining", "1 once the gateway has started draining on shutdown, else 0.")
@@ -261,6 +270,27 @@ func (m *Metrics) Joined() {
 		return
 	}
 	m.members.Inc()
+}
+
+// RecoveryKept counts a dropped session kept for recovery.
+func (m *Metrics) RecoveryKept() {
+	if m != nil {
+		m.recoveryKept.Inc()
+	}
+}
+
+// RecoveryDone counts a resumed session.
+func (m *Metrics) RecoveryDone() {
+	if m != nil {
+		m.recoveryDone.Inc()
+	}
+}
+
+// RecoveryFailed counts a resume that was refused.
+func (m *Metrics) RecoveryFailed() {
+	if m != nil {
+		m.recoveryFailed.Inc()
+	}
 }
 
 // Left counts a membership removed from a room (a leave, or a session that

@@ -347,19 +347,30 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			return c.respond(ref)
 		}
 	}
-	if ep == endpointChat && srv.hub.Connecting() {
+	var w chat.Welcome
+	if ep == endpointChat {
+		// A resumed session skips the backend's connect call: the
+		// backend accepted it before it dropped.
+		c.sess = c.resume(req, adm.ident, &w)
+	}
+	if ep == endpointChat && c.sess == nil && srv.hub.Connecting() {
 		return c.connectFirst(req, adm, rest)
 	}
 	if !c.handshake(req, adm) {
+		if c.sess != nil {
+			srv.hub.Close(c.sess)
+			c.sess = nil
+		}
 		return gnet.Close
 	}
 	srv.m.Handshake(metrics.TransportWebSocket)
 	c.ep = ep
 	if ep == endpointChat {
-		c.sess = srv.hub.Open(c, lp.idx, KindNative, adm.ident)
-		lp.pbuf = srv.hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
-		lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
-		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String())
+		if c.sess == nil {
+			c.sess = srv.hub.Open(c, lp.idx, KindNative, adm.ident)
+		}
+		c.welcome(&w)
+		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
@@ -369,6 +380,36 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 	}
 	c.dropHead()
 	return action
+}
+
+// resume opens the session a client asks to resume (?resume=<session
+// token>, and ?offset=<last offset received>), or returns nil when there
+// is none to resume; w records that it was asked and the outcome. The
+// missed messages are pushed behind the welcome (Hub.Resume).
+func (c *conn) resume(req *Request, ident *auth.Identity, w *chat.Welcome) *chat.Session {
+	srv := c.lp.srv
+	tok := auth.QueryParam(req.Query, "resume")
+	if len(tok) == 0 || !srv.hub.Recovering() {
+		return nil
+	}
+	w.Resumed = true
+	rq := chat.ResumeRequest{Token: string(tok)}
+	if off := auth.QueryParam(req.Query, "offset"); len(off) > 0 {
+		rq.Offset, rq.HasOffset = chat.ParseOffset(off)
+	}
+	s := srv.hub.Resume(c, c.lp.idx, KindNative, ident, rq)
+	w.Recovered = s != nil
+	return s
+}
+
+// welcome writes the native welcome of c's open session into the pass's
+// output, completing w with the session's id, user, nick and token.
+func (c *conn) welcome(w *chat.Welcome) {
+	lp := c.lp
+	hub := lp.srv.hub
+	w.ID, w.User, w.Nick, w.Session = c.sess.ID(), c.sess.User(), c.sess.Nick(), hub.SessionToken(c.sess)
+	lp.pbuf = hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], w)
+	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
 }
 
 // connectFirst asks the application's backend about a native client before
@@ -444,8 +485,7 @@ func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
 		c.Disconnect(*d)
 		return
 	}
-	lp.pbuf = srv.hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], c.sess.ID(), c.sess.User())
-	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	c.welcome(&chat.Welcome{})
 	_, _ = c.gc.Write(lp.wbuf)
 	lp.sent += len(lp.wbuf)
 	lp.wbuf = lp.wbuf[:0]

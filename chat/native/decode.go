@@ -75,7 +75,7 @@ func Decode(payload []byte, req *chat.Request) error {
 		}
 		req.Name, req.HasName = name, true
 
-	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
+	case chat.OpJoin, chat.OpLeave, chat.OpMembers, chat.OpHistory:
 		if !jsontext.IsString(f.room) {
 			return chat.ErrMissingRoom
 		}
@@ -86,6 +86,11 @@ func Decode(payload []byte, req *chat.Request) error {
 		req.Room, req.HasRoom = room, true
 		if op == chat.OpMembers {
 			if err := req.SetList(f.limit, f.cursor); err != nil {
+				return err
+			}
+		}
+		if op == chat.OpHistory {
+			if err := req.SetHistory(f.limit, f.since); err != nil {
 				return err
 			}
 		}
@@ -131,7 +136,7 @@ func Decode(payload []byte, req *chat.Request) error {
 // payload (strings keep their quotes). nil means absent.
 type fields struct {
 	typ, id, name, room, to, user, data, event, args, token []byte
-	limit, cursor                                           []byte
+	limit, cursor, since                                    []byte
 }
 
 // slot returns where the value of the (unquoted) key goes, or nil for a key
@@ -163,6 +168,8 @@ func (f *fields) slot(key []byte) *[]byte {
 		return &f.limit
 	case "cursor":
 		return &f.cursor
+	case "since":
+		return &f.since
 	}
 	return nil
 }
@@ -236,6 +243,8 @@ func lookupOp(raw []byte) chat.Op {
 		return chat.OpRPC
 	case "refresh":
 		return chat.OpRefresh
+	case "history":
+		return chat.OpHistory
 	}
 	return chat.OpInvalid
 }

@@ -20,12 +20,64 @@ var _ chat.Codec = Codec{}
 //
 //	{"type":"welcome","id":"<connection id>"}
 //
-// with `"user":"<sub>"` added for a connection that authenticated.
-func (Codec) AppendWelcome(dst []byte, id, user string) []byte {
+// with `"user":"<sub>"` added for a connection that authenticated,
+// `"session":"<token>"` when recovery is on (the token to resume with),
+// and for a client that asked to resume, `"recovered":true|false`
+// (true: the same id, nick and rooms) and the nick in force.
+func (Codec) AppendWelcome(dst []byte, w *chat.Welcome) []byte {
 	dst = append(dst, `{"type":"welcome","id":`...)
-	dst = jsontext.AppendString(dst, id)
-	dst = appendUser(dst, user)
+	dst = jsontext.AppendString(dst, w.ID)
+	dst = appendUser(dst, w.User)
+	if w.Session != "" {
+		dst = append(dst, `,"session":`...)
+		dst = jsontext.AppendString(dst, w.Session)
+	}
+	if w.Resumed {
+		dst = append(dst, `,"recovered":`...)
+		dst = strconv.AppendBool(dst, w.Recovered)
+		if w.Nick != "" {
+			dst = append(dst, `,"nick":`...)
+			dst = jsontext.AppendString(dst, w.Nick)
+		}
+	}
 	return append(dst, '}')
+}
+
+// AppendRecovered implements chat.Codec: after a resumed welcome, one per
+// room of the session,
+//
+//	{"type":"recovered","room":"lobby","recovered":true,"messages":[<message>…],"offset":42,"epoch":"…"}
+//
+// with the messages missed, oldest first, each as the "message" event it
+// would have been; or "recovered":false and no messages when the gap is no
+// longer kept. "offset" and "epoch" are where the room stands now.
+func (c Codec) AppendRecovered(dst []byte, r *chat.Recovered) []byte {
+	dst = append(dst, `{"type":"recovered","room":`...)
+	dst = jsontext.AppendString(dst, r.Room)
+	dst = append(dst, `,"recovered":`...)
+	dst = strconv.AppendBool(dst, r.OK)
+	dst = append(dst, `,"messages":[`...)
+	for i := range r.Messages {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = c.AppendMessage(dst, &r.Messages[i])
+	}
+	dst = append(dst, ']')
+	dst = appendPosition(dst, r.Position)
+	return append(dst, '}')
+}
+
+// appendPosition appends `,"offset":N,"epoch":"…"` when there is an epoch
+// to report.
+func appendPosition(dst []byte, p chat.Position) []byte {
+	if p.Epoch == "" {
+		return dst
+	}
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, p.Offset, 10)
+	dst = append(dst, `,"epoch":`...)
+	return jsontext.AppendString(dst, p.Epoch)
 }
 
 // AppendReply appends the answer to one request. With r.Err set it is
@@ -35,18 +87,20 @@ func (Codec) AppendWelcome(dst []byte, id, user string) []byte {
 // and otherwise an ack whose fields depend on r.Op:
 //
 //	nick:    {"type":"ack","id":…,"name":"alice"}
-//	join:    {"type":"ack","id":…,"room":"lobby","count":3}
+//	join:    {"type":"ack","id":…,"room":"lobby","count":3,"offset":41,"epoch":"…"}
 //	leave:   {"type":"ack","id":…,"room":"lobby","count":2}
 //	rooms:   {"type":"ack","id":…,"rooms":[{"room":"lobby","count":3}]}
 //	members: {"type":"ack","id":…,"room":"lobby","members":[{"id":"…","nick":"alice"}]}
+//	history: {"type":"ack","id":…,"room":"lobby","messages":[<message>…],"offset":42,"epoch":"…"}
 //	send, ping and anything else: {"type":"ack","id":…}
 //
 // "id" is omitted when r.ID is empty; otherwise r.ID is copied verbatim, so
 // it must be raw JSON as Decode returns it (a number or a string). "rooms"
 // and "members" are always arrays, [] when empty; "nick" is always present,
 // "" for a member without a nickname. A rooms or members ack whose list
-// continues on another page ends with `,"cursor":"<r.Cursor>"`.
-func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
+// continues on another page ends with `,"cursor":"<r.Cursor>"`. A join
+// carries the room's position (offset and epoch) when history is on.
+func (c Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	if r.Err != nil {
 		dst = append(dst, `{"type":"error"`...)
 		dst = appendID(dst, r.ID)
@@ -74,6 +128,19 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"count":`...)
 		dst = strconv.AppendInt(dst, int64(r.Count), 10)
+		dst = appendPosition(dst, r.Position)
+	case chat.OpHistory:
+		dst = append(dst, `,"room":`...)
+		dst = jsontext.AppendString(dst, r.Room)
+		dst = append(dst, `,"messages":[`...)
+		for i := range r.Messages {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = c.AppendMessage(dst, &r.Messages[i])
+		}
+		dst = append(dst, ']')
+		dst = appendPosition(dst, r.Position)
 	case chat.OpRooms:
 		dst = append(dst, `,"rooms":[`...)
 		for i := range r.Rooms {
@@ -138,6 +205,10 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 		} else {
 			dst = append(dst, "[]"...)
 		}
+		if m.Offset != 0 {
+			dst = append(dst, `,"offset":`...)
+			dst = strconv.AppendUint(dst, m.Offset, 10)
+		}
 		return append(dst, '}')
 	}
 	dst = append(dst, `{"type":"message"`...)
@@ -167,6 +238,10 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, m.TS, 10)
+	if m.Offset != 0 {
+		dst = append(dst, `,"offset":`...)
+		dst = strconv.AppendUint(dst, m.Offset, 10)
+	}
 	if m.Event != "" {
 		dst = append(dst, `,"event":`...)
 		dst = jsontext.AppendString(dst, m.Event)

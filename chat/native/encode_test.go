@@ -21,7 +21,7 @@ func TestAppendWelcome(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := string(Codec{}.AppendWelcome(nil, tc.id, "")); got != tc.want {
+			if got := string(Codec{}.AppendWelcome(nil, &chat.Welcome{ID: tc.id})); got != tc.want {
 				t.Errorf("got  %s\nwant %s", got, tc.want)
 			}
 		})
@@ -200,7 +200,7 @@ func TestRoundTrip(t *testing.T) {
 			return m
 		}
 
-		dst = c.AppendWelcome(dst[:0], id, "")
+		dst = c.AppendWelcome(dst[:0], &chat.Welcome{ID: id})
 		checkMap(t, dst, map[string]any{"type": "welcome", "id": validText(id)})
 
 		op := chat.Op(r.IntN(int(chat.OpPing) + 2))
@@ -299,7 +299,7 @@ func TestAppendAllocs(t *testing.T) {
 		{name: "message", f: func() { dst = Codec{}.AppendMessage(dst[:0], &msg) }},
 		{name: "presence", f: func() { dst = Codec{}.AppendPresence(dst[:0], &p) }},
 		{name: "reply", f: func() { dst = Codec{}.AppendReply(dst[:0], &reply) }},
-		{name: "welcome", f: func() { dst = Codec{}.AppendWelcome(dst[:0], "c\u2028", "") }},
+		{name: "welcome", f: func() { dst = Codec{}.AppendWelcome(dst[:0], &chat.Welcome{ID: "c\u2028"}) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

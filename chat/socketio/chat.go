@@ -24,6 +24,8 @@ import (
 //	emit("rooms", ack)                      → chat.OpRooms
 //	emit("rooms", {limit, cursor}, ack)     → chat.OpRooms, req.Limit, req.Cursor
 //	emit("ping", ack)                       → chat.OpPing
+//	emit("history", room, {since, limit}, ack)
+//	                                        → chat.OpHistory, req.Room, req.Since, req.Limit
 //
 // with the Has flags set for the fields present. Arguments after the ones
 // listed are ignored, as are keys of the message object other than "room",
@@ -131,7 +133,7 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 		}
 		req.Name, req.HasName = name, true
 
-	case chat.OpJoin, chat.OpLeave, chat.OpMembers:
+	case chat.OpJoin, chat.OpLeave, chat.OpMembers, chat.OpHistory:
 		if !jsontext.IsString(arg) {
 			return chat.ErrMissingRoom
 		}
@@ -144,6 +146,24 @@ func DecodeEvent(p *Packet, attachments [][]byte, req *chat.Request) error {
 			opts, _ := nextArg(d, argEnd)
 			if err := setList(req, opts); err != nil {
 				return err
+			}
+		}
+		if op == chat.OpHistory {
+			// emit("history", room, {since: {offset, epoch}, limit}, ack)
+			opts, _ := nextArg(d, argEnd)
+			if len(opts) > 0 && opts[0] == '{' {
+				var limit, since []byte
+				jsontext.ScanObject(opts, 0, func(k, v []byte) {
+					switch {
+					case nameIs(k, "limit"):
+						limit = v
+					case nameIs(k, "since"):
+						since = v
+					}
+				})
+				if err := req.SetHistory(limit, since); err != nil {
+					return err
+				}
 			}
 		}
 
@@ -257,6 +277,8 @@ func lookupOp(s []byte) chat.Op {
 		return chat.OpPing
 	case "refresh":
 		return chat.OpRefresh
+	case "history":
+		return chat.OpHistory
 	}
 	return chat.OpInvalid
 }
@@ -319,7 +341,14 @@ func (f *sendFields) scan(p []byte) bool {
 // Strings are escaped as by chat/native: '"', '\\' and control characters
 // are escaped, '<', '>', '&', U+2028 and U+2029 too, and invalid UTF-8
 // becomes U+FFFD. Raw JSON (Message.Data) is copied verbatim.
-type Codec struct{}
+type Codec struct {
+	// Offsets appends each room message's history offset as its last
+	// argument, a string, as Socket.IO's connection state recovery does:
+	// socket.io-client keeps the last one and sends it back when it
+	// reconnects. Set it only when the CONNECT ack carries a pid
+	// (recovery on), since only then does the client expect it.
+	Offsets bool
+}
 
 var _ chat.Codec = Codec{}
 
@@ -330,16 +359,22 @@ func (Codec) BinaryAttachments() bool { return true }
 // AppendWelcome implements chat.Codec by returning dst unchanged: a
 // Socket.IO client learns its session id from the CONNECT answer
 // (AppendConnect), which the transport sends as part of the handshake.
-func (Codec) AppendWelcome(dst []byte, id, user string) []byte { return dst }
+func (Codec) AppendWelcome(dst []byte, w *chat.Welcome) []byte { return dst }
+
+// AppendRecovered implements chat.Codec by returning dst unchanged:
+// Socket.IO has no recovered event; a recovered socket receives the
+// packets it missed one by one (and sees socket.recovered).
+func (Codec) AppendRecovered(dst []byte, r *chat.Recovered) []byte { return dst }
 
 // AppendReply appends the acknowledgement of one request, an ACK whose
 // payload is a one-element array:
 //
 //	nick:          43<id>[{"ok":true,"name":"alice"}]
-//	join, leave:   43<id>[{"room":"lobby","count":2}]
+//	join, leave:   43<id>[{"room":"lobby","count":2}] (a join with "offset" and "epoch" when history is on)
 //	rooms:         43<id>[{"rooms":[{"room":"lobby","count":2}]}]
 //	members:       43<id>[{"room":"lobby","members":[{"id":"…","nick":"alice"}]}]
 //	(either list, when it continues on another page: …],"cursor":"…"}])
+//	history:       43<id>[{"room":"lobby","messages":[{…,"offset":41}],"offset":42,"epoch":"…"}]
 //	message, ping: 43<id>[{"ok":true}]
 //	error:         43<id>[{"error":{"code":"not_member","message":"not a member of this room"}}]
 //
@@ -376,6 +411,19 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = jsontext.AppendString(dst, r.Room)
 		dst = append(dst, `,"count":`...)
 		dst = strconv.AppendInt(dst, int64(r.Count), 10)
+		dst = appendPosition(dst, r.Position)
+	case chat.OpHistory:
+		dst = append(dst, `{"room":`...)
+		dst = jsontext.AppendString(dst, r.Room)
+		dst = append(dst, `,"messages":[`...)
+		for i := range r.Messages {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendMessageObject(dst, &r.Messages[i], true)
+		}
+		dst = append(dst, ']')
+		dst = appendPosition(dst, r.Position)
 	case chat.OpRooms:
 		dst = append(dst, `{"rooms":[`...)
 		for i := range r.Rooms {
@@ -429,7 +477,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 //
 // A message the application's backend sent with an event name (m.Event)
 // is that event with m.Data as its one argument: 42["<event>",<data>].
-func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
+func (c Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = appendEventHeader(dst, nil, len(m.Attachments))
 	if m.EventArgs {
 		// A backend's emit: 42["welcome",…args].
@@ -438,9 +486,9 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 		a := m.Data
 		if i := jsontext.SkipSpace(a, 1); len(a) > 0 && i < len(a) && a[i] != ']' {
 			dst = append(dst, ',')
-			return append(dst, a[i:]...) // the arguments and the closing ']'
+			dst = append(dst, a[i:len(a)-1]...) // the arguments, without the closing ']'
 		}
-		return append(dst, ']')
+		return c.appendOffset(dst, m)
 	}
 	if m.Event != "" {
 		dst = append(dst, '[')
@@ -451,9 +499,34 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 		} else {
 			dst = append(dst, "null"...)
 		}
-		return append(dst, ']')
+		return c.appendOffset(dst, m)
 	}
-	dst = append(dst, `["message",{`...)
+	dst = append(dst, `["message",`...)
+	dst = appendMessageObject(dst, m, false)
+	return c.appendOffset(dst, m)
+}
+
+// appendOffset ends an event's argument array, with the message's offset
+// as a last, string argument when offsets are on.
+func (c Codec) appendOffset(dst []byte, m *chat.Message) []byte {
+	if c.Offsets && m.Offset != 0 && len(m.Room) > 0 {
+		dst = append(dst, `,"`...)
+		dst = strconv.AppendUint(dst, m.Offset, 10)
+		dst = append(dst, '"')
+	}
+	return append(dst, ']')
+}
+
+// appendMessageObject appends the object a "message" event carries:
+//
+//	{"room":"lobby","from":"<id>","nick":"alice","data":<raw>,"ts":1700000000000}
+//
+// with "offset" when the message has one (history on), and "event" and
+// "args" in place of "data" for a backend's emit. inline writes binary
+// attachments into the data as {"_binary":"<base64>"} (history replies,
+// which no binary frames follow) instead of leaving the placeholders.
+func appendMessageObject(dst []byte, m *chat.Message, inline bool) []byte {
+	dst = append(dst, '{')
 	if len(m.Room) > 0 {
 		dst = append(dst, `"room":`...)
 		dst = jsontext.AppendString(dst, m.Room)
@@ -464,15 +537,50 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 	dst = append(dst, `,"nick":`...)
 	dst = jsontext.AppendString(dst, m.Nick)
 	dst = appendUser(dst, m.User)
-	dst = append(dst, `,"data":`...)
-	if len(m.Data) > 0 {
-		dst = append(dst, m.Data...)
+	if m.EventArgs {
+		dst = append(dst, `,"event":`...)
+		dst = jsontext.AppendString(dst, m.Event)
+		dst = append(dst, `,"args":`...)
 	} else {
+		if m.Event != "" {
+			dst = append(dst, `,"event":`...)
+			dst = jsontext.AppendString(dst, m.Event)
+		}
+		dst = append(dst, `,"data":`...)
+	}
+	if len(m.Data) == 0 {
 		dst = append(dst, "null"...)
+	} else if len(m.Attachments) > 0 && inline {
+		// History: no binary frames follow a reply, so the
+		// attachments are inlined as {"_binary":"<base64>"}.
+		mark := len(dst)
+		out, err := InlineAttachments(dst, m.Data, m.Attachments)
+		if err != nil {
+			out = append(dst[:mark], m.Data...)
+		}
+		dst = out
+	} else {
+		dst = append(dst, m.Data...)
 	}
 	dst = append(dst, `,"ts":`...)
 	dst = strconv.AppendInt(dst, m.TS, 10)
-	return append(dst, '}', ']')
+	if m.Offset != 0 {
+		dst = append(dst, `,"offset":`...)
+		dst = strconv.AppendUint(dst, m.Offset, 10)
+	}
+	return append(dst, '}')
+}
+
+// appendPosition appends `,"offset":N,"epoch":"…"` when there is an epoch
+// to report.
+func appendPosition(dst []byte, p chat.Position) []byte {
+	if p.Epoch == "" {
+		return dst
+	}
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, p.Offset, 10)
+	dst = append(dst, `,"epoch":`...)
+	return jsontext.AppendString(dst, p.Epoch)
 }
 
 // AppendMembership implements chat.Codec: the server joined the client to

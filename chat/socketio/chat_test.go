@@ -274,7 +274,7 @@ func TestCodecPresence(t *testing.T) {
 
 func TestCodecWelcomeAndBinary(t *testing.T) {
 	var c chat.Codec = Codec{}
-	if got := c.AppendWelcome([]byte("x"), "k1", ""); string(got) != "x" {
+	if got := c.AppendWelcome([]byte("x"), &chat.Welcome{ID: "k1"}); string(got) != "x" {
 		t.Fatalf("AppendWelcome = %q, want dst unchanged", got)
 	}
 	if !c.BinaryAttachments() {

@@ -267,9 +267,21 @@ func AppendPacket(dst []byte, p *Packet) []byte {
 //	40{"sid":"abc"}
 //	40/custom,{"sid":"abc"}
 func AppendConnect(dst, nsp []byte, sid string) []byte {
+	return AppendConnectPID(dst, nsp, sid, "")
+}
+
+// AppendConnectPID appends the CONNECT ack of a server with connection
+// state recovery on: the sid and the private id (pid) the client sends
+// back to recover the session, "40{"sid":"…","pid":"…"}". An empty pid
+// is left out.
+func AppendConnectPID(dst, nsp []byte, sid, pid string) []byte {
 	dst = appendHeader(dst, Connect, 0, nsp, 0, false)
 	dst = append(dst, `{"sid":`...)
 	dst = jsontext.AppendString(dst, sid)
+	if pid != "" {
+		dst = append(dst, `,"pid":`...)
+		dst = jsontext.AppendString(dst, pid)
+	}
 	return append(dst, '}')
 }
 
@@ -399,4 +411,26 @@ func EventArgs(data, dst []byte) []byte {
 	}
 	dst = append(dst, '[')
 	return append(dst, data[j:]...)
+}
+
+// RecoveryFields reads what socket.io-client adds to a CONNECT payload to
+// recover its session, {"pid":"…","offset":"…"}: ok is false when there
+// is no string pid; offset is "" when absent or not a string.
+func RecoveryFields(data []byte) (pid, offset string, ok bool) {
+	var p, o []byte
+	jsontext.ScanObject(data, jsontext.SkipSpace(data, 0), func(k, v []byte) {
+		switch {
+		case nameIs(k, "pid"):
+			p = v
+		case nameIs(k, "offset"):
+			o = v
+		}
+	})
+	if !jsontext.IsString(p) {
+		return "", "", false
+	}
+	if jsontext.IsString(o) {
+		offset = string(jsontext.Unquote(o))
+	}
+	return string(jsontext.Unquote(p)), offset, true
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/chatgate/chatgate/clientip"
 	"github.com/chatgate/chatgate/cluster"
 	"github.com/chatgate/chatgate/engineio"
+	"github.com/chatgate/chatgate/history"
 	"github.com/chatgate/chatgate/limit"
 	"github.com/chatgate/chatgate/metrics"
 	"github.com/chatgate/chatgate/netpoll"
@@ -75,6 +76,8 @@ type options struct {
 	roomNFC        bool
 	maxJSONDepth   int
 	roomsList      chat.RoomsList
+	history        history.Config
+	recoveryWindow time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -138,6 +141,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.proxy.Concurrency, "proxy-concurrency", proxy.DefaultConcurrency, "backend calls in flight at most")
 	fs.DurationVar(&o.proxy.Timeout, "proxy-timeout", proxy.DefaultTimeout, "time a backend call may take (backend_timeout after)")
 	fs.StringVar(&o.proxy.Secret, "proxy-secret", "", "HMAC-SHA256 key signing every backend request body (X-Chatgate-Signature; prefer CHATGATE_PROXY_SECRET)")
+	fs.IntVar(&o.history.Size, "history-size", DefaultHistorySize, "room messages kept per room for history requests and recovery (0 = history off)")
+	fs.DurationVar(&o.history.TTL, "history-ttl", DefaultHistoryTTL, "how long a room message is kept in the history (0 = until -history-size or -history-memory push it out)")
+	fs.Int64Var(&o.history.Memory, "history-memory", DefaultHistoryMemory, "bytes of room messages kept in all, all rooms together; the oldest go first (0 = no total cap)")
+	fs.DurationVar(&o.recoveryWindow, "recovery-window", DefaultRecoveryWindow, "how long a dropped client may resume its session (id, nick, rooms and missed messages) with its session token (0 = recovery off)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() {
@@ -196,6 +203,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.net.AuthRequired && o.net.Verifier == nil {
 		return o, errors.New("-auth-required needs -jwt-secret or -jwt-public-key")
 	}
+	if o.history.Size < 0 || o.history.TTL < 0 || o.history.Memory < 0 || o.recoveryWindow < 0 {
+		return o, errors.New("-history-size, -history-ttl, -history-memory and -recovery-window must not be negative")
+	}
+	if o.history.Size > 0 && o.history.TTL > 0 && o.recoveryWindow > o.history.TTL {
+		return o, fmt.Errorf("-recovery-window %v is longer than -history-ttl %v: messages a client missed could expire before it may resume", o.recoveryWindow, o.history.TTL)
+	}
 	if err := api.CheckAddr(o.apiAddr, o.apiKey); err != nil {
 		return o, err
 	}
@@ -209,9 +222,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 
 // codecs returns the wire codecs in member-kind order, for
 // chat.Config.Codecs: each transport's sessions are encoded by theirs.
-func codecs() []chat.Codec {
-	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{}}
+// Socket.IO room events carry their history offset when recovery is on
+// (offsets), as socket.io does.
+func codecs(offsets bool) []chat.Codec {
+	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets}}
 }
+
+// Defaults of the history and recovery flags.
+const (
+	DefaultHistorySize    = 100
+	DefaultHistoryTTL     = 5 * time.Minute
+	DefaultHistoryMemory  = 256 << 20
+	DefaultRecoveryWindow = 2 * time.Minute
+)
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
@@ -255,10 +278,27 @@ func run(args []string, stderr io.Writer) error {
 		Logger:      log,
 	})
 	o.net.Metrics = m
+	var hist chat.History
+	if o.history.Size > 0 {
+		mem := history.NewMemory(o.history)
+		hctx, hstop := context.WithCancel(context.Background())
+		defer hstop()
+		go mem.Run(hctx, time.Second) // drops expired messages of idle rooms
+		hist = mem
+	}
+	var recoveryKey []byte
+	if o.clusterKey != "" {
+		recoveryKey = []byte(o.clusterKey) // any node checks any node's session tokens
+	}
 	hub := chat.NewHub(chat.Config{
 		Metrics:  m,
 		MaxRooms: o.maxRooms,
-		Codecs:   codecs(),
+		Codecs:   codecs(hist != nil && o.recoveryWindow > 0),
+		History:  hist,
+
+		RecoveryWindow: o.recoveryWindow,
+		RecoveryKey:    recoveryKey,
+		MaxReplay:      o.net.MaxPending / 2,
 		Presence: o.presence,
 		Node:     node,
 
