@@ -41,8 +41,107 @@ type Broker interface {
 }
 
 // SetBroker attaches the hub to a cluster. Call it before the first session
-// opens.
-func (h *Hub) SetBroker(b Broker) { h.broker = b }
+// opens. A broker that is also a Sequencer and says it is sequencing takes
+// over room messages (see Sequencer).
+func (h *Hub) SetBroker(b Broker) {
+	h.broker = b
+	if sq, ok := b.(Sequencer); ok && sq.Sequencing() {
+		h.seq = sq
+	}
+}
+
+// SetHistory sets the room-message log (Config.History) once it can be
+// made, e.g. after the cluster has said which epoch the shared history
+// has. Call it before the first session opens.
+func (h *Hub) SetHistory(hist History) { h.hist = hist }
+
+// Sequencer is a Broker that orders room messages cluster-wide through a
+// shared log (NATS JetStream): the hub hands it every room message instead
+// of delivering it, and the broker calls DeliverSequenced on every node,
+// this one included, in the log's order with the log's offset. Every node
+// then has the same offsets, so a client resumes on any node.
+type Sequencer interface {
+	// Sequencing reports whether the shared log is in use (it was
+	// reachable when the node started); false: the hub delivers room
+	// messages itself and keeps a history of its own.
+	Sequencing() bool
+	// SequenceRoom hands room message m to the shared log. m's slices
+	// are valid only during the call. It must not block.
+	SequenceRoom(m *Message)
+}
+
+// DeliverSequenced delivers a room message from the shared log to this
+// node's members of m.Room, recording it in the node's copy of the
+// history with the log's offset (m.Offset; 0 when the log was down and
+// the message travelled without one, and is then not recorded). local
+// says the message was sent from this node, whose sender (m.From) is
+// skipped. The broker's dispatcher calls it, in the log's order.
+func (h *Hub) DeliverSequenced(m *Message, local bool) {
+	var skip *Session
+	if local && m.From != "" {
+		skip = h.sessions.get([]byte(m.From))
+	}
+	if h.hist != nil {
+		h.hist.Lock()
+		defer h.hist.Unlock()
+		if m.Offset != 0 {
+			h.hist.Append(m)
+		}
+	}
+	snap := h.table.Snapshot(m.Room)
+	if snap == nil || snap.Count == 0 {
+		return
+	}
+	n := snap.Count
+	if skip != nil && h.table.Contains(m.Room, skip) {
+		n--
+	}
+	if n == 0 {
+		return
+	}
+	var p Payloads
+	h.encodeMessage(snap.Kinds, m, &p)
+	h.cfg.Metrics.Broadcast(n)
+	if skip != nil {
+		h.transport.Fanout(snap, skip, &p)
+	} else {
+		h.transport.Fanout(snap, nil, &p)
+	}
+}
+
+// KeepRemote keeps for recovery a session that dropped on another node
+// (its close was recoverable, or its node died), so that its client may
+// resume here: id, user, nick and rooms as the cluster's replica knew
+// them, and the log offset when the drop was noticed.
+func (h *Hub) KeepRemote(id, user, nick string, rooms []string, offset uint64) {
+	if !h.Recovering() {
+		return
+	}
+	r := &record{id: id, user: user, nick: nick, rooms: rooms, offset: offset}
+	if h.hist != nil {
+		r.epoch = h.hist.Epoch()
+	}
+	now := h.cfg.Now()
+	r.expires = now.Add(h.cfg.RecoveryWindow).UnixNano()
+	h.recs.put(r, now.UnixNano())
+}
+
+// ForgetRecord drops the recovery record of id, if any: the session was
+// resumed on another node.
+func (h *Hub) ForgetRecord(id string) {
+	h.recs.take(id, h.cfg.Now().UnixNano())
+}
+
+// HistoryPosition returns the history log's last offset (0 when history
+// is off), for a broker that records a remote drop.
+func (h *Hub) HistoryPosition() uint64 {
+	if h.hist == nil {
+		return 0
+	}
+	h.hist.Lock()
+	defer h.hist.Unlock()
+	return h.hist.PositionLocked(nil).Offset
+}
 
 func (h *Hub) remoteCount(room []byte) int {
 	if h.broker == nil {

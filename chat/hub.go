@@ -109,9 +109,10 @@ type Config struct {
 // Hub applies chat operations to the room table and the session registry.
 // It is safe for concurrent use by all event loops.
 type Hub struct {
-	broker    Broker  // nil: single node
-	backend   Backend // nil: no application backend
-	hist      History // nil: history off
+	broker    Broker    // nil: single node
+	backend   Backend   // nil: no application backend
+	hist      History   // nil: history off
+	seq       Sequencer // non-nil: room messages go through the cluster's shared log
 	cfg       Config
 	table     *rooms.Table
 	transport Transport
@@ -586,6 +587,12 @@ func encodeMessage(c Codec, m *Message) *payload.Shared {
 // under the history lock, so every member gets a room's messages in offset
 // order. History on only; m escapes.
 func (h *Hub) fanoutRoom(m *Message, skip *Session) {
+	if h.seq != nil {
+		// The shared log orders it; every node delivers it from there,
+		// this one too (DeliverSequenced).
+		h.seq.SequenceRoom(m)
+		return
+	}
 	h.hist.Lock()
 	h.hist.Append(m)
 	snap := h.table.Snapshot(m.Room)

@@ -251,6 +251,12 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 		h.cfg.Metrics.RecoveryFailed()
 		return nil // still open here: a token used twice at once
 	}
+	if h.broker != nil {
+		if _, live := h.broker.NodeOf([]byte(id)); live {
+			h.cfg.Metrics.RecoveryFailed()
+			return nil // still open on another node
+		}
+	}
 	rec := h.recs.take(id, now.UnixNano())
 	if rec == nil || rec.user != ident.User() {
 		h.cfg.Metrics.RecoveryFailed()
