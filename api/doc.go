@@ -1,6 +1,7 @@
 // Package api is the server API: how the application's backend publishes
 // to rooms, addresses connections and users, moves members, disconnects
-// clients and asks who is online — cluster-wide, whichever node it calls.
+// clients and asks who is online — cluster-wide, whichever node it calls —
+// and reads a room's history from the log of the node it calls.
 //
 // Every method is POST /api/<method> with a JSON object body; success is
 // 200 {"result":{…}}, failure a 4xx {"error":{"code":…,"message":…}} with

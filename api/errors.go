@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/chatgate/chatgate/chat"
+)
 
 // Error is a failed call's answer: a stable code, a message for humans,
 // and the HTTP status it is sent with.
@@ -20,11 +24,35 @@ const (
 	CodeUnknownMethod = "unknown_method" // no such method
 	CodeTooLarge      = "too_large"      // body over 1 MiB
 	CodeInternal      = "internal"       // a fault of the gateway itself (5xx)
+
+	// history's codes are the hub's (chat), as clients get them.
+	CodeBadOffset     = chat.CodeBadOffset     // history: "since" is past the log's last message
+	CodeUnrecoverable = chat.CodeUnrecoverable // history: messages after "since" are no longer kept, or its epoch is not the room's
+	CodeNoHistory     = chat.CodeNoHistory     // history: history is off on this node (-history-size 0)
 )
 
 func badRequest(msg string) *Error { return &Error{http.StatusBadRequest, CodeBadRequest, msg} }
 
 func notFound(msg string) *Error { return &Error{http.StatusNotFound, CodeNotFound, msg} }
+
+// fromChat maps the hub's error to the API's: the history codes keep
+// their chat code, each with its status; any other is a bad_request whose
+// message starts with the chat code ("too_many_rooms: …").
+func fromChat(e *chat.Error) *Error {
+	switch e.Code {
+	case chat.CodeBadOffset:
+		return &Error{http.StatusBadRequest, CodeBadOffset, e.Message}
+	case chat.CodeUnrecoverable:
+		// Gone: what the position points after is no longer kept (or was
+		// never this room's); retrying the same position cannot succeed.
+		return &Error{http.StatusGone, CodeUnrecoverable, e.Message}
+	case chat.CodeNoHistory:
+		// Not found: this node keeps no history to read; it is a matter
+		// of the gateway's configuration, not of the request's form.
+		return &Error{http.StatusNotFound, CodeNoHistory, e.Message}
+	}
+	return badRequest(e.Code + ": " + e.Message)
+}
 
 var (
 	errUnauthorized  = &Error{http.StatusUnauthorized, CodeUnauthorized, "missing or invalid API key"}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/names"
+	"github.com/chatgate/chatgate/chat/socketio"
 )
 
 // method runs one API method on decoded-but-raw params.
@@ -31,6 +32,7 @@ func init() {
 		"info":        (*Server).info,
 		"batch":       (*Server).batch,
 		"revoke":      (*Server).revoke,
+		"history":     (*Server).history,
 	}
 }
 
@@ -269,7 +271,7 @@ func (s *Server) membershipLocal(ctx context.Context, p membershipParams, join b
 		}
 	}
 	if matched == 0 && firstErr != nil {
-		return 0, badRequest(firstErr.Code + ": " + firstErr.Message)
+		return 0, fromChat(firstErr)
 	}
 	return matched, nil
 }
@@ -469,6 +471,105 @@ func (s *Server) nodeOf(id string) string {
 		return n
 	}
 	return ""
+}
+
+// ---- history ----
+
+// History is read from this node's log only (chat.Hub.History): offsets
+// and epochs are per node, so a position is only meaningful on the node
+// that gave it, and asking the other nodes would mix sequences.
+
+type historyParams struct {
+	Room  string        `json:"room"`
+	Since *historySince `json:"since,omitempty"`
+	Limit *int          `json:"limit,omitempty"`
+}
+
+// historySince is a position of a previous result: both fields are
+// required, so that an offset is never read against the wrong epoch.
+type historySince struct {
+	Offset *uint64 `json:"offset"`
+	Epoch  string  `json:"epoch"`
+}
+
+// historyMessage is a room message as history returns it. A backend's
+// emit (chat.Message.EventArgs) has its argument array under "args" and
+// no "data"; any other message has "data" and no "args".
+type historyMessage struct {
+	Room   string          `json:"room"`
+	From   string          `json:"from"`
+	Nick   string          `json:"nick"`
+	User   string          `json:"user"`
+	Data   json.RawMessage `json:"data,omitempty"`
+	TS     int64           `json:"ts"`
+	Offset uint64          `json:"offset"`
+	Event  string          `json:"event,omitempty"`
+	Args   json.RawMessage `json:"args,omitempty"`
+}
+
+type historyResult struct {
+	Messages []historyMessage `json:"messages"`
+	Offset   uint64           `json:"offset"`
+	Epoch    string           `json:"epoch"`
+}
+
+func (s *Server) history(_ context.Context, raw []byte) (any, *Error) {
+	var p historyParams
+	if err := decode(raw, &p); err != nil {
+		return nil, err
+	}
+	if err := checkRoom(p.Room); err != nil {
+		return nil, err
+	}
+	var since chat.Position
+	if p.Since != nil {
+		if p.Since.Offset == nil || p.Since.Epoch == "" {
+			return nil, fromChat(chat.ErrMissingSince)
+		}
+		since = chat.Position{Offset: *p.Since.Offset, Epoch: p.Since.Epoch}
+	}
+	limit := 0 // the hub's default
+	if p.Limit != nil {
+		if *p.Limit < 1 || *p.Limit > chat.MaxHistoryLimit {
+			return nil, badRequest(`"limit" must be 1 to 1000`)
+		}
+		limit = *p.Limit
+	}
+	msgs, pos, cerr := s.hub.History([]byte(p.Room), since, limit)
+	if cerr != nil {
+		return nil, fromChat(cerr)
+	}
+	out := make([]historyMessage, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		out[i] = historyMessage{Room: string(m.Room), From: m.From, Nick: m.Nick, User: m.User,
+			TS: m.TS, Offset: m.Offset, Event: m.Event}
+		if m.EventArgs {
+			out[i].Args = rawJSON(m, "[]")
+		} else {
+			out[i].Data = rawJSON(m, "null")
+		}
+	}
+	return historyResult{out, pos.Offset, pos.Epoch}, nil
+}
+
+// rawJSON is m's data as native clients get it: a Socket.IO sender's
+// binary attachments inlined as {"_binary":"<base64>"}, and empty data as
+// the JSON value empty. m's bytes are the log's copies, which are never
+// written after they are kept (chat.History): the result may alias them,
+// and inlining writes to a new slice.
+func rawJSON(m *chat.Message, empty string) json.RawMessage {
+	if len(m.Data) == 0 {
+		return json.RawMessage(empty)
+	}
+	if len(m.Attachments) > 0 {
+		if out, err := socketio.InlineAttachments(nil, m.Data, m.Attachments); err == nil {
+			return out
+		}
+		// A malformed placeholder: the data as it came, as the native
+		// codec does.
+	}
+	return m.Data
 }
 
 // ---- connections, info ----

@@ -20,6 +20,7 @@ func TestRoomNamesFollowTheRule(t *testing.T) {
 			"join":      `{"client":"` + sess.ID() + `","room":` + string(r) + `}`,
 			"leave":     `{"client":"` + sess.ID() + `","room":` + string(r) + `}`,
 			"members":   `{"room":` + string(r) + `}`,
+			"history":   `{"room":` + string(r) + `}`,
 		} {
 			st, out := s.post(method, []byte(body))
 			if st != 400 || !strings.Contains(string(out), `"bad_request"`) {

@@ -25,6 +25,7 @@ import (
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/native"
 	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/history"
 	"github.com/chatgate/chatgate/payload"
 	"github.com/chatgate/chatgate/rooms"
 )
@@ -52,6 +53,7 @@ var specParams = map[string]any{
 	"info":        struct{}{},
 	"batch":       batchParams{},
 	"revoke":      revokeParams{},
+	"history":     historyParams{},
 }
 
 // specResults maps each method to the type of its result.
@@ -67,13 +69,15 @@ var specResults = map[string]any{
 	"members":     membersResult{},
 	"connections": connectionsResult{},
 	"info":        infoResult{},
+	"history":     historyResult{},
 	"batch": struct {
 		Replies []reply `json:"replies"`
 	}{},
 }
 
 // specErrorCodes are the error codes of errors.go.
-var specErrorCodes = []string{CodeBadRequest, CodeUnauthorized, CodeNotFound, CodeUnknownMethod, CodeTooLarge, CodeInternal}
+var specErrorCodes = []string{CodeBadRequest, CodeUnauthorized, CodeNotFound, CodeUnknownMethod, CodeTooLarge, CodeInternal,
+	CodeBadOffset, CodeUnrecoverable, CodeNoHistory}
 
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
@@ -253,7 +257,7 @@ func compareSchema(t *testing.T, where string, s *openapi3.Schema, typ reflect.T
 		if !s.Type.Is(openapi3.TypeString) {
 			t.Errorf("%s: schema type %v, want string", where, s.Type)
 		}
-	case reflect.Int, reflect.Int64, reflect.Uint16:
+	case reflect.Int, reflect.Int64, reflect.Uint16, reflect.Uint64:
 		if !s.Type.Is(openapi3.TypeInteger) {
 			t.Errorf("%s: schema type %v, want integer", where, s.Type)
 		}
@@ -326,6 +330,11 @@ func TestOpenAPILimits(t *testing.T) {
 	check("ListLimit default", sc("ListLimit").Default, chat.DefaultListLimit)
 	check("RoomsResult.rooms maxItems", maxItems(prop("RoomsResult", "rooms")), chat.MaxListLimit)
 	check("MembersResult.members maxItems", maxItems(prop("MembersResult", "members")), chat.MaxListLimit)
+	hl := prop("HistoryParams", "limit")
+	check("HistoryParams.limit minimum", *hl.Min, 1)
+	check("HistoryParams.limit maximum", *hl.Max, chat.MaxHistoryLimit)
+	check("HistoryParams.limit default", hl.Default, chat.DefaultHistoryLimit)
+	check("HistoryResult.messages maxItems", maxItems(prop("HistoryResult", "messages")), chat.MaxHistoryLimit)
 	code := prop("DisconnectParams", "code")
 	check("DisconnectParams.code minimum", *code.Min, 4000)
 	check("DisconnectParams.code maximum", *code.Max, 4999)
@@ -490,9 +499,43 @@ func TestOpenAPIResponses(t *testing.T) {
 		}
 	}
 
+	// history: off on srv; on hs, a page with every kind of message (an
+	// emit's args, inlined attachments) and each of its errors.
+	status, raw := srv.post("history", []byte(`{"room":"lobby"}`))
+	checkStatus(t, "history off", status, http.StatusNotFound, raw)
+	specValidateResponse(t, doc, "history", status, raw)
+	hs := newSpecServerWith(t, "", history.NewMemory(history.Config{Size: 10}))
+	hs.post("publish", []byte(`{"room":"lobby","data":{"text":"hi"},"event":"notice"}`))
+	hs.post("publish", []byte(`{"room":"lobby","data":null}`))
+	appendHistory(hs.hist, historyEmit, historyBinary)
+	status, raw = hs.post("history", []byte(`{"room":"lobby"}`))
+	checkStatus(t, "history", status, http.StatusOK, raw)
+	specValidateResponse(t, doc, "history", status, raw)
+	var page struct {
+		Result historyResult `json:"result"`
+	}
+	if err := json.Unmarshal(raw, &page); err != nil || len(page.Result.Messages) != 4 {
+		t.Fatalf("history: %s (%v), want 4 messages", raw, err)
+	}
+	pos := page.Result
+	for _, c := range []struct {
+		body   string
+		status int
+	}{
+		{fmt.Sprintf(`{"room":"lobby","since":{"offset":1,"epoch":%q},"limit":2}`, pos.Epoch), 200},
+		{fmt.Sprintf(`{"room":"lobby","since":{"offset":%d,"epoch":%q}}`, pos.Offset+1, pos.Epoch), 400},
+		{`{"room":"lobby","since":{"offset":1,"epoch":"000000000000"}}`, 410},
+		{`{"room":"lobby","since":{"offset":1}}`, 400},
+		{`{"room":"lobby","limit":5000}`, 400},
+	} {
+		status, raw := hs.post("history", []byte(c.body))
+		checkStatus(t, "history "+c.body, status, c.status, raw)
+		specValidateResponse(t, doc, "history", status, raw)
+	}
+
 	// Errors outside the methods.
 	keyed := newSpecServer(t, "s3cret")
-	status, raw := keyed.do(http.MethodPost, "publish", "application/json", `{"room":"a","data":1}`, "apikey wrong")
+	status, raw = keyed.do(http.MethodPost, "publish", "application/json", `{"room":"a","data":1}`, "apikey wrong")
 	checkStatus(t, "wrong key", status, http.StatusUnauthorized, raw)
 	specValidateResponse(t, doc, "publish", status, raw)
 	status, raw = keyed.do(http.MethodPost, "info", "application/json", `{}`, "apikey s3cret")
@@ -591,25 +634,34 @@ func specValidateError(t *testing.T, doc *openapi3.T, what string, body []byte, 
 // ---- a server over a hub with a recording transport ----
 
 type specServer struct {
-	t   *testing.T
-	hub *chat.Hub
-	api *Server
-	tr  *specTransport
+	t    *testing.T
+	hub  *chat.Hub
+	hist chat.History // nil: history off
+	api  *Server
+	tr   *specTransport
 }
 
 func newSpecServer(t *testing.T, key string) *specServer {
+	t.Helper()
+	return newSpecServerWith(t, key, nil)
+}
+
+// newSpecServerWith is newSpecServer over a hub with history log hist
+// (nil: history off).
+func newSpecServerWith(t *testing.T, key string, hist chat.History) *specServer {
 	t.Helper()
 	hub := chat.NewHub(chat.Config{
 		Codecs:   []chat.Codec{native.Codec{}, socketio.Codec{}},
 		Node:     "spc1",
 		Presence: true,
+		History:  hist,
 	}, rooms.New(2))
 	tr := &specTransport{}
 	hub.SetTransport(tr)
 	s := New(Config{Key: key, Version: "test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Stats: func() Stats {
 		return Stats{Connections: hub.Sessions(), Rooms: hub.Table().Len()}
 	}}, hub, nil)
-	return &specServer{t: t, hub: hub, api: s, tr: tr}
+	return &specServer{t: t, hub: hub, hist: hist, api: s, tr: tr}
 }
 
 func (s *specServer) open(ident *auth.Identity, loop int) *chat.Session {

@@ -1,7 +1,8 @@
 // Package apiclient is a Go client for chatgate's server API (package api):
 // the HTTP API through which an application's backend publishes to rooms,
 // sends to connections and users, moves connections between rooms,
-// disconnects clients and asks who is online, cluster-wide.
+// disconnects clients and asks who is online, cluster-wide, and reads a
+// room's history from the node it calls.
 //
 // Every method of the API is POST /api/<method> with a JSON object body;
 // the gateway answers 200 {"result":{…}} or a 4xx {"error":{"code",

@@ -12,8 +12,8 @@ import (
 // in front of the gateway, say) gives an Error with an empty Code and the
 // start of the body as Message.
 type Error struct {
-	// Status is the HTTP status code of the answer (400, 401, 404, 413,
-	// 415, 503, …).
+	// Status is the HTTP status code of the answer (400, 401, 404, 410,
+	// 413, 415, 503, …).
 	Status int `json:"-"`
 	// Code is the API's error code, one of the Code constants.
 	Code string `json:"code"`
@@ -48,6 +48,16 @@ const (
 	// CodeInternal: a fault of the gateway, or a node of the cluster that
 	// did not answer in time (status 5xx).
 	CodeInternal = "internal"
+	// CodeBadOffset: History's since is past the last message of the
+	// node's log (status 400).
+	CodeBadOffset = "bad_offset"
+	// CodeUnrecoverable: the messages after History's since are no
+	// longer kept, or its epoch is not the room's on that node (status
+	// 410). Read again without since.
+	CodeUnrecoverable = "unrecoverable"
+	// CodeNoHistory: the node keeps no history, -history-size 0 (status
+	// 404).
+	CodeNoHistory = "no_history"
 )
 
 // HasCode reports whether err is, or wraps, an *Error with code.

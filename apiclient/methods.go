@@ -223,6 +223,69 @@ func (c *Client) Info(ctx context.Context) ([]NodeInfo, error) {
 	return r.Nodes, err
 }
 
+// Position is a place in a room's history on one node: the offset of the
+// last message read (0: none) and the room's epoch on that node.
+type Position struct {
+	Offset uint64 `json:"offset"`
+	Epoch  string `json:"epoch"`
+}
+
+// HistoryParams are the params of the history method. A nil Since asks
+// for the newest messages; a zero Limit means the API's default, 100.
+type HistoryParams struct {
+	Room  string    `json:"room"`
+	Since *Position `json:"since,omitempty"`
+	Limit int       `json:"limit,omitempty"`
+}
+
+// Message is a room message as History returns it, as native clients got
+// it. A backend's emit has Event and Args and no Data; any other message
+// has Data (null included) and no Args.
+type Message struct {
+	Room string `json:"room"`
+	// From is the sender's connection id; "" for a message from the
+	// server (the API, the backend).
+	From string `json:"from"`
+	// Nick is the sender's nickname when it sent the message ("" if none).
+	Nick string `json:"nick"`
+	// User is the sender's user ("" for an anonymous sender or the server).
+	User string `json:"user"`
+	// Data is the message's JSON, byte for byte, with a Socket.IO
+	// sender's binary attachments inlined as {"_binary":"<base64>"}.
+	Data json.RawMessage `json:"data,omitempty"`
+	// TS is when the gateway accepted the message, in Unix milliseconds.
+	TS int64 `json:"ts"`
+	// Offset is the message's place in the node's history.
+	Offset uint64 `json:"offset"`
+	// Event is the event name of a message published with WithEvent, or
+	// of a backend's emit.
+	Event string `json:"event,omitempty"`
+	// Args are a backend's emit's arguments, a JSON array.
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// History returns up to limit (1 to 1000; 0 means 100) messages of room,
+// oldest first: the newest ones when since is nil, else the oldest after
+// since. pos is where the room's history stands. To read on, pass the
+// last message's Offset with pos.Epoch as since, or &pos when msgs is
+// empty (pos.Offset after a full page would skip what the page left out).
+// No messages after since means nothing newer.
+//
+// History is read from the log of the node this Client calls, not the
+// cluster's: offsets and epochs are per node, and a position from another
+// node is unrecoverable here. Errors: CodeBadOffset when since is past
+// the node's last message, CodeUnrecoverable when the messages after
+// since are no longer kept or its epoch is not the room's (read again
+// with a nil since), CodeNoHistory when the node keeps no history.
+func (c *Client) History(ctx context.Context, room string, since *Position, limit int) (msgs []Message, pos Position, err error) {
+	var r struct {
+		Messages []Message `json:"messages"`
+		Position
+	}
+	err = c.Call(ctx, "history", HistoryParams{Room: room, Since: since, Limit: limit}, &r)
+	return r.Messages, r.Position, err
+}
+
 // Command is one call of a batch: a method name ("publish", "send", …;
 // not "batch") and its params, such as a PublishParams.
 type Command struct {
