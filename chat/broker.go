@@ -129,7 +129,7 @@ func (h *Hub) KeepRemote(id, user, nick string, rooms []string, offset uint64) {
 // ForgetRecord drops the recovery record of id, if any: the session was
 // resumed on another node.
 func (h *Hub) ForgetRecord(id string) {
-	h.recs.take(id, h.cfg.Now().UnixNano())
+	h.recs.drop(id)
 }
 
 // HistoryPosition returns the history log's last offset (0 when history

@@ -58,6 +58,16 @@ func (c countingCodec) AppendPresence(dst []byte, p *chat.Presence) []byte {
 	return c.Codec.AppendPresence(dst, p)
 }
 
+// AppendRecovered counts the payload when the codec filled one (native);
+// Socket.IO's replays are counted message by message.
+func (c countingCodec) AppendRecovered(dst []byte, r *chat.Recovered) []byte {
+	out := c.Codec.AppendRecovered(dst, r)
+	if len(out) > len(dst) {
+		c.n.Add(1)
+	}
+	return out
+}
+
 type fixture struct {
 	t     *testing.T
 	hub   *chat.Hub

@@ -445,34 +445,48 @@ func (h *Hub) maySend(s *Session, room []byte) *Error {
 // backend decides.
 func (h *Hub) applyMembership(s *Session, req *Request, r *Reply, server bool) *Error {
 	if req.Op == OpJoin {
-		if err := h.mayJoin(s, req.Room, server); err != nil {
-			return err
-		}
-		if h.hist != nil {
-			// Under the history lock: a message is either published
-			// before the join (at or below the position) or reaches
-			// the joiner.
-			h.hist.Lock()
-			r.Position = h.hist.PositionLocked(req.Room)
-		}
-		count, added, name := h.table.Join(req.Room, s)
-		if h.hist != nil {
-			h.hist.Unlock()
-		}
-		if h.broker != nil {
-			if added {
-				h.broker.Joined(s.id, name)
-			}
-			count += h.broker.RemoteCount(req.Room)
-		}
-		if added {
-			h.cfg.Metrics.Joined()
-			s.rooms = append(s.rooms, name)
-			h.presence(s, req.Room, PresenceJoin, count)
-		}
-		r.Room, r.Count = req.Room, count
-		return nil
+		return h.join(s, req, r, server, false)
 	}
+	return h.leave(s, req, r)
+}
+
+// join joins s to req.Room, with presence to the other members, on s's
+// loop. held says the caller holds the history lock (Resume).
+func (h *Hub) join(s *Session, req *Request, r *Reply, server, held bool) *Error {
+	if err := h.mayJoin(s, req.Room, server); err != nil {
+		return err
+	}
+	if h.hist != nil && !held {
+		// Under the history lock: a message is either published
+		// before the join (at or below the position) or reaches
+		// the joiner.
+		h.hist.Lock()
+	}
+	if h.hist != nil {
+		r.Position = h.hist.PositionLocked(req.Room)
+	}
+	count, added, name := h.table.Join(req.Room, s)
+	if h.hist != nil && !held {
+		h.hist.Unlock()
+	}
+	if h.broker != nil {
+		if added {
+			h.broker.Joined(s.id, name)
+		}
+		count += h.broker.RemoteCount(req.Room)
+	}
+	if added {
+		h.cfg.Metrics.Joined()
+		s.rooms = append(s.rooms, name)
+		h.presence(s, req.Room, PresenceJoin, count)
+	}
+	r.Room, r.Count = req.Room, count
+	return nil
+}
+
+// leave removes s from req.Room, with presence to the other members, on
+// s's loop.
+func (h *Hub) leave(s *Session, req *Request, r *Reply) *Error {
 	if err := checkRoom(req.Room); err != nil {
 		return err
 	}
@@ -623,8 +637,9 @@ func (h *Hub) fanoutRoom(m *Message, skip *Session) {
 // has no recovered event.
 func payloadFor(c Codec, rv *Recovered) *payload.Shared {
 	p := payload.Acquire()
+	before := len(*p.Text())
 	*p.Text() = c.AppendRecovered(*p.Text(), rv)
-	if len(*p.Text()) == 0 {
+	if len(*p.Text()) == before {
 		p.Release()
 		return nil
 	}

@@ -121,16 +121,26 @@ func (rs *records) put(r *record, now int64) {
 	}
 }
 
-// take removes and returns the live record of id, nil if there is none.
-func (rs *records) take(id string, now int64) *record {
+// take removes and returns the live record of id if user may have it
+// (the record's own user), nil otherwise: a stolen token presented by
+// another user does not use up the record.
+func (rs *records) take(id, user string, now int64) *record {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.expire(now)
 	r := rs.m[id]
-	if r != nil {
-		delete(rs.m, id)
+	if r == nil || r.user != user {
+		return nil
 	}
+	delete(rs.m, id)
 	return r
+}
+
+// drop forgets the record of id, if any.
+func (rs *records) drop(id string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.m, id)
 }
 
 // len returns the number of records kept.
@@ -257,8 +267,8 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 			return nil // still open on another node
 		}
 	}
-	rec := h.recs.take(id, now.UnixNano())
-	if rec == nil || rec.user != ident.User() {
+	rec := h.recs.take(id, ident.User(), now.UnixNano())
+	if rec == nil {
 		h.cfg.Metrics.RecoveryFailed()
 		return nil
 	}
@@ -297,7 +307,7 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 		rv := &replays[i]
 		req := Request{Op: OpJoin, Room: rv.Room, HasRoom: true}
 		var r Reply
-		if h.applyMembership(s, &req, &r, false) != nil {
+		if h.join(s, &req, &r, false, h.hist != nil) != nil {
 			continue // the token no longer allows it, or -max-rooms
 		}
 		h.replay(s, codec, rv)
