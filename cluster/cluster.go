@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Message is a chat message crossing nodes: a room message (Room set) or a
@@ -32,6 +33,9 @@ type Message struct {
 	// EventArgs says Data is the argument array of event Event (a
 	// backend's emit).
 	EventArgs bool
+	// Offset is the message's stream sequence (HistoryHandler.Sequenced);
+	// 0 for a message without one.
+	Offset uint64
 }
 
 // Presence tells local members that a remote member joined or left a room
@@ -47,7 +51,9 @@ type Presence struct {
 	Count int
 }
 
-// Handler receives what peers send. Its methods are called on the
+// Handler receives what peers send. A Handler that is also a
+// HistoryHandler takes part in the cluster-wide history and in recovery
+// across nodes (history.go). Its methods are called on the
 // dispatcher goroutine, one at a time and never concurrently with
 // themselves, in the order NATS delivered the messages. They must not block
 // for long: the dispatcher serves every room. Every slice and string in the
@@ -97,11 +103,33 @@ type Cluster struct {
 	local local
 	rep   replica
 
+	// The cluster-wide history (history.go). hh is h as a HistoryHandler
+	// (or nil); the rest is set by New only when Sequencing.
+	hh         HistoryHandler
+	keepRemote bool // remote drops are kept for recovery (KeepRemote)
+	histPrefix string
+	js         jetstream.JetStream
+	iter       jetstream.MessagesContext
+	hlog       *sharedLog
+	seqOut     chan outMsg    // event loops → stream publisher
+	seqIn      chan streamMsg // stream reader → dispatcher
+	unseq      chan failedMsg // failed publishes → dispatcher
+	replayDone chan struct{}  // closed when the replay at start is done
+	replayLast uint64         // the stream's last sequence at start
+
 	// Owned by the dispatcher goroutine.
-	peers   map[string]*peer
-	msg     Message
-	pres    Presence
-	scratch wireMsg
+	peers     map[string]*peer
+	msg       Message
+	pres      Presence
+	scratch   wireMsg
+	seqLast   uint64 // the last stream sequence read
+	replaying bool   // loading what the stream held at start
+	holeUntil int64  // monotonic: stream messages raise the floor until then
+	recent    recentSet
+	own       ownRing
+
+	// Owned by the stream publisher goroutine.
+	histSubjs map[string]string // room → subject
 
 	// Owned by the writer goroutine.
 	subs        map[string]*nats.Subscription // room → subscription
@@ -114,6 +142,8 @@ type Cluster struct {
 		reconnects, published, undelivered, stateLost, received atomic.Uint64
 		dropped, bad, resyncs, forged, invalid                  atomic.Uint64
 		nodes, sessions, subs                                   atomic.Int64
+		histPublished, histFailed, histDropped, histReceived    atomic.Uint64
+		unsequenced, histMissing, histOffset, remoteKept        atomic.Uint64
 	}
 	lastWarn atomic.Int64             // unix nanos of the last rate-limited warning
 	nodes    atomic.Pointer[[]string] // live peers' tags (Nodes)
@@ -186,6 +216,7 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 		stateSubj:  p + "state",
 		hbSubj:     p + "hb",
 		roomPrefix: p + "room.",
+		histPrefix: p + "hist.",
 		nodePrefix: p + "node.",
 		syncPrefix: p + "sync.",
 		out:        make(chan outMsg, cfg.OutQueue),
@@ -199,7 +230,12 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 		subs:       make(map[string]*nats.Subscription),
 		roomSubjs:  make(map[string]string),
 		nodeSubjs:  make(map[string]string),
+		histSubjs:  make(map[string]string),
+		seqOut:     make(chan outMsg, cfg.SeqQueue),
+		seqIn:      make(chan streamMsg, cfg.InQueue),
+		unseq:      make(chan failedMsg, cfg.SeqQueue),
 	}
+	c.hh, _ = h.(HistoryHandler)
 	c.nodeSubj = c.nodePrefix + cfg.Node
 	c.syncSubj = c.syncPrefix + cfg.Node
 	c.local.sessions = make(map[string]*localSession)
@@ -258,10 +294,23 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 		return nil, err
 	}
 	c.nc = nc
-	for _, subj := range []string{c.stateSubj, c.hbSubj, c.nodeSubj, c.syncSubj} {
+	if c.hh != nil && cfg.History.Size > 0 {
+		c.setupHistory()
+	}
+	// Offsets of a history kept per node mean nothing on another node:
+	// remote drops are kept only when the history is shared, or off.
+	c.keepRemote = c.hh != nil && (c.hlog != nil || cfg.History.Size == 0)
+	subjs := []string{c.stateSubj, c.hbSubj, c.nodeSubj, c.syncSubj}
+	if c.hlog == nil {
+		// Nodes that do use the stream publish room messages only
+		// there: read them as plain NATS messages (a cluster whose
+		// nodes disagree still delivers both ways).
+		subjs = append(subjs, c.histPrefix+">")
+	}
+	for _, subj := range subjs {
 		s, err := nc.ChanSubscribe(subj, c.in)
 		if err != nil {
-			nc.Close()
+			c.abort()
 			return nil, err
 		}
 		c.sysSubs = append(c.sysSubs, s)
@@ -270,7 +319,22 @@ func New(cfg Config, h Handler) (*Cluster, error) {
 	go c.writeLoop()
 	go c.dispatchLoop()
 	go c.syncLoop()
+	if c.hlog != nil {
+		c.wg.Add(3)
+		go c.seqLoop()
+		go c.consumeLoop()
+		go c.sweepLoop()
+		c.awaitReplay()
+	}
 	return c, nil
+}
+
+// abort undoes New before its goroutines started.
+func (c *Cluster) abort() {
+	if c.iter != nil {
+		c.iter.Stop()
+	}
+	c.nc.Close()
 }
 
 // Node returns this node's tag.
@@ -283,17 +347,38 @@ func (c *Cluster) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	if c.iter != nil {
+		c.iter.Stop() // the stream reader's Next returns
+	}
 	close(c.done)
 	c.wg.Wait()
+	if c.js != nil {
+		// Give the stream's acknowledgements of the last messages a
+		// moment: they are counted as failed otherwise.
+		t := time.NewTimer(time.Second)
+		select {
+		case <-c.js.PublishAsyncComplete():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	if !c.noBye && c.nc.IsConnected() {
 		c.local.mu.Lock()
 		seq := c.local.seq
 		c.local.mu.Unlock()
-		_ = c.nc.Publish(c.hbSubj, c.sign.seal(appendHB(nil, c.cfg.Node, c.epoch, seq, hbBye)))
+		_ = c.nc.Publish(c.hbSubj, c.sign.seal(appendHB(nil, c.cfg.Node, c.epoch, seq, c.hbFlags()|hbBye)))
 		_ = c.nc.FlushTimeout(time.Second)
 	}
 	c.nc.Close()
 	return nil
+}
+
+// hbFlags are the flags of this node's heartbeats.
+func (c *Cluster) hbFlags() uint8 {
+	if c.hlog != nil {
+		return hbSequencing
+	}
+	return 0
 }
 
 // warn logs at most one warning per 10 s: the conditions it reports
@@ -324,6 +409,16 @@ func (c *Cluster) Stats() Stats {
 		RemoteNodes:    int(c.stats.nodes.Load()),
 		RemoteSessions: int(c.stats.sessions.Load()),
 		Subscriptions:  int(c.stats.subs.Load()),
+
+		Sequencing:       c.hlog != nil,
+		HistoryPublished: c.stats.histPublished.Load(),
+		HistoryFailed:    c.stats.histFailed.Load(),
+		HistoryDropped:   c.stats.histDropped.Load(),
+		HistoryReceived:  c.stats.histReceived.Load(),
+		Unsequenced:      c.stats.unsequenced.Load(),
+		HistoryMissing:   c.stats.histMissing.Load(),
+		HistoryOffset:    c.stats.histOffset.Load(),
+		RemoteKept:       c.stats.remoteKept.Load(),
 	}
 }
 
@@ -523,8 +618,10 @@ func (c *Cluster) leaveLocked(id, room string, emit bool) {
 }
 
 // LocalClosed announces that local session id closed: it leaves all its
-// rooms (one event for all of them). Never blocks.
-func (c *Cluster) LocalClosed(id string) {
+// rooms (one event for all of them). recoverable says its client may
+// resume it (a drop, not a close the client or the server decided): peers
+// then keep it for recovery (HistoryHandler.KeepRemote). Never blocks.
+func (c *Cluster) LocalClosed(id string, recoverable bool) {
 	c.local.mu.Lock()
 	s := c.local.sessions[id]
 	if s == nil {
@@ -535,7 +632,14 @@ func (c *Cluster) LocalClosed(id string) {
 		c.leaveLocked(id, s.rooms[len(s.rooms)-1], false)
 	}
 	delete(c.local.sessions, id)
-	c.emitLocked(opClose, id, s.nick, s.user, "")
+	var flags byte
+	if recoverable {
+		flags = closeRecoverable
+	}
+	c.local.seq++
+	b := acquireBuf()
+	*b = appendClose(*b, c.cfg.Node, c.epoch, c.local.seq, id, s.nick, s.user, flags)
+	c.enqueue(outMsg{buf: b, subj: c.stateSubj})
 	c.local.mu.Unlock()
 }
 

@@ -317,7 +317,7 @@ func TestReplicaConvergence(t *testing.T) {
 	}
 
 	b.LocalLeft("b000001", "r2")
-	c.LocalClosed("c000001")
+	c.LocalClosed("c000001", false)
 	took = eventually(t, time.Second, "leave and close converge", func() bool {
 		rooms := map[string]int{}
 		a.RemoteRooms(rooms)
@@ -589,7 +589,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal(err)
 	}
 	mfs, err := reg.Gather()
-	if err != nil || len(mfs) != 14 {
+	if err != nil || len(mfs) != 23 {
 		t.Fatalf("%d families, %v", len(mfs), err)
 	}
 }

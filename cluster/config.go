@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/chatgate/chatgate/history"
 )
 
 // Defaults of Config's zero fields.
@@ -29,6 +32,24 @@ const (
 	DefaultMaxMessage = 64 << 10
 	// MinKeyLen is the shortest Config.Key accepted.
 	MinKeyLen = 32
+	// DefaultSeqQueue is the default capacity of the queue between the
+	// event loops and the JetStream publisher (Config.SeqQueue).
+	DefaultSeqQueue = 16384
+	// DefaultMaxAckPending is the default bound of JetStream publishes
+	// awaiting their acknowledgement (Config.MaxAckPending).
+	DefaultMaxAckPending = 4096
+	// DefaultAckTimeout is how long the publisher waits for JetStream to
+	// acknowledge a room message before it delivers it without an offset.
+	DefaultAckTimeout = 5 * time.Second
+	// DefaultReplayTimeout bounds the wait in New for this node's copy of
+	// the stream to catch up with what the stream held at start.
+	DefaultReplayTimeout = 30 * time.Second
+	// DefaultStreamSlack is the default Config.StreamSlack: a node may
+	// lag this many messages of one room behind the stream without
+	// missing any.
+	DefaultStreamSlack = 1000
+	// setupTimeout bounds each JetStream API request made by New.
+	setupTimeout = 5 * time.Second
 )
 
 // Config configures New. The zero value of every field but URL and Node
@@ -82,6 +103,41 @@ type Config struct {
 	// protection (docs/cluster.md).
 	Key []byte
 
+	// History configures the cluster-wide room history (docs/cluster.md,
+	// "History"): with History.Size above 0 and a Handler that is a
+	// HistoryHandler, New keeps room messages in a JetStream stream when
+	// the NATS server has JetStream, with these limits per room
+	// (MaxMsgsPerSubject = Size, MaxAge = TTL, MaxBytes = Memory), and
+	// gives the Handler this node's copy of it. History.Epoch and
+	// History.Now are ignored: the stream decides the epoch. Zero: no
+	// shared history (each node keeps its own, if any).
+	History history.Config
+	// StreamSlack is how many messages per room the stream keeps beyond
+	// History.Size: the stream is the room bus, and a message the
+	// per-room limit drops before a node has read it never reaches that
+	// node's members. A node's log still shows History.Size per room.
+	// Default DefaultStreamSlack; negative: none.
+	StreamSlack int
+	// Stream is the name of the JetStream stream; default the Prefix with
+	// '.' as '_' followed by "_history".
+	Stream string
+	// HistoryReplicas is the stream's replica count in a JetStream
+	// cluster (1 to 5); default 1.
+	HistoryReplicas int
+	// SeqQueue is the capacity of the queue between the event loops and
+	// the JetStream publisher; a room message that finds it full is lost
+	// and counted (Stats.HistoryDropped). Default 16384.
+	SeqQueue int
+	// MaxAckPending bounds the JetStream publishes awaiting their
+	// acknowledgement; past it the publisher waits. Default 4096.
+	MaxAckPending int
+	// AckTimeout is how long a publish may wait for its acknowledgement
+	// before the message is delivered without an offset. Default 5 s.
+	AckTimeout time.Duration
+	// ReplayTimeout bounds New's wait for the node's copy of the history
+	// to load what the stream held at start. Default 30 s.
+	ReplayTimeout time.Duration
+
 	// NATS credentials: at most one of User (with Password), Token,
 	// NKeySeedFile and CredsFile. Credentials in URL work too.
 	User, Password string
@@ -106,6 +162,7 @@ var (
 	ErrShortKey = fmt.Errorf("cluster: key must be at least %d bytes", MinKeyLen)
 	ErrAuth     = errors.New("cluster: give at most one of NATS user/password, token, NKey seed and credentials file; a password needs a user")
 	ErrTLSPair  = errors.New("cluster: a TLS client certificate needs its key, and a key its certificate")
+	ErrHistory  = errors.New("cluster: history limits must not be negative, replicas at most 5, and the stream name a JetStream name (no spaces, '.', '*', '>', '/' or '\\')")
 )
 
 func (c *Config) setDefaults() error {
@@ -144,6 +201,32 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = DefaultMaxMessage
+	}
+	if c.Stream == "" {
+		c.Stream = strings.ReplaceAll(c.Prefix, ".", "_") + "_history"
+	}
+	if c.StreamSlack == 0 {
+		c.StreamSlack = DefaultStreamSlack
+	} else if c.StreamSlack < 0 {
+		c.StreamSlack = 0
+	}
+	if c.HistoryReplicas <= 0 {
+		c.HistoryReplicas = 1
+	}
+	if c.SeqQueue <= 0 {
+		c.SeqQueue = DefaultSeqQueue
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = DefaultMaxAckPending
+	}
+	if c.AckTimeout <= 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.ReplayTimeout <= 0 {
+		c.ReplayTimeout = DefaultReplayTimeout
+	}
+	if c.History.Size < 0 || c.History.TTL < 0 || c.History.Memory < 0 || c.HistoryReplicas > 5 || !validStreamName(c.Stream) {
+		return ErrHistory
 	}
 	if c.Key != nil && len(c.Key) < MinKeyLen {
 		return ErrShortKey
@@ -188,6 +271,11 @@ func validToken(s string) bool {
 	return true
 }
 
+// validStreamName reports whether s can name a JetStream stream.
+func validStreamName(s string) bool {
+	return s != "" && len(s) <= 255 && !strings.ContainsAny(s, " \t\r\n.*>/\\")
+}
+
 // Stats are the cluster's counters since New. Counters only grow.
 type Stats struct {
 	// Connected says the NATS connection is up right now.
@@ -227,4 +315,34 @@ type Stats struct {
 	// Subscriptions is the number of room subjects subscribed (rooms with
 	// local members).
 	Subscriptions int
+
+	// Sequencing says room messages go through the JetStream stream (see
+	// Config.History); the History* counters stay 0 otherwise.
+	Sequencing bool
+	// HistoryPublished counts room messages handed to JetStream (their
+	// acknowledgements come later; those that fail count in
+	// HistoryFailed too).
+	HistoryPublished uint64
+	// HistoryFailed counts room messages JetStream did not take (no
+	// stream, NATS down, no acknowledgement in time): each was delivered
+	// without an offset instead, through the core room subjects.
+	HistoryFailed uint64
+	// HistoryDropped counts room messages lost on this node: the queue to
+	// the JetStream publisher, or the one of failed publishes, was full.
+	HistoryDropped uint64
+	// HistoryReceived counts messages read from the stream (the replay at
+	// start included).
+	HistoryReceived uint64
+	// Unsequenced counts room messages this node delivered without an
+	// offset (its own failed publishes and those of peers).
+	Unsequenced uint64
+	// HistoryMissing counts stream sequence numbers this node never
+	// delivered: deleted before it read them, or not valid payloads.
+	HistoryMissing uint64
+	// HistoryOffset is the last stream sequence this node has delivered
+	// or loaded.
+	HistoryOffset uint64
+	// RemoteKept counts sessions of other nodes kept for recovery here
+	// (their recoverable close, their node's death or goodbye).
+	RemoteKept uint64
 }

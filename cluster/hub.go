@@ -7,10 +7,20 @@ import "github.com/chatgate/chatgate/chat"
 // the two adapters below convert between their message types without
 // copying bytes.
 
-// HubBroker returns c as the hub's chat.Broker.
+// HubBroker returns c as the hub's chat.Broker. It is a chat.Sequencer
+// too: with c.Sequencing, the hub hands room messages to the stream.
 func HubBroker(c *Cluster) chat.Broker { return hubBroker{c} }
 
 type hubBroker struct{ c *Cluster }
+
+var _ chat.Sequencer = hubBroker{}
+
+func (b hubBroker) Sequencing() bool { return b.c.Sequencing() }
+
+func (b hubBroker) SequenceRoom(m *chat.Message) {
+	b.c.SequenceRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
+}
 
 func (b hubBroker) PublishRoom(m *chat.Message) {
 	b.c.PublishRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
@@ -38,8 +48,11 @@ func (b hubBroker) Opened(id, nick, user string) { b.c.LocalOpened(id, nick, use
 func (b hubBroker) Nick(id, nick string)         { b.c.LocalNick(id, nick) }
 func (b hubBroker) Joined(id, room string)       { b.c.LocalJoined(id, room) }
 func (b hubBroker) Left(id, room string)         { b.c.LocalLeft(id, room) }
-func (b hubBroker) Closed(id string)             { b.c.LocalClosed(id) }
-func (b hubBroker) RemoteCount(room []byte) int  { return b.c.RemoteCount(room) }
+
+// Closed reports every close as recoverable: chat.Broker.Closed does not
+// say why the session closed (docs/cluster.md, "Recovery across nodes").
+func (b hubBroker) Closed(id string)            { b.c.LocalClosed(id, true) }
+func (b hubBroker) RemoteCount(room []byte) int { return b.c.RemoteCount(room) }
 func (b hubBroker) RemoteRooms(dst map[string]int) {
 	b.c.RemoteRooms(dst)
 }
@@ -53,10 +66,30 @@ func (b hubBroker) RemoteMembers(room []byte, dst []chat.MemberInfo) []chat.Memb
 }
 
 // HubHandler returns the Handler that delivers what peers send to hub's
-// local members.
+// local members. It is a HistoryHandler: with Config.History, New installs
+// the shared history in hub (Hub.SetHistory), and remote drops become
+// hub's recovery records.
 func HubHandler(hub *chat.Hub) Handler { return hubHandler{hub} }
 
 type hubHandler struct{ h *chat.Hub }
+
+var _ HistoryHandler = hubHandler{}
+
+func (hh hubHandler) UseHistory(log chat.History) { hh.h.SetHistory(log) }
+
+func (hh hubHandler) Sequenced(m *Message, local bool) {
+	hh.h.DeliverSequenced(&chat.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs,
+		Offset: m.Offset}, local)
+}
+
+// KeepRemote records the drop at the history's current position: a
+// client that says which offset it read to resumes from there instead.
+func (hh hubHandler) KeepRemote(id, user, nick string, rooms []string) {
+	hh.h.KeepRemote(id, user, nick, rooms, hh.h.HistoryPosition())
+}
+
+func (hh hubHandler) ForgetRemote(id string) { hh.h.ForgetRecord(id) }
 
 func (hh hubHandler) RoomMessage(m *Message) {
 	hh.h.DeliverRoom(&chat.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,7 +128,7 @@ func (c *Cluster) subject(isRoom bool, key []byte) string {
 func (c *Cluster) heartbeat() {
 	c.local.mu.Lock()
 	b := acquireBuf()
-	*b = appendHB(*b, c.cfg.Node, c.epoch, c.local.seq, 0)
+	*b = appendHB(*b, c.cfg.Node, c.epoch, c.local.seq, c.hbFlags())
 	c.enqueue(outMsg{buf: b, subj: c.hbSubj})
 	c.local.mu.Unlock()
 }
@@ -203,10 +204,15 @@ func (c *Cluster) dispatchLoop() {
 		select {
 		case m := <-c.in:
 			c.dispatch(m)
+		case sm := <-c.seqIn:
+			c.fromStream(sm)
+		case f := <-c.unseq:
+			c.fellBack(f)
 		case r := <-c.syncRes:
 			c.applySnapshot(r)
 		case <-t.C:
 			c.expire()
+			c.recent.expire(monotonic())
 		case <-c.done:
 			return
 		}
@@ -259,6 +265,13 @@ func (c *Cluster) dispatch(m *nats.Msg) {
 			EventArgs: w.mflag&msgEventArgs != 0}
 		switch w.kind {
 		case kindRoom:
+			if c.hlog != nil {
+				// A peer's room message that JetStream did not take.
+				*msg = Message{}
+				c.recent.add(fnv1a64(m.Data), monotonic()+int64(c.cfg.AckTimeout+c.cfg.TTL))
+				c.unsequenced(w, false)
+				return
+			}
 			msg.Room = w.room
 			c.h.RoomMessage(msg)
 		case kindDirect:
@@ -325,12 +338,12 @@ func (c *Cluster) stateEvent(w *wireMsg) {
 			p.pending, p.pendingLost = nil, true
 		}
 		p.pending = append(p.pending, event{seq: w.seq, op: w.op, id: string(w.id),
-			nick: string(w.nick), user: string(w.user), room: string(w.room)})
+			nick: string(w.nick), user: string(w.user), room: string(w.room), flags: w.stateFlags()})
 		c.requestSync(p)
 		return
 	}
 	p.seq = w.seq
-	c.apply(p, w.op, str(w.id), str(w.nick), str(w.user), str(w.room))
+	c.apply(p, w.op, str(w.id), str(w.nick), str(w.user), str(w.room), w.stateFlags())
 }
 
 func (c *Cluster) heartbeatFrom(w *wireMsg) {
@@ -342,6 +355,11 @@ func (c *Cluster) heartbeatFrom(w *wireMsg) {
 		return
 	}
 	p := c.peerOf(w)
+	if seq := w.flags&hbSequencing != 0; seq != (c.hlog != nil) && !p.mixedWarned {
+		p.mixedWarned = true
+		c.log.Warn("cluster: this node and a peer keep room history differently (one in JetStream, one per node): delivery works, recovery across them does not; restart the node that is not using JetStream",
+			"peer", p.tag, "peer_jetstream", seq, "jetstream", c.hlog != nil)
+	}
 	switch {
 	case p.synced && w.seq == p.seq:
 	case !p.synced && !p.syncing && w.seq == 0 && p.seq == 0:
@@ -366,9 +384,10 @@ func (c *Cluster) requestSync(p *peer) {
 	}
 }
 
-// apply applies one state event of p. Strings may alias a payload: they are
-// copied before being stored.
-func (c *Cluster) apply(p *peer, o op, id, nick, user, room string) {
+// apply applies one state event of p; flags are an opClose's
+// (closeRecoverable). Strings may alias a payload: they are copied before
+// being stored.
+func (c *Cluster) apply(p *peer, o op, id, nick, user, room string, flags uint8) {
 	switch o {
 	case opOpen:
 		s := p.sessions[id]
@@ -376,6 +395,11 @@ func (c *Cluster) apply(p *peer, o op, id, nick, user, room string) {
 			c.addSession(p, strings.Clone(id), strings.Clone(nick), strings.Clone(user))
 		}
 	case opClose:
+		if flags&closeRecoverable != 0 {
+			c.keep(p, id)
+		} else if c.hh != nil {
+			c.hh.ForgetRemote(id)
+		}
 		c.removeSession(p, id)
 	case opNick:
 		if s := p.sessions[id]; s != nil {
@@ -395,6 +419,11 @@ func (c *Cluster) apply(p *peer, o op, id, nick, user, room string) {
 }
 
 func (c *Cluster) addSession(p *peer, id, nick, user string) *remoteSession {
+	if c.hh != nil {
+		// Open again, on p: a record of it kept here must not resume it
+		// a second time.
+		c.hh.ForgetRemote(id)
+	}
 	s := &remoteSession{nick: nick, user: user}
 	p.sessions[id] = s
 	c.rep.setOwner(id, p.tag)
@@ -465,11 +494,25 @@ func (c *Cluster) presence(p *peer, s *remoteSession, id, room string, join bool
 	*pr = Presence{}
 }
 
-// dropSessions removes every session of p, telling local members.
+// dropSessions removes every session of p, telling local members, and
+// keeps each for recovery: p died, left or restarted, and its clients will
+// come back to some node.
 func (c *Cluster) dropSessions(p *peer) {
 	for id := range p.sessions {
+		c.keep(p, id)
 		c.removeSession(p, id)
 	}
+}
+
+// keep hands remote session id of p to the handler for recovery, as the
+// replica knows it, before it is removed.
+func (c *Cluster) keep(p *peer, id string) {
+	s := p.sessions[id]
+	if s == nil || !c.keepRemote {
+		return
+	}
+	c.stats.remoteKept.Add(1)
+	c.hh.KeepRemote(strings.Clone(id), s.user, s.nick, slices.Clone(s.rooms))
 }
 
 func (c *Cluster) dropPeer(p *peer) {
@@ -512,6 +555,9 @@ func (c *Cluster) applySnapshot(r syncResult) {
 	for id, s := range p.sessions {
 		ws := want[id]
 		if ws == nil {
+			// Closed while this node was out of step with p, for a
+			// reason it cannot know: kept, as a drop would be.
+			c.keep(p, id)
 			c.removeSession(p, id)
 			continue
 		}
@@ -545,7 +591,7 @@ func (c *Cluster) applySnapshot(r syncResult) {
 			break
 		}
 		p.seq = e.seq
-		c.apply(p, e.op, e.id, e.nick, e.user, e.room)
+		c.apply(p, e.op, e.id, e.nick, e.user, e.room, e.flags)
 	}
 	if lost || !p.synced {
 		p.synced = false

@@ -35,6 +35,20 @@ func (c *Cluster) Register(reg prometheus.Registerer) error {
 		gauge("nodes", "Live peer nodes.", func() float64 { return float64(c.stats.nodes.Load()) }),
 		gauge("remote_sessions", "Sessions on peer nodes.", func() float64 { return float64(c.stats.sessions.Load()) }),
 		gauge("subscriptions", "Room subjects subscribed (rooms with local members).", func() float64 { return float64(c.stats.subs.Load()) }),
+		gauge("history_sequencing", "1 when room messages go through the JetStream history stream.", func() float64 {
+			if c.Sequencing() {
+				return 1
+			}
+			return 0
+		}),
+		counter("history_published_total", "Room messages handed to the JetStream history stream.", c.stats.histPublished.Load),
+		counter("history_failed_total", "Room messages JetStream did not take (no stream, NATS down, no acknowledgement in time), delivered without an offset.", c.stats.histFailed.Load),
+		counter("history_dropped_total", "Room messages lost on this node: the queue to the JetStream publisher, or of failed publishes, was full.", c.stats.histDropped.Load),
+		counter("history_received_total", "Messages read from the history stream, the replay at start included.", c.stats.histReceived.Load),
+		counter("history_unsequenced_total", "Room messages delivered without an offset (failed publishes of this node and of peers).", c.stats.unsequenced.Load),
+		counter("history_missing_total", "Stream sequences this node never delivered: deleted before it read them, or invalid payloads.", c.stats.histMissing.Load),
+		gauge("history_offset", "The last stream sequence this node has delivered or loaded.", func() float64 { return float64(c.stats.histOffset.Load()) }),
+		counter("remote_kept_total", "Sessions of other nodes kept here for recovery (a recoverable close, their node's death or goodbye).", c.stats.remoteKept.Load),
 	}
 	for _, col := range cs {
 		if err := reg.Register(col); err != nil {

@@ -227,6 +227,9 @@ type peer struct {
 	pending         []event
 	pendingLost     bool // pending overflowed: the next snapshot must be newer
 	sessions        map[string]*remoteSession
+	// mixedWarned: the node keeps room history differently from this one
+	// (hbSequencing), and that has been logged.
+	mixedWarned bool
 }
 
 // remoteSession is one session of a remote node.
@@ -240,6 +243,7 @@ type event struct {
 	seq                  uint64
 	op                   op
 	id, nick, user, room string
+	flags                uint8 // an opClose's (closeRecoverable)
 }
 
 // maxPending bounds the events kept per peer while its snapshot is on the

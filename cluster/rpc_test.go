@@ -38,8 +38,8 @@ func TestUserRoutingAndCounts(t *testing.T) {
 	if len(ra.dms())+len(rc.dms()) != 0 {
 		t.Fatal("user message reached a node without the user")
 	}
-	b.LocalClosed("b000001")
-	b.LocalClosed("b000002")
+	b.LocalClosed("b000001", false)
+	b.LocalClosed("b000002", false)
 	eventually(t, time.Second, "a forgets bob", func() bool { return a.RemoteUserCount("u-bob") == 0 })
 }
 

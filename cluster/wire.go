@@ -46,9 +46,20 @@ const (
 	opLeave op = 5 // left room (id, room)
 )
 
-// hbBye in a heartbeat's flags says the origin is shutting down: peers drop
-// it at once instead of waiting for the TTL.
-const hbBye = 1
+// Flags of a heartbeat. hbBye says the origin is shutting down: peers drop
+// it at once instead of waiting for the TTL. hbSequencing says the origin
+// sends its room messages through the JetStream stream (Config.History),
+// so that peers can warn about a cluster whose nodes disagree.
+const (
+	hbBye        = 1
+	hbSequencing = 2
+)
+
+// closeRecoverable, in the flags byte that may trail an opClose state
+// event, says the session dropped in a way its client may resume from
+// (chat's recoverable closes), on any node. An opClose without the byte
+// (a node that predates it) is not recoverable.
+const closeRecoverable = 1
 
 // Decoding errors.
 var (
@@ -81,8 +92,10 @@ type wireMsg struct {
 	op op
 	id []byte
 
-	// kindHB
-	flags uint8
+	// kindHB; kindState: the flags byte that may trail an opClose
+	// (closeRecoverable), hasFlags when present.
+	flags    uint8
+	hasFlags bool
 
 	// kindSnap: sessions is the still-encoded session list, read with
 	// nextSession.
@@ -143,6 +156,13 @@ func appendState(b []byte, origin string, epoch, seq uint64, o op, id, nick, use
 	b = appendStr(b, nick)
 	b = appendStr(b, user)
 	return appendStr(b, room)
+}
+
+// appendClose encodes an opClose state event with its flags byte
+// (closeRecoverable).
+func appendClose(b []byte, origin string, epoch, seq uint64, id, nick, user string, flags byte) []byte {
+	b = appendState(b, origin, epoch, seq, opClose, id, nick, user, "")
+	return append(b, flags)
 }
 
 func appendHB(b []byte, origin string, epoch, seq uint64, flags uint8) []byte {
@@ -327,6 +347,11 @@ func decodeBody(b []byte, w *wireMsg) error {
 		w.nick = r.bytes()
 		w.user = r.bytes()
 		w.room = r.bytes()
+		if len(r.b) > 0 && r.err == nil {
+			// Added after version 1 shipped: nodes that predate it
+			// ignore the trailing byte.
+			w.flags, w.hasFlags = r.byte1(), true
+		}
 	case kindHB:
 		w.epoch = r.u64()
 		w.seq = r.uvarint()
@@ -351,6 +376,14 @@ func decodeBody(b []byte, w *wireMsg) error {
 		return errKind
 	}
 	return r.err
+}
+
+// stateFlags returns a state event's trailing flags byte (0 without one).
+func (w *wireMsg) stateFlags() uint8 {
+	if w.kind == kindState && w.hasFlags {
+		return w.flags
+	}
+	return 0
 }
 
 // snapSession is one session of a snapshot.

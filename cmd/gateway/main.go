@@ -278,14 +278,7 @@ func run(args []string, stderr io.Writer) error {
 		Logger:      log,
 	})
 	o.net.Metrics = m
-	var hist chat.History
-	if o.history.Size > 0 {
-		mem := history.NewMemory(o.history)
-		hctx, hstop := context.WithCancel(context.Background())
-		defer hstop()
-		go mem.Run(hctx, time.Second) // drops expired messages of idle rooms
-		hist = mem
-	}
+	historyOn := o.history.Size > 0
 	var recoveryKey []byte
 	if o.clusterKey != "" {
 		recoveryKey = []byte(o.clusterKey) // any node checks any node's session tokens
@@ -293,8 +286,9 @@ func run(args []string, stderr io.Writer) error {
 	hub := chat.NewHub(chat.Config{
 		Metrics:  m,
 		MaxRooms: o.maxRooms,
-		Codecs:   codecs(hist != nil && o.recoveryWindow > 0),
-		History:  hist,
+		Codecs:   codecs(historyOn && o.recoveryWindow > 0),
+		// History is set below (SetHistory): shared through the cluster's
+		// JetStream stream, or this node's own.
 
 		RecoveryWindow: o.recoveryWindow,
 		RecoveryKey:    recoveryKey,
@@ -336,16 +330,35 @@ func run(args []string, stderr io.Writer) error {
 		na.URL, na.Node, na.Logger, na.MaxMessage = o.natsURL, node, log, o.net.MaxMessage
 		if o.clusterKey != "" {
 			na.Key = []byte(o.clusterKey)
+		} else if o.recoveryWindow > 0 {
+			log.Warn("cluster mode without -cluster-key: session tokens are signed with a key of this process, so a client resumes only on the node that issued its token")
 		}
+		// With history on, the cluster keeps it in a JetStream stream
+		// when the NATS server has JetStream, and installs this node's
+		// copy in the hub (Hub.SetHistory) before returning.
+		na.History = o.history
 		cl, err = cluster.New(na, cluster.HubHandler(hub))
 		if err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}
-		hub.SetBroker(cluster.HubBroker(cl))
+		defer cl.Close() // idempotent; the drain below closes it first
 		if err := cl.Register(m.Registry()); err != nil {
 			return fmt.Errorf("cluster metrics: %w", err)
 		}
-		log.Info("cluster mode", "nats", o.natsURL, "node", node, "signed", na.Key != nil)
+		log.Info("cluster mode", "nats", o.natsURL, "node", node, "signed", na.Key != nil, "shared_history", cl.Sequencing())
+	}
+	if historyOn && (cl == nil || !cl.Sequencing()) {
+		// This node's own log: a new epoch at each start.
+		mem := history.NewMemory(o.history)
+		hctx, hstop := context.WithCancel(context.Background())
+		defer hstop()
+		go mem.Run(hctx, time.Second) // drops expired messages of idle rooms
+		hub.SetHistory(mem)
+	}
+	if cl != nil {
+		// After the history: a sequencing broker takes over room
+		// messages only with a history to put them in.
+		hub.SetBroker(cluster.HubBroker(cl))
 	}
 	var apiSrv *api.Server // also the admin page's source of lists and actions
 	if o.apiAddr != "" {
