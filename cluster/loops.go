@@ -227,7 +227,7 @@ func (c *Cluster) receive(b []byte, subject string, w *wireMsg) bool {
 		err = decodeBody(body, w)
 	}
 	if err == nil {
-		err = check(w, c.cfg.Node, c.cfg.MaxMessage)
+		err = check(w, c.cfg.Node, c.cfg.MaxMessage, c.connOf)
 	}
 	switch {
 	case err == nil:
@@ -715,7 +715,7 @@ func (c *Cluster) fetchSnapshot(r syncReq) syncResult {
 		}
 		ss, err := w.decodeSessions()
 		if err == nil {
-			if err = checkSessions(r.tag, ss); err != nil {
+			if err = checkSessions(r.tag, ss, c.connOf); err != nil {
 				c.stats.invalid.Add(1)
 			}
 		}

@@ -312,7 +312,7 @@ func TestCheckRejects(t *testing.T) {
 		if err := decode(b, &w); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := check(&w, "b", 1024); err != nil {
+		if err := check(&w, "b", 1024, strictIDs); err != nil {
 			t.Errorf("%s: %v, want accepted", name, err)
 		}
 	}
@@ -356,7 +356,7 @@ func TestCheckRejects(t *testing.T) {
 		if err := decode(b, &w); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if err := check(&w, "b", 1024); !errors.Is(err, errInvalid) {
+		if err := check(&w, "b", 1024, strictIDs); !errors.Is(err, errInvalid) {
 			t.Errorf("%s: %v, want errInvalid", name, err)
 		}
 	}
@@ -366,11 +366,11 @@ func TestCheckRejects(t *testing.T) {
 		"long nick":  {{id: "a000001", nick: long(129)}},
 		"empty room": {{id: "a000001", rooms: []string{""}}},
 	} {
-		if err := checkSessions("a", ss); !errors.Is(err, errInvalid) {
+		if err := checkSessions("a", ss, strictIDs); !errors.Is(err, errInvalid) {
 			t.Errorf("snapshot %s: %v", name, err)
 		}
 	}
-	if err := checkSessions("a", []snapSession{{id: "a000001", nick: "n", user: "u", rooms: []string{"r"}}}); err != nil {
+	if err := checkSessions("a", []snapSession{{id: "a000001", nick: "n", user: "u", rooms: []string{"r"}}}, strictIDs); err != nil {
 		t.Errorf("good snapshot: %v", err)
 	}
 }
@@ -519,7 +519,9 @@ func TestUnsignedClusterValidates(t *testing.T) {
 	meshed(t, a, b)
 	b.LocalOpened("b000001", "bob", "")
 	b.LocalJoined("b000001", "r")
+	a.LocalOpened("a000001", "ann", "")
 	eventually(t, time.Second, "a sees b's member", func() bool { return a.RemoteCount([]byte("r")) == 1 })
+	eventually(t, time.Second, "b sees a's session", func() bool { _, ok := b.NodeOf([]byte("a000001")); return ok })
 
 	nc := rawClient(t, url)
 	roomSubj := b.roomPrefix + roomToken([]byte("r"))
@@ -537,8 +539,9 @@ func TestUnsignedClusterValidates(t *testing.T) {
 	publish(roomSubj, "foreign sender", appendMessage(nil, kindRoom, "a", []byte("r"), m("b000001", `1`)))
 	publish(roomSubj, "too large", appendMessage(nil, kindRoom, "a", []byte("r"), m("a000001", `"`+strings.Repeat("x", 100)+`"`)))
 	publish(b.nodeSubj, "direct not JSON", appendMessage(nil, kindDirect, "a", []byte("b000001"), m("a000001", `{`)))
-	publish(b.stateSubj, "foreign member", appendState(nil, "a", 1, 1, opJoin, "b000009", "fake", "", "r"))
-	publish(b.stateSubj, "fake room member", appendState(nil, "zz", 1, 1, opJoin, "a000009", "fake", "", "fake-room"))
+	// Ids open on another node (here b's own, and a's in zz's name).
+	publish(b.stateSubj, "foreign member", appendState(nil, "a", 1, 1, opJoin, "b000001", "fake", "", "r"))
+	publish(b.stateSubj, "fake room member", appendState(nil, "zz", 1, 1, opJoin, "a000001", "fake", "", "fake-room"))
 	publish(b.stateSubj, "long nick", appendState(nil, "zz", 1, 1, opOpen, "zz000001", strings.Repeat("n", 33), "", ""))
 	eventually(t, 2*time.Second, "every violation counted", func() bool { return b.Stats().Invalid == uint64(len(bad)) })
 
@@ -639,5 +642,46 @@ func TestDocumentedNATSConfig(t *testing.T) {
 	}
 	if st := b.Stats(); st.Invalid+st.Forged+st.BadPayloads != 0 {
 		t.Fatalf("gw2 received forgeries: %+v", st)
+	}
+}
+
+// A session resumed on another node keeps its id, whose tag is its first
+// node's: the node it moved to may name it as its own (members, senders,
+// direct message targets), unless the id is open on some other node.
+func TestResumedIDsAccepted(t *testing.T) {
+	s := startServer(t, 0)
+	defer stopServer(s)
+	url := s.ClientURL()
+	a, ra := newNodeCfg(t, Config{URL: url, Node: "a"})
+	b, rb := newNodeCfg(t, Config{URL: url, Node: "b"})
+	c, rc := newNodeCfg(t, Config{URL: url, Node: "c"})
+	meshed(t, a, b, c)
+	b.LocalOpened("b000001", "bob", "")
+	b.LocalOpened("b000002", "bea", "")
+	c.LocalOpened("c000001", "cy", "")
+	c.LocalJoined("c000001", "r")
+	eventually(t, time.Second, "a sees b's sessions", func() bool { _, ok := a.NodeOf([]byte("b000002")); return ok })
+
+	// b000001 drops from b and resumes on a.
+	b.LocalClosed("b000001", true)
+	eventually(t, time.Second, "c sees it close", func() bool { _, ok := c.NodeOf([]byte("b000001")); return !ok })
+	a.LocalOpened("b000001", "bob", "")
+	a.LocalJoined("b000001", "r")
+	for name, n := range map[string]*Cluster{"b": b, "c": c} {
+		eventually(t, time.Second, name+" sees b000001 on a", func() bool { node, ok := n.NodeOf([]byte("b000001")); return ok && node == "a" })
+	}
+	a.PublishRoom(&Message{Room: []byte("r"), From: "b000001", Nick: "bob", Data: []byte(`"back"`), TS: 1})
+	eventually(t, time.Second, "c delivers its message", func() bool { return slices.Equal(rc.room("r"), []string{`"back"`}) })
+	c.PublishDirect("a", &Message{To: []byte("b000001"), From: "c000001", Data: []byte(`"dm"`), TS: 1})
+	eventually(t, time.Second, "a delivers the direct message", func() bool { return slices.Equal(ra.dms(), []string{`b000001 "dm"`}) })
+
+	// a cannot claim b000002, which is open on b.
+	a.LocalOpened("b000002", "", "")
+	eventually(t, time.Second, "b and c count the claim invalid", func() bool { return b.Stats().Invalid >= 1 && c.Stats().Invalid >= 1 })
+	if node, _ := c.NodeOf([]byte("b000002")); node != "b" {
+		t.Fatalf("c thinks b000002 is on %q", node)
+	}
+	if st := b.Stats(); st.Forged+st.BadPayloads != 0 || len(rb.dms()) != 0 {
+		t.Fatalf("b: %+v, dms %q", st, rb.dms())
 	}
 }

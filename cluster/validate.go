@@ -61,6 +61,52 @@ func ownedID(tag string, id []byte) bool {
 	return true
 }
 
+// wellFormedID reports whether id has the shape of a connection id of
+// some node: a tag and then 6 to 13 characters of idAlphabet.
+func wellFormedID(id []byte) bool {
+	if len(id) < 1+minIDDigits || len(id) > 64+maxIDDigits || !validToken(str(id[:len(id)-minIDDigits])) {
+		return false
+	}
+	for _, c := range id[len(id)-minIDDigits:] {
+		if !idDigit[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// idRule says whether id may name a connection of node origin: a payload
+// of origin that names it as its own (a sender, a member, a snapshot's
+// session; with origin the receiver itself, a direct message's target).
+// Cluster.connOf is the rule of a running node; ownedID alone is the
+// strict rule of ids by their tags.
+type idRule func(origin string, id []byte) bool
+
+// strictIDs is idRule by tags only (no session ever moved between nodes).
+func strictIDs(origin string, id []byte) bool { return ownedID(origin, id) }
+
+// connOf is the node's idRule. An id carries its node's tag, and that
+// node's claim is believed. A session resumed on another node keeps its
+// id (chat recovery), so another node may claim an id of any well-formed
+// shape too, unless the session is open here or, as far as the replica
+// knows, on a third node. Any goroutine.
+func (c *Cluster) connOf(origin string, id []byte) bool {
+	if ownedID(origin, id) {
+		return true
+	}
+	if !wellFormedID(id) {
+		return false
+	}
+	c.local.mu.Lock()
+	_, here := c.local.sessions[string(id)]
+	c.local.mu.Unlock()
+	if origin == c.cfg.Node || here {
+		return here && origin == c.cfg.Node
+	}
+	owner, ok := c.rep.owner(id)
+	return !ok || owner == origin
+}
+
 func validRoom(room []byte) bool { return len(room) >= 1 && len(room) <= maxRoomLen }
 
 // validNick accepts "" (a session without a nickname yet) and chat's
@@ -78,8 +124,8 @@ func validData(data []byte, limit int) bool {
 }
 
 // check applies the limits to a decoded payload from a peer. self is this
-// node's tag, maxMsg Config.MaxMessage.
-func check(w *wireMsg, self string, maxMsg int) error {
+// node's tag, maxMsg Config.MaxMessage, may the rule of connection ids.
+func check(w *wireMsg, self string, maxMsg int, may idRule) error {
 	origin := str(w.origin)
 	if !validToken(origin) {
 		return errInvalid
@@ -87,9 +133,9 @@ func check(w *wireMsg, self string, maxMsg int) error {
 	ok := true
 	switch w.kind {
 	case kindRoom, kindDirect, kindUser, kindAll:
-		ok = checkMessage(w, origin, self, maxMsg)
+		ok = checkMessage(w, origin, self, maxMsg, may)
 	case kindState:
-		ok = w.op >= opOpen && w.op <= opLeave && ownedID(origin, w.id) && validNick(w.nick) && validUser(w.user)
+		ok = w.op >= opOpen && w.op <= opLeave && may(origin, w.id) && validNick(w.nick) && validUser(w.user)
 		if w.op == opJoin || w.op == opLeave {
 			ok = ok && validRoom(w.room)
 		} else {
@@ -102,14 +148,14 @@ func check(w *wireMsg, self string, maxMsg int) error {
 	return nil
 }
 
-func checkMessage(w *wireMsg, origin, self string, maxMsg int) bool {
+func checkMessage(w *wireMsg, origin, self string, maxMsg int, may idRule) bool {
 	switch w.kind {
 	case kindRoom:
 		if !validRoom(w.room) {
 			return false
 		}
 	case kindDirect: // the target is a connection of this node
-		if !ownedID(self, w.room) {
+		if !may(self, w.room) {
 			return false
 		}
 	case kindUser:
@@ -126,7 +172,7 @@ func checkMessage(w *wireMsg, origin, self string, maxMsg int) bool {
 		// A client's message: sent by a connection of the origin, no
 		// larger than a client may send, and never with an event (only
 		// the server's messages have one).
-		if !ownedID(origin, w.from) || len(w.event) > 0 || w.mflag != 0 {
+		if !may(origin, w.from) || len(w.event) > 0 || w.mflag != 0 {
 			return false
 		}
 		limit = maxMsg
@@ -160,10 +206,10 @@ func checkMessage(w *wireMsg, origin, self string, maxMsg int) bool {
 }
 
 // checkSessions applies the limits to the sessions of node tag's snapshot.
-func checkSessions(tag string, ss []snapSession) error {
+func checkSessions(tag string, ss []snapSession, may idRule) error {
 	for i := range ss {
 		s := &ss[i]
-		if !ownedID(tag, []byte(s.id)) || !validNick([]byte(s.nick)) || !validUser([]byte(s.user)) || len(s.rooms) > maxSessionRooms {
+		if !may(tag, []byte(s.id)) || !validNick([]byte(s.nick)) || !validUser([]byte(s.user)) || len(s.rooms) > maxSessionRooms {
 			return errInvalid
 		}
 		for _, r := range s.rooms {

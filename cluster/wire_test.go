@@ -110,10 +110,10 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		// The limits take whatever decodes, without a panic.
-		_ = check(&w, "b", 1024)
+		_ = check(&w, "b", 1024, strictIDs)
 		if w.kind == kindSnap {
 			if ss, err := w.decodeSessions(); err == nil {
-				_ = checkSessions(string(w.origin), ss)
+				_ = checkSessions(string(w.origin), ss, strictIDs)
 			}
 		}
 		// What decodes re-encodes to a payload that decodes the same way.
