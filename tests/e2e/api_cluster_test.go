@@ -184,6 +184,10 @@ func TestAPICluster(t *testing.T) {
 				t.Fatalf("message: %v, want a ts from %d on", m, since.UnixMilli())
 			}
 			delete(m, "ts")
+			if off, ok := m["offset"].(float64); !ok || off < 1 {
+				t.Fatalf("message: %v, want a positive history offset", m)
+			}
+			delete(m, "offset")
 			if !reflect.DeepEqual(m, map[string]any{"type": "message", "room": "una2", "from": "", "nick": "", "data": "both"}) {
 				t.Fatalf("message: %v", m)
 			}

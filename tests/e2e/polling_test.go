@@ -264,12 +264,20 @@ func (p *pollClient) event(name string) map[string]any {
 	return pollEventArg(p.t, pkt[2:])
 }
 
-// pollEventArg decodes the object argument of an event payload ["name",{…}].
+// pollEventArg decodes the object argument of an event payload
+// ["name",{…}], or ["name",{…},"<offset>"] for a room event with its
+// history offset (connection state recovery).
 func pollEventArg(t *testing.T, payload string) map[string]any {
 	t.Helper()
 	var arr []json.RawMessage
-	if err := json.Unmarshal([]byte(payload), &arr); err != nil || len(arr) != 2 {
-		t.Fatalf("event %q: want [name, object] (%v)", payload, err)
+	if err := json.Unmarshal([]byte(payload), &arr); err != nil || len(arr) < 2 || len(arr) > 3 {
+		t.Fatalf("event %q: want [name, object] or [name, object, offset] (%v)", payload, err)
+	}
+	if len(arr) == 3 {
+		var off string
+		if err := json.Unmarshal(arr[2], &off); err != nil || off == "" || strings.Trim(off, "0123456789") != "" {
+			t.Fatalf("event %q: the third argument must be the offset, a string of digits", payload)
+		}
 	}
 	var m map[string]any
 	if err := json.Unmarshal(arr[1], &m); err != nil {
@@ -539,7 +547,9 @@ func TestPollingKeepAlive(t *testing.T) {
 		t.Fatalf("connect answer %q", r.body)
 	}
 	step("join", "POST", target, nil, `421["join","keep"]`, 200, "ok")
-	step("join ack", "GET", target, nil, "", 200, `431[{"room":"keep","count":1}]`)
+	if r := step("join ack", "GET", target, nil, "", 200, ""); !strings.HasPrefix(r.body, `431[{"room":"keep","count":1,"offset":`) {
+		t.Fatalf("join ack %q", r.body)
+	}
 	step("preflight", "OPTIONS", target, []string{"Access-Control-Request-Method: POST"}, "", 204, "")
 	step("two packets", "POST", target, nil, `422["rooms"]`+pollRS+`423["ping"]`, 200, "ok")
 	step("two acks", "GET", target, nil, "", 200, `432[{"rooms":[{"room":"keep","count":1}]}]`+pollRS+`433[{"ok":true}]`)

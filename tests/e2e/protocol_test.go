@@ -61,8 +61,12 @@ func TestChatFlow(t *testing.T) {
 	if err := json.Unmarshal(msg["ts"], &ts); err != nil || ts < time.Now().Add(-time.Minute).UnixMilli() || ts > time.Now().Add(time.Minute).UnixMilli() {
 		t.Fatalf("message %s: ts is %s, want the time of acceptance in Unix ms", raw, msg["ts"])
 	}
-	if len(msg) != 6 {
-		t.Fatalf("message %s has keys beyond type, room, from, nick, data and ts", raw)
+	var offset uint64
+	if err := json.Unmarshal(msg["offset"], &offset); err != nil || offset == 0 {
+		t.Fatalf("message %s: offset is %s, want its positive history offset", raw, msg["offset"])
+	}
+	if len(msg) != 7 {
+		t.Fatalf("message %s has keys beyond type, room, from, nick, data, ts and offset", raw)
 	}
 
 	// Direct message: only the target gets it, without "room".
