@@ -30,6 +30,12 @@ var (
 	DisconnectNormal = Disconnect{1000, "", metrics.CloseNormal}
 	// DisconnectShutdown is sent to every client when the gateway drains.
 	DisconnectShutdown = Disconnect{1001, "server shutting down", metrics.CloseGoingAway}
+	// DisconnectTransport: the connection that carried an Engine.IO
+	// session closed, or the client closed the Engine.IO session without
+	// leaving the namespace first (socket.io's "transport close"). As in
+	// socket.io, the session may be resumed (connection state recovery);
+	// leaving the namespace ("41") may not.
+	DisconnectTransport = Disconnect{1000, "", metrics.CloseTCP}
 	// DisconnectPingTimeout: the client stopped answering pings.
 	DisconnectPingTimeout = Disconnect{1001, "ping timeout", metrics.CloseTimeout}
 	// DisconnectConnectTimeout: a Socket.IO client did not connect a

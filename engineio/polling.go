@@ -74,8 +74,9 @@ func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
 	}
 	if err == errClose {
 		// The session ends before the answer: a client that has seen
-		// "ok" finds its sid forgotten and its slots free.
-		ss.close(chat.DisconnectNormal)
+		// "ok" finds its sid forgotten and its slots free. Not the
+		// client leaving the namespace: it may resume.
+		ss.close(chat.DisconnectTransport)
 	}
 	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)
 }

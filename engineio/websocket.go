@@ -23,7 +23,7 @@ func (h directHandler) Sweep(int64) {}
 
 func (h directHandler) Closed() {
 	h.ss.ws = netpoll.Socket{} // gone: nothing more to send or close
-	h.ss.close(chat.DisconnectNormal)
+	h.ss.close(chat.DisconnectTransport)
 }
 
 func (h directHandler) ID() string { return h.ss.chatID() }
@@ -142,7 +142,7 @@ func (h *relayHandler) Closed() {
 	ss.home.Run(sock.Loop(), func() {
 		if ss.ws == sock || upgraded {
 			ss.ws = netpoll.Socket{}
-			ss.close(chat.DisconnectNormal)
+			ss.close(chat.DisconnectTransport)
 			return
 		}
 		if ss.probe == sock {
