@@ -96,9 +96,10 @@ type Config struct {
 	// MaxRecords bounds the dropped sessions kept for recovery; 0 means
 	// DefaultMaxRecords. The oldest go first.
 	MaxRecords int
-	// MaxReplay bounds the bytes of one room's missed messages that a
-	// resumed session is sent; a larger gap is reported as not recovered.
-	// 0 means DefaultMaxReplay.
+	// MaxReplay bounds the bytes of missed messages a resumed session is
+	// sent, all its rooms together, so that the replay fits the
+	// connection's outbound limit; rooms past it are reported as not
+	// recovered. 0 means DefaultMaxReplay.
 	MaxReplay int
 	// MaxJSONDepth bounds the nesting of a client's data and event
 	// arguments (-max-json-depth): deeper is bad_json. 0 means

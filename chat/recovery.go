@@ -287,8 +287,9 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 	}
 	replays := make([]Recovered, 0, len(rec.rooms))
 	complete := true
+	budget := h.maxReplay() // for all rooms: the replay must fit -max-pending
 	for _, room := range rec.rooms {
-		rv := h.missed([]byte(room), rec.epoch, after)
+		rv := h.missed([]byte(room), rec.epoch, after, &budget)
 		complete = complete && rv.OK
 		replays = append(replays, rv)
 	}
@@ -317,8 +318,8 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 }
 
 // missed reads what a resumed client missed in room after offset, from a
-// log of epoch. History lock held.
-func (h *Hub) missed(room []byte, epoch string, after uint64) Recovered {
+// log of epoch, within budget bytes (which it reduces). History lock held.
+func (h *Hub) missed(room []byte, epoch string, after uint64, budget *int) Recovered {
 	rv := Recovered{Room: room}
 	if h.hist == nil {
 		return rv
@@ -340,9 +341,10 @@ func (h *Hub) missed(room []byte, epoch string, after uint64) Recovered {
 			size += len(a)
 		}
 	}
-	if size > h.maxReplay() {
-		return rv // more than one push may carry: reload instead
+	if size > *budget {
+		return rv // more than the connection may have queued: reload instead
 	}
+	*budget -= size
 	rv.OK, rv.Messages = true, msgs
 	return rv
 }
