@@ -391,3 +391,29 @@ func FuzzPlaceholders(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecoveryFields checks the reading of a CONNECT payload's pid and
+// offset against encoding/json: for any valid JSON object, a string pid is
+// found exactly when encoding/json finds one, with the same value (when
+// the key is written once and the text is valid).
+func FuzzRecoveryFields(f *testing.F) {
+	for _, s := range []string{`{"pid":"a.b","offset":"12"}`, `{"pid":"x"}`, `{"pid":1}`, `{"offset":"3"}`, `{}`, `[]`, `{"pid":"\u0061"}`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pid, offset, ok := RecoveryFields(b)
+		var v map[string]json.RawMessage
+		if json.Unmarshal(b, &v) != nil || bytes.Count(b, []byte(`"pid"`)) > 1 || bytes.Count(b, []byte(`"offset"`)) > 1 || bytes.Contains(b, []byte(`\`)) {
+			return // only well-formed, unambiguous objects are compared
+		}
+		var want string
+		wantOK := json.Unmarshal(v["pid"], &want) == nil && len(v["pid"]) > 0 && v["pid"][0] == '"'
+		if ok != wantOK || ok && pid != want {
+			t.Fatalf("RecoveryFields(%q) = %q, %v; encoding/json: %q, %v", b, pid, ok, want, wantOK)
+		}
+		var wantOff string
+		if raw := v["offset"]; ok && len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &wantOff) == nil && offset != wantOff {
+			t.Fatalf("RecoveryFields(%q) offset %q, want %q", b, offset, wantOff)
+		}
+	})
+}
