@@ -144,10 +144,30 @@ func freeAddr(t *testing.T) string {
 
 // startGateway runs the binary with args (plus -addr) and waits until
 // /healthz answers. It is stopped at the end of the test.
+//
+// The ports come from freeAddr, which must let go of a port before the
+// gateway binds it: when another process takes it in between (packages
+// run in parallel), the gateway exits with "address already in use" and
+// is started again on fresh ports, at most three times.
 func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		g, taken := launchGateway(t, args)
+		if !taken {
+			return g
+		}
+		if attempt == 3 {
+			t.Fatalf("gateway did not start: its ports were taken three times\n%s", g.logs.String())
+		}
+	}
+}
+
+// launchGateway is one attempt of startGateway. It reports taken, with
+// the process gone, when a port it was given was taken meanwhile.
+func launchGateway(t *testing.T, args []string) (g *gateway, taken bool) {
+	t.Helper()
 	addr := freeAddr(t)
-	g := &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
+	g = &gateway{t: t, addr: addr, admin: freeAddr(t), logs: &logBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	base := []string{"-addr", addr, "-admin-addr", g.admin, "-loops", "2"}
 	if !hasFlag(args, "-api-addr") {
 		g.api = freeAddr(t)
@@ -176,6 +196,38 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		close(g.exited)
 		g.done <- err
 	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case <-g.exited:
+			if strings.Contains(g.logs.String(), "address already in use") {
+				return g, true
+			}
+			g.watch()
+			t.Fatalf("gateway exited before it was ready: %v\n%s", err, g.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			g.watch()
+			t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.watch()
+	return g, false
+}
+
+// watch stops g at the end of the test and fails the test on a data race
+// or a panic in its output.
+func (g *gateway) watch() {
+	t := g.t
 	t.Cleanup(func() {
 		g.kill()
 		// The output is complete once the process has been waited for. A
@@ -187,20 +239,6 @@ func startGateway(t *testing.T, args ...string) *gateway {
 			t.Logf("gateway logs:\n%s", g.logs.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return g
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not start: %v\n%s", err, g.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (g *gateway) kill() {
