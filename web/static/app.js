@@ -566,6 +566,13 @@ client.on('presence', (p) => {
   refreshRoomsSoon();
 });
 
+// A room whose messages sent while we were away could not all be
+// delivered after a reconnect (client.js 'gap'): say so in the room.
+client.on('gap', ({ room }) => {
+  const c = convs.get('room:' + room);
+  if (c?.joined) system(c, 'Some messages sent while you were away may be missing.', 'warn');
+});
+
 client.on('error', (err) => toast(err, 'Gateway error:'));
 
 // --- wiring ---

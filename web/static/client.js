@@ -1,6 +1,10 @@
 // chatgate client: the native protocol (docs/protocol.md) over one
 // WebSocket, with request/ack promises, events, and automatic reconnection
-// that restores the nickname and rooms. Works in browsers and in Node.js
+// that restores the nickname and rooms. When the gateway keeps dropped
+// sessions (connection state recovery), a reconnect resumes the session:
+// the same id, nickname and rooms, and the room messages missed meanwhile
+// delivered as ordinary 'message' events; a room whose missed messages are
+// lost is reported with a 'gap' event. Works in browsers and in Node.js
 // (pass the `ws` package's constructor as options.WebSocket).
 // Documented in docs/client.md.
 
@@ -18,7 +22,15 @@ const DEFAULTS = {
   heartbeat: 20000, // ping after this much time without traffic, ms (0: off)
 };
 
-const EVENTS = ['message', 'presence', 'state', 'welcome', 'error'];
+const EVENTS = ['message', 'presence', 'state', 'welcome', 'error', 'gap'];
+
+/**
+ * Reasons of a 'gap' event: why a room's messages sent while the client
+ * was away may be missing.
+ */
+export const GAP_UNRECOVERABLE = 'unrecoverable'; // session resumed, but the gateway no longer keeps this room's missed messages
+export const GAP_NOT_RESUMED = 'not_resumed'; // the gateway did not resume the session: a new one, the room joined again
+export const GAP_NO_RECOVERY = 'no_recovery'; // the gateway gave no session token (recovery off): the room joined again
 
 /**
  * ChatError is the Error a request's promise is rejected with. `code` is
@@ -64,12 +76,19 @@ export class ChatClient {
   #beatTimer = null;
   #lastTraffic = 0;
   #readyWaiters = [];
+  #recover = true; // options.recover: resume dropped sessions
+  #session = null; // token of the last welcome, to resume with; null when the gateway gave none
+  #offset = null; // highest history offset known to be received, all rooms; null: none yet
+  #joinedAt = new Map(); // room → the history offset of its join ack
+  #resumeFrom = undefined; // #offset sent with the resume being dialled (null: none sent); undefined: no resume
+  #replayFrom = null; // the offset the current session was resumed from: replayed messages at or below it are skipped
 
   constructor(url, options = {}) {
     this.#opts = { ...DEFAULTS };
     for (const k of Object.keys(DEFAULTS)) {
       if (options[k] !== undefined) this.#opts[k] = Number(options[k]);
     }
+    this.#recover = options.recover !== false;
     this.#WS = options.WebSocket || globalThis.WebSocket;
     if (typeof this.#WS !== 'function') {
       throw new TypeError('chatgate: no WebSocket constructor; pass options.WebSocket (e.g. the ws package)');
@@ -80,7 +99,10 @@ export class ChatClient {
 
   /** The connection state: 'connecting', 'connected', 'reconnecting' or 'closed'. */
   get state() { return this.#state; }
-  /** This connection's id from its welcome; null while disconnected. Each reconnect brings a new id. */
+  /**
+   * This connection's id from its welcome; null while disconnected. A
+   * reconnect brings a new id, unless the gateway resumed the session.
+   */
   get id() { return this.#id; }
   /** The nickname the client restores after a reconnect, or null. */
   get nickname() { return this.#nick; }
@@ -99,7 +121,7 @@ export class ChatClient {
     });
   }
 
-  /** Joins room; resolves with the ack ({room, count}). */
+  /** Joins room; resolves with the ack ({room, count}, and offset and epoch when the gateway keeps history). */
   join(room) {
     return this.#request({ type: 'join', room }).then((ack) => {
       this.#rooms.add(room);
@@ -112,6 +134,7 @@ export class ChatClient {
     // Forget the room at once, so that a reconnect before the ack does
     // not rejoin it; not_member means it is left anyway.
     this.#rooms.delete(room);
+    this.#joinedAt.delete(room);
     return this.#request({ type: 'leave', room });
   }
 
@@ -252,7 +275,7 @@ export class ChatClient {
   #open() {
     let ws;
     try {
-      ws = new this.#WS(this.#url);
+      ws = new this.#WS(this.#dialURL());
     } catch (err) {
       this.#emit('error', new ChatError('connect_failed', String(err?.message || err)));
       this.#scheduleRetry({ reason: 'connect failed' });
@@ -264,6 +287,19 @@ export class ChatClient {
     ws.onmessage = (ev) => this.#onFrame(ev.data);
     ws.onclose = (ev) => this.#onClose(ev.code, ev.reason);
     ws.onerror = () => { /* onclose follows and carries the outcome */ };
+  }
+
+  // #dialURL is the URL of the next connection: the client's URL, plus
+  // ?resume=<session token>&offset=<highest offset received> when there
+  // is a session to resume. The parameters are appended, so that the
+  // caller's own (such as an auth token) stay as they are.
+  #dialURL() {
+    this.#resumeFrom = undefined;
+    if (!this.#recover || this.#session === null) return this.#url;
+    this.#resumeFrom = this.#offset;
+    let q = 'resume=' + encodeURIComponent(this.#session);
+    if (this.#offset !== null) q += '&offset=' + this.#offset;
+    return this.#url + (this.#url.includes('?') ? '&' : '?') + q;
   }
 
   // #drop abandons the current socket (dead or too slow) and reconnects.
@@ -340,12 +376,17 @@ export class ChatClient {
         }
         this.#pending.delete(m.id);
         clearTimeout(req.timer);
+        if (m.type === 'ack' && req.msg.type === 'join') this.#joined(req.msg.room, m.offset);
         if (m.type === 'ack') req.resolve(m);
         else req.reject(new ChatError(m.code || 'error', m.message, stripId(req.msg)));
         return;
       }
       case 'message':
+        if (m.room !== undefined) this.#see(m.offset);
         this.#emit('message', m);
+        return;
+      case 'recovered':
+        this.#onRecovered(m);
         return;
       case 'presence':
         this.#emit('presence', m);
@@ -360,16 +401,39 @@ export class ChatClient {
     this.#id = m.id;
     const reconnected = this.#everConnected;
     this.#everConnected = true;
-    // Restore the session before anything queued: the nickname, then each
-    // room. Queued requests (such as sends to those rooms) follow once the
-    // gateway has acknowledged the restore, so they find the rooms joined.
-    const restore = [];
-    if (this.#nick !== null) restore.push({ type: 'nick', name: this.#nick });
-    for (const room of this.#rooms) restore.push({ type: 'join', room });
-    const results = await Promise.allSettled(restore.map((msg) => new Promise((resolve, reject) => {
-      this.#write({ msg, resolve, reject, restore: true });
-    })));
-    if (ws !== this.#ws) return; // dropped while restoring; the next welcome retries
+    const resumed = this.#resumeFrom !== undefined;
+    const recovered = resumed && m.recovered === true;
+    const resumeFrom = this.#resumeFrom ?? null;
+    this.#resumeFrom = undefined;
+    this.#session = this.#recover && typeof m.session === 'string' && m.session !== '' ? m.session : null;
+    let results;
+    let restore;
+    if (recovered) {
+      // The gateway resumed the session: same id, nickname and rooms. It
+      // joined the rooms again itself: nothing to rejoin. Behind the
+      // welcome it pushes one 'recovered' event per room (#onRecovered);
+      // they may arrive after the state is 'connected' (the gateway does
+      // not order them before its replies to requests).
+      this.#replayFrom = resumeFrom;
+      restore = [];
+      if (this.#nick !== null && m.nick !== this.#nick) restore.push({ type: 'nick', name: this.#nick });
+      results = await this.#restore(restore);
+      if (ws !== this.#ws) return; // dropped while restoring; the next welcome retries
+    } else {
+      // A new session: offsets start again from its joins.
+      this.#offset = null;
+      this.#joinedAt.clear();
+      this.#replayFrom = null;
+      // Restore the session before anything queued: the nickname, then
+      // each room. Queued requests (such as sends to those rooms) follow
+      // once the gateway has acknowledged the restore, so they find the
+      // rooms joined.
+      restore = [];
+      if (this.#nick !== null) restore.push({ type: 'nick', name: this.#nick });
+      for (const room of this.#rooms) restore.push({ type: 'join', room });
+      results = await this.#restore(restore);
+      if (ws !== this.#ws) return; // dropped while restoring; the next welcome retries
+    }
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') return;
       const msg = restore[i];
@@ -382,9 +446,19 @@ export class ChatClient {
         `could not restore ${msg.type} ${msg.room ?? msg.name}: ${r.reason?.message}`, msg);
       this.#emit('error', err);
     });
+    // Rooms joined again after a drop, rather than recovered, may have
+    // missed messages: say so, before the welcome.
+    if (reconnected && !recovered) {
+      const reason = resumed ? GAP_NOT_RESUMED : GAP_NO_RECOVERY;
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled' && restore[i].type === 'join') this.#emit('gap', { room: restore[i].room, reason });
+      });
+    }
     this.#attempt = 0;
-    this.#setState(CONNECTED, { id: this.#id, reconnected });
-    this.#emit('welcome', { id: this.#id, previousId, reconnected, nick: this.#nick, rooms: this.joined });
+    this.#setState(CONNECTED, reconnected ? { id: this.#id, reconnected, recovered } : { id: this.#id, reconnected });
+    const welcome = { id: this.#id, previousId, reconnected, nick: this.#nick, rooms: this.joined };
+    if (reconnected) welcome.recovered = recovered;
+    this.#emit('welcome', welcome);
     for (const w of this.#readyWaiters.splice(0)) {
       clearTimeout(w.timer);
       w.resolve(this);
@@ -398,6 +472,55 @@ export class ChatClient {
       this.#write(req);
     }
     this.#armHeartbeat();
+  }
+
+  // #restore writes the requests of a session's restore at once, ahead of
+  // anything queued, and resolves with their settled results.
+  #restore(msgs) {
+    return Promise.allSettled(msgs.map((msg) => new Promise((resolve, reject) => {
+      this.#write({ msg, resolve, reject, restore: true });
+    })));
+  }
+
+  // #onRecovered handles one room's recovery behind a resumed welcome:
+  // the messages missed, delivered as 'message' events in order, or a
+  // 'gap' when the gateway no longer keeps them. A message at or below
+  // the offset the resume was asked from, or from before the room's join,
+  // was received already (or predates the client) and is skipped, so
+  // nothing is delivered twice.
+  #onRecovered(m) {
+    // Left while disconnected (the leave is queued): nothing to show.
+    if (!this.#rooms.has(m.room)) {
+      this.#see(m.offset);
+      return;
+    }
+    if (m.recovered === true) {
+      const from = Math.max(this.#replayFrom ?? 0, this.#joinedAt.get(m.room) ?? 0);
+      for (const msg of Array.isArray(m.messages) ? m.messages : []) {
+        if (typeof msg?.offset === 'number' && msg.offset <= from) continue;
+        this.#see(msg?.offset);
+        this.#emit('message', msg);
+      }
+    } else {
+      this.#emit('gap', { room: m.room, reason: GAP_UNRECOVERABLE });
+    }
+    this.#see(m.offset);
+  }
+
+  // #see records that every room message up to offset was received.
+  #see(offset) {
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset)) return;
+    if (this.#offset === null || offset > this.#offset) this.#offset = offset;
+  }
+
+  // #joined records where room's join put the client in the history: the
+  // messages after it reach the client, and none before it is shown. The
+  // first join of a session is also where the client has read up to,
+  // until a message says more.
+  #joined(room, offset) {
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset)) return;
+    this.#joinedAt.set(room, offset);
+    if (this.#offset === null) this.#offset = offset;
   }
 
   // #armHeartbeat pings after `heartbeat` ms without inbound traffic; a
