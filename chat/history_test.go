@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/history"
 )
@@ -144,6 +145,19 @@ func welcomeToken(t *testing.T, f *fixture, c *client) string {
 	return tok
 }
 
+// resume resumes a session as a transport does: the replay goes out (to
+// the fake transport, which records and holds it) right after.
+func resume(f *fixture, p *fakePeer, loop, kind int, ident *auth.Identity, rq chat.ResumeRequest) *chat.Session {
+	s, replay := f.hub.Resume(p, loop, kind, ident, rq)
+	if s == nil && len(replay) > 0 {
+		f.t.Fatalf("a refused resume returned %d payloads", len(replay))
+	}
+	for _, pl := range replay {
+		f.tr.Push(s, pl)
+	}
+	return s
+}
+
 // drop closes c's session as a dropped connection would.
 func drop(f *fixture, c *client, reason string) {
 	c.s.SetCloseReason(reason)
@@ -169,7 +183,7 @@ func TestResumeRecoversIDNickRoomsAndMissedMessages(t *testing.T) {
 	f.tr.reset()
 
 	p := &fakePeer{}
-	s := f.hub.Resume(p, 2, kindNative, nil, chat.ResumeRequest{Token: tok, Offset: seen, HasOffset: true})
+	s := resume(f, p, 2, kindNative, nil, chat.ResumeRequest{Token: tok, Offset: seen, HasOffset: true})
 	if s == nil {
 		t.Fatal("Resume = nil, want the session back")
 	}
@@ -214,7 +228,7 @@ func TestResumeRecoversIDNickRoomsAndMissedMessages(t *testing.T) {
 		t.Fatalf("B did not see A join again: %v", texts(f.tr.to(b)))
 	}
 	// The token works once per drop.
-	if f.hub.Resume(&fakePeer{}, 0, kindNative, nil, chat.ResumeRequest{Token: tok}) != nil {
+	if resume(f, &fakePeer{}, 0, kindNative, nil, chat.ResumeRequest{Token: tok}) != nil {
 		t.Fatal("a token resumed a session that is open again")
 	}
 }
@@ -230,31 +244,31 @@ func TestResumeRefusals(t *testing.T) {
 		drop(f, c, reason)
 		return tok, c
 	}
-	resume := func(tok string, who *chat.Session) *chat.Session {
+	tryResume := func(tok string, who *chat.Session) *chat.Session {
 		_ = who
-		return f.hub.Resume(&fakePeer{}, 0, kindNative, alice, chat.ResumeRequest{Token: tok})
+		return resume(f, &fakePeer{}, 0, kindNative, alice, chat.ResumeRequest{Token: tok})
 	}
 	tok, _ := open("tcp")
 	forged := []byte(tok)
 	forged[len(forged)-1] ^= 1
-	if resume(string(forged), nil) != nil {
+	if tryResume(string(forged), nil) != nil {
 		t.Fatal("a forged token resumed")
 	}
-	if f.hub.Resume(&fakePeer{}, 0, kindNative, mallory, chat.ResumeRequest{Token: tok}) != nil {
+	if resume(f, &fakePeer{}, 0, kindNative, mallory, chat.ResumeRequest{Token: tok}) != nil {
 		t.Fatal("another user resumed alice's session")
 	}
-	if resume(tok, nil) == nil {
+	if tryResume(tok, nil) == nil {
 		t.Fatal("the genuine token did not resume after refused attempts")
 	}
 	for _, reason := range []string{"1000", "server", "expired", "rate_limited", "bad_packet", "1008"} {
 		tok, _ := open(reason)
-		if resume(tok, nil) != nil {
+		if tryResume(tok, nil) != nil {
 			t.Errorf("a session closed with %q was resumed", reason)
 		}
 	}
 	for _, reason := range []string{"tcp", "timeout", "1001", "1005", "slow_consumer"} {
 		tok, _ := open(reason)
-		if resume(tok, nil) == nil {
+		if tryResume(tok, nil) == nil {
 			t.Errorf("a session dropped with %q was not resumed", reason)
 		}
 	}
@@ -268,7 +282,7 @@ func TestResumeWindowExpires(t *testing.T) {
 	tok := welcomeToken(t, f, c)
 	drop(f, c, "tcp")
 	now = now.Add(time.Minute)
-	if f.hub.Resume(&fakePeer{}, 0, kindNative, nil, chat.ResumeRequest{Token: tok}) != nil {
+	if resume(f, &fakePeer{}, 0, kindNative, nil, chat.ResumeRequest{Token: tok}) != nil {
 		t.Fatal("resumed after the window")
 	}
 }
@@ -285,7 +299,7 @@ func TestResumeGapTooOld(t *testing.T) {
 	}
 	// Native: the session comes back, the room says recovered:false.
 	p := &fakePeer{}
-	s := f.hub.Resume(p, 0, kindNative, nil, chat.ResumeRequest{Token: tok})
+	s := resume(f, p, 0, kindNative, nil, chat.ResumeRequest{Token: tok})
 	if s == nil {
 		t.Fatal("native resume refused")
 	}
@@ -302,7 +316,7 @@ func TestResumeGapTooOld(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.must(b, reqSendRoom(t, "r", `1`))
 	}
-	if f.hub.Resume(&fakePeer{}, 0, kindSocketIO, nil, chat.ResumeRequest{Token: tok, AllOrNothing: true}) != nil {
+	if resume(f, &fakePeer{}, 0, kindSocketIO, nil, chat.ResumeRequest{Token: tok, AllOrNothing: true}) != nil {
 		t.Fatal("Socket.IO resumed over a lost gap")
 	}
 }
@@ -318,7 +332,7 @@ func TestResumeSocketIOReplaysEachMessage(t *testing.T) {
 	f.must(b, reqSendRoom(t, "r", `"two"`))
 	f.tr.reset()
 	p := &fakePeer{}
-	s := f.hub.Resume(p, 0, kindSocketIO, nil, chat.ResumeRequest{Token: tok, AllOrNothing: true})
+	s := resume(f, p, 0, kindSocketIO, nil, chat.ResumeRequest{Token: tok, AllOrNothing: true})
 	if s == nil {
 		t.Fatal("Socket.IO resume refused")
 	}

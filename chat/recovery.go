@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/payload"
 )
 
 // Connection state recovery: a client that drops and reconnects within
@@ -243,34 +244,37 @@ func (h *Hub) keep(s *Session, offset uint64) {
 // its loop: when the token is genuine, its record is still kept, the
 // identity is the same user and the id is free, the session gets the old
 // id, nickname and rooms (joined again under the token's rules, with
-// presence), and each room's missed messages are pushed to it (see
-// Recovered) — after whatever the transport writes at once, such as the
-// welcome. It returns nil when the session cannot be resumed; the caller
-// then opens a new one (Open), and tells the client it was not recovered.
-func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeRequest) *Session {
+// presence). It returns the session and its replay: per room what the
+// client missed (see Recovered), as payloads the caller writes to the
+// client right after the welcome, in the same turn of the loop — so that
+// nothing, neither a live message (which the loop's mailbox delivers
+// later) nor a reply, comes between them — and then releases. It returns
+// a nil session when the session cannot be resumed; the caller then opens
+// a new one (Open) and tells the client it was not recovered.
+func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeRequest) (*Session, []*payload.Shared) {
 	if !h.Recovering() {
-		return nil
+		return nil, nil
 	}
 	id, ok := h.tokenID(rq.Token)
 	if !ok {
 		h.cfg.Metrics.RecoveryFailed()
-		return nil
+		return nil, nil
 	}
 	now := h.cfg.Now()
 	if h.sessions.get([]byte(id)) != nil {
 		h.cfg.Metrics.RecoveryFailed()
-		return nil // still open here: a token used twice at once
+		return nil, nil // still open here: a token used twice at once
 	}
 	if h.broker != nil {
 		if _, live := h.broker.NodeOf([]byte(id)); live {
 			h.cfg.Metrics.RecoveryFailed()
-			return nil // still open on another node
+			return nil, nil // still open on another node
 		}
 	}
 	rec := h.recs.take(id, ident.User(), now.UnixNano())
 	if rec == nil {
 		h.cfg.Metrics.RecoveryFailed()
-		return nil
+		return nil, nil
 	}
 	after := rec.offset
 	if rq.HasOffset {
@@ -295,7 +299,7 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 	}
 	if rq.AllOrNothing && !complete {
 		h.cfg.Metrics.RecoveryFailed()
-		return nil
+		return nil, nil
 	}
 	h.sessions.put(s)
 	h.users.add(s)
@@ -304,6 +308,7 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 		h.broker.Opened(s.id, s.Nick(), s.User())
 	}
 	codec := h.cfg.Codecs[kind]
+	var out []*payload.Shared
 	for i := range replays {
 		rv := &replays[i]
 		req := Request{Op: OpJoin, Room: rv.Room, HasRoom: true}
@@ -311,10 +316,10 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 		if h.join(s, &req, &r, false, h.hist != nil) != nil {
 			continue // the token no longer allows it, or -max-rooms
 		}
-		h.replay(s, codec, rv)
+		out = appendReplay(out, codec, rv)
 	}
 	h.cfg.Metrics.RecoveryDone()
-	return s
+	return s, out
 }
 
 // missed reads what a resumed client missed in room after offset, from a
@@ -356,18 +361,17 @@ func (h *Hub) maxReplay() int {
 	return DefaultMaxReplay
 }
 
-// replay pushes one room's recovery to s: one payload when the codec has
-// a recovered event (native), else each missed message as it would have
-// arrived (Socket.IO).
-func (h *Hub) replay(s *Session, codec Codec, rv *Recovered) {
-	p := payloadFor(codec, rv)
-	if p != nil {
-		h.transport.Push(s, p)
-		return
+// appendReplay appends one room's recovery for codec to out: one payload
+// when the codec has a recovered event (native), else each missed message
+// as it would have arrived (Socket.IO).
+func appendReplay(out []*payload.Shared, codec Codec, rv *Recovered) []*payload.Shared {
+	if p := payloadFor(codec, rv); p != nil {
+		return append(out, p)
 	}
 	for i := range rv.Messages {
-		h.transport.Push(s, encodeMessage(codec, &rv.Messages[i]))
+		out = append(out, encodeMessage(codec, &rv.Messages[i]))
 	}
+	return out
 }
 
 // ParseOffset reads a client's offset: decimal digits, as the gateway

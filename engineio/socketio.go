@@ -263,7 +263,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	if offset != "" {
 		rq.Offset, rq.HasOffset = chat.ParseOffset([]byte(offset))
 	}
-	sess := srv.hub.Resume(ss, ss.home.Index(), KindSocketIO, ss.ident, rq)
+	sess, replay := srv.hub.Resume(ss, ss.home.Index(), KindSocketIO, ss.ident, rq)
 	if sess == nil {
 		return false
 	}
@@ -273,6 +273,15 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	st := &srv.loops[ss.home.Index()]
 	st.buf = socketio.AppendConnectPID(st.buf[:0], []byte("/"), sess.ID(), srv.hub.SessionToken(sess))
 	ss.send(ws.OpText, st.buf)
+	// The missed packets right behind the ack, in this turn of the loop:
+	// before any reply and any live message (Hub.Resume).
+	for _, p := range replay {
+		ss.send(ws.OpText, p.Payload())
+		for i := 0; i < p.Attachments(); i++ {
+			ss.send(ws.OpBinary, p.Attachment(i))
+		}
+		p.Release()
+	}
 	srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.remote)
 	return true
 }

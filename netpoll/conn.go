@@ -348,15 +348,17 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 		}
 	}
 	var w chat.Welcome
+	var replay []*payload.Shared
 	if ep == endpointChat {
 		// A resumed session skips the backend's connect call: the
 		// backend accepted it before it dropped.
-		c.sess = c.resume(req, adm.ident, &w)
+		c.sess, replay = c.resume(req, adm.ident, &w)
 	}
 	if ep == endpointChat && c.sess == nil && srv.hub.Connecting() {
 		return c.connectFirst(req, adm, rest)
 	}
 	if !c.handshake(req, adm) {
+		release(replay)
 		if c.sess != nil {
 			srv.hub.Close(c.sess)
 			c.sess = nil
@@ -370,6 +372,12 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			c.sess = srv.hub.Open(c, lp.idx, KindNative, adm.ident)
 		}
 		c.welcome(&w)
+		for _, p := range replay {
+			// Right behind the welcome, in this pass's output: before
+			// any reply and any live message (Hub.Resume).
+			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, p.Payload())
+		}
+		release(replay)
 		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
 	}
 	var action gnet.Action
@@ -385,21 +393,29 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 // resume opens the session a client asks to resume (?resume=<session
 // token>, and ?offset=<last offset received>), or returns nil when there
 // is none to resume; w records that it was asked and the outcome. The
-// missed messages are pushed behind the welcome (Hub.Resume).
-func (c *conn) resume(req *Request, ident *auth.Identity, w *chat.Welcome) *chat.Session {
+// replay (Hub.Resume) is the caller's to write behind the welcome and to
+// release.
+func (c *conn) resume(req *Request, ident *auth.Identity, w *chat.Welcome) (*chat.Session, []*payload.Shared) {
 	srv := c.lp.srv
 	tok := auth.QueryParam(req.Query, "resume")
 	if len(tok) == 0 || !srv.hub.Recovering() {
-		return nil
+		return nil, nil
 	}
 	w.Resumed = true
 	rq := chat.ResumeRequest{Token: string(tok)}
 	if off := auth.QueryParam(req.Query, "offset"); len(off) > 0 {
 		rq.Offset, rq.HasOffset = chat.ParseOffset(off)
 	}
-	s := srv.hub.Resume(c, c.lp.idx, KindNative, ident, rq)
+	s, replay := srv.hub.Resume(c, c.lp.idx, KindNative, ident, rq)
 	w.Recovered = s != nil
-	return s
+	return s, replay
+}
+
+// release gives back the payloads of a replay once written.
+func release(ps []*payload.Shared) {
+	for _, p := range ps {
+		p.Release()
+	}
 }
 
 // welcome writes the native welcome of c's open session into the pass's
