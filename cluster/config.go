@@ -47,7 +47,7 @@ const (
 	// DefaultStreamSlack is the default Config.StreamSlack: a node may
 	// lag this many messages of one room behind the stream without
 	// missing any.
-	DefaultStreamSlack = 1000
+	DefaultStreamSlack = 65536
 	// setupTimeout bounds each JetStream API request made by New.
 	setupTimeout = 5 * time.Second
 )
