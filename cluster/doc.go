@@ -1,9 +1,12 @@
 // Package cluster spans chatgate's rooms over several gateway nodes through
 // a NATS server: room messages, direct messages to connections on other
-// nodes, and a cluster-wide replica of sessions and room membership. It
-// knows nothing of WebSocket or of the chat codecs and does not import
-// package chat, so the hub can import it; docs/cluster.md describes the
-// protocol and its guarantees.
+// nodes, a cluster-wide replica of sessions and room membership, and, when
+// the server has JetStream, a room history shared by every node
+// (history.go) so that a client resumes on any node. It knows nothing of
+// WebSocket or of the codecs; it meets package chat only in its adapters
+// (hub.go: HubBroker, HubHandler), the history log it gives the hub
+// (history.go) and the bounds it shares with it (validate.go).
+// docs/cluster.md describes the protocol and its guarantees.
 //
 // Typical wiring (the hub's side):
 //
@@ -12,8 +15,9 @@
 //	// OpNick:     c.LocalNick(id, nick)
 //	// OpJoin:     c.LocalJoined(id, room)   (when the table added the member)
 //	// OpLeave:    c.LocalLeft(id, room)
-//	// Hub.Close:  c.LocalClosed(id)
+//	// Hub.Close:  c.LocalClosed(id, recoverable)
 //	// OpSend:     c.PublishRoom(&cluster.Message{Room: room, From: id, ...})
+//	//             or, when c.Sequencing(): c.SequenceRoom(&cluster.Message{...})
 //	// DM:         if node, ok := c.NodeOf(to); ok { c.PublishDirect(node, msg) }
 //	// Counts:     local + c.RemoteCount(room)
 //
@@ -27,8 +31,11 @@
 //     It calls the Handler, and it alone writes the replica.
 //   - The syncer fetches membership snapshots from peers (request/reply
 //     waits, so it does not run on the dispatcher).
+//   - With the shared history (Sequencing), three more: the stream
+//     publisher, the stream reader (whose messages the dispatcher
+//     delivers) and the sweeper of the node's copy of the history.
 //
-// Thread rules: the Local* and Publish* methods, the replica reads
+// Thread rules: the Local*, Publish* and SequenceRoom methods, the replica reads
 // (RemoteCount, RemoteMembers, RemoteRooms, NodeOf) and Stats are safe from
 // any goroutine and never block; Local* take one short package mutex,
 // replica reads one shard read-lock. Handler methods run on the dispatcher

@@ -246,24 +246,16 @@ func (c *Cluster) awaitReplay() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.cfg.Stream)
-	var first uint64
-	if err == nil {
-		var info *jetstream.StreamInfo
-		if info, err = st.Info(ctx); err == nil {
-			first = info.State.FirstSeq
-		}
-	}
-	c.hlog.Lock()
-	if err != nil {
-		first = c.replayLast + 1 // unknown: assume all of it may be gone
+	first := c.replayLast + 1 // if unknown: all of it may be gone
+	if st, err := c.js.Stream(ctx, c.cfg.Stream); err != nil {
+		c.log.Warn("cluster: history stream info", "err", err)
+	} else {
+		first = st.CachedInfo().State.FirstSeq
 	}
 	if first > 0 {
+		c.hlog.Lock()
 		c.hlog.raise(first - 1)
-	}
-	c.hlog.Unlock()
-	if err != nil {
-		c.log.Warn("cluster: history stream info", "err", err)
+		c.hlog.Unlock()
 	}
 }
 

@@ -293,8 +293,8 @@ func run(args []string, stderr io.Writer) error {
 		RecoveryWindow: o.recoveryWindow,
 		RecoveryKey:    recoveryKey,
 		MaxReplay:      o.net.MaxPending / 2,
-		Presence: o.presence,
-		Node:     node,
+		Presence:       o.presence,
+		Node:           node,
 
 		MaxConnectionsPerUser: o.maxPerUser,
 		RoomNFC:               o.roomNFC,
