@@ -92,6 +92,36 @@ func bindNoPort(_, _ string, rc syscall.RawConn) error {
 // then nick and join. It returns the client and the member count the join
 // acknowledgement reported. The reader goroutine is not started.
 func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*client, int, error) {
+	// With several servers (cluster nodes), client idx goes to server
+	// idx mod n: members and publishers of one room land on every node.
+	c, err := connect(ctx, cfg, w, idx, room, pickAddr(cfg.addr, idx), cfg.path)
+	if err != nil {
+		return nil, 0, err
+	}
+	count, err := c.handshake(cfg.proto)
+	if err != nil {
+		c.nc.Close()
+		return nil, 0, err
+	}
+	_ = c.nc.SetDeadline(time.Time{})
+	return c, count, nil
+}
+
+// pickAddr returns the server of client idx in a comma-separated list of
+// addresses: idx mod n.
+func pickAddr(addrs string, idx int) string {
+	if !strings.Contains(addrs, ",") {
+		return addrs
+	}
+	list := strings.Split(addrs, ",")
+	return list[idx%len(list)]
+}
+
+// connect opens the TCP connection to addr and upgrades it to WebSocket
+// at path (which may carry a query). The returned client has a deadline
+// of cfg.timeout set for the chat handshake that follows; the caller
+// clears it.
+func connect(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int, addr, path string) (*client, error) {
 	nd := &net.Dialer{KeepAlive: -1}
 	if cfg.local != nil {
 		nd.LocalAddr = &net.TCPAddr{IP: cfg.local}
@@ -101,16 +131,9 @@ func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*clie
 		Timeout: cfg.timeout,
 		NetDial: nd.DialContext,
 	}
-	// With several servers (cluster nodes), client idx goes to server
-	// idx mod n: members and publishers of one room land on every node.
-	addr := cfg.addr
-	if strings.Contains(addr, ",") {
-		list := strings.Split(addr, ",")
-		addr = list[idx%len(list)]
-	}
-	nc, hbr, _, err := d.Dial(ctx, "ws://"+addr+cfg.path)
+	nc, hbr, _, err := d.Dial(ctx, "ws://"+addr+path)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	// Frames the server sent right behind the handshake response sit in
 	// the dialer's pooled reader: carry them over, then give it back.
@@ -124,13 +147,7 @@ func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*clie
 	}
 	c.fr.br = bufio.NewReaderSize(src, cfg.readBuf)
 	_ = nc.SetDeadline(time.Now().Add(cfg.timeout))
-	count, err := c.handshake(cfg.proto)
-	if err != nil {
-		nc.Close()
-		return nil, 0, err
-	}
-	_ = nc.SetDeadline(time.Time{})
-	return c, count, nil
+	return c, nil
 }
 
 // reply is the part of a native ack or error the load client reads.

@@ -21,6 +21,7 @@ const (
 	ScenarioFanout = "fanout"
 	ScenarioRooms  = "rooms"
 	ScenarioChurn  = "churn"
+	ScenarioResume = "resume"
 )
 
 // Publishers of the fanout scenario's messages.
@@ -45,7 +46,7 @@ var (
 
 // Config describes one run. Zero values mean the documented defaults.
 type Config struct {
-	// Scenario is idle, fanout, rooms or churn.
+	// Scenario is idle, fanout, rooms, churn or resume.
 	Scenario string
 	// Addr is the server's host:port; Path its WebSocket path (default per
 	// protocol: /ws, or /socket.io/?EIO=4&transport=websocket).
@@ -71,8 +72,9 @@ type Config struct {
 	APIConcurrency int
 	// Size is the size in bytes of each message's data (default 64).
 	Size int
-	// Rate is messages per second: all publishers together (fanout), or
-	// each client (rooms). Default 10 (fanout), 1 (rooms).
+	// Rate is messages per second: all publishers together (fanout),
+	// each client (rooms), or each room's publisher (resume). Default 10
+	// (fanout), 1 (rooms), 2 (resume).
 	Rate float64
 	// Duration is the hold time (idle) or publishing time (fanout, rooms);
 	// default 10s.
@@ -113,6 +115,9 @@ type Config struct {
 	ChurnConcurrency int
 	ChurnRooms       int
 	Settle           time.Duration
+
+	// Resume configures the resume scenario.
+	Resume ResumeConfig
 
 	// Workers is the number of worker processes (default: enough for
 	// PerWorker connections each). PerWorker defaults to 15000, leaving
@@ -173,8 +178,11 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Rate <= 0 {
 		c.Rate = 10
-		if c.Scenario == ScenarioRooms {
+		switch c.Scenario {
+		case ScenarioRooms:
 			c.Rate = 1
+		case ScenarioResume:
+			c.Rate = 2
 		}
 	}
 	if c.RampFactor <= 1 {
@@ -246,6 +254,10 @@ func (c *Config) setDefaults() error {
 		if c.Conns <= 0 {
 			return fmt.Errorf("%w: -n must be positive", ErrConfig)
 		}
+	case ScenarioResume:
+		if err := c.resumeDefaults(); err != nil {
+			return err
+		}
 	case ScenarioChurn:
 	default:
 		return fmt.Errorf("%w: unknown scenario %q", ErrConfig, c.Scenario)
@@ -254,7 +266,11 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: no server address", ErrConfig)
 	}
 	if c.Workers <= 0 {
-		c.Workers = max(1, (c.Conns+c.PerWorker-1)/c.PerWorker)
+		conns := c.Conns
+		if c.Scenario == ScenarioResume {
+			conns += (c.Conns + c.RoomSize - 1) / c.RoomSize // the publishers
+		}
+		c.Workers = max(1, (conns+c.PerWorker-1)/c.PerWorker)
 	}
 	if c.Scenario == ScenarioFanout {
 		c.RoomSize = c.Conns
@@ -298,6 +314,8 @@ type workerState struct {
 	prepared int
 	churned  bool
 	exited   bool
+	// rev holds the resume scenario's phase events (r-opened...) by kind.
+	rev map[string]*Event
 }
 
 type coord struct {
@@ -316,6 +334,7 @@ type coord struct {
 
 	// Live progress.
 	phase    string
+	rphase   string // the resume scenario's phase
 	interval hist.Histogram
 	lastSent uint64
 	onSecond func()
@@ -369,6 +388,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		err = c.rooms(ctx)
 	case ScenarioChurn:
 		err = c.churn(ctx)
+	case ScenarioResume:
+		err = c.resume(ctx)
 	}
 	if err != nil {
 		c.res.Aborted = err.Error()
@@ -462,8 +483,14 @@ func (c *coord) handle(ev Event) error {
 		w.prepared = ev.Step
 	case evChurned:
 		w.churned = true
+	case evROpened, evRDropped, evRResumed, evRStopped, evRVerified:
+		if w.rev == nil {
+			w.rev = make(map[string]*Event)
+		}
+		e := ev
+		w.rev[ev.Ev] = &e
 	}
-	if ev.Ev == evTick || ev.Ev == evOpened || ev.Ev == evSent || ev.Ev == evChurned {
+	if ev.Ev == evTick || ev.Ev == evOpened || ev.Ev == evSent || ev.Ev == evChurned || w.rev[ev.Ev] != nil {
 		w.last = ev
 	}
 	if c.acc != nil && ev.Step == c.acc.step {

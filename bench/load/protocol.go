@@ -19,6 +19,18 @@ import (
 //	{"op":"churn",...}            {"ev":"churned",...}
 //	{"op":"close"}                {"ev":"closed"}, then the worker exits
 //
+// The resume scenario has its own commands, each carrying "r" (see
+// ResumeCmd and resume.go):
+//
+//	{"op":"r-open",...}           {"ev":"r-opened",...}
+//	{"op":"r-publish",...}        (publishes until r-stop)
+//	{"op":"r-drop"}               {"ev":"r-dropped",...} once every member
+//	                              dropped, whether by r-drop or from outside
+//	{"op":"r-resume",...}         {"ev":"r-resumed",...}
+//	{"op":"r-stop"}               {"ev":"r-stopped",...} with each room's last
+//	                              message and the unconfirmed ones
+//	{"op":"r-verify",...}         {"ev":"r-verified",...}
+//
 // A worker also exits when its input ends or its deadline passes, so a
 // coordinator that dies never leaves workers behind.
 
@@ -30,6 +42,13 @@ const (
 	opFlush   = "flush"
 	opChurn   = "churn"
 	opClose   = "close"
+
+	opROpen    = "r-open"
+	opRPublish = "r-publish"
+	opRDrop    = "r-drop"
+	opRResume  = "r-resume"
+	opRStop    = "r-stop"
+	opRVerify  = "r-verify"
 )
 
 // Events a worker reports.
@@ -41,6 +60,12 @@ const (
 	evChurned  = "churned"
 	evClosed   = "closed"
 	evError    = "error"
+
+	evROpened   = "r-opened"
+	evRDropped  = "r-dropped"
+	evRResumed  = "r-resumed"
+	evRStopped  = "r-stopped"
+	evRVerified = "r-verified"
 )
 
 // Command is one instruction from the coordinator to a worker.
@@ -52,6 +77,8 @@ type Command struct {
 	Open  *OpenCmd  `json:"open,omitempty"`
 	Run   *RunCmd   `json:"run,omitempty"`
 	Churn *ChurnCmd `json:"churn,omitempty"`
+	// R carries the resume scenario's parameters (ops r-*).
+	R *ResumeCmd `json:"r,omitempty"`
 }
 
 // OpenCmd asks a worker to open clients First..First+Count-1. Client i
@@ -149,6 +176,10 @@ type Event struct {
 	// Churn.
 	Cycles      int `json:"cycles,omitempty"`
 	CycleFailed int `json:"cycle_failed,omitempty"`
+
+	// R is the resume scenario's report: its counters on every tick,
+	// and the phase's outcome on r-* events.
+	R *ResumeEvent `json:"r,omitempty"`
 
 	// CPU is the worker's own CPU time so far.
 	CPU time.Duration `json:"cpu,omitempty"`

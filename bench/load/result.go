@@ -43,6 +43,9 @@ type Result struct {
 
 	Churn *ChurnResult `json:"churn,omitempty"`
 
+	// Resume is the resume scenario's outcome.
+	Resume *ResumeResult `json:"resume,omitempty"`
+
 	Errors []string `json:"errors,omitempty"`
 	// Aborted tells why the run stopped early, if it did.
 	Aborted string `json:"aborted,omitempty"`
@@ -387,6 +390,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
+	r.writeResume(w)
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}

@@ -54,6 +54,9 @@ type Worker struct {
 	// step that asks for it and kept, so its connections stay open.
 	api *apiClient
 
+	// rs is the resume scenario's state, set by r-open (resume.go).
+	rs atomic.Pointer[resumeWorker]
+
 	errMu  sync.Mutex
 	errors []string
 
@@ -159,6 +162,17 @@ func (w *Worker) Serve(ctx context.Context, in io.Reader) error {
 				defer busy.Done()
 				w.churn(ctx, ch)
 			}(opCtx, *c.Churn)
+		case opROpen:
+			if c.R == nil || stopTicks != nil {
+				continue // one open per worker
+			}
+			if !c.R.Deadline.IsZero() {
+				deadline = time.AfterFunc(time.Until(c.R.Deadline), cancel)
+			}
+			stopTicks = w.startTicks(opCtx)
+			w.openResume(opCtx, *c.R, &busy)
+		case opRPublish, opRDrop, opRResume, opRStop, opRVerify:
+			w.serveResume(opCtx, c, &busy)
 		case opClose:
 			cancel()
 			busy.Wait()
@@ -250,7 +264,17 @@ func (w *Worker) counters(kind string) Event {
 		Cycles:      int(w.cycles.Load()),
 		CycleFailed: int(w.cycleFailed.Load()),
 		Errors:      w.takeErrors(),
+		R:           w.resumeProgress(),
 	}
+}
+
+// resumeProgress returns the resume scenario's counters, or nil in other
+// scenarios.
+func (w *Worker) resumeProgress() *ResumeEvent {
+	if rs := w.rs.Load(); rs != nil {
+		return rs.progress()
+	}
+	return nil
 }
 
 // openAll opens this worker's share of the clients.
@@ -581,6 +605,9 @@ func isAck(p Protocol, frame []byte, id uint64) bool {
 }
 
 func (w *Worker) closeAll() {
+	if rs := w.rs.Load(); rs != nil {
+		rs.close()
+	}
 	for i, c := range w.clients {
 		if c != nil {
 			c.close()

@@ -47,6 +47,17 @@ Scenarios:
   churn   -cycles of connect, join, send one message, close, with
           -churn-concurrency in flight per worker; report the server's open
           files, goroutines and RSS over time and after -settle.
+  resume  connection state recovery under a reconnect storm (chatgate's
+          native protocol, recovery on): -n members in rooms of -room-size
+          and one publisher per room sending -rate messages/s, each
+          numbered; after -drop-after every member drops (-drop clients:
+          a TCP reset, no close frame; -drop external: something else,
+          such as a killed node, cuts them), then, once the gateway has
+          noticed (-admin's /metrics, else -notice-wait) and -outage has
+          passed, all resume at once at -resume-addr with their session
+          token and last offset. Reports the time to recovered (total and
+          per member), recovered true/false, messages replayed, and checks
+          that every member saw every message once, in order.
 
 Latency is measured from a CLOCK_MONOTONIC timestamp inside each message's
 data to its arrival at each receiver. Results: a summary on stdout, progress
@@ -58,6 +69,9 @@ Examples:
   load -scenario fanout -addr 127.0.0.1:8080 -n 10000 -rate 10 -duration 10s
   load -scenario rooms  -addr 127.0.0.1:8080 -n 5000 -room-size 50 -rate 1
   load -scenario churn  -addr 127.0.0.1:8080 -cycles 20000
+  load -scenario resume -addr 127.0.0.1:8080 -n 10000 -admin 127.0.0.1:9090 -server-pid $PID
+  load -scenario resume -addr 127.0.0.1:18081 -drop external -drop-signal /tmp/cut \
+       -resume-addr 127.0.0.1:18082 -admin 127.0.0.1:19092 -n 1000
   load -scenario fanout -proto socketio -addr 127.0.0.1:3000 -n 1000 -rate 50
   load -scenario fanout -addr 127.0.0.1:8080 -n 1000 -rate 100 -publisher api -api-url http://127.0.0.1:9091
 
@@ -85,19 +99,19 @@ func run() int {
 		fs.PrintDefaults()
 	}
 	proto := fs.String("proto", "native", "wire protocol: native or socketio")
-	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms or churn")
+	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms, churn or resume")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only); a comma-separated list spreads the clients over several servers (cluster nodes) round-robin")
 	fs.StringVar(&cfg.Path, "path", "", "WebSocket request path (default /ws, or /socket.io/?EIO=4&transport=websocket)")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test in the results (default: -addr)")
 	fs.IntVar(&cfg.Conns, "n", 1000, "connections (fanout: room members)")
-	fs.IntVar(&cfg.RoomSize, "room-size", 50, "clients per room (idle, rooms)")
+	fs.IntVar(&cfg.RoomSize, "room-size", 50, "clients per room (idle, rooms, resume)")
 	fs.IntVar(&cfg.Publishers, "publishers", 1, "publishing members (fanout, -publisher ws)")
 	fs.StringVar(&cfg.Publisher, "publisher", load.PublisherWS, "fanout: who publishes: ws (members over their WebSocket) or api (POST /api/publish to the server API)")
 	fs.StringVar(&cfg.APIURL, "api-url", load.DefaultAPIURL, "-publisher api: the server API's base URL (loopback only)")
 	fs.StringVar(&cfg.APIKey, "api-key", "", `-publisher api: key sent as "Authorization: apikey <key>" (env CHATGATE_API_KEY when empty)`)
 	fs.IntVar(&cfg.APIConcurrency, "api-concurrency", 8, "-publisher api: publish requests in flight at most (keep-alive connections)")
 	fs.IntVar(&cfg.Size, "size", 64, "bytes of each message's data (at least 44 are used for the timestamp)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "messages/s: all publishers together (fanout; default 10) or per client (rooms; default 1); the starting rate with -ramp")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "messages/s: all publishers together (fanout; default 10), per client (rooms; default 1) or per room (resume; default 2); the starting rate with -ramp")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "hold (idle) or publishing (fanout, rooms) time")
 	fs.BoolVar(&cfg.Ramp, "ramp", false, "fanout: step the rate up to find the highest rate delivered in full within -p99")
 	fs.Float64Var(&cfg.RampFactor, "ramp-factor", 1.5, "rate multiplier between ramp steps")
@@ -113,6 +127,17 @@ func run() int {
 	fs.IntVar(&cfg.ChurnConcurrency, "churn-concurrency", 64, "churn: cycles in flight per worker")
 	fs.IntVar(&cfg.ChurnRooms, "churn-rooms", 100, "churn: rooms the cycles spread over")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "churn: how long to watch the server after the last cycle")
+	fs.StringVar(&cfg.Resume.Drop, "drop", load.DropClients, "resume: clients (every member resets its connection at once) or external (wait until something cuts them)")
+	fs.StringVar(&cfg.Resume.ResumeAddr, "resume-addr", "", "resume: where members resume and cut publishers reconnect (default -addr; loopback only)")
+	fs.StringVar(&cfg.Resume.Admin, "admin", "", `resume: the resumed gateway's admin listener (host:port): wait until its /metrics count every drop as kept, and report its recovery counters`)
+	fs.DurationVar(&cfg.Resume.DropAfter, "drop-after", 3*time.Second, "resume: publishing before the drop (external: before -drop-signal)")
+	fs.DurationVar(&cfg.Resume.Outage, "outage", time.Second, "resume: least time from the drop to the resume")
+	fs.DurationVar(&cfg.Resume.NoticeWait, "notice-wait", 0, "resume without -admin: fixed wait after the drop for the gateway to notice it (default 1s; 5s with -drop external)")
+	fs.DurationVar(&cfg.Resume.DropTimeout, "drop-timeout", time.Minute, "resume: limit of the wait for an external cut, and for -admin to count the drops")
+	fs.StringVar(&cfg.Resume.DropSignal, "drop-signal", "", "resume -drop external: create this file when ready to be cut")
+	fs.IntVar(&cfg.Resume.Concurrency, "resume-concurrency", 0, "resume: resumes in flight per worker (0: every member at once)")
+	fs.DurationVar(&cfg.Resume.Timeout, "resume-timeout", time.Minute, "resume: limit of the resume phase")
+	fs.DurationVar(&cfg.Resume.Tail, "tail", 3*time.Second, "resume: publishing after the last member resumed")
 	fs.IntVar(&cfg.Workers, "workers", 0, "worker processes (default: one per -per-worker connections)")
 	fs.IntVar(&cfg.PerWorker, "per-worker", 15000, "most connections per worker process")
 	fs.StringVar(&cfg.SourceBase, "src", "127.0.0.2", `first loopback source address; worker i binds src+i ("none": let the kernel choose)`)
@@ -122,7 +147,7 @@ func run() int {
 	fs.IntVar(&cfg.ReadBuf, "read-buf", 2048, "read buffer bytes per connection during the handshake (and after it with -loops -1)")
 	fs.IntVar(&cfg.Loops, "loops", 1, "epoll loops per worker reading the connections (-1: a goroutine per connection)")
 	fs.DurationVar(&cfg.Deadline, "deadline", 10*time.Minute, "hard limit of the whole run")
-	pid := fs.Int("server-pid", 0, "server process id, to read its RSS, CPU and open files from /proc")
+	pid := fs.Int("server-pid", 0, "server process id, to read its RSS, CPU and open files from /proc (resume: the server resumed against)")
 	pidfile := fs.String("server-pidfile", "", "file holding the server process id")
 	stats := fs.String("stats", "", `server stats URL (default http://ADDR/stats; "none" to skip)`)
 	out := fs.String("out", "", "append the result as one JSON line to this file")
@@ -162,7 +187,24 @@ func run() int {
 		}
 		*pid = p
 	}
-	probe := &load.Probe{PID: *pid, StatsURL: "http://" + cfg.Addr + "/stats"}
+	statsAddr := cfg.Addr
+	if cfg.Scenario == load.ScenarioResume {
+		for _, a := range []string{cfg.Resume.ResumeAddr, cfg.Resume.Admin} {
+			if a == "" {
+				continue
+			}
+			if err := checkLoopback(a); err != nil {
+				fmt.Fprintln(os.Stderr, "load:", err)
+				return 2
+			}
+		}
+		if cfg.Resume.ResumeAddr != "" {
+			// The server that is measured is the one resumed against.
+			statsAddr = cfg.Resume.ResumeAddr
+		}
+	}
+	statsAddr, _, _ = strings.Cut(statsAddr, ",")
+	probe := &load.Probe{PID: *pid, StatsURL: "http://" + statsAddr + "/stats"}
 	switch *stats {
 	case "none":
 		probe.StatsURL = ""

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Measures connection state recovery under reconnect storms with the load
+# tool's resume scenario (bench/README.md), and prints the results.
+#
+#   scripts/bench-recovery.sh              1,000 and 10,000 clients on one
+#                                          node, then 1,000 across nodes
+#   scripts/bench-recovery.sh --quick      100 and 1,000, then 100 across nodes
+#   scripts/bench-recovery.sh --no-cluster the single-node runs only
+#
+# 1. Single node: for each size a fresh gateway; the clients join rooms of
+#    50 (one publisher per room, 2 msgs/s), then all reset their TCP
+#    connections at once (-drop clients); once the gateway's /metrics
+#    count every session as kept, all resume at once.
+# 2. Cluster, when nats-server builds: nats-server with JetStream on a
+#    temporary store, two gateway nodes sharing a cluster key, 1,000
+#    clients on node 1. When the load tool is ready, node 1 is killed with
+#    SIGKILL and the clients resume on node 2 (-drop external). Without a
+#    shared JetStream history, node 2 answers recovered:false; the run
+#    still ends and prints what it got.
+#
+# Everything listens on loopback. The script ends only the processes it
+# started, by PID. Results go to bench/out/recovery/ (results.jsonl, the
+# summaries, the servers' logs and the load tool's progress).
+set -Eeuo pipefail
+trap 'echo "bench-recovery.sh: line $LINENO: \"$BASH_COMMAND\" failed with status $?" >&2' ERR
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SIZES=(1000 10000)
+CLUSTER_N=1000
+CLUSTER=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) SIZES=(100 1000); CLUSTER_N=100 ;;
+	--no-cluster) CLUSTER=0 ;;
+	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+	*) echo "bench-recovery.sh: unknown argument $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+OUT="$ROOT/bench/out/recovery"
+BIN="$OUT/bin"
+RESULTS="$OUT/results.jsonl"
+PROGRESS="$OUT/load-progress.log"
+mkdir -p "$BIN"
+: >"$RESULTS"
+: >"$PROGRESS"
+WORK=$(mktemp -d)
+START_SECONDS=$SECONDS
+SUMMARIES=()
+
+log() { printf '[recovery %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
+
+# PIDS holds every process this script started and has not yet stopped.
+PIDS=()
+# stop_pid PID ends one of our processes: SIGTERM, then SIGKILL after 5 s.
+stop_pid() {
+	local pid=$1 keep=() p
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+cleanup() {
+	trap - EXIT INT TERM
+	local i
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[$i]}"
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME COMMAND... runs COMMAND in the background, its output
+# appended to $OUT/NAME.log; its pid is in STARTED.
+STARTED=""
+start() {
+	local name=$1
+	shift
+	echo "== $(date -u +%FT%TZ) ${*#"$ROOT/"}" >>"$OUT/$name.log"
+	"$@" >>"$OUT/$name.log" 2>&1 &
+	STARTED=$!
+	PIDS+=("$STARTED")
+}
+
+# free_port VAR sets VAR to a loopback port with no socket on it in any
+# state (TIME_WAIT included), rotating so a server never gets the port its
+# predecessor just closed. The range is not bench.sh's. (Not called in a
+# subshell: it must advance NEXT_PORT.)
+NEXT_PORT=38080
+port="" admin="" nport="" p1="" a1="" p2="" a2=""
+free_port() {
+	local i p
+	for i in $(seq 0 899); do
+		p=$((38080 + (NEXT_PORT - 38080 + i) % 900))
+		if [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] || (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			continue
+		fi
+		NEXT_PORT=$((p + 1))
+		printf -v "$1" '%s' "$p"
+		return 0
+	done
+	log "no free port"
+	return 1
+}
+
+# wait_listening PORT PID waits up to 10 s for PORT to accept connections
+# while PID runs.
+wait_listening() {
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# metric ADDR NAME prints the value of metric NAME at http://ADDR/metrics,
+# or nothing.
+metric() {
+	curl -fsS --max-time 2 "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' || true
+}
+
+# --- build -------------------------------------------------------------
+log "building the gateway, the load tool and nats-server"
+go build -o "$BIN/gateway" ./cmd/gateway
+# bench/ is its own module: build the load tool from inside it.
+(cd bench && go build -o "$BIN/load" ./cmd/load)
+NATS=0
+if [ "$CLUSTER" = 1 ]; then
+	# The version go.mod records as a tool (go tool nats-server).
+	if go build -o "$BIN/nats-server" github.com/nats-io/nats-server/v2 2>"$OUT/nats-build.log"; then
+		NATS=1
+	else
+		log "nats-server does not build (see $OUT/nats-build.log): skipping the cluster run"
+	fi
+fi
+
+# Presence off and no abuse limits, as in scripts/bench.sh; recovery and
+# history at their defaults (100 messages per room, a 2-minute window).
+GATEWAY_FLAGS=(-presence=false -rate-messages=-1 -rate-bytes=-1 -max-connections-per-ip=-1 -api-addr=)
+LOAD_FLAGS=(-scenario resume -label chatgate -room-size 50 -rate 2 -drop-after 3s -outage 1s -tail 3s
+	-per-worker 5000 -deadline 5m -out "$RESULTS")
+
+# --- 1. single node ------------------------------------------------------
+for n in "${SIZES[@]}"; do
+	free_port port
+	free_port admin
+	start "gateway-single" "$BIN/gateway" -addr "127.0.0.1:$port" -admin-addr "127.0.0.1:$admin" "${GATEWAY_FLAGS[@]}"
+	gw=$STARTED
+	if ! wait_listening "$port" "$gw" || ! wait_listening "$admin" "$gw"; then
+		log "the gateway did not start (see $OUT/gateway-single.log)"
+		exit 1
+	fi
+	summary="$OUT/single-$n.txt"
+	cmd=("$BIN/load" "${LOAD_FLAGS[@]}" -addr "127.0.0.1:$port" -admin "127.0.0.1:$admin" -n "$n" -server-pid "$gw")
+	log "single node, $n clients: ${cmd[*]#"$ROOT/"}"
+	{
+		echo "# $(date -u +%FT%TZ), single node, -drop clients"
+		echo "# ${cmd[*]#"$ROOT/"}"
+	} >"$summary"
+	status=0
+	"${cmd[@]}" >>"$summary" 2>>"$PROGRESS" || status=$?
+	[ "$status" = 0 ] || log "the load tool exited with status $status (see $PROGRESS)"
+	SUMMARIES+=("$summary")
+	stop_pid "$gw"
+done
+
+# --- 2. two nodes, one killed --------------------------------------------
+if [ "$NATS" = 1 ]; then
+	free_port nport
+	start nats "$BIN/nats-server" -a 127.0.0.1 -p "$nport" -js -sd "$WORK/jetstream"
+	nats=$STARTED
+	wait_listening "$nport" "$nats" || { log "nats-server did not start (see $OUT/nats.log)"; exit 1; }
+	# A fresh key per run, given in the environment, not on the command line.
+	CHATGATE_CLUSTER_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+	export CHATGATE_CLUSTER_KEY
+	free_port p1
+	free_port a1
+	free_port p2
+	free_port a2
+	start gateway-n1 "$BIN/gateway" -addr "127.0.0.1:$p1" -admin-addr "127.0.0.1:$a1" -nats "nats://127.0.0.1:$nport" -node n1 "${GATEWAY_FLAGS[@]}"
+	gw1=$STARTED
+	start gateway-n2 "$BIN/gateway" -addr "127.0.0.1:$p2" -admin-addr "127.0.0.1:$a2" -nats "nats://127.0.0.1:$nport" -node n2 "${GATEWAY_FLAGS[@]}"
+	gw2=$STARTED
+	unset CHATGATE_CLUSTER_KEY
+	for pp in "$p1 $gw1" "$a1 $gw1" "$p2 $gw2" "$a2 $gw2"; do
+		# shellcheck disable=SC2086
+		wait_listening $pp || { log "a gateway node did not start (see $OUT/gateway-n*.log)"; exit 1; }
+	done
+	# Node 2 must know node 1 before the clients arrive, or it cannot keep
+	# their sessions when node 1 dies.
+	for _ in $(seq 100); do
+		[ "$(metric "127.0.0.1:$a2" chatgate_cluster_nodes)" = 1 ] && break
+		sleep 0.1
+	done
+	signal="$WORK/ready-to-cut"
+	summary="$OUT/cluster-$CLUSTER_N.txt"
+	cmd=("$BIN/load" "${LOAD_FLAGS[@]}" -addr "127.0.0.1:$p1" -drop external -drop-signal "$signal"
+		-resume-addr "127.0.0.1:$p2" -admin "127.0.0.1:$a2" -n "$CLUSTER_N" -server-pid "$gw2")
+	log "two nodes, $CLUSTER_N clients on node 1, node 1 killed: ${cmd[*]#"$ROOT/"}"
+	{
+		echo "# $(date -u +%FT%TZ), two nodes and nats-server -js; node 1 (pid $gw1) killed with SIGKILL, resumed on node 2, -drop external"
+		echo "# ${cmd[*]#"$ROOT/"}"
+	} >"$summary"
+	"${cmd[@]}" >>"$summary" 2>>"$PROGRESS" &
+	loadpid=$!
+	PIDS+=("$loadpid")
+	cut=0
+	for _ in $(seq 1200); do
+		if [ -e "$signal" ]; then
+			log "killing node 1 (pid $gw1)"
+			kill -9 "$gw1"
+			wait "$gw1" 2>/dev/null || true
+			cut=1
+			break
+		fi
+		kill -0 "$loadpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ "$cut" = 1 ] || log "the load tool never got ready to be cut (see $PROGRESS)"
+	status=0
+	wait "$loadpid" || status=$?
+	[ "$status" = 0 ] || log "the load tool exited with status $status (see $PROGRESS)"
+	stop_pid "$loadpid"
+	SUMMARIES+=("$summary")
+	stop_pid "$gw1" # killed already, unless the load tool never got ready
+	stop_pid "$gw2"
+	stop_pid "$nats"
+fi
+
+# --- report ------------------------------------------------------------
+log "done in $((SECONDS - START_SECONDS)) s; results in ${RESULTS#"$ROOT/"}"
+for s in "${SUMMARIES[@]}"; do
+	echo
+	cat "$s"
+done
