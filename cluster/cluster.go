@@ -131,6 +131,10 @@ type Cluster struct {
 	// Owned by the stream publisher goroutine.
 	histSubjs map[string]string // room → subject
 
+	// Owned by the writer goroutine: Stats.HistoryDropped when last
+	// reported.
+	histDroppedSeen uint64
+
 	// Owned by the writer goroutine.
 	subs        map[string]*nats.Subscription // room → subscription
 	sysSubs     []*nats.Subscription

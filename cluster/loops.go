@@ -41,6 +41,7 @@ func (c *Cluster) writeLoop() {
 			c.heartbeat()
 			c.collectDropped()
 			c.reportDown()
+			c.reportHistoryDropped()
 		case <-c.done:
 			// Whatever is still queued will not reach NATS.
 			for {
@@ -84,6 +85,16 @@ func (c *Cluster) publish(o outMsg) {
 		c.stats.stateLost.Add(1)
 	case o.counted:
 		c.stats.published.Add(1)
+	}
+}
+
+// reportHistoryDropped logs (rate-limited) that room messages were lost
+// since the last heartbeat because a history queue was full: the event
+// loops only count them.
+func (c *Cluster) reportHistoryDropped() {
+	if n := c.stats.histDropped.Load(); n > c.histDroppedSeen {
+		c.histDroppedSeen = n
+		c.warn("cluster: history queue full, room messages lost", "lost", n)
 	}
 }
 
