@@ -5,7 +5,9 @@
 // "joined" event and makes the room's messages arrive, a server leave is
 // "left", a server disconnect is a disconnect ("io server disconnect"),
 // and -max-connections-per-user refuses the socket one too many with
-// CONNECT_ERROR "too many connections for this user".
+// CONNECT_ERROR "too many connections for this user". With history on (the
+// default), what reaches a room carries its offset (docs/history.md): in
+// the message object, and as the event's extra last argument.
 //
 // The API is called with Node's built-in fetch. Every wait has a timeout;
 // every test closes its sockets and stops its gateway in t.after. A socket
@@ -17,6 +19,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { io } from 'socket.io-client';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
+import { withPosition, roomArgs, roomMessage } from './position.mjs';
 
 const WAIT = 5000; // ms, the bound of every single wait
 const KEY = 'node-api-test-key-0123456789';
@@ -145,14 +148,32 @@ async function call(gw, method, params = {}) {
   return body.result;
 }
 
-// message checks a "message" event's argument: want plus a ts stamped by
-// the server between since and now.
+// message checks a "message" event's arguments: want plus a ts stamped by
+// the server between since and now. A room message (want has a room) also
+// carries its offset, in the object and as the last argument; message
+// returns it.
 function message(args, since, want) {
-  assert.equal(args.length, 1, `message arguments ${JSON.stringify(args)}`);
-  const { ts, ...rest } = args[0];
+  let msg;
+  let offset;
+  if ('room' in want) {
+    ({ msg, offset } = roomMessage(args));
+  } else {
+    assert.equal(args.length, 1, `direct message arguments ${JSON.stringify(args)}`);
+    msg = args[0];
+  }
+  const { ts, ...rest } = msg;
   assert.equal(typeof ts, 'number');
   assert.ok(ts >= since && ts <= Date.now(), `ts ${ts} outside [${since}, now]`);
   assert.deepEqual(rest, want);
+  return offset;
+}
+
+// increasing asserts that a socket's room offsets, in the order received,
+// increase strictly.
+function increasing(offsets, who) {
+  for (let i = 1; i < offsets.length; i++) {
+    assert.ok(offsets[i] > offsets[i - 1], `${who}'s offsets do not increase: ${offsets}`);
+  }
 }
 
 // quiet proves that c got nothing unread: a marker sent through the API
@@ -170,24 +191,32 @@ test('publish: the "message" event from "", and with event "announce" that event
   const gw = await s.gateway(['-presence=false']);
   const a = await s.connect(gw);
   const b = await s.connect(gw);
-  assert.deepEqual(await a.ack('join', 'lobby'), { room: 'lobby', count: 1 });
-  assert.deepEqual(await b.ack('join', 'elsewhere'), { room: 'elsewhere', count: 1 });
+  const joinedAt = withPosition(await a.ack('join', 'lobby'), { room: 'lobby', count: 1 });
+  withPosition(await b.ack('join', 'elsewhere'), { room: 'elsewhere', count: 1 });
 
+  // Every event to the room carries the next offset: the data is the one
+  // argument before it, as socket.io's connectionStateRecovery sends.
+  const offsets = [joinedAt.offset];
   let since = Date.now();
   assert.deepEqual(await call(gw, 'publish', { room: 'lobby', data: { text: 'hi', n: [1, null, true] } }), {});
-  message(await a.next('message'), since, { room: 'lobby', from: '', nick: '', data: { text: 'hi', n: [1, null, true] } });
+  offsets.push(message(await a.next('message'), since, { room: 'lobby', from: '', nick: '', data: { text: 'hi', n: [1, null, true] } }));
 
   since = Date.now();
   assert.deepEqual(await call(gw, 'publish', { room: 'lobby', event: 'announce', data: { at: '18:00' } }), {});
-  assert.deepEqual(await a.next('announce'), [{ at: '18:00' }]);
+  let e = roomArgs(await a.next('announce'), 'announce');
+  assert.deepEqual(e.args, [{ at: '18:00' }]);
+  offsets.push(e.offset);
   assert.deepEqual(await call(gw, 'publish', { room: 'lobby', event: 'announce', data: 'plain string' }), {});
-  assert.deepEqual(await a.next('announce'), ['plain string']);
+  e = roomArgs(await a.next('announce'), 'announce');
+  assert.deepEqual(e.args, ['plain string']);
+  offsets.push(e.offset);
 
   // broadcast: once per room the socket is in.
   since = Date.now();
   assert.deepEqual(await call(gw, 'broadcast', { rooms: ['lobby', 'elsewhere'], data: 7 }), {});
-  message(await a.next('message'), since, { room: 'lobby', from: '', nick: '', data: 7 });
+  offsets.push(message(await a.next('message'), since, { room: 'lobby', from: '', nick: '', data: 7 }));
   message(await b.next('message'), since, { room: 'elsewhere', from: '', nick: '', data: 7 });
+  increasing(offsets, 'a');
 
   await quiet(gw, a);
   await quiet(gw, b);
@@ -215,7 +244,7 @@ test('server join: the "joined" event, then the room\'s messages; server leave: 
   const gw = await s.gateway();
   const a = await s.connect(gw);
   const member = await s.connect(gw);
-  assert.deepEqual(await member.ack('join', 'news'), { room: 'news', count: 1 });
+  withPosition(await member.ack('join', 'news'), { room: 'news', count: 1 });
 
   assert.deepEqual(await call(gw, 'join', { client: a.id, room: 'news' }), {});
   assert.deepEqual(await a.next('joined'), [{ room: 'news', count: 2 }]);

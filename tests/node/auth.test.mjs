@@ -5,7 +5,9 @@
 // reason and never appear in member lists, presence events or /stats;
 // authenticated ones carry their `sub` as `user` in messages, presence
 // events and member lists, seen alike by Socket.IO and native clients; the
-// token's rooms claim refuses other rooms with `forbidden`.
+// token's rooms claim refuses other rooms with `forbidden`. Join acks
+// carry the room's position and room messages their offset, and the
+// native welcome the session token (docs/history.md).
 //
 // Tokens are signed here with node:crypto (HS256), independently of the
 // Go code under test. Every wait has a timeout and every test closes its
@@ -16,6 +18,7 @@ import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import { startGateway, gatewayBinary } from './gateway.mjs';
+import { withPosition, withOffset, roomMessage } from './position.mjs';
 
 const WAIT = 5000; // ms, the bound of every single wait
 const SECRET = 'node-auth-test-secret-0123456789abcdefghij'; // 42 bytes
@@ -121,9 +124,15 @@ class SIO {
   }
   get id() { return this.socket.id; }
   ack(event, ...args) { return this.socket.timeout(WAIT).emitWithAck(event, ...args); }
+  // next resolves with the first argument of the next `event` received
+  // that satisfies pred.
   async next(event, pred = () => true) {
+    return (await this.nextArgs(event, pred))[0];
+  }
+  // nextArgs is next, resolving with all the arguments.
+  async nextArgs(event, pred = () => true) {
     const e = await this.events.next((e) => e.event === event && pred(e.args[0]), `socket.io "${event}"`);
-    return e.args[0];
+    return e.args;
   }
   close() { this.socket.close(); }
 }
@@ -177,7 +186,7 @@ test('socket.io-client auth: {token}: connected as its sub, user in messages, pr
   assert.equal(typeof alice.id, 'string');
   // Impersonation by nickname: alice calls herself "nora".
   assert.deepEqual(await alice.ack('nick', 'nora'), { ok: true, name: 'nora' });
-  assert.deepEqual(await alice.ack('join', 'lobby'), { room: 'lobby', count: 2 });
+  withPosition(await alice.ack('join', 'lobby'), { room: 'lobby', count: 2 });
 
   const p = await native.next('presence', (m) => m.event === 'join');
   assert.equal(p.id, alice.id);
@@ -198,8 +207,9 @@ test('socket.io-client auth: {token}: connected as its sub, user in messages, pr
   assert.equal(m.from, alice.id);
   assert.equal(m.user, 'alice');
   assert.equal(m.nick, 'nora');
+  assert.deepEqual(Object.keys(withOffset(m).msg).sort(), ['data', 'from', 'nick', 'room', 'ts', 'type', 'user']);
   assert.equal((await native.request({ type: 'send', room: 'lobby', data: 'hello' })).type, 'ack');
-  const back = await alice.next('message');
+  const { msg: back } = roomMessage(await alice.nextArgs('message'));
   assert.equal(back.from, native.id);
   assert.equal(back.user, 'nora');
   assert.deepEqual(Object.keys(back).sort(), ['data', 'from', 'nick', 'room', 'ts', 'user']);
@@ -272,7 +282,7 @@ test('socket.io-client: the token in the query or the Authorization header, over
   ];
   for (const [name, opts, user] of variants) {
     const c = await SIO.connect(s, gw, opts);
-    assert.deepEqual(await c.ack('join', 'lobby'), { room: 'lobby', count: 2 }, name);
+    withPosition(await c.ack('join', 'lobby'), { room: 'lobby', count: 2 }, name);
     const id = c.id; // socket.id is cleared on close
     const p = await native.next('presence', (m) => m.event === 'join' && m.id === id);
     assert.equal(p.user, user, name);
@@ -296,8 +306,8 @@ test('socket.io-client: the rooms claim refuses other rooms with forbidden', asy
   const s = scope(t);
   const gw = await s.gateway(['-jwt-secret', SECRET]);
   const c = await SIO.connect(s, gw, { auth: { token: jwt(claimsFor('alice', { rooms: ['lobby', 'team-*'] })) } });
-  assert.deepEqual(await c.ack('join', 'lobby'), { room: 'lobby', count: 1 });
-  assert.deepEqual(await c.ack('join', 'team-red'), { room: 'team-red', count: 1 });
+  withPosition(await c.ack('join', 'lobby'), { room: 'lobby', count: 1 });
+  withPosition(await c.ack('join', 'team-red'), { room: 'team-red', count: 1 });
   for (const room of ['random', 'Lobby', 'team']) {
     assert.deepEqual(await c.ack('join', room), { error: { code: 'forbidden', message: 'room not allowed by token' } }, room);
   }
@@ -307,7 +317,7 @@ test('socket.io-client: the rooms claim refuses other rooms with forbidden', asy
   // Authentication is optional here: an anonymous socket may join any
   // room and has no user.
   const anon = await SIO.connect(s, gw);
-  assert.deepEqual(await anon.ack('join', 'lobby'), { room: 'lobby', count: 2 });
+  withPosition(await anon.ack('join', 'lobby'), { room: 'lobby', count: 2 });
   const list = await c.ack('members', 'lobby');
   assert.deepEqual(list.members.find((m) => m.id === anon.id), { id: anon.id, nick: '' });
   assert.deepEqual(list.members.find((m) => m.id === c.id), { id: c.id, nick: '', user: 'alice' });
@@ -337,11 +347,22 @@ test('socket.io-client: -allowed-origins refuses other browser origins on both t
   assert.equal(await r.text(), 'origin not allowed\n');
 });
 
+// session checks the session token of a welcome (docs/history.md): the
+// connection id, a dot, and the token's MAC in base64url. It returns the
+// welcome without it.
+function session(welcome) {
+  const { session: token, ...rest } = welcome;
+  assert.equal(typeof token, 'string', `welcome ${JSON.stringify(welcome)} has no session token`);
+  assert.ok(token.startsWith(`${welcome.id}.`), `session token ${token} is not the id ${welcome.id} and a MAC`);
+  assert.match(token.slice(welcome.id.length + 1), /^[A-Za-z0-9_-]{16,}$/, `the MAC of session token ${token}`);
+  return rest;
+}
+
 test('native welcome carries the token\'s sub as user (docs/security.md, Identity in messages)', async (t) => {
   const s = scope(t);
   const gw = await s.gateway(['-jwt-secret', SECRET]);
   const alice = await Native.connect(s, gw, { token: jwt(claimsFor('alice')) });
-  assert.deepEqual(alice.welcome, { type: 'welcome', id: alice.id, user: 'alice' });
+  assert.deepEqual(session(alice.welcome), { type: 'welcome', id: alice.id, user: 'alice' });
   const anon = await Native.connect(s, gw);
-  assert.deepEqual(anon.welcome, { type: 'welcome', id: anon.id });
+  assert.deepEqual(session(anon.welcome), { type: 'welcome', id: anon.id });
 });

@@ -8,6 +8,9 @@
 //   - a client behind a proxy that refuses WebSocket upgrades stays on
 //     polling and still chats.
 //
+// Join acks carry the room's position, and room messages their offset,
+// also as the event's last argument (docs/history.md), on either transport.
+//
 // The raw protocol rules (status codes, keep-alive, CORS, heartbeat, one GET
 // at a time, maxPayload) are checked byte by byte in
 // tests/e2e/polling_test.go.
@@ -20,6 +23,7 @@ import http from 'node:http';
 import WebSocket from 'ws';
 import { io, NodeXHR, NodeWebSocket } from 'socket.io-client';
 import { startGateway } from './gateway.mjs';
+import { withPosition, roomMessage } from './position.mjs';
 
 const WAIT = 5000; // ms, the bound of every single wait
 
@@ -125,7 +129,8 @@ class Native {
 
 
 // SIO is a socket.io-client socket whose chat events are kept in an inbox
-// (as { name, arg }) and whose Engine.IO transport changes are recorded.
+// (as { name, arg, more }: the first argument and the others) and whose
+// Engine.IO transport changes are recorded.
 class SIO {
   // connect opens a socket to url and resolves once it is connected.
   static async connect(t, url, opts = {}) {
@@ -145,8 +150,8 @@ class SIO {
     this.events = []; // Engine.IO transport events, in order
     this.upgraded = new Promise((resolve) => { this.onUpgrade = resolve; });
     this.upgradeFailed = new Promise((resolve) => { this.onUpgradeError = resolve; });
-    socket.on('message', (arg) => this.inbox.put({ name: 'message', arg }));
-    socket.on('presence', (arg) => this.inbox.put({ name: 'presence', arg }));
+    socket.on('message', (arg, ...more) => this.inbox.put({ name: 'message', arg, more }));
+    socket.on('presence', (arg, ...more) => this.inbox.put({ name: 'presence', arg, more }));
     // The manager creates the engine and emits 'open' before the engine
     // starts probing, so these listeners see the whole upgrade.
     socket.io.on('open', () => {
@@ -170,13 +175,25 @@ class SIO {
   // ack emits an event and resolves with its acknowledgement.
   ack(...args) { return this.socket.timeout(WAIT).emitWithAck(...args); }
 
-  message(match, what) {
-    return this.inbox.take((m) => m.name === 'message' && match(m.arg), what).then((m) => m.arg);
+  // message resolves with the first "message" that match accepts. A room
+  // message has its offset as the last argument, equal to the message's
+  // own; a direct message has neither.
+  async message(match, what) {
+    const m = await this.inbox.take((m) => m.name === 'message' && match(m.arg), what);
+    if (m.arg.room !== undefined) {
+      roomMessage([m.arg, ...m.more], what);
+    } else {
+      assert.deepEqual(m.more, [], `${what}: arguments after a direct message`);
+      assert.equal('offset' in m.arg, false, `${what}: a direct message has no offset`);
+    }
+    return m.arg;
   }
 
-  presence(event, id) {
-    return this.inbox.take((m) => m.name === 'presence' && m.arg.event === event && m.arg.id === id,
-      `presence ${event} of ${id}`).then((m) => m.arg);
+  async presence(event, id) {
+    const m = await this.inbox.take((m) => m.name === 'presence' && m.arg.event === event && m.arg.id === id,
+      `presence ${event} of ${id}`);
+    assert.deepEqual(m.more, [], 'presence has one argument and no offset');
+    return m.arg;
   }
 }
 
@@ -229,21 +246,26 @@ test('polling only: a full chat member next to native and polling peers', async 
 
   assert.deepEqual(await alice.ack('nick', 'alice'), { ok: true, name: 'alice' });
   assert.deepEqual(await bob.ack('nick', 'bob'), { ok: true, name: 'bob' });
-  assert.deepEqual(await alice.ack('join', 'lobby'), { room: 'lobby', count: 2 });
+  const at = withPosition(await alice.ack('join', 'lobby'), { room: 'lobby', count: 2 });
   const pn = await nat.presence('join', alice.id);
   assert.equal(pn.nick, 'alice');
-  assert.deepEqual(await bob.ack('join', 'lobby'), { room: 'lobby', count: 3 });
+  const bt = withPosition(await bob.ack('join', 'lobby'), { room: 'lobby', count: 3 });
+  assert.equal(bt.epoch, at.epoch, 'one room, one epoch');
   assert.deepEqual(await alice.presence('join', bob.id), { room: 'lobby', event: 'join', id: bob.id, nick: 'bob', count: 3 });
 
   // Native → both polling members.
   nat.send({ type: 'send', room: 'lobby', data: { n: [1, 2.5, 'é'], s: '\u2028<&>' } });
+  const offsets = [];
   for (const s of [alice, bob]) {
     const m = await s.message((m) => m.from === nat.id, 'message from native');
     assert.equal(m.room, 'lobby');
     assert.equal(m.nick, 'nat');
     assert.deepEqual(m.data, { n: [1, 2.5, 'é'], s: '\u2028<&>' });
     assert.equal(typeof m.ts, 'number');
+    offsets.push(m.offset);
   }
+  assert.equal(offsets[0], offsets[1], 'one message, one offset for every member');
+  assert.ok(offsets[0] > bt.offset, `the message's offset ${offsets[0]} is not after bob's join at ${bt.offset}`);
 
   // Polling → the others, acknowledged; the sender gets no copy.
   assert.deepEqual(await alice.ack('message', { room: 'lobby', data: 'hi all' }), { ok: true });
@@ -450,7 +472,7 @@ test('behind a proxy that refuses WebSocket: stays on polling and chats', async 
   assert.ok(proxy.stats.refused >= 1, 'the probe did not go through the proxy');
 
   assert.deepEqual(await s.ack('nick', 'proxied'), { ok: true, name: 'proxied' });
-  assert.deepEqual(await s.ack('join', 'behind'), { room: 'behind', count: 2 });
+  withPosition(await s.ack('join', 'behind'), { room: 'behind', count: 2 });
   assert.equal((await nat.presence('join', s.id)).nick, 'proxied');
   for (let i = 0; i < 20; i++) nat.send({ type: 'send', room: 'behind', data: i });
   const got = [];
