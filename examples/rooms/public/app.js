@@ -8,7 +8,8 @@
 //     before entering one;
 //   - "bye" has one argument, the nickname: the backend sends it through
 //     the gateway's server API, whose events carry one argument
-//     (docs/backend.md);
+//     (docs/backend.md), followed, like every room event, by its history
+//     offset (a string; docs/history.md);
 //   - #status shows the connection's state and transport.
 
 // chatgate: the gateway's URL comes from the backend's /config.js.
@@ -75,8 +76,10 @@ socket.on("welcome", (user, newCount) => {
 
 socket.on("bye", (left, newCount) => {
   const h3 = room.querySelector("h3");
-  // chatgate: no count comes with "bye" (one argument); drop the stale one.
-  h3.innerText = newCount === undefined ? `Room ${roomName}` : `Room ${roomName} (${newCount})`;
+  // chatgate: no count comes with "bye" (one argument, then the message's
+  // history offset as a string, as socket.io's connection state recovery
+  // adds to room events); drop the stale count.
+  h3.innerText = typeof newCount !== "number" ? `Room ${roomName}` : `Room ${roomName} (${newCount})`;
   addMessage(`${left} left ㅠㅠ`);
 });
 
