@@ -210,7 +210,9 @@ type Codec interface {
 	// AppendMembership tells a client that the server joined it to room
 	// (joined) or removed it from room: native {"type":"joined"|"left",
 	// "room":…}, Socket.IO the "joined"/"left" event.
-	AppendMembership(dst []byte, room []byte, joined bool, count int) []byte
+	// A join carries the room's history position (pos.Epoch "" when
+	// history is off), as a join ack does.
+	AppendMembership(dst []byte, room []byte, joined bool, count int, pos Position) []byte
 	// AppendRecovered tells a resumed client what it missed in one room
 	// (native {"type":"recovered"}). A codec without such an event
 	// (Socket.IO) returns dst unchanged, and the missed messages are sent

@@ -120,7 +120,7 @@ func (h *Hub) serverMembership(s *Session, room string, join bool) *Error {
 		return err
 	}
 	p := payload.Acquire()
-	*p.Text() = h.cfg.Codecs[s.kind].AppendMembership(*p.Text(), req.Room, join, r.Count)
+	*p.Text() = h.cfg.Codecs[s.kind].AppendMembership(*p.Text(), req.Room, join, r.Count, r.Position)
 	h.transport.Push(s, p)
 	return nil
 }

@@ -252,9 +252,11 @@ func (Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
 // AppendMembership implements chat.Codec: the server joined the client to
 // a room, or removed it from one (server API join/leave):
 //
-//	{"type":"joined","room":"lobby","count":3}
+//	{"type":"joined","room":"lobby","count":3,"offset":41,"epoch":"…"}
 //	{"type":"left","room":"lobby","count":2}
-func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) []byte {
+//
+// A join carries the room's position when history is on.
+func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int, pos chat.Position) []byte {
 	if joined {
 		dst = append(dst, `{"type":"joined","room":`...)
 	} else {
@@ -263,6 +265,9 @@ func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) [
 	dst = jsontext.AppendString(dst, room)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(count), 10)
+	if joined {
+		dst = appendPosition(dst, pos)
+	}
 	return append(dst, '}')
 }
 

@@ -586,9 +586,11 @@ func appendPosition(dst []byte, p chat.Position) []byte {
 // AppendMembership implements chat.Codec: the server joined the client to
 // a room, or removed it from one (server API join/leave):
 //
-//	42["joined",{"room":"lobby","count":3}]
+//	42["joined",{"room":"lobby","count":3,"offset":41,"epoch":"…"}]
 //	42["left",{"room":"lobby","count":2}]
-func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) []byte {
+//
+// A join carries the room's position when history is on.
+func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int, pos chat.Position) []byte {
 	dst = appendHeader(dst, Event, 0, nil, 0, false)
 	if joined {
 		dst = append(dst, `["joined",{"room":`...)
@@ -598,6 +600,9 @@ func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int) [
 	dst = jsontext.AppendString(dst, room)
 	dst = append(dst, `,"count":`...)
 	dst = strconv.AppendInt(dst, int64(count), 10)
+	if joined {
+		dst = appendPosition(dst, pos)
+	}
 	return append(dst, '}', ']')
 }
 

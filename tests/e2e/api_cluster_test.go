@@ -169,7 +169,10 @@ func TestAPICluster(t *testing.T) {
 		// and presence of the other in either case but the first.
 		for _, c := range []*client{b2, c2} {
 			j := c.readType("joined")
-			if j["room"] != "una2" || (j["count"] != 1.0 && j["count"] != 2.0) || len(j) != 3 {
+			if off, ok := j["offset"].(float64); !ok || off < 0 || j["epoch"] == nil {
+				t.Fatalf("joined: %v, want the room's history position", j)
+			}
+			if j["room"] != "una2" || (j["count"] != 1.0 && j["count"] != 2.0) || len(j) != 5 {
 				t.Fatalf("joined: %v", j)
 			}
 		}
