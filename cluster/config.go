@@ -104,7 +104,7 @@ type Config struct {
 	Key []byte
 
 	// History configures the cluster-wide room history (docs/cluster.md,
-	// "History"): with History.Size above 0 and a Handler that is a
+	// "History and recovery across nodes"): with History.Size above 0 and a Handler that is a
 	// HistoryHandler, New keeps room messages in a JetStream stream when
 	// the NATS server has JetStream, with these limits per room
 	// (MaxMsgsPerSubject = Size, MaxAge = TTL, MaxBytes = Memory), and

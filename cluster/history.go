@@ -17,7 +17,7 @@ import (
 )
 
 // The cluster-wide room history (Config.History; docs/cluster.md,
-// "History"). One JetStream stream is the room bus: a node hands each room
+// "History and recovery across nodes"). One JetStream stream is the room bus: a node hands each room
 // message to the stream (SequenceRoom) instead of delivering it, and every
 // node reads the whole stream in order with one ordered consumer and
 // delivers each message to its own members with the stream sequence as its
