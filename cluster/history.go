@@ -16,14 +16,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The cluster-wide room history (Config.History; docs/cluster.md,
-// "History and recovery across nodes"). One JetStream stream is the room bus: a node hands each room
-// message to the stream (SequenceRoom) instead of delivering it, and every
-// node reads the whole stream in order with one ordered consumer and
-// delivers each message to its own members with the stream sequence as its
-// offset (HistoryHandler.Sequenced). Every node thus has the same offsets
-// and the same epoch (derived from the stream's creation), and a client
-// can resume on any node.
+// The cluster-wide room history (Config.History; docs/cluster.md, "History
+// and recovery across nodes"). One JetStream stream is the room bus: a node
+// hands each room message to the stream (SequenceRoom) instead of
+// delivering it, and every node reads the whole stream in order with one
+// ordered consumer and delivers each message to its own members with the
+// stream sequence as its offset (HistoryHandler.Sequenced). Every node thus
+// has the same offsets and the same epoch (derived from the stream's
+// creation), and a client can resume on any node.
 //
 // Goroutines, besides those of New:
 //   - the stream publisher (seqLoop) takes what the event loops queued and
