@@ -107,7 +107,8 @@ type Config struct {
 	// "History and recovery across nodes"): with History.Size above 0 and a
 	// Handler that is a HistoryHandler, New keeps room messages in a
 	// JetStream stream when the NATS server has JetStream, with these limits
-	// per room (MaxMsgsPerSubject = Size, MaxAge = TTL, MaxBytes = Memory),
+	// (MaxMsgsPerSubject = Size + StreamSlack, MaxAge = TTL, MaxBytes =
+	// Memory),
 	// and gives the Handler this node's copy of it. History.Epoch and
 	// History.Now are ignored: the stream decides the epoch. Zero: no shared
 	// history (each node keeps its own, if any).
