@@ -108,8 +108,7 @@ type Config struct {
 	// Handler that is a HistoryHandler, New keeps room messages in a
 	// JetStream stream when the NATS server has JetStream, with these limits
 	// (MaxMsgsPerSubject = Size + StreamSlack, MaxAge = TTL, MaxBytes =
-	// Memory),
-	// and gives the Handler this node's copy of it. History.Epoch and
+	// Memory), and gives the Handler this node's copy of it. History.Epoch and
 	// History.Now are ignored: the stream decides the epoch. Zero: no shared
 	// history (each node keeps its own, if any).
 	History history.Config
