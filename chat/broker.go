@@ -29,7 +29,9 @@ type Broker interface {
 	Nick(id, nick string)
 	Joined(id, room string)
 	Left(id, room string)
-	Closed(id string)
+	// Closed: the session left all its rooms; recoverable says its
+	// client may resume it (on another node too).
+	Closed(id string, recoverable bool)
 	// RemoteCount is the number of members of room on other nodes.
 	RemoteCount(room []byte) int
 	// RemoteMembers appends the members of room on other nodes.
@@ -75,10 +77,14 @@ type Sequencer interface {
 // history with the log's offset (m.Offset; 0 when the log was down and
 // the message travelled without one, and is then not recorded). local
 // says the message was sent from this node, whose sender (m.From) is
-// skipped. The broker's dispatcher calls it, in the log's order.
+// skipped, as is the connection m.Except names wherever it is. The
+// broker's dispatcher calls it, in the log's order.
 func (h *Hub) DeliverSequenced(m *Message, local bool) {
 	var skip *Session
-	if local && m.From != "" {
+	switch {
+	case m.Except != "":
+		skip = h.sessions.get([]byte(m.Except))
+	case local && m.From != "":
 		skip = h.sessions.get([]byte(m.From))
 	}
 	if h.hist != nil {

@@ -649,11 +649,11 @@ func (b *fakeBroker) PublishAll(m *chat.Message) {
 	b.record("publish all %q %s", m.Event, m.Data)
 }
 
-func (b *fakeBroker) Opened(id, nick, user string) { b.record("opened %s %q %q", id, nick, user) }
-func (b *fakeBroker) Nick(id, nick string)         { b.record("nick %s %q", id, nick) }
-func (b *fakeBroker) Joined(id, room string)       { b.record("joined %s %q", id, room) }
-func (b *fakeBroker) Left(id, room string)         { b.record("left %s %q", id, room) }
-func (b *fakeBroker) Closed(id string)             { b.record("closed %s", id) }
+func (b *fakeBroker) Opened(id, nick, user string)       { b.record("opened %s %q %q", id, nick, user) }
+func (b *fakeBroker) Nick(id, nick string)               { b.record("nick %s %q", id, nick) }
+func (b *fakeBroker) Joined(id, room string)             { b.record("joined %s %q", id, room) }
+func (b *fakeBroker) Left(id, room string)               { b.record("left %s %q", id, room) }
+func (b *fakeBroker) Closed(id string, recoverable bool) { b.record("closed %s", id) }
 
 func (b *fakeBroker) RemoteCount(room []byte) int {
 	b.mu.Lock()

@@ -255,7 +255,7 @@ func (h *Hub) Close(s *Session) {
 	h.open.Add(-1)
 	h.users.remove(s)
 	if h.broker != nil {
-		h.broker.Closed(s.id)
+		h.broker.Closed(s.id, h.Recovering() && recoverable(s.closeReason))
 	}
 	var report []byte
 	if h.backend != nil && h.backend.Handles(CallDisconnect) {
@@ -604,7 +604,10 @@ func encodeMessage(c Codec, m *Message) *payload.Shared {
 func (h *Hub) fanoutRoom(m *Message, skip *Session) {
 	if h.seq != nil {
 		// The shared log orders it; every node delivers it from there,
-		// this one too (DeliverSequenced).
+		// this one too (DeliverSequenced), skipping Except.
+		if skip != nil && skip.id != m.From {
+			m.Except = skip.id
+		}
 		h.seq.SequenceRoom(m)
 		return
 	}

@@ -158,6 +158,11 @@ type Message struct {
 	// backend sent (server API): Socket.IO clients get that event with
 	// Data as its one argument instead of "message".
 	Event string
+	// Except is a connection the message is not for (a backend's emit
+	// with except_self) when it travels through a Sequencer: the node
+	// that has that connection skips it. "" for none; a client's message
+	// skips its sender (From) instead.
+	Except string
 	// Offset is the message's place in the room's history (History): 0
 	// for a direct message, or when history is off.
 	Offset uint64

@@ -36,6 +36,9 @@ type Message struct {
 	// Offset is the message's stream sequence (HistoryHandler.Sequenced);
 	// 0 for a message without one.
 	Offset uint64
+	// Except is a connection the message is not for (chat.Message.Except):
+	// a server message (an emit with except_self) only.
+	Except string
 }
 
 // Presence tells local members that a remote member joined or left a room

@@ -480,7 +480,7 @@ func (c *Cluster) fromStream(sm streamMsg) {
 	*msg = Message{Room: w.room, From: strings.Clone(str(w.from)), Nick: strings.Clone(str(w.nick)),
 		User: strings.Clone(str(w.user)), Data: w.data, TS: w.ts, Attachments: w.atts,
 		Origin: str(w.origin), Event: strings.Clone(str(w.event)), EventArgs: w.mflag&msgEventArgs != 0,
-		Offset: sm.seq}
+		Offset: sm.seq, Except: strings.Clone(str(w.except))}
 	c.hh.Sequenced(msg, self)
 	*msg = Message{}
 }
@@ -530,7 +530,7 @@ func (c *Cluster) unsequenced(w *wireMsg, local bool) {
 	msg := &c.msg
 	*msg = Message{Room: w.room, From: str(w.from), Nick: str(w.nick), User: str(w.user), Data: w.data,
 		TS: w.ts, Attachments: w.atts, Origin: str(w.origin), Event: str(w.event),
-		EventArgs: w.mflag&msgEventArgs != 0}
+		EventArgs: w.mflag&msgEventArgs != 0, Except: str(w.except)}
 	c.hh.Sequenced(msg, local)
 	*msg = Message{}
 }

@@ -19,7 +19,7 @@ func (b hubBroker) Sequencing() bool { return b.c.Sequencing() }
 
 func (b hubBroker) SequenceRoom(m *chat.Message) {
 	b.c.SequenceRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
-		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs})
+		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs, Except: m.Except})
 }
 
 func (b hubBroker) PublishRoom(m *chat.Message) {
@@ -49,10 +49,9 @@ func (b hubBroker) Nick(id, nick string)         { b.c.LocalNick(id, nick) }
 func (b hubBroker) Joined(id, room string)       { b.c.LocalJoined(id, room) }
 func (b hubBroker) Left(id, room string)         { b.c.LocalLeft(id, room) }
 
-// Closed reports every close as recoverable: chat.Broker.Closed does not
-// say why the session closed (docs/cluster.md, "Recovery across nodes").
-func (b hubBroker) Closed(id string)            { b.c.LocalClosed(id, true) }
-func (b hubBroker) RemoteCount(room []byte) int { return b.c.RemoteCount(room) }
+// Closed tells the other nodes whether the session may be resumed.
+func (b hubBroker) Closed(id string, recoverable bool) { b.c.LocalClosed(id, recoverable) }
+func (b hubBroker) RemoteCount(room []byte) int        { return b.c.RemoteCount(room) }
 func (b hubBroker) RemoteRooms(dst map[string]int) {
 	b.c.RemoteRooms(dst)
 }
@@ -80,7 +79,7 @@ func (hh hubHandler) UseHistory(log chat.History) { hh.h.SetHistory(log) }
 func (hh hubHandler) Sequenced(m *Message, local bool) {
 	hh.h.DeliverSequenced(&chat.Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,
 		Data: m.Data, TS: m.TS, Attachments: m.Attachments, Event: m.Event, EventArgs: m.EventArgs,
-		Offset: m.Offset}, local)
+		Except: m.Except, Offset: m.Offset}, local)
 }
 
 // KeepRemote records the drop at the history's current position: a

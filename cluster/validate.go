@@ -172,7 +172,7 @@ func checkMessage(w *wireMsg, origin, self string, maxMsg int, may idRule) bool 
 		// A client's message: sent by a connection of the origin, no
 		// larger than a client may send, and never with an event (only
 		// the server's messages have one).
-		if !may(origin, w.from) || len(w.event) > 0 || w.mflag != 0 {
+		if !may(origin, w.from) || len(w.event) > 0 || w.mflag != 0 || len(w.except) > 0 {
 			return false
 		}
 		limit = maxMsg
@@ -182,7 +182,7 @@ func checkMessage(w *wireMsg, origin, self string, maxMsg int, may idRule) bool 
 	if !validNick(w.nick) || !validUser(w.user) || len(w.event) > maxEventLen || !utf8.Valid(w.event) {
 		return false
 	}
-	if w.mflag&^msgEventArgs != 0 {
+	if w.mflag&^msgEventArgs != 0 || len(w.except) > 0 && !wellFormedID(w.except) {
 		return false
 	}
 	if !validData(w.data, limit) {

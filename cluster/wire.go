@@ -76,17 +76,18 @@ type wireMsg struct {
 	origin []byte
 
 	// kindRoom, kindDirect, kindUser
-	room  []byte // kindDirect: the target connection id; kindUser: the user
-	from  []byte
-	nick  []byte
-	user  []byte
-	ts    int64
-	data  []byte
-	atts  [][]byte // reuses its backing array across decodes
-	event []byte   // optional, after the attachments (server API messages)
-	mflag byte     // message flags (msgEventArgs), after the event
-	epoch uint64   // kindState, kindHB, kindSnap
-	seq   uint64   // kindState, kindHB, kindSnap
+	room   []byte // kindDirect: the target connection id; kindUser: the user
+	from   []byte
+	nick   []byte
+	user   []byte
+	ts     int64
+	data   []byte
+	atts   [][]byte // reuses its backing array across decodes
+	event  []byte   // optional, after the attachments (server API messages)
+	mflag  byte     // message flags (msgEventArgs), after the event
+	except []byte   // a connection the message is not for, after the flags
+	epoch  uint64   // kindState, kindHB, kindSnap
+	seq    uint64   // kindState, kindHB, kindSnap
 
 	// kindState
 	op op
@@ -143,6 +144,10 @@ func appendMessage(b []byte, k kind, origin string, dest []byte, m *Message) []b
 			flags |= msgEventArgs
 		}
 		b = append(b, flags)
+		if m.Except != "" {
+			// Later still: nodes that predate it ignore it.
+			b = appendStr(b, m.Except)
+		}
 	}
 	return b
 }
@@ -337,6 +342,9 @@ func decodeBody(b []byte, w *wireMsg) error {
 			w.event = r.bytes()
 			if len(r.b) > 0 && r.err == nil {
 				w.mflag = r.byte1()
+			}
+			if len(r.b) > 0 && r.err == nil {
+				w.except = r.bytes()
 			}
 		}
 	case kindState:

@@ -8,6 +8,12 @@ import (
 func TestWireRoundTrip(t *testing.T) {
 	m := &Message{From: "a000001", Nick: "ann", User: "u1", Data: []byte(`{"x":1}`), TS: 1700000000123,
 		Attachments: [][]byte{{0, 1, 2}, {}}}
+	emit := &Message{Event: "news", EventArgs: true, Data: []byte(`[1]`), Except: "b000009"}
+	// optional says where a message's optional trailing fields (event,
+	// flags, except) start: each of them may be cut off whole.
+	optional := map[string]int{
+		"emit except one connection": len(appendMessage(nil, kindRoom, "a", []byte("r"), &Message{Data: emit.Data})),
+	}
 	tests := []struct {
 		name  string
 		enc   []byte
@@ -22,6 +28,11 @@ func TestWireRoundTrip(t *testing.T) {
 		}},
 		{"direct", appendMessage(nil, kindDirect, "a", []byte("b000009"), &Message{From: "x", TS: -5}), func(t *testing.T, w *wireMsg) {
 			if w.kind != kindDirect || string(w.room) != "b000009" || w.ts != -5 || len(w.atts) != 0 {
+				t.Fatalf("got %+v", w)
+			}
+		}},
+		{"emit except one connection", appendMessage(nil, kindRoom, "a", []byte("r"), emit), func(t *testing.T, w *wireMsg) {
+			if string(w.event) != "news" || w.mflag != msgEventArgs || string(w.except) != "b000009" {
 				t.Fatalf("got %+v", w)
 			}
 		}},
@@ -59,8 +70,12 @@ func TestWireRoundTrip(t *testing.T) {
 			}
 			tt.check(t, &w)
 			// Every proper prefix is truncated, never a panic or a success
-			// that reads past the end.
+			// that reads past the end — but a message's optional trailing
+			// fields (event, flags, except) may be cut off whole.
 			for i := 0; i < len(tt.enc); i++ {
+				if o := optional[tt.name]; o > 0 && i >= o {
+					break // the optional fields' own prefixes: checked whole above
+				}
 				if err := decode(tt.enc[:i], &w); err == nil && tt.name != "snapshot" {
 					t.Fatalf("prefix of %d bytes decoded", i)
 				}

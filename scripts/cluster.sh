@@ -61,7 +61,7 @@ echo "building gateway and nats-server..."
 go build -o "$work/gateway" ./cmd/gateway
 go build -o "$work/nats-server" github.com/nats-io/nats-server/v2
 
-start nats "$work/nats-server" -a 127.0.0.1 -p 14222
+start nats "$work/nats-server" -a 127.0.0.1 -p 14222 -js -sd "$work/jetstream" # JetStream: the shared room history (docs/cluster.md)
 
 for i in 1 2 3; do
   start "gw$i" "$work/gateway" -addr "127.0.0.1:1808$i" -admin-addr "127.0.0.1:1909$i" -api-addr "127.0.0.1:1919$i" \
