@@ -144,13 +144,6 @@ func (rs *records) drop(id string) {
 	delete(rs.m, id)
 }
 
-// len returns the number of records kept.
-func (rs *records) len() int {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	return len(rs.m)
-}
-
 // expire drops records past their window. Lock held.
 func (rs *records) expire(now int64) {
 	for len(rs.order) > 0 && rs.order[0].expires <= now {
