@@ -24,6 +24,15 @@ const (
 // session without completing the upgrade (as the reference server does).
 const upgradeTimeout = 10 * time.Second
 
+// closeLinger is how long the sid of a polling session that its client
+// closed while no GET was held still answers one GET, with a noop.
+// Requests on different connections are handled on different loops, so
+// a GET the client sent before its close (the official suites send both
+// at once) may be handled after it: it gets the noop it would have got
+// had it come first, not a 400. A client sends nothing after its close,
+// so the window only needs to cover that skew.
+const closeLinger = time.Second
+
 // Timings the official protocol test suites require.
 const (
 	conformancePingInterval   = 300 * time.Millisecond

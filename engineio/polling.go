@@ -15,6 +15,11 @@ import (
 // onGet handles a GET for the session, on its home loop.
 func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 	switch {
+	case ss.done && ss.srv.reg.takeLinger(ss, ss.home.Now()):
+		// A GET the client sent before it closed the session, handled
+		// after the close (closeLinger): it gets the noop it would have
+		// got held.
+		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, origin, keep)
 	case ss.done || ss.ws.Valid():
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
 	case ss.get.Valid():
@@ -35,6 +40,17 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 	default:
 		ss.get = get
 		ss.getOrigin, ss.getKeep = origin, keep
+	}
+}
+
+// releaseGet answers a held GET with a noop packet, which ends the poll
+// and nothing else (an upgrade's probe, the client's own close). On the
+// home loop.
+func (ss *session) releaseGet() {
+	if ss.get.Valid() && !ss.done {
+		get := ss.get
+		ss.get = netpoll.Parked{}
+		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, ss.getOrigin, ss.getKeep)
 	}
 }
 
@@ -73,9 +89,19 @@ func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
 		return
 	}
 	if err == errClose {
-		// The session ends before the answer: a client that has seen
-		// "ok" finds its sid forgotten and its slots free. Not the
-		// client leaving the namespace: it may resume.
+		// The client closed the session: the poll it left held ends with
+		// a noop, as the reference server's does (engine.io-protocol
+		// test suite, "forcefully closes the session"); the close packet
+		// is for a session the server ends. With no poll held, one may
+		// be on its way on another loop: the sid lingers for it. The
+		// session ends before the answer: a client that has seen "ok"
+		// finds its slots free and its sid forgotten (but for that one
+		// GET). Not the client leaving the namespace: it may resume.
+		if ss.get.Valid() {
+			ss.releaseGet()
+		} else {
+			ss.srv.linger(ss)
+		}
 		ss.close(chat.DisconnectTransport)
 	}
 	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)

@@ -49,6 +49,10 @@ type loopState struct {
 	// its handshakes opened that are still open (MaxSessionsPerConnection);
 	// an entry goes with its last session.
 	perConn map[netpoll.ConnID]int
+	// lingering lists the sessions homed here whose sids linger after
+	// their client closed them (registry.linger), oldest first: all
+	// linger equally long, so they expire from the front.
+	lingering []*session
 }
 
 // New returns the Engine.IO server for np and mounts it on Paths (and, in
@@ -57,6 +61,7 @@ func New(cfg Config, np *netpoll.Server) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, np: np, hub: np.Hub(), log: cfg.Logger, loops: make([]loopState, np.Loops())}
 	s.reg.m = make(map[string]*session)
+	s.reg.closed = make(map[string]lingerEntry)
 	np.Mount(s, Paths...)
 	if cfg.Conformance {
 		np.Mount(s, conformanceEchoPath)
@@ -89,7 +94,23 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 			ss.close(chat.DisconnectTokenExpired)
 		}
 	}
+	n := 0
+	for n < len(st.lingering) && s.reg.expireLinger(st.lingering[n], now) {
+		st.lingering[n] = nil
+		n++
+	}
+	st.lingering = st.lingering[n:]
 	s.Flush(lp)
+}
+
+// linger keeps the sid of ss, which its client is closing with no GET
+// held, for one more GET (closeLinger). On the home loop, before the
+// session leaves the registry, so that no GET finds the sid unknown in
+// between.
+func (s *Server) linger(ss *session) {
+	st := &s.loops[ss.home.Index()]
+	s.reg.linger(ss, ss.home.Now()+int64(closeLinger))
+	st.lingering = append(st.lingering, ss)
 }
 
 // Flush implements netpoll.Protocol: it answers the parked GETs of the
@@ -185,6 +206,11 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		return
 	}
 	ss := s.reg.get(q.SID)
+	if ss == nil && method == "GET" {
+		// Its client may have closed it a moment ago; the home loop
+		// decides (onGet).
+		ss = s.reg.lingering(q.SID)
+	}
 	if ss == nil {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
@@ -362,6 +388,16 @@ func (s *Server) httpError(x *netpoll.Exchange, err error) {
 type registry struct {
 	mu sync.Mutex
 	m  map[string]*session
+	// closed holds the sids that linger after their clients closed their
+	// sessions with no GET held (Server.linger), each until its
+	// deadline or its one GET.
+	closed map[string]lingerEntry
+}
+
+// lingerEntry is a lingering sid's session and deadline (Unix ns).
+type lingerEntry struct {
+	ss    *session
+	until int64
 }
 
 func (r *registry) get(sid string) *session {
@@ -376,6 +412,49 @@ func (r *registry) put(ss *session) {
 	r.mu.Unlock()
 }
 
+// linger keeps the sid of ss, which is closing, until until (Server.linger).
+func (r *registry) linger(ss *session, until int64) {
+	r.mu.Lock()
+	r.closed[ss.sid] = lingerEntry{ss, until}
+	r.mu.Unlock()
+}
+
+// lingering returns the closed session whose sid lingers, or nil.
+func (r *registry) lingering(sid string) *session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed[sid].ss
+}
+
+// takeLinger ends the lingering of ss's sid for a GET, and reports
+// whether it was still lingering at now: only one GET gets the noop.
+func (r *registry) takeLinger(ss *session, now int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.closed[ss.sid]
+	if !ok || e.ss != ss {
+		return false
+	}
+	delete(r.closed, ss.sid)
+	return now <= e.until
+}
+
+// expireLinger ends the lingering of ss's sid if its deadline has passed
+// at now (or it was taken), and reports whether it is over.
+func (r *registry) expireLinger(ss *session, now int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.closed[ss.sid]
+	switch {
+	case !ok || e.ss != ss:
+		return true
+	case now > e.until:
+		delete(r.closed, ss.sid)
+		return true
+	}
+	return false
+}
+
 func (r *registry) remove(ss *session) {
 	r.mu.Lock()
 	if r.m[ss.sid] == ss {
@@ -384,16 +463,28 @@ func (r *registry) remove(ss *session) {
 	r.mu.Unlock()
 }
 
-// claimUpgrade marks ss as upgrading; false if it already is (a second
-// WebSocket for one session is refused).
-func (r *registry) claimUpgrade(ss *session) bool {
+// Results of registry.claimUpgrade.
+const (
+	upgradeClaimed = iota // the WebSocket may probe the session
+	upgradeTaken          // another WebSocket probes or carries it
+	upgradeGone           // the session has ended
+)
+
+// claimUpgrade marks ss as upgrading for a WebSocket that names it. The
+// mark stays until that WebSocket's probe fails (releaseUpgrade), so a
+// second WebSocket for the session, while the first probes or after the
+// upgrade, finds it taken.
+func (r *registry) claimUpgrade(ss *session) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if ss.upgrading || r.m[ss.sid] != ss {
-		return false
+	switch {
+	case r.m[ss.sid] != ss:
+		return upgradeGone
+	case ss.upgrading:
+		return upgradeTaken
 	}
 	ss.upgrading = true
-	return true
+	return upgradeClaimed
 }
 
 func (r *registry) releaseUpgrade(ss *session) {

@@ -247,6 +247,15 @@ func (ss *session) closeChat() {
 	}
 }
 
+// endChat closes the chat session, if any, with d as the reason of its
+// close, which decides whether it may be resumed (chat.Hub.Resume).
+func (ss *session) endChat(d chat.Disconnect) {
+	if ss.chat != nil {
+		ss.chat.SetCloseReason(d.Metric.String())
+	}
+	ss.closeChat()
+}
+
 // heartbeat runs the Engine.IO heartbeat and the connect timeout, from
 // the sweep of the home loop. It reports whether the session must close,
 // and with what.
@@ -266,8 +275,10 @@ func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
 }
 
 // close ends the session with d: its rooms are left (with presence), a
-// parked GET gets a close packet, its WebSockets are closed with d, and
-// the sid is forgotten. On the home loop; closing twice is harmless.
+// parked GET gets a close packet (the server ends the session; when the
+// client does, onPost has released the GET with a noop first), its
+// WebSockets are closed with d, and the sid is forgotten. On the home
+// loop; closing twice is harmless.
 func (ss *session) close(d chat.Disconnect) {
 	if ss.done {
 		return
@@ -285,10 +296,7 @@ func (ss *session) close(d chat.Disconnect) {
 	if ss.counted {
 		srv.uncount(ss)
 	}
-	if ss.chat != nil {
-		ss.chat.SetCloseReason(d.Metric.String())
-	}
-	ss.closeChat()
+	ss.endChat(d)
 	if ss.get.Valid() {
 		get := ss.get
 		ss.get = netpoll.Parked{}

@@ -202,13 +202,11 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			}
 			ss.closeChat()
 		}
-		// The official test suite expects the reference server's
-		// behaviour: leaving the last namespace ends the connection. In
-		// chat mode the connection stays open so the client may connect
-		// again (socket.io-client closes it itself when it is done).
-		if conformance && ss.nsps == 0 {
-			return errClose
-		}
+		// The Engine.IO session stays open, in both modes, as the
+		// reference server's does (socket.io-protocol test suite, "should
+		// disconnect from the main namespace": the next frame is a
+		// ping): the client may connect again, and socket.io-client
+		// closes it itself when it is done.
 	case socketio.Event, socketio.BinaryEvent:
 		if bit == 0 || ss.nsps&bit == 0 {
 			return nil // not connected to that namespace: dropped

@@ -31,6 +31,10 @@ func (h directHandler) ID() string { return h.ss.chatID() }
 // upgradeWebSocket answers a WebSocket that names a long-polling session:
 // it probes, then carries, that session (the upgrade).
 //
+// A WebSocket for a session that another one already probes or carries
+// is opened and closed at once (ignoreWebSocket); one for a sid the
+// gateway does not know gets 400.
+//
 // Whoever presents the sid gets the session (its socket id, its rooms):
 // the sid is a bearer secret. The upgrade passes the checks of every
 // request for it (the origin before the sid is looked up, then the
@@ -49,8 +53,12 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 		x.Refuse(*ref)
 		return
 	}
-	if !s.reg.claimUpgrade(ss) {
+	switch s.reg.claimUpgrade(ss) {
+	case upgradeGone:
 		s.httpError(x, socketio.ErrUnknownSID)
+		return
+	case upgradeTaken:
+		s.ignoreWebSocket(x)
 		return
 	}
 	from := x.Loop()
@@ -77,6 +85,32 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 		s.reg.releaseUpgrade(ss)
 	}
 }
+
+// ignoreWebSocket answers a WebSocket for a session that another one
+// probes or carries: its handshake completes and it is closed at once
+// (1000), while the session goes on, as the reference server does
+// (engine.io-protocol test suite, "ignores WebSocket connection with same
+// sid after upgrade"): the client sees a WebSocket that closes, not a
+// failed handshake.
+//
+// open runs during the request's traffic handling, so the close frame
+// goes out right behind the 101 in the same write, and the client's late
+// messages are dropped (netpoll: a closing socket's messages are).
+func (s *Server) ignoreWebSocket(x *netpoll.Exchange) {
+	x.Upgrade(netpoll.Admission{}, func(sock netpoll.Socket) netpoll.SocketHandler {
+		sock.Disconnect(chat.DisconnectNormal)
+		return ignoredHandler{}
+	})
+}
+
+// ignoredHandler drives a WebSocket closed as it opened (ignoreWebSocket):
+// it carries nothing.
+type ignoredHandler struct{}
+
+func (ignoredHandler) OnMessage(ws.OpCode, []byte) error { return nil }
+func (ignoredHandler) Sweep(int64)                       {}
+func (ignoredHandler) Closed()                           {}
+func (ignoredHandler) ID() string                        { return "" }
 
 // relayHandler drives a WebSocket that probes, then carries, a
 // long-polling session homed on any loop. It runs on the socket's loop and
@@ -121,6 +155,13 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 			case chat.Disconnect:
 				d = e
 			}
+			if err == errClose {
+				// The client's Engine.IO close is socket.io's
+				// "transport close", as on a direct WebSocket or over
+				// polling: the chat session ends as one (the client may
+				// resume it), the socket with 1000.
+				ss.endChat(chat.DisconnectTransport)
+			}
 			ss.close(d)
 		}
 	})
@@ -157,13 +198,7 @@ func (h *relayHandler) Closed() {
 func (h *relayHandler) ID() string { return "" }
 
 // onProbe releases a parked GET so the client can finish the upgrade.
-func (ss *session) onProbe() {
-	if ss.get.Valid() && !ss.done {
-		get := ss.get
-		ss.get = netpoll.Parked{}
-		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, ss.getOrigin, ss.getKeep)
-	}
-}
+func (ss *session) onProbe() { ss.releaseGet() }
 
 // onUpgrade switches the session to WebSocket sock: packets still waiting
 // for a GET go first, then everything else.

@@ -720,7 +720,8 @@ func TestPollingConcurrentGET(t *testing.T) {
 }
 
 // TestPollingClientClose: a close packet from the client ends the session;
-// a parked GET gets the close packet.
+// a parked GET gets a noop, as from the reference server (a close packet
+// is for a session the server ends).
 func TestPollingClientClose(t *testing.T) {
 	g := pollGateway(t)
 	p := pollOpen(t, g.addr, "/socket.io/")
@@ -728,8 +729,8 @@ func TestPollingClientClose(t *testing.T) {
 	ch := pollAsyncGET(p.get, p.target(), nil)
 	pollExpectParked(t, ch, 100*time.Millisecond)
 	p.send("1")
-	if r := pollAwait(t, ch, "parked GET"); r.status != 200 || r.body != "1" {
-		t.Fatalf("parked GET: %d %q, want 200 \"1\"", r.status, r.body)
+	if r := pollAwait(t, ch, "parked GET"); r.status != 200 || r.body != "6" {
+		t.Fatalf("parked GET: %d %q, want 200 \"6\"", r.status, r.body)
 	}
 	pollExpectUnknownSID(t, pollDial(t, g.addr).do("GET", p.target(), nil, ""))
 	pollExpectUnknownSID(t, pollDial(t, g.addr).do("POST", p.target(), nil, "40"))
@@ -997,9 +998,8 @@ func TestPollingUpgrade(t *testing.T) {
 	if status != 101 {
 		t.Fatalf("upgrade WebSocket refused with %d", status)
 	}
-	if _, st := pollWSDial(t, g.addr, "/socket.io/", p.sid); st != 400 {
-		t.Fatalf("second WebSocket while probing: %d, want 400", st)
-	}
+	// A second WebSocket for the session is opened and closed at once.
+	sioExpectHandshakeThenClose(t, g.addr, "/socket.io/", p.sid)
 	pollWSWrite(t, ws, websocket.TextMessage, "2probe")
 	if _, s := pollWSRead(t, ws); s != "3probe" {
 		t.Fatalf("probe answered with %q", s)
@@ -1024,9 +1024,7 @@ func TestPollingUpgrade(t *testing.T) {
 
 	pollExpectError(t, pollDial(t, g.addr).do("GET", p.target(), nil, ""), 400, pollAnyCode)
 	pollExpectError(t, pollDial(t, g.addr).do("POST", p.target(), nil, "6"), 400, pollAnyCode)
-	if _, st := pollWSDial(t, g.addr, "/socket.io/", p.sid); st != 400 {
-		t.Fatalf("second WebSocket after the upgrade: %d, want 400", st)
-	}
+	sioExpectHandshakeThenClose(t, g.addr, "/socket.io/", p.sid)
 
 	// The session now lives and dies with the WebSocket.
 	ws.Close()
@@ -1055,18 +1053,29 @@ func TestPollingUpgradeFailedProbe(t *testing.T) {
 	deadline := time.Now().Add(pollWait)
 	for {
 		ws2, st := pollWSDial(t, g.addr, "/socket.io/", p.sid)
-		if st == 101 {
-			pollUpgrade(t, ws2)
+		if st != 101 {
+			t.Fatalf("second probe WebSocket: %d", st)
+		}
+		pollWSWrite(t, ws2, websocket.TextMessage, "2probe")
+		_ = ws2.SetReadDeadline(time.Now().Add(pollWait))
+		if _, b, err := ws2.ReadMessage(); err == nil {
+			if string(b) != "3probe" {
+				t.Fatalf("second probe answered with %q", b)
+			}
+			pollWSWrite(t, ws2, websocket.TextMessage, "5")
 			pollWSWrite(t, ws2, websocket.TextMessage, `422["ping"]`)
 			if _, s := pollWSRead(t, ws2); s != `432[{"ok":true}]` {
 				t.Fatalf("after the second probe: %q", s)
 			}
 			return
+		} else if !errorsAs(err, new(*websocket.CloseError)) {
+			t.Fatalf("second probe: %v", err)
 		}
-		// The first WebSocket's close reaches the session's loop
-		// asynchronously.
+		// Opened and closed: the first WebSocket's close reaches the
+		// session's loop asynchronously, and until then the session is
+		// still taken.
 		if time.Now().After(deadline) {
-			t.Fatalf("second probe still refused with %d", st)
+			t.Fatalf("second probe still closed after %v", pollWait)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -186,7 +186,9 @@ func TestSIOLimitsSessionsPerConnection(t *testing.T) {
 		d := pollDial(t, g.addr)
 		s := sioOpen(t, d, pollHandshake("/socket.io/"))
 		sioClose(t, g.addr, s)
-		pollExpectUnknownSID(t, pollDial(t, g.addr).do("GET", sioTarget(s, ""), nil, ""))
+		// A POST: a GET would get the one noop of a sid its client
+		// has just closed (engineio closeLinger).
+		pollExpectUnknownSID(t, pollDial(t, g.addr).do("POST", sioTarget(s, ""), nil, "6"))
 		sioOpen(t, d, pollHandshake("/socket.io/"))
 		sioRefused(t, d, d.do("GET", pollHandshake("/socket.io/"), nil, ""), 429, refusal)
 	})
@@ -242,7 +244,9 @@ func TestSIOLimitsSessionsCountAgainstLimits(t *testing.T) {
 		sioRefused(t, d, d.do("GET", pollHandshake("/socket.io/"), nil, ""), 503, "too many connections\n")
 		sioWaitConnections(t, g, 0)
 		e := pollDial(t, g.addr)
-		pollExpectUnknownSID(t, e.do("GET", sioTarget(sids[0], ""), nil, ""))
+		// A POST: a GET would get the one noop of a sid its client
+		// has just closed (engineio closeLinger).
+		pollExpectUnknownSID(t, e.do("POST", sioTarget(sids[0], ""), nil, "6"))
 		// The other sessions are unharmed (served over one connection:
 		// every other slot is taken).
 		sioWaitConnections(t, g, 0)
