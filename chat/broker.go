@@ -94,25 +94,7 @@ func (h *Hub) DeliverSequenced(m *Message, local bool) {
 			h.hist.Append(m)
 		}
 	}
-	snap := h.table.Snapshot(m.Room)
-	if snap == nil || snap.Count == 0 {
-		return
-	}
-	n := snap.Count
-	if skip != nil && h.table.Contains(m.Room, skip) {
-		n--
-	}
-	if n == 0 {
-		return
-	}
-	var p Payloads
-	h.encodeMessage(snap.Kinds, m, &p)
-	h.cfg.Metrics.Broadcast(n)
-	if skip != nil {
-		h.transport.Fanout(snap, skip, &p)
-	} else {
-		h.transport.Fanout(snap, nil, &p)
-	}
+	h.deliverLocal(m, skip)
 }
 
 // KeepRemote keeps for recovery a session that dropped on another node
@@ -265,12 +247,6 @@ func (h *Hub) deliverRoomLogged(m *Message) {
 	c.Offset = 0
 	h.hist.Lock()
 	h.hist.Append(&c)
-	snap := h.table.Snapshot(c.Room)
-	if snap != nil && snap.Count > 0 {
-		var p Payloads
-		h.encodeMessage(snap.Kinds, &c, &p)
-		h.cfg.Metrics.Broadcast(snap.Count)
-		h.transport.Fanout(snap, nil, &p)
-	}
+	h.deliverLocal(&c, nil)
 	h.hist.Unlock()
 }

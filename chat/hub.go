@@ -613,27 +613,36 @@ func (h *Hub) fanoutRoom(m *Message, skip *Session) {
 	}
 	h.hist.Lock()
 	h.hist.Append(m)
-	snap := h.table.Snapshot(m.Room)
-	n := 0
-	if snap != nil {
-		n = snap.Count
-		if skip != nil && n > 0 && h.table.Contains(m.Room, skip) {
-			n--
-		}
-	}
-	if n > 0 {
-		var p Payloads
-		h.encodeMessage(snap.Kinds, m, &p)
-		h.cfg.Metrics.Broadcast(n)
-		if skip != nil {
-			h.transport.Fanout(snap, skip, &p)
-		} else {
-			h.transport.Fanout(snap, nil, &p)
-		}
-	}
+	h.deliverLocal(m, skip)
 	h.hist.Unlock()
 	if h.broker != nil {
 		h.broker.PublishRoom(m)
+	}
+}
+
+// deliverLocal encodes room message m once per kind and hands it to the
+// transport for this node's members of m.Room but skip (nil: none). With
+// history on, the caller holds the history lock (the order of delivery is
+// the order of offsets).
+func (h *Hub) deliverLocal(m *Message, skip *Session) {
+	snap := h.table.Snapshot(m.Room)
+	if snap == nil || snap.Count == 0 {
+		return
+	}
+	n := snap.Count
+	if skip != nil && h.table.Contains(m.Room, skip) {
+		n--
+	}
+	if n == 0 {
+		return
+	}
+	var p Payloads
+	h.encodeMessage(snap.Kinds, m, &p)
+	h.cfg.Metrics.Broadcast(n)
+	if skip != nil {
+		h.transport.Fanout(snap, skip, &p)
+	} else {
+		h.transport.Fanout(snap, nil, &p) // no typed nil in the interface
 	}
 }
 

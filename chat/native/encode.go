@@ -56,16 +56,22 @@ func (c Codec) AppendRecovered(dst []byte, r *chat.Recovered) []byte {
 	dst = jsontext.AppendString(dst, r.Room)
 	dst = append(dst, `,"recovered":`...)
 	dst = strconv.AppendBool(dst, r.OK)
+	dst = c.appendMessages(dst, r.Messages, r.Position)
+	return append(dst, '}')
+}
+
+// appendMessages appends `,"messages":[…],"offset":N,"epoch":"…"`: msgs as
+// the "message" events they were, oldest first, and where the room stands.
+func (c Codec) appendMessages(dst []byte, msgs []chat.Message, pos chat.Position) []byte {
 	dst = append(dst, `,"messages":[`...)
-	for i := range r.Messages {
+	for i := range msgs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = c.AppendMessage(dst, &r.Messages[i])
+		dst = c.AppendMessage(dst, &msgs[i])
 	}
 	dst = append(dst, ']')
-	dst = appendPosition(dst, r.Position)
-	return append(dst, '}')
+	return appendPosition(dst, pos)
 }
 
 // appendPosition appends `,"offset":N,"epoch":"…"` when there is an epoch
@@ -132,15 +138,7 @@ func (c Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 	case chat.OpHistory:
 		dst = append(dst, `,"room":`...)
 		dst = jsontext.AppendString(dst, r.Room)
-		dst = append(dst, `,"messages":[`...)
-		for i := range r.Messages {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = c.AppendMessage(dst, &r.Messages[i])
-		}
-		dst = append(dst, ']')
-		dst = appendPosition(dst, r.Position)
+		dst = c.appendMessages(dst, r.Messages, r.Position)
 	case chat.OpRooms:
 		dst = append(dst, `,"rooms":[`...)
 		for i := range r.Rooms {
