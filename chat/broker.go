@@ -105,7 +105,9 @@ func (h *Hub) KeepRemote(id, user, nick string, rooms []string, offset uint64) {
 	if !h.Recovering() {
 		return
 	}
-	r := &record{id: id, user: user, nick: nick, rooms: rooms, offset: offset}
+	// The replica knows the user in force only: a session whose user the
+	// backend set resumes here for a token of that same user.
+	r := &record{id: id, holder: user, user: user, nick: nick, rooms: rooms, offset: offset}
 	if h.hist != nil {
 		r.epoch = h.hist.Epoch()
 	}

@@ -341,3 +341,58 @@ func TestResumeSocketIOReplaysEachMessage(t *testing.T) {
 		t.Fatalf("replayed: %v", texts(d))
 	}
 }
+
+// connectBackend accepts connects with a user and data of its own, and
+// records the bodies of event calls.
+type connectBackend struct {
+	events []string
+}
+
+func (b *connectBackend) Handles(k chat.CallKind) bool {
+	return k == chat.CallConnect || k == chat.CallEvent
+}
+
+func (b *connectBackend) Call(k chat.CallKind, body []byte, done func(chat.BackendAnswer)) {
+	if k == chat.CallConnect {
+		done(chat.BackendAnswer{Result: []byte(`{"user":"u-1","data":{"plan":"gold"},"rooms":["r"]}`)})
+		return
+	}
+	b.events = append(b.events, string(body))
+	done(chat.BackendAnswer{Result: []byte(`{}`)})
+}
+
+func (b *connectBackend) Disconnected([]byte) {}
+
+// TestResumeKeepsWhatTheBackendSet: a resumed session is not asked of the
+// backend again, so it keeps the user and data the connect answer set; the
+// token's holder (anonymous here) is who may resume it.
+func TestResumeKeepsWhatTheBackendSet(t *testing.T) {
+	f, _ := newHistoryHub(t, 10)
+	be := &connectBackend{}
+	f.hub.SetBackend(be)
+	s := f.hub.OpenPending(&fakePeer{}, 0, kindNative, nil)
+	f.hub.Connect(s, chat.ConnectInfo{}, func(err *chat.Error, d *chat.Disconnect) {
+		if err != nil || d != nil {
+			t.Fatalf("connect refused: %v %v", err, d)
+		}
+	})
+	tok := f.hub.SessionToken(s)
+	s.SetCloseReason("tcp")
+	f.hub.Close(s)
+
+	if resume(f, &fakePeer{}, 0, kindNative, identity(t, "u-1", nil), chat.ResumeRequest{Token: tok}) != nil {
+		t.Fatal("a token of user u-1 resumed an anonymous connection's session")
+	}
+	p := &fakePeer{}
+	r := resume(f, p, 0, kindNative, nil, chat.ResumeRequest{Token: tok})
+	if r == nil {
+		t.Fatal("the anonymous holder could not resume")
+	}
+	if r.User() != "u-1" || strings.Join(r.Rooms(), ",") != "r" {
+		t.Fatalf("resumed user %q rooms %v, want the backend's u-1 and [r]", r.User(), r.Rooms())
+	}
+	f.hub.Handle(r, &chat.Request{Op: chat.OpRPC, ID: []byte("1"), Event: []byte("e"), Args: []byte("[]")})
+	if len(be.events) != 1 || !strings.Contains(be.events[0], `"data":{"plan":"gold"}`) || !strings.Contains(be.events[0], `"user":"u-1"`) {
+		t.Fatalf("the backend's event call after the resume: %v", be.events)
+	}
+}

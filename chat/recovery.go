@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,11 +69,18 @@ type ResumeRequest struct {
 
 // record is a dropped session kept for recovery.
 type record struct {
-	id, user, nick string
-	rooms          []string
-	offset         uint64 // the log's last offset at the close
-	epoch          string // the log's epoch at the close
-	expires        int64  // Unix nanoseconds
+	id, nick string
+	// holder is the user of the token the session was opened with ("" if
+	// anonymous): only a connection of the same may resume it. user is the
+	// user in force, which the backend's connect answer may have set.
+	holder, user string
+	// data is what the backend's connect answer stored on the connection
+	// (its events carry it); a resumed session is not asked again.
+	data    json.RawMessage
+	rooms   []string
+	offset  uint64 // the log's last offset at the close
+	epoch   string // the log's epoch at the close
+	expires int64  // Unix nanoseconds
 }
 
 // Defaults of recovery bounds.
@@ -130,7 +138,7 @@ func (rs *records) take(id, user string, now int64) *record {
 	defer rs.mu.Unlock()
 	rs.expire(now)
 	r := rs.m[id]
-	if r == nil || r.user != user {
+	if r == nil || r.holder != user {
 		return nil
 	}
 	delete(rs.m, id)
@@ -222,8 +230,11 @@ func (h *Hub) keep(s *Session, offset uint64) {
 	if !h.Recovering() || !recoverable(s.closeReason) {
 		return
 	}
-	r := &record{id: s.id, user: s.User(), nick: s.Nick(), offset: offset,
+	r := &record{id: s.id, holder: s.ident.User(), user: s.User(), nick: s.Nick(), offset: offset,
 		rooms: append([]string(nil), s.rooms...)}
+	if s.calls != nil {
+		r.data = s.calls.data
+	}
 	if h.hist != nil {
 		r.epoch = h.hist.Epoch()
 	}
@@ -277,6 +288,13 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 	if rec.nick != "" {
 		nick := rec.nick
 		s.nick.Store(&nick)
+	}
+	if rec.user != rec.holder {
+		u := rec.user // set by the backend's connect answer
+		s.user.Store(&u)
+	}
+	if len(rec.data) > 0 {
+		s.calls = &calls{data: rec.data}
 	}
 	if h.hist != nil {
 		h.hist.Lock()
