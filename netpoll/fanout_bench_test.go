@@ -3,7 +3,6 @@ package netpoll
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -123,23 +122,9 @@ func BenchmarkReadPath(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	go func() {
-		// Skip whole frames without allocating, so that allocs/op counts
-		// the server alone.
 		var h [4]byte
 		for i := 0; i < b.N; i++ {
-			if _, err := io.ReadFull(br, h[:2]); err != nil {
-				done <- err
-				return
-			}
-			n := int(h[1] & 0x7f)
-			if n == 126 {
-				if _, err := io.ReadFull(br, h[2:4]); err != nil {
-					done <- err
-					return
-				}
-				n = int(h[2])<<8 | int(h[3])
-			}
-			if _, err := br.Discard(n); err != nil {
+			if err := skipFrame(br, &h); err != nil {
 				done <- err
 				return
 			}

@@ -2,9 +2,6 @@ package netpoll
 
 import (
 	"bufio"
-	"context"
-	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/history"
-	"github.com/chatgate/chatgate/rooms"
 )
 
 // BenchmarkRoomSendHistory measures a room message from a client to every
@@ -37,28 +33,11 @@ func BenchmarkRoomSendHistory(b *testing.B) {
 }
 
 func benchRoomSend(b *testing.B, members int, withHistory bool) {
-	cfg := Config{Loops: 2, MaxPending: 64 << 20, Limits: limitsOff, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.Addr = l.Addr().String()
-	l.Close()
-	hc := chat.Config{Codecs: Codecs()}
+	var hc chat.Config
 	if withHistory {
 		hc.History = history.NewMemory(history.Config{Size: 100, TTL: 5 * time.Minute, Memory: 256 << 20})
 	}
-	hub := chat.NewHub(hc, rooms.New(cfg.Loops))
-	srv := New(cfg, hub)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run() }()
-	<-srv.Ready()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}()
+	ts := startTestServerHub(b, Config{MaxPending: 64 << 20, Limits: limitsOff}, hc)
 
 	// frames counts the frames each receiver got after the joins.
 	var frames atomic.Int64
@@ -68,7 +47,7 @@ func benchRoomSend(b *testing.B, members int, withHistory bool) {
 	join := maskedText(`{"type":"join","room":"bench"}`)
 	var sender net.Conn
 	for i := 0; i < members; i++ {
-		nc, br := rawClient(b, cfg.Addr)
+		nc, br := rawClient(b, ts.addr)
 		conns = append(conns, nc)
 		readServerFrame(br) // welcome
 		nc.Write(join)
@@ -81,17 +60,7 @@ func benchRoomSend(b *testing.B, members int, withHistory bool) {
 			defer wg.Done()
 			var h [4]byte
 			for {
-				if _, err := io.ReadFull(br, h[:2]); err != nil {
-					return
-				}
-				n := int(h[1] & 0x7f)
-				if n == 126 {
-					if _, err := io.ReadFull(br, h[2:4]); err != nil {
-						return
-					}
-					n = int(h[2])<<8 | int(h[3])
-				}
-				if _, err := br.Discard(n); err != nil {
+				if skipFrame(br, &h) != nil {
 					return
 				}
 				if count && counting.Load() {
@@ -148,7 +117,7 @@ func benchRoomSend(b *testing.B, members int, withHistory bool) {
 	b.StopTimer()
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	deliveries := float64(b.N) * float64(members-1)
-	cpu := time.Duration(ru1.Utime.Nano()+ru1.Stime.Nano()-ru0.Utime.Nano()-ru0.Stime.Nano())
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(deliveries/cpu.Seconds(), "deliveries/cpu-s")

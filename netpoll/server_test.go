@@ -34,6 +34,13 @@ type testServer struct {
 
 func startTestServer(tb testing.TB, cfg Config) *testServer {
 	tb.Helper()
+	return startTestServerHub(tb, cfg, chat.Config{})
+}
+
+// startTestServerHub is startTestServer with a hub of config hc (its
+// Codecs default to the package's).
+func startTestServerHub(tb testing.TB, cfg Config, hc chat.Config) *testServer {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -46,7 +53,10 @@ func startTestServer(tb testing.TB, cfg Config) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hub := chat.NewHub(chat.Config{Codecs: Codecs()}, rooms.New(cfg.Loops))
+	if hc.Codecs == nil {
+		hc.Codecs = Codecs()
+	}
+	hub := chat.NewHub(hc, rooms.New(cfg.Loops))
 	ts := &testServer{srv: New(cfg, hub), hub: hub, addr: cfg.Addr, done: make(chan error, 1)}
 	go func() { ts.done <- ts.srv.Run() }()
 	select {
@@ -66,6 +76,24 @@ func startTestServer(tb testing.TB, cfg Config) *testServer {
 }
 
 const upgradeReq = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+// skipFrame reads past one server frame (unmasked, payload under 64 KiB)
+// into the caller's scratch h, without allocating, so that a benchmark's
+// allocs/op counts the server alone.
+func skipFrame(br *bufio.Reader, h *[4]byte) error {
+	if _, err := io.ReadFull(br, h[:2]); err != nil {
+		return err
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		if _, err := io.ReadFull(br, h[2:4]); err != nil {
+			return err
+		}
+		n = int(h[2])<<8 | int(h[3])
+	}
+	_, err := br.Discard(n)
+	return err
+}
 
 // maskedText builds a masked client text frame.
 func maskedText(payload string) []byte {
