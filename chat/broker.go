@@ -107,13 +107,7 @@ func (h *Hub) KeepRemote(id, user, nick string, rooms []string, offset uint64) {
 	}
 	// The replica knows the user in force only: a session whose user the
 	// backend set resumes here for a token of that same user.
-	r := &record{id: id, holder: user, user: user, nick: nick, rooms: rooms, offset: offset}
-	if h.hist != nil {
-		r.epoch = h.hist.Epoch()
-	}
-	now := h.cfg.Now()
-	r.expires = now.Add(h.cfg.RecoveryWindow).UnixNano()
-	h.recs.put(r, now.UnixNano())
+	h.putRecord(&record{id: id, holder: user, user: user, nick: nick, rooms: rooms, offset: offset})
 }
 
 // ForgetRecord drops the recovery record of id, if any: the session was

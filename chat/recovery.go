@@ -235,13 +235,18 @@ func (h *Hub) keep(s *Session, offset uint64) {
 	if s.calls != nil {
 		r.data = s.calls.data
 	}
+	h.putRecord(r)
+	h.cfg.Metrics.RecoveryKept()
+}
+
+// putRecord keeps r for the recovery window, under the history's epoch.
+func (h *Hub) putRecord(r *record) {
 	if h.hist != nil {
 		r.epoch = h.hist.Epoch()
 	}
 	now := h.cfg.Now()
 	r.expires = now.Add(h.cfg.RecoveryWindow).UnixNano()
 	h.recs.put(r, now.UnixNano())
-	h.cfg.Metrics.RecoveryKept()
 }
 
 // Resume opens a session for a client that presents a session token, on
