@@ -191,14 +191,7 @@ func (h *Hub) DeliverRoom(m *Message) {
 		h.deliverRoomLogged(m)
 		return
 	}
-	snap := h.table.Snapshot(m.Room)
-	if snap == nil || snap.Count == 0 {
-		return
-	}
-	var p Payloads
-	h.encodeMessage(snap.Kinds, m, &p)
-	h.cfg.Metrics.Broadcast(snap.Count)
-	h.transport.Fanout(snap, nil, &p)
+	h.deliverLocal(m, nil)
 }
 
 // DeliverDirect delivers a direct message from another node to local

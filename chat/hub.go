@@ -596,11 +596,12 @@ func encodeMessage(c Codec, m *Message) *payload.Shared {
 	return p
 }
 
-// fanoutRoom records room message m in the history (giving it its
-// offset) and delivers it to the members of m.Room on this node but skip,
+// fanoutRoom records room message m in the history, when it is on (giving
+// it its offset), and delivers it to the members of m.Room on this node but skip,
 // and hands it to the broker for the other nodes. The delivery happens
 // under the history lock, so every member gets a room's messages in offset
-// order. History on only; m escapes.
+// order. m escapes (a client's send without history keeps its own path,
+// which allocates nothing when nobody else is in the room).
 func (h *Hub) fanoutRoom(m *Message, skip *Session) {
 	if h.seq != nil {
 		// The shared log orders it; every node delivers it from there,
@@ -611,10 +612,14 @@ func (h *Hub) fanoutRoom(m *Message, skip *Session) {
 		h.seq.SequenceRoom(m)
 		return
 	}
-	h.hist.Lock()
-	h.hist.Append(m)
+	if h.hist != nil {
+		h.hist.Lock()
+		h.hist.Append(m)
+	}
 	h.deliverLocal(m, skip)
-	h.hist.Unlock()
+	if h.hist != nil {
+		h.hist.Unlock()
+	}
 	if h.broker != nil {
 		h.broker.PublishRoom(m)
 	}

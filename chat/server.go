@@ -25,22 +25,7 @@ type Describer interface {
 // room on this node and hands it to the broker for the others. event, when
 // set, names the Socket.IO event (see Message.Event).
 func (h *Hub) Publish(room, data []byte, event string) {
-	m := Message{Room: room, Data: data, Event: event, TS: h.cfg.Now().UnixMilli()}
-	if h.hist != nil {
-		h.fanoutRoom(&m, nil)
-		return
-	}
-	if h.broker != nil {
-		h.broker.PublishRoom(&m)
-	}
-	snap := h.table.Snapshot(room)
-	if snap == nil || snap.Count == 0 {
-		return
-	}
-	var p Payloads
-	h.encodeMessage(snap.Kinds, &m, &p)
-	h.cfg.Metrics.Broadcast(snap.Count)
-	h.transport.Fanout(snap, nil, &p)
+	h.fanoutRoom(&Message{Room: room, Data: data, Event: event, TS: h.cfg.Now().UnixMilli()}, nil)
 }
 
 // SendLocal delivers a message from the server to connection id if it is
