@@ -29,6 +29,7 @@ const (
 	stateOpen                     // WebSocket open
 	stateClosing                  // close frame sent, waiting for the peer's
 	stateParked                   // HTTP request held by a protocol (Exchange.Park), response pending
+	stateFlushing                 // a final response still being sent: closed once it is out (sweep)
 	stateClosed                   // gone; late tasks skip it
 )
 
@@ -68,8 +69,9 @@ type conn struct {
 	// forwarding headers' client.
 	ip [16]byte
 	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
-	// time of the last inbound bytes (stateOpen) or the close-handshake
-	// deadline (stateClosing), all in Unix nanoseconds.
+	// time of the last inbound bytes (stateOpen), the close-handshake
+	// deadline (stateClosing) or the deadline of sending a final
+	// response (stateFlushing), all in Unix nanoseconds.
 	stamp    int64
 	sweepIdx int32 // index in lp.conns
 	pendIdx  int32 // 1 + index in lp.pending while frames are queued, else 0
@@ -131,6 +133,16 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	if len(lp.wbuf) > 0 {
 		_, _ = c.gc.Write(lp.wbuf)
 		lp.srv.m.BytesSent(len(lp.wbuf))
+	}
+	if action == gnet.Close && c.state == stateClosed && c.why == metrics.CloseHTTP && c.gc.OutboundBuffered() > 0 {
+		// A final response larger than the socket took at once (a
+		// static file such as the Socket.IO client bundle): gnet's
+		// close writes only what the socket takes at that moment and
+		// drops the rest, so the connection stays until the sweep sees
+		// the response out, or its deadline passes.
+		c.state = stateFlushing
+		c.stamp = lp.srv.now() + int64(lp.srv.cfg.HandshakeTimeout)
+		action = gnet.None
 	}
 	if cap(lp.wbuf) > 1<<20 {
 		lp.wbuf = nil // do not pin a huge echo buffer forever

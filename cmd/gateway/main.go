@@ -34,6 +34,7 @@ import (
 	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/proxy"
 	"github.com/chatgate/chatgate/rooms"
+	"github.com/chatgate/chatgate/sioclient"
 	"github.com/chatgate/chatgate/web"
 )
 
@@ -78,6 +79,8 @@ type options struct {
 	roomsList      chat.RoomsList
 	history        history.Config
 	recoveryWindow time.Duration
+	serveClient    bool   // -sio-serve-client
+	clientDir      string // -sio-client-dir
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -97,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.eio.ConnectTimeout, "sio-connect-timeout", engineio.DefaultConnectTimeout, "Socket.IO: close a client that has not connected a namespace by then")
 	fs.IntVar(&o.eio.MaxSessionsPerConnection, "max-sessions-per-connection", engineio.DefaultMaxSessionsPerConnection, "Socket.IO long-polling: sessions one keep-alive connection may have opened and still open (429 above; a trusted proxy's connections are not bounded; -1 = unlimited)")
 	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
+	fs.BoolVar(&o.serveClient, "sio-serve-client", true, "Socket.IO: serve the socket.io-client browser bundle at /socket.io/socket.io.js (and .min.js, .esm.min.js, .msgpack.min.js, .map)")
+	fs.StringVar(&o.clientDir, "sio-client-dir", sioclient.DefaultDir, "Socket.IO: directory of the bundle's files, the dist/ folder of the pinned socket.io-client npm package (install: npm ci --prefix sioclient)")
 	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
@@ -387,6 +392,23 @@ func run(args []string, stderr io.Writer) error {
 	}
 	for path, h := range web.Routes() {
 		srv.Handle(path, h) // the browser chat page and client.js
+	}
+	if o.serveClient {
+		bundle, err := sioclient.Load(o.clientDir)
+		switch {
+		case errors.Is(err, sioclient.ErrNotInstalled):
+			// A fresh checkout still runs; pages that load the bundle
+			// get a 404 saying what this says.
+			log.Warn("socket.io client bundle not installed: /socket.io/socket.io.js answers 404",
+				"dir", o.clientDir, "install", sioclient.InstallHint)
+		case err != nil:
+			return fmt.Errorf("-sio-client-dir: %w", err)
+		default:
+			log.Info("serving the socket.io client bundle", "version", bundle.Version, "dir", o.clientDir)
+		}
+		for path, h := range bundle.Routes() {
+			srv.Handle(path, h)
+		}
 	}
 
 	adm := admin.New(o.adminAddr, m, log)
