@@ -38,8 +38,9 @@ func startTestServer(tb testing.TB, cfg Config) *testServer {
 }
 
 // startTestServerHub is startTestServer with a hub of config hc (its
-// Codecs default to the package's).
-func startTestServerHub(tb testing.TB, cfg Config, hc chat.Config) *testServer {
+// Codecs default to the package's); each setup runs on the server before
+// Run (Handle, Mount).
+func startTestServerHub(tb testing.TB, cfg Config, hc chat.Config, setup ...func(*Server)) *testServer {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -58,6 +59,9 @@ func startTestServerHub(tb testing.TB, cfg Config, hc chat.Config) *testServer {
 	}
 	hub := chat.NewHub(hc, rooms.New(cfg.Loops))
 	ts := &testServer{srv: New(cfg, hub), hub: hub, addr: cfg.Addr, done: make(chan error, 1)}
+	for _, f := range setup {
+		f(ts.srv)
+	}
 	go func() { ts.done <- ts.srv.Run() }()
 	select {
 	case <-ts.srv.Ready():
