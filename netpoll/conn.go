@@ -29,7 +29,7 @@ const (
 	stateOpen                     // WebSocket open
 	stateClosing                  // close frame sent, waiting for the peer's
 	stateParked                   // HTTP request held by a protocol (Exchange.Park), response pending
-	stateFlushing                 // a final response still being sent: closed once it is out (sweep)
+	stateSending                  // a final response still being sent: closed once it is out (sweep)
 	stateClosed                   // gone; late tasks skip it
 )
 
@@ -71,7 +71,7 @@ type conn struct {
 	// stamp is, by state: the handshake deadline (stateHTTP), the coarse
 	// time of the last inbound bytes (stateOpen), the close-handshake
 	// deadline (stateClosing) or the deadline of sending a final
-	// response (stateFlushing), all in Unix nanoseconds.
+	// response (stateSending), all in Unix nanoseconds.
 	stamp    int64
 	sweepIdx int32 // index in lp.conns
 	pendIdx  int32 // 1 + index in lp.pending while frames are queued, else 0
@@ -140,7 +140,7 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 		// close writes only what the socket takes at that moment and
 		// drops the rest, so the connection stays until the sweep sees
 		// the response out, or its deadline passes.
-		c.state = stateFlushing
+		c.state = stateSending
 		c.stamp = lp.srv.now() + int64(lp.srv.cfg.HandshakeTimeout)
 		action = gnet.None
 	}

@@ -325,7 +325,7 @@ func (lp *loop) sweep() {
 				c.state = stateClosed
 				_ = lp.el.Close(c.gc)
 			}
-		case stateFlushing:
+		case stateSending:
 			// Closed once the response is out; a client that does not
 			// read it within the handshake timeout loses the rest.
 			if c.gc.OutboundBuffered() == 0 || now > c.stamp {

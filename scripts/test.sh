@@ -32,6 +32,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 (cd examples/rooms && npm ci --no-audit --no-fund --loglevel=error)
+# The socket.io-client bundle the gateway serves at /socket.io/socket.io.js
+# (package sioclient; the pinned version is in sioclient/package.json).
+(cd sioclient && npm ci --no-audit --no-fund --loglevel=error)
 
 step "installing Chromium, nginx and haproxy for the browser and proxy tests"
 # From Debian's packages; the tests fail (rather than skip) without them.

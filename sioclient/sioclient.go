@@ -210,7 +210,7 @@ func (b *Bundle) compress() {
 		f := b.files[name]
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
-		_, _ = zw.Write(f.ok.Body)                                // a bytes.Buffer does not fail
+		_, _ = zw.Write(f.ok.Body)                               // a bytes.Buffer does not fail
 		_ = zw.Close()
 		gz := f.ok
 		gz.Body = buf.Bytes()

@@ -193,8 +193,9 @@ func (a *app) routes(dir, gatewayURL string) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintf(w, "// Written by the example backend (-gateway-url).\nwindow.CHATGATE_URL = %s;\n", u)
 	})
-	// Until the gateway serves /socket.io/socket.io.js itself, the page
-	// loads the client from the example's own npm dependency.
+	// The page loads the client from the example's own npm dependency,
+	// beside the page (the gateway serves the same bundle at
+	// /socket.io/socket.io.js too; docs/socketio.md).
 	mux.Handle("GET /socket.io-client/", http.StripPrefix("/socket.io-client/",
 		http.FileServer(http.Dir(filepath.Join(dir, "node_modules", "socket.io-client", "dist")))))
 	mux.Handle("GET /", http.FileServer(http.Dir(filepath.Join(dir, "public"))))
