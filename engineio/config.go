@@ -141,6 +141,12 @@ func (c *Config) corsAllowed(origin []byte) bool {
 	return false
 }
 
+// CORSHeaders returns h with the CORS headers for a request from origin
+// added when the origin is allowed (-sio-cors-origins), for other answers
+// under the Socket.IO path (the client bundle, package sioclient), as
+// socket.io's server applies its cors option to them.
+func (c *Config) CORSHeaders(origin []byte, h []string) []string { return c.corsHeaders(origin, h) }
+
 // corsHeaders adds the CORS headers for a request from origin, when the
 // origin is allowed (-sio-cors-origins).
 func (c *Config) corsHeaders(origin []byte, h []string) []string {

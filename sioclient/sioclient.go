@@ -84,6 +84,12 @@ type Bundle struct {
 	// Version is the socket.io-client version the files come from (its
 	// package.json); empty when they are missing or the version is unknown.
 	Version string
+	// CORS, when set before Routes, returns the headers h with the CORS
+	// headers for a request from origin added when that origin is
+	// allowed (engineio.Config.CORSHeaders): a page elsewhere may then
+	// import the ESM build, as with socket.io's cors option. h is the
+	// handler's own copy.
+	CORS    func(origin []byte, h []string) []string
 	files   map[string]*file
 	missing netpoll.Response
 }
@@ -239,7 +245,19 @@ func (b *Bundle) Routes() map[string]netpoll.HandlerFunc {
 			m[Prefix+name] = b.serveMissing
 			continue
 		}
-		m[Prefix+name] = b.files[name].serve
+		f := b.files[name]
+		if b.CORS == nil {
+			m[Prefix+name] = f.serve
+			continue
+		}
+		m[Prefix+name] = func(r *netpoll.Request) netpoll.Response {
+			resp := f.serve(r)
+			if origin := r.Header("Origin"); len(origin) > 0 {
+				// A copy: the file's header lines are shared.
+				resp.Header = b.CORS(origin, append([]string(nil), resp.Header...))
+			}
+			return resp
+		}
 	}
 	return m
 }

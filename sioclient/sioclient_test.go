@@ -199,6 +199,48 @@ func TestGzip(t *testing.T) {
 	}
 }
 
+// With CORS set, a request with an Origin gets what CORS adds, and the
+// file's shared header lines stay as they were.
+func TestCORS(t *testing.T) {
+	b, err := Load(fakePackage(t, `{"name":"socket.io-client","version":"4.8.4"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.CORS = func(origin []byte, h []string) []string {
+		if string(origin) != "https://app.example" {
+			return h
+		}
+		return append(h, "Access-Control-Allow-Origin: "+string(origin))
+	}
+	h := b.Routes()["/socket.io/socket.io.esm.min.js"]
+	for _, tt := range []struct{ origin, want string }{
+		{"https://app.example", "https://app.example"},
+		{"https://other.example", ""},
+		{"", ""},
+		{"https://app.example", "https://app.example"},
+	} {
+		var resp netpoll.Response
+		if tt.origin == "" {
+			resp = h(request())
+		} else {
+			resp = h(request("Origin: " + tt.origin))
+		}
+		if got := header(resp, "Access-Control-Allow-Origin"); got != tt.want || resp.Status != 200 {
+			t.Errorf("Origin %q: status %d, Access-Control-Allow-Origin %q, want 200, %q", tt.origin, resp.Status, got, tt.want)
+		}
+		if len(resp.Header) != 3+btoi(tt.want != "") {
+			t.Errorf("Origin %q: header lines %q", tt.origin, resp.Header)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func TestMissingDirectory(t *testing.T) {
 	b, err := Load(filepath.Join(t.TempDir(), "nope"))
 	if !errors.Is(err, ErrNotInstalled) || b == nil {

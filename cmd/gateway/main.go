@@ -406,6 +406,7 @@ func run(args []string, stderr io.Writer) error {
 		default:
 			log.Info("serving the socket.io client bundle", "version", bundle.Version, "dir", o.clientDir)
 		}
+		bundle.CORS = o.eio.CORSHeaders // -sio-cors-origins, as for Engine.IO's answers
 		for path, h := range bundle.Routes() {
 			srv.Handle(path, h)
 		}

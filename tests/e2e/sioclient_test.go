@@ -171,6 +171,33 @@ func TestSocketIOClientBundleServed(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.HasPrefix(body, []byte(`0{"sid":`)) {
 		t.Fatalf("Engine.IO handshake beside the bundle: status %d, body %q", resp.StatusCode, body)
 	}
+	// No CORS without -sio-cors-origins.
+	resp, _ = bundleGet(t, "GET", "http://"+g.addr+"/socket.io/socket.io.esm.min.js", map[string]string{"Origin": "https://app.example"})
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != 200 || got != "" {
+		t.Errorf("without -sio-cors-origins: status %d, Access-Control-Allow-Origin %q", resp.StatusCode, got)
+	}
+}
+
+// -sio-cors-origins applies to the bundle as to Engine.IO's answers (as
+// socket.io's cors option does), so a page elsewhere may import the ESM
+// build.
+func TestSocketIOClientBundleCORS(t *testing.T) {
+	dir, _ := bundleDir(t)
+	g := startGateway(t, "-sio-client-dir", dir, "-sio-cors-origins", "https://app.example")
+	url := "http://" + g.addr + "/socket.io/socket.io.esm.min.js"
+	for origin, want := range map[string]string{"https://app.example": "https://app.example", "https://other.example": "", "": ""} {
+		h := map[string]string{}
+		if origin != "" {
+			h["Origin"] = origin
+		}
+		resp, _ := bundleGet(t, "GET", url, h)
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); resp.StatusCode != 200 || got != want {
+			t.Errorf("Origin %q: status %d, Access-Control-Allow-Origin %q, want 200, %q", origin, resp.StatusCode, got, want)
+		}
+		if want != "" && resp.Header.Get("ETag") == "" {
+			t.Errorf("Origin %q: the file's headers are gone: %v", origin, resp.Header)
+		}
+	}
 }
 
 // TestSocketIOClientBundleSlowReader: a response bigger than the socket
