@@ -14,7 +14,7 @@ import (
 // (Stats.Invalid). The bounds are chat's.
 const (
 	maxRoomLen   = chat.MaxRoomKeyLen // bytes: a room key, namespace included
-	maxNickRunes = chat.MaxNickLen // characters
+	maxNickRunes = chat.MaxNickLen    // characters
 	maxNickBytes = 4 * maxNickRunes
 	// maxUserLen bounds a user id: chat's bound of one a backend sets
 	// (token subjects are shorter).
