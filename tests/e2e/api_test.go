@@ -667,7 +667,7 @@ func TestAPIBatch(t *testing.T) {
 	if len(replies) != 8 {
 		t.Fatalf("%d replies, want 8: %+v", len(replies), replies)
 	}
-	results := []string{`{}`, `{"delivered":1}`, `{"rooms":[{"room":"b1","count":1}]}`, "", "", "", "", `{"delivered":0}`}
+	results := []string{`{}`, `{"delivered":1}`, `{"rooms":[{"room":"b1","namespace":"/","count":1}]}`, "", "", "", "", `{"delivered":0}`}
 	codes := []string{"", "", "", apiclient.CodeUnknownMethod, apiclient.CodeBadRequest, apiclient.CodeBadRequest, apiclient.CodeNotFound, ""}
 	for i, r := range replies {
 		switch {
