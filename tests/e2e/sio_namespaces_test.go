@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatgate/chatgate/apiclient"
 )
@@ -328,5 +330,68 @@ func TestSocketIODynamicNamespaces(t *testing.T) {
 	be.mu.Unlock()
 	if asked != 32 {
 		t.Fatalf("the backend was asked %d times, want 32", asked)
+	}
+}
+
+// TestClusterNamespaceRooms: rooms per namespace across the nodes of a
+// cluster with JetStream history: an /admin room message crosses nodes
+// to /admin's members only, with the namespace and the plain room name;
+// counts, member lists and history are the namespace's. The room name is
+// the longest allowed, so its key (namespace included) is longer than a
+// room name, and the cluster must carry it.
+func TestClusterNamespaceRooms(t *testing.T) {
+	nats := startNATSServer(t, true)
+	var nodes []*gateway
+	for _, tag := range []string{"s1", "s2"} {
+		nodes = append(nodes, startGateway(t, "-nats", nats, "-node", tag, "-cluster-key", chKey, "-sio-namespaces", "/admin", "-presence=false"))
+	}
+	for _, g := range nodes {
+		metricReaches(t, g, "chatgate_cluster_history_sequencing", 1)
+	}
+	room := "lobby" + strings.Repeat("x", 123)
+	q := strconv.Quote(room)
+	a1 := sioDial(t, nodes[0], true)
+	a1Sid := a1.connect("40/admin,", "/admin")
+	a1.send(`42/admin,1["join",` + q + `]`)
+	a1.expect(`43/admin,1[{"room":` + q + `,"count":1}]`)
+	root2 := dial(t, nodes[1])
+	root2.request(map[string]any{"type": "join", "room": room})
+	a2 := sioDial(t, nodes[1], true)
+	a2.connect("40/admin,", "/admin")
+	eventually(t, 5*time.Second, "node 2 counts /admin's member on node 1", func() bool {
+		a2.send(`42/admin,1["join",` + q + `]`)
+		if strings.Contains(a2.nextText(), `"count":2`) {
+			return true
+		}
+		a2.send(`42/admin,2["leave",` + q + `]`)
+		a2.nextText()
+		return false
+	})
+	if n := memberCount(root2, room); n != 1 {
+		t.Fatalf("/'s room has %d members, want 1 (only the native client)", n)
+	}
+
+	a1.send(`42/admin,3["message",{"room":` + q + `,"data":"x-node"}]`)
+	a1.expect(`43/admin,3[{"ok":true}]`)
+	expectPrefix(a2, `42/admin,["message",{"room":`+q+`,"from":"`+a1Sid+`"`, `"data":"x-node"`)
+	// "/" on node 2 gets nothing of it: its next message is this one.
+	n1 := dial(t, nodes[0])
+	n1.request(map[string]any{"type": "join", "room": room})
+	n1.request(map[string]any{"type": "send", "room": room, "data": "root-marker"})
+	if m := root2.readType("message"); m["data"] != "root-marker" {
+		t.Fatalf("/'s member on node 2 got %v, want the marker", m)
+	}
+
+	// History of /admin's room on node 2: the message, under its plain
+	// room name; "/"'s room has only the marker.
+	a2.send(`42/admin,4["history",` + q + `]`)
+	h := sioAck(a2, "43/admin,4")
+	msgs, _ := h["messages"].([]any)
+	if h["room"] != room || len(msgs) != 1 || msgs[0].(map[string]any)["data"] != "x-node" || msgs[0].(map[string]any)["room"] != room {
+		t.Fatalf("/admin history %v, want the one x-node message", h)
+	}
+	r := root2.request(map[string]any{"type": "history", "room": room})
+	if ms, _ := r["messages"].([]any); len(ms) != 1 || ms[0].(map[string]any)["data"] != "root-marker" {
+		t.Fatalf("/ history %v, want only the marker", r)
 	}
 }
