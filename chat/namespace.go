@@ -70,13 +70,18 @@ func RoomKeyString(nsp, room string) string {
 	return nsp + string(rune(NamespaceSep)) + room
 }
 
+// rootNsp is what SplitRoom returns for "/", shared: no allocation on the
+// hot path.
+var rootNsp = []byte(RootNamespace)
+
 // SplitRoom splits a room key into its namespace ("/" for a plain name)
-// and its room name; both alias key.
+// and its room name; both alias key, or for "/" a shared slice: neither
+// may be modified.
 func SplitRoom(key []byte) (nsp, room []byte) {
 	if i := bytes.IndexByte(key, NamespaceSep); i >= 0 {
 		return key[:i], key[i+1:]
 	}
-	return []byte(RootNamespace), key
+	return rootNsp[:1:1], key
 }
 
 // SplitRoomString is SplitRoom for strings.
@@ -89,8 +94,10 @@ func SplitRoomString(key string) (nsp, room string) {
 
 // RoomName returns the room name of key, without its namespace.
 func RoomName(key []byte) []byte {
-	_, room := SplitRoom(key)
-	return room
+	if i := bytes.IndexByte(key, NamespaceSep); i >= 0 {
+		return key[i+1:]
+	}
+	return key
 }
 
 // InNamespace reports whether room key belongs to namespace nsp.
