@@ -213,6 +213,19 @@ func TestSocketIONamespacesShareConnection(t *testing.T) {
 		t.Fatalf("API join of a / socket to an /admin room: %v, want not_found", err)
 	}
 
+	// The API disconnects the /admin socket: "1/admin," as socket.io's
+	// socket.disconnect(); "/" stays connected.
+	if n, err := api.Disconnect(ctx, apiclient.ClientTarget(adminSid), 0, ""); err != nil || n != 1 {
+		t.Fatalf("API disconnect of the /admin socket: %d, %v", n, err)
+	}
+	c.expect(`41/admin,`)
+	c.send(`42/admin,3["ping"]`) // not connected to /admin any more: dropped
+	c.send(`423["ping"]`)
+	c.expect(`433[{"ok":true}]`)
+	adminSid = c.connect("40/admin,", "/admin")
+	c.send(`42/admin,2["join","lobby"]`)
+	c.expect(`43/admin,2[{"room":"lobby","count":1}]`)
+
 	// Leaving /admin leaves "/" connected.
 	c.send(`41/admin,`)
 	c.send(`42/admin,3["ping"]`) // not connected to /admin any more: dropped
@@ -267,6 +280,24 @@ func TestSocketIONamespaceRefusals(t *testing.T) {
 	c.connect("40/n39,", "/n39")
 	c.send(`42/n39,1["ping"]`)
 	c.expect(`43/n39,1[{"ok":true}]`)
+}
+
+// TestSocketIONamespaceAuth: a namespace's CONNECT carries the token as
+// "/"'s does; without one (-auth-required) it is refused on its namespace,
+// and the user of a token is the socket's.
+func TestSocketIONamespaceAuth(t *testing.T) {
+	g := startGateway(t, "-jwt-secret", hdSecret, "-auth-required", "-sio-namespaces", "/admin")
+	c := sioDial(t, g, true)
+	c.send("40/admin,")
+	expectPrefix(c, `44/admin,{"message":"unauthorized","data":{"reason":`)
+	c.send(`40/admin,{"token":"` + hdHS256(t, hdClaims("ann")) + `"}`)
+	expectPrefix(c, `40/admin,{"sid":"`)
+	c.send(`42/admin,1["join","lobby"]`)
+	c.expect(`43/admin,1[{"room":"lobby","count":1}]`)
+	c.send(`42/admin,2["members","lobby"]`)
+	if m := sioAck(c, "43/admin,2")["members"].([]any); len(m) != 1 || m[0].(map[string]any)["user"] != "ann" {
+		t.Fatalf("members %v, want ann's socket", m)
+	}
 }
 
 // TestSocketIODynamicNamespaces: with -proxy-connect-url, a CONNECT to
