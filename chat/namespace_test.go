@@ -154,3 +154,61 @@ func TestWithNamespace(t *testing.T) {
 		}
 	}
 }
+
+// recordingBackend answers every call of kind with answer and keeps the
+// bodies it got.
+type recordingBackend struct {
+	syncBackend
+	bodies []string
+}
+
+func (b *recordingBackend) Call(k chat.CallKind, body []byte, done func(chat.BackendAnswer)) {
+	b.bodies = append(b.bodies, string(body))
+	b.syncBackend.Call(k, body, done)
+}
+
+// TestNamespaceBackendCommands: a backend's commands for a session of
+// "/admin" join its namespace's rooms, an emit to a room goes to the
+// caller's namespace or to the one it names, and the event call tells the
+// backend the namespace and the rooms by their plain names.
+func TestNamespaceBackendCommands(t *testing.T) {
+	f := newHub(t, chat.Config{})
+	be := &recordingBackend{syncBackend: syncBackend{kind: chat.CallEvent, answer: chat.BackendAnswer{
+		Result: []byte(`{"commands":[{"join":"lobby"},{"emit":{"event":"e","args":[{"n":1}],"to":{"room":"lobby"}}},` +
+			`{"emit":{"event":"r","args":[{"n":2}],"to":{"room":"lobby","namespace":"/"}}}]}`)}}}
+	f.hub.SetBackend(be)
+	admin := f.openAs(0, kindSocketIO, nil)
+	admin.s.SetNamespace("/admin")
+	other := f.openAs(1, kindSocketIO, nil)
+	other.s.SetNamespace("/admin")
+	f.must(other, reqJoin("lobby"))
+	root := f.openAs(2, kindSocketIO, nil)
+	f.must(root, reqJoin("lobby"))
+	f.tr.reset()
+
+	rpc := chat.Request{Op: chat.OpRPC, ID: []byte("1"), Event: []byte("go"), Args: []byte("[]")}
+	f.must(admin, rpc)
+	if rooms := admin.s.Rooms(); len(rooms) != 1 || rooms[0] != "/admin\x1flobby" {
+		t.Fatalf("rooms %q, want /admin's lobby", rooms)
+	}
+	var atOther, atRoot []string
+	for _, d := range f.tr.allDeliveries() {
+		switch d.To {
+		case other.s:
+			atOther = append(atOther, d.Text)
+		case root.s:
+			atRoot = append(atRoot, d.Text)
+		}
+	}
+	if len(atOther) != 1 || !strings.HasPrefix(atOther[0], `42/admin,["e",{"n":1}`) {
+		t.Fatalf("/admin's member got %q, want the emit on /admin", atOther)
+	}
+	if len(atRoot) != 1 || !strings.HasPrefix(atRoot[0], `42["r",{"n":2}`) {
+		t.Fatalf("/'s member got %q, want the emit to / only", atRoot)
+	}
+	// The next call names the namespace and the room without it.
+	f.must(admin, rpc)
+	if body := be.bodies[1]; !strings.Contains(body, `"rooms":["lobby"]`) || !strings.Contains(body, `"namespace":"/admin"`) {
+		t.Fatalf("event call %s, want the namespace and the plain room", body)
+	}
+}
