@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -56,6 +57,25 @@ func checkRoom(room string) *Error {
 	return nil
 }
 
+// checkNamespace applies the rule for Socket.IO namespaces; "" is "/".
+func checkNamespace(nsp string) *Error {
+	if nsp != "" && chat.CheckNamespace(nsp) != nil {
+		return badRequest(`namespace must start with "/" and be at most 256 bytes of text without commas, control or format characters`)
+	}
+	return nil
+}
+
+// roomKey is the hub's key of room in namespace nsp ("" is "/").
+func roomKey(nsp, room string) []byte { return chat.RoomKey(nsp, []byte(room)) }
+
+// namespaceOf is the namespace the API names: "/" for "".
+func namespaceOf(nsp string) string {
+	if nsp == "" {
+		return chat.RootNamespace
+	}
+	return nsp
+}
+
 func checkData(data json.RawMessage) *Error {
 	if len(data) == 0 {
 		return badRequest(`missing "data"`)
@@ -90,9 +110,11 @@ func (t target) check() *Error {
 // ---- publish, broadcast ----
 
 type publishParams struct {
-	Room  string          `json:"room"`
-	Data  json.RawMessage `json:"data"`
-	Event string          `json:"event,omitempty"`
+	Room string `json:"room"`
+	// Namespace is the room's Socket.IO namespace; "" is "/".
+	Namespace string          `json:"namespace,omitempty"`
+	Data      json.RawMessage `json:"data"`
+	Event     string          `json:"event,omitempty"`
 }
 
 func (s *Server) publish(_ context.Context, raw []byte) (any, *Error) {
@@ -100,19 +122,20 @@ func (s *Server) publish(_ context.Context, raw []byte) (any, *Error) {
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
-	if err := firstError(checkRoom(p.Room), checkData(p.Data), checkEvent(p.Event)); err != nil {
+	if err := firstError(checkRoom(p.Room), checkNamespace(p.Namespace), checkData(p.Data), checkEvent(p.Event)); err != nil {
 		return nil, err
 	}
 	// The hub hands the message to the broker, which carries it to the
 	// other nodes' members: one publish, as for a client's message.
-	s.hub.Publish([]byte(p.Room), p.Data, p.Event)
+	s.hub.Publish(roomKey(p.Namespace, p.Room), p.Data, p.Event)
 	return empty{}, nil
 }
 
 type broadcastParams struct {
-	Rooms []string        `json:"rooms"`
-	Data  json.RawMessage `json:"data"`
-	Event string          `json:"event,omitempty"`
+	Rooms     []string        `json:"rooms"`
+	Namespace string          `json:"namespace,omitempty"`
+	Data      json.RawMessage `json:"data"`
+	Event     string          `json:"event,omitempty"`
 }
 
 func (s *Server) broadcast(_ context.Context, raw []byte) (any, *Error) {
@@ -128,11 +151,11 @@ func (s *Server) broadcast(_ context.Context, raw []byte) (any, *Error) {
 			return nil, err
 		}
 	}
-	if err := firstError(checkData(p.Data), checkEvent(p.Event)); err != nil {
+	if err := firstError(checkNamespace(p.Namespace), checkData(p.Data), checkEvent(p.Event)); err != nil {
 		return nil, err
 	}
 	for _, r := range p.Rooms {
-		s.hub.Publish([]byte(r), p.Data, p.Event)
+		s.hub.Publish(roomKey(p.Namespace, r), p.Data, p.Event)
 	}
 	return empty{}, nil
 }
@@ -182,6 +205,9 @@ func (s *Server) sendLocal(p sendParams) sendResult {
 type membershipParams struct {
 	target
 	Room string `json:"room"`
+	// Namespace is the room's namespace ("" is "/"): only the target's
+	// connections on that namespace join or leave it.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // membershipResult counts the connections a join or leave applied to.
@@ -202,7 +228,7 @@ func (s *Server) membership(ctx context.Context, raw []byte, join bool) (any, *E
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
-	if err := firstError(p.target.check(), checkRoom(p.Room)); err != nil {
+	if err := firstError(p.target.check(), checkRoom(p.Room), checkNamespace(p.Namespace)); err != nil {
 		return nil, err
 	}
 	name := "leave"
@@ -238,9 +264,12 @@ func (s *Server) membership(ctx context.Context, raw []byte, join bool) (any, *E
 // matched: the call's effect holds.
 func (s *Server) membershipLocal(ctx context.Context, p membershipParams, join bool) (int, *Error) {
 	sessions := s.hub.Targets(p.Client, p.User, nil)
+	nsp := namespaceOf(p.Namespace)
+	sessions = slices.DeleteFunc(sessions, func(s *chat.Session) bool { return s.Namespace() != nsp })
 	if len(sessions) == 0 {
 		return 0, nil
 	}
+	room := string(roomKey(p.Namespace, p.Room))
 	// The loops answer in microseconds; the bound only guards against a
 	// loop that is gone (its tasks are dropped).
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
@@ -249,9 +278,9 @@ func (s *Server) membershipLocal(ctx context.Context, p membershipParams, join b
 	for _, sess := range sessions {
 		done := func(e *chat.Error) { results <- e }
 		if join {
-			s.hub.ServerJoin(sess, p.Room, done)
+			s.hub.ServerJoin(sess, room, done)
 		} else {
-			s.hub.ServerLeave(sess, p.Room, done)
+			s.hub.ServerLeave(sess, room, done)
 		}
 	}
 	matched := 0
@@ -392,14 +421,16 @@ func listPage(limit *int, cursor string) (int, string, *Error) {
 }
 
 type roomsParams struct {
-	Prefix string `json:"prefix,omitempty"`
-	Limit  *int   `json:"limit,omitempty"`
-	Cursor string `json:"cursor,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	Prefix    string `json:"prefix,omitempty"`
+	Limit     *int   `json:"limit,omitempty"`
+	Cursor    string `json:"cursor,omitempty"`
 }
 
 type roomInfo struct {
-	Room  string `json:"room"`
-	Count int    `json:"count"`
+	Room      string `json:"room"`
+	Namespace string `json:"namespace"`
+	Count     int    `json:"count"`
 }
 
 type roomsResult struct {
@@ -412,22 +443,35 @@ func (s *Server) rooms(_ context.Context, raw []byte) (any, *Error) {
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
+	if err := checkNamespace(p.Namespace); err != nil {
+		return nil, err
+	}
 	limit, after, err := listPage(p.Limit, p.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	list, cursor := chat.PageRooms(s.hub.RoomsAll(p.Prefix), after, p.Prefix, limit, nil)
+	// The rooms of one namespace: keys with its prefix, or for "/" the
+	// keys without one.
+	nsp := namespaceOf(p.Namespace)
+	prefix := string(roomKey(p.Namespace, p.Prefix))
+	var keep func(string) bool
+	if nsp == chat.RootNamespace {
+		keep = func(key string) bool { return chat.InNamespace(key, nsp) }
+	}
+	list, cursor := chat.PageRooms(s.hub.RoomsAll(prefix), after, prefix, limit, keep)
 	out := make([]roomInfo, len(list))
 	for i, r := range list {
-		out[i] = roomInfo{r.Room, r.Count}
+		_, name := chat.SplitRoomString(r.Room)
+		out[i] = roomInfo{name, nsp, r.Count}
 	}
 	return roomsResult{out, cursor}, nil
 }
 
 type membersParams struct {
-	Room   string `json:"room"`
-	Limit  *int   `json:"limit,omitempty"`
-	Cursor string `json:"cursor,omitempty"`
+	Room      string `json:"room"`
+	Namespace string `json:"namespace,omitempty"`
+	Limit     *int   `json:"limit,omitempty"`
+	Cursor    string `json:"cursor,omitempty"`
 }
 
 type memberInfo struct {
@@ -447,14 +491,14 @@ func (s *Server) members(_ context.Context, raw []byte) (any, *Error) {
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
-	if err := checkRoom(p.Room); err != nil {
+	if err := firstError(checkRoom(p.Room), checkNamespace(p.Namespace)); err != nil {
 		return nil, err
 	}
 	limit, after, err := listPage(p.Limit, p.Cursor)
 	if err != nil {
 		return nil, err
 	}
-	list, cursor := chat.PageMembers(s.hub.MembersAll(p.Room), after, limit)
+	list, cursor := chat.PageMembers(s.hub.MembersAll(string(roomKey(p.Namespace, p.Room))), after, limit)
 	out := make([]memberInfo, len(list))
 	for i, m := range list {
 		out[i] = memberInfo{Client: m.ID, User: m.User, Nick: m.Nick, Node: s.nodeOf(m.ID)}
@@ -480,9 +524,10 @@ func (s *Server) nodeOf(id string) string {
 // that gave it, and asking the other nodes would mix sequences.
 
 type historyParams struct {
-	Room  string        `json:"room"`
-	Since *historySince `json:"since,omitempty"`
-	Limit *int          `json:"limit,omitempty"`
+	Room      string        `json:"room"`
+	Namespace string        `json:"namespace,omitempty"`
+	Since     *historySince `json:"since,omitempty"`
+	Limit     *int          `json:"limit,omitempty"`
 }
 
 // historySince is a position of a previous result: both fields are
@@ -518,7 +563,7 @@ func (s *Server) history(_ context.Context, raw []byte) (any, *Error) {
 	if err := decode(raw, &p); err != nil {
 		return nil, err
 	}
-	if err := checkRoom(p.Room); err != nil {
+	if err := firstError(checkRoom(p.Room), checkNamespace(p.Namespace)); err != nil {
 		return nil, err
 	}
 	var since chat.Position
@@ -535,14 +580,14 @@ func (s *Server) history(_ context.Context, raw []byte) (any, *Error) {
 		}
 		limit = *p.Limit
 	}
-	msgs, pos, cerr := s.hub.History([]byte(p.Room), since, limit)
+	msgs, pos, cerr := s.hub.History(roomKey(p.Namespace, p.Room), since, limit)
 	if cerr != nil {
 		return nil, fromChat(cerr)
 	}
 	out := make([]historyMessage, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
-		out[i] = historyMessage{Room: string(m.Room), From: m.From, Nick: m.Nick, User: m.User,
+		out[i] = historyMessage{Room: string(chat.RoomName(m.Room)), From: m.From, Nick: m.Nick, User: m.User,
 			TS: m.TS, Offset: m.Offset, Event: m.Event}
 		if m.EventArgs {
 			out[i].Args = rawJSON(m, "[]")
@@ -583,6 +628,7 @@ type connInfo struct {
 	User       string   `json:"user"`
 	Nick       string   `json:"nick"`
 	Rooms      []string `json:"rooms"`
+	Namespace  string   `json:"namespace"`
 	Protocol   string   `json:"protocol"`
 	Transport  string   `json:"transport"`
 	RemoteAddr string   `json:"remote_addr"`
@@ -613,7 +659,10 @@ func (s *Server) connectionsLocal(p connectionsParams) connectionsResult {
 	out := make([]connInfo, len(list))
 	node := s.hub.Node()
 	for i, c := range list {
-		out[i] = connInfo{Client: c.Client, User: c.User, Nick: c.Nick, Rooms: c.Rooms,
+		for j, r := range c.Rooms {
+			_, c.Rooms[j] = chat.SplitRoomString(r)
+		}
+		out[i] = connInfo{Client: c.Client, User: c.User, Nick: c.Nick, Rooms: c.Rooms, Namespace: c.Namespace,
 			Protocol: c.Protocol, Transport: c.Transport, RemoteAddr: c.Remote, Node: node}
 	}
 	return connectionsResult{out}

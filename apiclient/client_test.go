@@ -128,7 +128,7 @@ func TestBatchReplies(t *testing.T) {
 		t.Errorf("reply 1: %v", err)
 	}
 	var rooms struct{ Rooms []Room }
-	if err := replies[2].Decode(&rooms); err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0] != (Room{"a", 1}) {
+	if err := replies[2].Decode(&rooms); err != nil || len(rooms.Rooms) != 1 || rooms.Rooms[0] != (Room{Room: "a", Count: 1}) {
 		t.Errorf("reply 2: %+v, %v", rooms, err)
 	}
 }

@@ -45,16 +45,20 @@ func eventOf(opts []MessageOption) string {
 
 // PublishParams are the params of the publish method.
 type PublishParams struct {
-	Room  string `json:"room"`
-	Data  any    `json:"data"`
-	Event string `json:"event,omitempty"`
+	Room string `json:"room"`
+	// Namespace is the room's Socket.IO namespace; "" means "/".
+	Namespace string `json:"namespace,omitempty"`
+	Data      any    `json:"data"`
+	Event     string `json:"event,omitempty"`
 }
 
 // BroadcastParams are the params of the broadcast method.
 type BroadcastParams struct {
 	Rooms []string `json:"rooms"`
-	Data  any      `json:"data"`
-	Event string   `json:"event,omitempty"`
+	// Namespace is the rooms' Socket.IO namespace; "" means "/".
+	Namespace string `json:"namespace,omitempty"`
+	Data      any    `json:"data"`
+	Event     string `json:"event,omitempty"`
 }
 
 // SendParams are the params of the send method.
@@ -68,6 +72,9 @@ type SendParams struct {
 type MembershipParams struct {
 	Target
 	Room string `json:"room"`
+	// Namespace is the room's Socket.IO namespace ("" means "/"): only
+	// the target's connections on it join or leave.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // DisconnectParams are the params of the disconnect method. A zero Code
@@ -130,8 +137,11 @@ func (c *Client) Disconnect(ctx context.Context, who Target, code int, reason st
 
 // Room is a room of the cluster with its member count on all nodes.
 type Room struct {
-	Room  string `json:"room"`
-	Count int    `json:"count"`
+	Room string `json:"room"`
+	// Namespace is the room's Socket.IO namespace ("/" for native
+	// clients' rooms).
+	Namespace string `json:"namespace"`
+	Count     int    `json:"count"`
 }
 
 // Rooms lists the rooms of the cluster whose names start with prefix
@@ -179,6 +189,8 @@ type Connection struct {
 	Nick string `json:"nick"`
 	// Rooms are the rooms it is in.
 	Rooms []string `json:"rooms"`
+	// Namespace is its Socket.IO namespace ("/" for native clients).
+	Namespace string `json:"namespace"`
 	// Transport is "websocket" or "polling".
 	Transport string `json:"transport"`
 	// RemoteAddr is the client's IP address.
@@ -233,9 +245,11 @@ type Position struct {
 // HistoryParams are the params of the history method. A nil Since asks
 // for the newest messages; a zero Limit means the API's default, 100.
 type HistoryParams struct {
-	Room  string    `json:"room"`
-	Since *Position `json:"since,omitempty"`
-	Limit int       `json:"limit,omitempty"`
+	Room string `json:"room"`
+	// Namespace is the room's Socket.IO namespace; "" means "/".
+	Namespace string    `json:"namespace,omitempty"`
+	Since     *Position `json:"since,omitempty"`
+	Limit     int       `json:"limit,omitempty"`
 }
 
 // Message is a room message as History returns it, as native clients got

@@ -140,10 +140,10 @@ func (h *Hub) precheck(s *Session, kind CallKind, req *Request) *Error {
 		return h.maySend(s, req.Room)
 	case CallJoin:
 		if req.Op == OpHistory {
-			if err := checkRoom(req.Room); err != nil {
+			if err := checkRoomKey(req.Room); err != nil {
 				return err
 			}
-			if !s.token().MayJoin(req.Room) {
+			if !s.token().MayJoin(RoomName(req.Room)) {
 				return ErrForbidden
 			}
 			return nil
@@ -218,20 +218,23 @@ func (h *Hub) callBody(s *Session, c *backendCall) []byte {
 		Purpose string `json:"purpose,omitempty"`
 	}
 	b := body{Client: s.id, User: s.User()}
+	if s.nsp != "" {
+		b.Namespace = s.nsp // the backend tells namespaces' rooms apart
+	}
 	switch c.kind {
 	case CallEvent:
-		b.Nick, b.Data, b.Rooms, b.Namespace = s.Nick(), s.calls.data, s.rooms, "/"
+		b.Nick, b.Data, b.Rooms, b.Namespace = s.Nick(), s.calls.data, s.roomNames(), s.Namespace()
 		b.Event, b.Args = string(c.event), json.RawMessage(c.args)
 		if len(c.atts) > 0 {
 			b.Args = h.inlineAttachments(c.args, c.atts)
 		}
 	case CallPublish:
-		b.Room, b.Data = string(c.room), json.RawMessage(c.data)
+		b.Room, b.Data = string(RoomName(c.room)), json.RawMessage(c.data)
 		if len(c.atts) > 0 {
 			b.Data = h.inlineAttachments(c.data, c.atts)
 		}
 	case CallJoin:
-		b.Room = string(c.room)
+		b.Room = string(RoomName(c.room))
 		if c.op == OpHistory {
 			b.Purpose = "history"
 		}
@@ -383,12 +386,13 @@ func (h *Hub) disconnectBody(s *Session) []byte {
 		data = s.calls.data
 	}
 	b, _ := json.Marshal(struct {
-		Client string          `json:"client"`
-		User   string          `json:"user"`
-		Nick   string          `json:"nick,omitempty"`
-		Data   json.RawMessage `json:"data,omitempty"`
-		Rooms  []string        `json:"rooms"`
-		Reason string          `json:"reason"`
-	}{s.id, s.User(), s.Nick(), data, append([]string{}, s.rooms...), s.closeReason})
+		Client    string          `json:"client"`
+		User      string          `json:"user"`
+		Nick      string          `json:"nick,omitempty"`
+		Data      json.RawMessage `json:"data,omitempty"`
+		Rooms     []string        `json:"rooms"`
+		Reason    string          `json:"reason"`
+		Namespace string          `json:"namespace,omitempty"`
+	}{s.id, s.User(), s.Nick(), data, s.roomNames(), s.closeReason, s.nsp})
 	return b
 }

@@ -30,10 +30,12 @@ type emitCommand struct {
 }
 
 type emitTarget struct {
-	Room   string `json:"room"`
-	Client string `json:"client"`
-	User   string `json:"user"`
-	All    bool   `json:"all"`
+	Room string `json:"room"`
+	// Namespace is the room's namespace; "" means the calling session's.
+	Namespace string `json:"namespace"`
+	Client    string `json:"client"`
+	User      string `json:"user"`
+	All       bool   `json:"all"`
 }
 
 type setCommand struct {
@@ -103,6 +105,9 @@ func (c *command) check() string {
 		if e.To.Room != "" && checkRoom(e.To.Room) != nil {
 			return "emit: room must be 1 to 128 bytes of text without control or format characters"
 		}
+		if e.To.Namespace != "" && (e.To.Room == "" || CheckNamespace(e.To.Namespace) != nil) {
+			return "emit: namespace goes with a room and must start with \"/\", at most 256 bytes of text"
+		}
 	case c.Set != nil:
 		if c.Set.Nick != nil {
 			if checkNick(*c.Set.Nick) != nil {
@@ -163,9 +168,9 @@ func (h *Hub) runCommands(s *Session, cmds []command) *Error {
 		case c.Join != nil, c.Leave != nil:
 			req := Request{Op: OpJoin, HasRoom: true}
 			if c.Join != nil {
-				req.Room = []byte(*c.Join)
+				req.Room = s.key([]byte(*c.Join))
 			} else {
-				req.Op, req.Room = OpLeave, []byte(*c.Leave)
+				req.Op, req.Room = OpLeave, s.key([]byte(*c.Leave))
 				if s.inRoom(req.Room) < 0 {
 					continue // leaving a room it is not in changes nothing
 				}
@@ -207,7 +212,11 @@ func (h *Hub) emit(s *Session, e *emitCommand) {
 	}
 	switch {
 	case e.To.Room != "":
-		room := []byte(e.To.Room)
+		nsp := s.nsp
+		if e.To.Namespace != "" {
+			nsp = e.To.Namespace
+		}
+		room := RoomKey(nsp, []byte(e.To.Room))
 		m.Room = room
 		if h.hist != nil {
 			h.fanoutRoom(&m, skip)
@@ -260,8 +269,8 @@ func (h *Hub) emit(s *Session, e *emitCommand) {
 func (h *Hub) deliverAll(m *Message, skip *Session) {
 	var ps Payloads
 	for _, to := range h.sessions.all(nil) {
-		if to == skip {
-			continue
+		if to == skip || to.nsp != "" {
+			continue // "all" is every client of "/", as Socket.IO's io.emit
 		}
 		p := ps[to.kind]
 		if p == nil {

@@ -144,7 +144,7 @@ func (h *Hub) Accept(s *Session, res *ConnectResult) {
 		s.calls.data = res.Data
 	}
 	for _, room := range res.Rooms {
-		req := Request{Op: OpJoin, Room: []byte(room), HasRoom: true}
+		req := Request{Op: OpJoin, Room: s.key([]byte(room)), HasRoom: true}
 		var r Reply
 		_ = h.applyMembership(s, &req, &r, true) // checked above; MaxRooms may still refuse
 	}

@@ -79,7 +79,7 @@ const (
 // history answers OpHistory: the messages of a room the session is in,
 // after req.Since (or the newest), with the room's position.
 func (h *Hub) history(s *Session, req *Request, r *Reply) *Error {
-	if err := checkRoom(req.Room); err != nil {
+	if err := checkRoomKey(req.Room); err != nil {
 		return err
 	}
 	if s.inRoom(req.Room) < 0 {
@@ -116,7 +116,7 @@ func (h *Hub) historyOf(req *Request, r *Reply) *Error {
 // messages after since (the newest when since.Epoch is ""), at most
 // limit, with the room's position.
 func (h *Hub) History(room []byte, since Position, limit int) ([]Message, Position, *Error) {
-	if err := checkRoom(room); err != nil {
+	if err := checkRoomKey(room); err != nil {
 		return nil, Position{}, err
 	}
 	if limit > MaxHistoryLimit {

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,6 +186,8 @@ type Session struct {
 	refreshing bool
 	loop       int32
 	kind       int32
+	// nsp is the Socket.IO namespace, "" for "/" (SetNamespace).
+	nsp string
 }
 
 // Loop implements rooms.Member.
@@ -261,8 +264,9 @@ func (h *Hub) Close(s *Session) {
 	if h.backend != nil && h.backend.Handles(CallDisconnect) {
 		report = h.disconnectBody(s)
 	}
-	if h.Recovering() {
-		// The position before leaving: what was published after it
+	if h.Recovering() && s.nsp == "" {
+		// Only "/" recovers (the CONNECT of another namespace gets no
+		// pid). The position before leaving: what was published after it
 		// never reached the client.
 		var offset uint64
 		if h.hist != nil {
@@ -304,6 +308,18 @@ func (h *Hub) Handle(s *Session, req *Request) {
 		req.reply = Reply{ID: req.ID, Op: req.Op, Err: err}
 		s.peer.WriteReply(&req.reply)
 		return
+	}
+	if req.HasRoom {
+		// A room names a room of the session's namespace. A name with
+		// the separator is no room name (a control character) and could
+		// otherwise name another namespace's room.
+		if bytes.IndexByte(req.Room, NamespaceSep) >= 0 {
+			h.cfg.Metrics.Error(ErrRoomText.Code)
+			req.reply = Reply{ID: req.ID, Op: req.Op, Err: ErrRoomText}
+			s.peer.WriteReply(&req.reply)
+			return
+		}
+		req.Room = s.key(req.Room)
 	}
 	if kind, ok := h.viaBackend(s, req); ok {
 		h.callBackend(s, kind, req)
@@ -382,7 +398,7 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		return h.listRooms(s, req, r)
 
 	case OpMembers:
-		if err := checkRoom(req.Room); err != nil {
+		if err := checkRoomKey(req.Room); err != nil {
 			return err
 		}
 		if s.inRoom(req.Room) < 0 {
@@ -412,10 +428,11 @@ func (h *Hub) publishRoom(m Message) { h.broker.PublishRoom(&m) }
 // (not for a server-side join, which the backend or the API decided) and
 // -max-rooms. Own loop only.
 func (h *Hub) mayJoin(s *Session, room []byte, server bool) *Error {
-	if err := checkRoom(room); err != nil {
+	if err := checkRoomKey(room); err != nil {
 		return err
 	}
-	if !server && !s.token().MayJoin(room) {
+	// The token's claim names rooms without their namespace.
+	if !server && !s.token().MayJoin(RoomName(room)) {
 		return ErrForbidden
 	}
 	if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
@@ -428,13 +445,13 @@ func (h *Hub) mayJoin(s *Session, room []byte, server bool) *Error {
 // session's own list: no lock) and the token's publish claim. Own loop
 // only.
 func (h *Hub) maySend(s *Session, room []byte) *Error {
-	if err := checkRoom(room); err != nil {
+	if err := checkRoomKey(room); err != nil {
 		return err
 	}
 	if s.inRoom(room) < 0 {
 		return ErrNotMember
 	}
-	if !s.token().MayPublish(room) {
+	if !s.token().MayPublish(RoomName(room)) {
 		return ErrForbidden
 	}
 	return nil
@@ -488,7 +505,7 @@ func (h *Hub) join(s *Session, req *Request, r *Reply, server, held bool) *Error
 // leave removes s from req.Room, with presence to the other members, on
 // s's loop.
 func (h *Hub) leave(s *Session, req *Request, r *Reply) *Error {
-	if err := checkRoom(req.Room); err != nil {
+	if err := checkRoomKey(req.Room); err != nil {
 		return err
 	}
 	i := s.inRoom(req.Room)

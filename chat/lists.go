@@ -214,11 +214,23 @@ func (h *Hub) listRooms(s *Session, req *Request, r *Reply) *Error {
 	case RoomsPermitted:
 		if s.ident != nil && s.ident.Rooms != nil {
 			keep = func(room string) bool {
-				return s.token().MayJoin([]byte(room)) || slices.Contains(s.rooms, room)
+				_, name := SplitRoomString(room)
+				return s.token().MayJoin([]byte(name)) || slices.Contains(s.rooms, room)
 			}
 		}
 	}
-	r.Rooms, r.Cursor = PageRooms(h.roomList(), after, "", ListLimit(req.Limit), keep)
+	// Only the rooms of the session's namespace: a namespace's rooms are
+	// the keys with its prefix, and those of "/" the keys without one.
+	prefix := ""
+	if s.nsp != "" {
+		prefix = s.nsp + string(rune(NamespaceSep))
+	} else {
+		inner := keep
+		keep = func(room string) bool {
+			return InNamespace(room, RootNamespace) && (inner == nil || inner(room))
+		}
+	}
+	r.Rooms, r.Cursor = PageRooms(h.roomList(), after, prefix, ListLimit(req.Limit), keep)
 	return nil
 }
 

@@ -137,7 +137,9 @@ func (h *Hub) MembersLocal(room string) []MemberInfo {
 // ConnInfo describes one connection on this node, for connection lists.
 type ConnInfo struct {
 	Client, User, Nick string
-	Rooms              []string
+	// Rooms are room keys (RoomKey); Namespace the connection's.
+	Rooms     []string
+	Namespace string
 	// Protocol is "native" or "socketio"; Transport "websocket" or
 	// "polling"; Remote the client's address.
 	Protocol, Transport, Remote string
@@ -157,7 +159,7 @@ func (h *Hub) ConnectionsLocal(user string) []ConnInfo {
 	out := make([]ConnInfo, len(list))
 	for i, s := range list {
 		index[s] = i
-		out[i] = ConnInfo{Client: s.id, User: s.User(), Nick: s.Nick(), Rooms: []string{}}
+		out[i] = ConnInfo{Client: s.id, User: s.User(), Nick: s.Nick(), Rooms: []string{}, Namespace: s.Namespace()}
 		if d, ok := s.peer.(Describer); ok {
 			out[i].Protocol, out[i].Transport, out[i].Remote = d.Describe()
 		}

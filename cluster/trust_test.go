@@ -338,7 +338,7 @@ func TestCheckRejects(t *testing.T) {
 		"emit without array":    room(&Message{Data: []byte(`{}`), Event: "e", EventArgs: true}),
 		"emit without event":    append(appendStr(room(&Message{Data: []byte(`[]`)}), ""), msgEventArgs),
 		"empty room":            appendMessage(nil, kindRoom, "a", nil, good()),
-		"room too long":         appendMessage(nil, kindRoom, "a", []byte(long(129)), good()),
+		"room too long":         appendMessage(nil, kindRoom, "a", []byte(long(maxRoomLen+1)), good()),
 		"direct elsewhere":      appendMessage(nil, kindDirect, "a", []byte("c000001"), good()),
 		"direct to origin":      appendMessage(nil, kindDirect, "a", []byte("a000002"), good()),
 		"user empty":            appendMessage(nil, kindUser, "a", nil, good()),
@@ -350,7 +350,7 @@ func TestCheckRejects(t *testing.T) {
 		"state open with room":  state(opOpen, "a000001", "", "", "r"),
 		"state join no room":    state(opJoin, "a000001", "", "", ""),
 		"state long nick":       state(opNick, "a000001", long(33), "", ""),
-		"state long room":       state(opLeave, "a000001", "", "", long(129)),
+		"state long room":       state(opLeave, "a000001", "", "", long(maxRoomLen+1)),
 	} {
 		var w wireMsg
 		if err := decode(b, &w); err != nil {

@@ -13,8 +13,8 @@ import (
 // without a key: a payload that breaks a rule is dropped whole and counted
 // (Stats.Invalid). The bounds are chat's.
 const (
-	maxRoomLen   = chat.MaxRoomLen // bytes
-	maxNickRunes = chat.MaxNickLen // characters
+	maxRoomLen   = chat.MaxRoomKeyLen // bytes: a room key, namespace included
+	maxNickRunes = chat.MaxNickLen    // characters
 	maxNickBytes = 4 * maxNickRunes
 	// maxUserLen bounds a user id: chat's bound of one a backend sets
 	// (token subjects are shorter).

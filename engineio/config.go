@@ -84,6 +84,12 @@ type Config struct {
 	// Limits are the per-session rate limits (every Engine.IO packet
 	// counts).
 	Limits limit.Config
+	// Namespaces lists the Socket.IO namespaces other than "/" served in
+	// chat mode (-sio-namespaces); "/" is always served. With a backend
+	// that decides connects (-proxy-connect-url) a CONNECT to any
+	// namespace is asked of it instead. Each must pass
+	// chat.CheckNamespace (the caller validates).
+	Namespaces []string
 	// ProxyHeaders lists the handshake headers passed to the backend's
 	// connect call (-proxy-headers).
 	ProxyHeaders []string

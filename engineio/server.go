@@ -44,6 +44,7 @@ type loopState struct {
 	sessions []*session   // every session homed here, for the heartbeat sweep
 	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
+	nsbuf    []byte       // scratch for a packet rewritten on a namespace
 	req      chat.Request // the request being decoded (reused)
 	// perConn counts, per connection of this loop, the polling sessions
 	// its handshakes opened that are still open (MaxSessionsPerConnection);
@@ -90,7 +91,7 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		ss := st.sessions[i]
 		if d, end := ss.heartbeat(now); end {
 			ss.close(d)
-		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) {
+		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
 			ss.close(chat.DisconnectTokenExpired)
 		}
 	}

@@ -62,6 +62,9 @@ type session struct {
 	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
 	ident *auth.Identity // verified identity: from the handshake or CONNECT
 	chat  *chat.Session  // while "/" is connected (chat mode)
+	// sockets are the other namespaces connected or connecting (chat
+	// mode), at most MaxNamespaces.
+	sockets []*nspSocket
 	// Checks of later requests for the sid, on any loop (checkToken):
 	// identity mirrors ident (setIdent); tokenSum is the SHA-256 of the
 	// handshake's token when it carried one (tokenBound). Both token
@@ -197,6 +200,14 @@ func (ss *session) Deliver(p *payload.Shared) {
 		// this client's (a CONNECT the backend is still deciding).
 		return
 	}
+	ss.deliver(p)
+}
+
+// deliver sends p to the client as it is, on the home loop.
+func (ss *session) deliver(p *payload.Shared) {
+	if ss.done {
+		return
+	}
 	if ss.ws.Valid() {
 		if ss.ws.Loop() == ss.home {
 			ss.ws.Deliver(p)
@@ -297,6 +308,7 @@ func (ss *session) close(d chat.Disconnect) {
 		srv.uncount(ss)
 	}
 	ss.endChat(d)
+	ss.closeSockets(d)
 	if ss.get.Valid() {
 		get := ss.get
 		ss.get = netpoll.Parked{}

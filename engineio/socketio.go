@@ -124,6 +124,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 	srv := ss.srv
 	st := &srv.loops[ss.home.Index()]
 	conformance := srv.cfg.Conformance
+	if !conformance && !isRootNamespace(p.Namespace) {
+		return ss.nspPacket(p, atts)
+	}
 	bit := namespaceBit(p.Namespace, conformance)
 	switch p.Type {
 	case socketio.Connect:
@@ -144,25 +147,10 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		if authData == nil {
 			authData = []byte("{}")
 		}
-		if !conformance && ss.ident == nil && srv.cfg.Verifier != nil {
-			// The token may come with CONNECT: socket.io-client's
-			// auth: {token}.
-			tok := auth.TokenFromSocketIOAuth(p.Data)
-			if tok != nil || srv.cfg.AuthRequired {
-				ident, err := srv.cfg.Verifier.Verify(tok)
-				if err != nil {
-					srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
-					st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
-					st.buf = append(st.buf, byte(socketio.ConnectError))
-					if string(p.Namespace) != "/" {
-						st.buf = append(append(st.buf, p.Namespace...), ',')
-					}
-					st.buf = append(st.buf, connectRefusal(err)...)
-					ss.send(ws.OpText, st.buf)
-					return nil
-				}
-				ss.setIdent(ident)
-			}
+		// The token may come with CONNECT: socket.io-client's auth:
+		// {token}.
+		if !conformance && !ss.verifyConnect(p) {
+			return nil
 		}
 		if !conformance && !srv.hub.UserAllowed(ss.ident.User()) {
 			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
@@ -347,6 +335,10 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 	})
 	return nil
 }
+
+// isRootNamespace reports whether nsp is "/" (or empty, as the wire
+// omits it).
+func isRootNamespace(nsp []byte) bool { return len(nsp) == 0 || string(nsp) == "/" }
 
 // namespaceBit maps a namespace to its bit, 0 when it is not served.
 func namespaceBit(nsp []byte, conformance bool) uint8 {

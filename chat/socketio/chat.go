@@ -408,13 +408,13 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = jsontext.AppendString(dst, r.Name)
 	case chat.OpJoin, chat.OpLeave:
 		dst = append(dst, `{"room":`...)
-		dst = jsontext.AppendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, chat.RoomName(r.Room))
 		dst = append(dst, `,"count":`...)
 		dst = strconv.AppendInt(dst, int64(r.Count), 10)
 		dst = appendPosition(dst, r.Position)
 	case chat.OpHistory:
 		dst = append(dst, `{"room":`...)
-		dst = jsontext.AppendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, chat.RoomName(r.Room))
 		dst = append(dst, `,"messages":[`...)
 		for i := range r.Messages {
 			if i > 0 {
@@ -431,7 +431,8 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"room":`...)
-			dst = jsontext.AppendString(dst, r.Rooms[i].Room)
+			_, name := chat.SplitRoomString(r.Rooms[i].Room)
+			dst = jsontext.AppendString(dst, name)
 			dst = append(dst, `,"count":`...)
 			dst = strconv.AppendInt(dst, int64(r.Rooms[i].Count), 10)
 			dst = append(dst, '}')
@@ -440,7 +441,7 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 		dst = appendCursor(dst, r.Cursor)
 	case chat.OpMembers:
 		dst = append(dst, `{"room":`...)
-		dst = jsontext.AppendString(dst, r.Room)
+		dst = jsontext.AppendString(dst, chat.RoomName(r.Room))
 		dst = append(dst, `,"members":[`...)
 		for i := range r.Members {
 			if i > 0 {
@@ -478,7 +479,8 @@ func (Codec) AppendReply(dst []byte, r *chat.Reply) []byte {
 // A message the application's backend sent with an event name (m.Event)
 // is that event with m.Data as its one argument: 42["<event>",<data>].
 func (c Codec) AppendMessage(dst []byte, m *chat.Message) []byte {
-	dst = appendEventHeader(dst, nil, len(m.Attachments))
+	nsp, _ := splitRoom(m.Room)
+	dst = appendEventHeader(dst, nsp, len(m.Attachments))
 	if m.EventArgs {
 		// A backend's emit: 42["welcome",…args].
 		dst = append(dst, '[')
@@ -528,8 +530,9 @@ func (c Codec) appendOffset(dst []byte, m *chat.Message) []byte {
 func appendMessageObject(dst []byte, m *chat.Message, inline bool) []byte {
 	dst = append(dst, '{')
 	if len(m.Room) > 0 {
+		_, room := splitRoom(m.Room)
 		dst = append(dst, `"room":`...)
-		dst = jsontext.AppendString(dst, m.Room)
+		dst = jsontext.AppendString(dst, room)
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"from":`...)
@@ -591,7 +594,8 @@ func appendPosition(dst []byte, p chat.Position) []byte {
 //
 // A join carries the room's position when history is on.
 func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int, pos chat.Position) []byte {
-	dst = appendHeader(dst, Event, 0, nil, 0, false)
+	nsp, room := splitRoom(room)
+	dst = appendHeader(dst, Event, 0, nsp, 0, false)
 	if joined {
 		dst = append(dst, `["joined",{"room":`...)
 	} else {
@@ -610,9 +614,10 @@ func (Codec) AppendMembership(dst []byte, room []byte, joined bool, count int, p
 //
 //	42["presence",{"room":"lobby","event":"join","id":"<id>","nick":"alice","count":3}]
 func (Codec) AppendPresence(dst []byte, p *chat.Presence) []byte {
-	dst = appendHeader(dst, Event, 0, nil, 0, false)
+	nsp, room := splitRoom(p.Room)
+	dst = appendHeader(dst, Event, 0, nsp, 0, false)
 	dst = append(dst, `["presence",{"room":`...)
-	dst = jsontext.AppendString(dst, p.Room)
+	dst = jsontext.AppendString(dst, room)
 	dst = append(dst, `,"event":`...)
 	dst = jsontext.AppendString(dst, string(p.Event))
 	dst = append(dst, `,"id":`...)
@@ -641,4 +646,42 @@ func appendUser(dst []byte, user string) []byte {
 	}
 	dst = append(dst, `,"user":`...)
 	return jsontext.AppendString(dst, user)
+}
+
+// splitRoom splits a room key (chat.RoomKey) into the namespace of the
+// packet (nil for "/", which the wire omits) and the room name the client
+// knows. A room message, presence or membership event of another
+// namespace goes out on that namespace: every member of a room key is in
+// its namespace, so the packet is still encoded once per room.
+func splitRoom(key []byte) (nsp, room []byte) {
+	if i := bytes.IndexByte(key, chat.NamespaceSep); i >= 0 {
+		return key[:i], key[i+1:]
+	}
+	return nil, key
+}
+
+// WithNamespace appends the Engine.IO message pkt (a Socket.IO packet
+// this package encoded) to dst, on namespace nsp: with the namespace
+// written after the packet type (and attachment count) when pkt has none
+// and nsp is not "/". It is how a session of another namespace gets what
+// was encoded for one connection without knowing it: replies, direct
+// messages, the server's events to a client.
+func WithNamespace(dst, pkt, nsp []byte) []byte {
+	if isRoot(nsp) || len(pkt) < 2 || pkt[0] != byte(EIOMessage) {
+		return append(dst, pkt...)
+	}
+	i := 2
+	if PacketType(pkt[1]).binary() {
+		for i < len(pkt) && pkt[i] != '-' {
+			i++
+		}
+		i++ // past '-'
+	}
+	if i > len(pkt) || i < len(pkt) && pkt[i] == '/' {
+		return append(dst, pkt...) // already on a namespace
+	}
+	dst = append(dst, pkt[:i]...)
+	dst = append(dst, nsp...)
+	dst = append(dst, ',')
+	return append(dst, pkt[i:]...)
 }

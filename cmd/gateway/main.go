@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,7 @@ type options struct {
 	recoveryWindow time.Duration
 	serveClient    bool   // -sio-serve-client
 	clientDir      string // -sio-client-dir
+	sioNamespaces  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -102,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.serveClient, "sio-serve-client", true, "Socket.IO: serve the socket.io-client browser bundle at /socket.io/socket.io.js (and .min.js, .esm.min.js, .msgpack.min.js, .map)")
 	fs.StringVar(&o.clientDir, "sio-client-dir", sioclient.DefaultDir, "Socket.IO: directory of the bundle's files, the dist/ folder of the pinned socket.io-client npm package (install: npm ci --prefix sioclient)")
+	fs.StringVar(&o.sioNamespaces, "sio-namespaces", "/", "Socket.IO: namespaces served in chat mode, comma-separated (\"/\" is always served; with -proxy-connect-url the backend decides any namespace)")
 	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
@@ -217,12 +220,32 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := api.CheckAddr(o.apiAddr, o.apiKey); err != nil {
 		return o, err
 	}
+	if o.eio.Namespaces, err = parseNamespaces(o.sioNamespaces); err != nil {
+		return o, fmt.Errorf("-sio-namespaces: %w", err)
+	}
 	for _, h := range strings.Split(o.proxyHeaders, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			o.net.ProxyHeaders = append(o.net.ProxyHeaders, h)
 		}
 	}
 	return o, nil
+}
+
+// parseNamespaces reads -sio-namespaces: the namespaces other than "/",
+// each checked (chat.CheckNamespace), without duplicates.
+func parseNamespaces(list string) ([]string, error) {
+	var out []string
+	for _, n := range strings.Split(list, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" || n == chat.RootNamespace || slices.Contains(out, n) {
+			continue
+		}
+		if err := chat.CheckNamespace(n); err != nil {
+			return nil, fmt.Errorf("%q: %w", n, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // codecs returns the wire codecs in member-kind order, for

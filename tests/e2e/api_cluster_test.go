@@ -274,7 +274,7 @@ func TestAPICluster(t *testing.T) {
 	live := []*client{a1, b1, c1, b3, b2, c2}
 
 	apiStep(t, "rooms from every node", func(t *testing.T) {
-		want := []apiclient.Room{{Room: "global", Count: 4}, {Room: "side", Count: 2}, {Room: "una", Count: 2}}
+		want := []apiclient.Room{{Room: "global", Namespace: "/", Count: 4}, {Room: "side", Namespace: "/", Count: 2}, {Room: "una", Namespace: "/", Count: 2}}
 		for i, a := range cl.apis {
 			if rs, err := a.Rooms(ctx, ""); err != nil || !reflect.DeepEqual(rs, want) {
 				t.Fatalf("rooms on node %d: %+v, %v; want %+v", i+1, rs, err, want)
@@ -306,7 +306,7 @@ func TestAPICluster(t *testing.T) {
 			rs := roomsOf[c]
 			sort.Strings(rs)
 			want = append(want, apiclient.Connection{Client: c.id, User: cl.users[c], Rooms: rs,
-				Transport: "websocket", RemoteAddr: "127.0.0.1", Node: nodeOf[c]})
+				Namespace: "/", Transport: "websocket", RemoteAddr: "127.0.0.1", Node: nodeOf[c]})
 		}
 		sort.Slice(want, func(i, j int) bool { return want[i].Client < want[j].Client })
 		var got []apiclient.Connection

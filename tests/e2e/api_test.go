@@ -547,7 +547,7 @@ func TestAPIDisconnect(t *testing.T) {
 		cs, err := api.Connections(ctx, "")
 		return err == nil && len(cs) == 1 && cs[0].Client == bystander.id
 	})
-	if rs, err := api.Rooms(ctx, ""); err != nil || !reflect.DeepEqual(rs, []apiclient.Room{{Room: "r", Count: 1}}) {
+	if rs, err := api.Rooms(ctx, ""); err != nil || !reflect.DeepEqual(rs, []apiclient.Room{{Room: "r", Namespace: "/", Count: 1}}) {
 		t.Fatalf("rooms: %+v, %v", rs, err)
 	}
 	apiQuiet(t, api, bystander)
@@ -573,9 +573,9 @@ func TestAPIReadMethods(t *testing.T) {
 
 	apiStep(t, "rooms", func(t *testing.T) {
 		for prefix, want := range map[string][]apiclient.Room{
-			"":        {{Room: "chat-a", Count: 2}, {Room: "chat-b", Count: 1}, {Room: "other", Count: 1}},
-			"chat-":   {{Room: "chat-a", Count: 2}, {Room: "chat-b", Count: 1}},
-			"other":   {{Room: "other", Count: 1}},
+			"":        {{Room: "chat-a", Namespace: "/", Count: 2}, {Room: "chat-b", Namespace: "/", Count: 1}, {Room: "other", Namespace: "/", Count: 1}},
+			"chat-":   {{Room: "chat-a", Namespace: "/", Count: 2}, {Room: "chat-b", Namespace: "/", Count: 1}},
+			"other":   {{Room: "other", Namespace: "/", Count: 1}},
 			"zzz":     {},
 			"chat-aa": {},
 		} {
@@ -604,9 +604,9 @@ func TestAPIReadMethods(t *testing.T) {
 	})
 	apiStep(t, "connections", func(t *testing.T) {
 		pc := apiclient.Connection{Client: p.id, User: "pat", Nick: "patty", Rooms: []string{"chat-a", "chat-b"},
-			Transport: "websocket", RemoteAddr: "127.0.0.1", Node: "s1"}
+			Namespace: "/", Transport: "websocket", RemoteAddr: "127.0.0.1", Node: "s1"}
 		qc := apiclient.Connection{Client: q.id, Rooms: []string{"chat-a", "other"},
-			Transport: "websocket", RemoteAddr: "127.0.0.1", Node: "s1"}
+			Namespace: "/", Transport: "websocket", RemoteAddr: "127.0.0.1", Node: "s1"}
 		want := []apiclient.Connection{pc, qc}
 		sort.Slice(want, func(i, j int) bool { return want[i].Client < want[j].Client })
 		got, err := api.Connections(ctx, "")
@@ -667,7 +667,7 @@ func TestAPIBatch(t *testing.T) {
 	if len(replies) != 8 {
 		t.Fatalf("%d replies, want 8: %+v", len(replies), replies)
 	}
-	results := []string{`{}`, `{"delivered":1}`, `{"rooms":[{"room":"b1","count":1}]}`, "", "", "", "", `{"delivered":0}`}
+	results := []string{`{}`, `{"delivered":1}`, `{"rooms":[{"room":"b1","namespace":"/","count":1}]}`, "", "", "", "", `{"delivered":0}`}
 	codes := []string{"", "", "", apiclient.CodeUnknownMethod, apiclient.CodeBadRequest, apiclient.CodeBadRequest, apiclient.CodeNotFound, ""}
 	for i, r := range replies {
 		switch {

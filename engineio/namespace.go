@@ -1,0 +1,334 @@
+package engineio
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/auth"
+	"github.com/chatgate/chatgate/chat"
+	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/metrics"
+	"github.com/chatgate/chatgate/payload"
+)
+
+// Namespaces other than "/" in chat mode. As in Socket.IO, one Engine.IO
+// connection multiplexes namespaces (socket.io-client's Manager shares
+// its connection between io("/") and io("/admin")): each namespace the
+// client connects is its own socket, an nspSocket with its own chat
+// session (own id, rooms and nickname), whose packets carry the
+// namespace. "/" stays the session's own chat session (session.chat).
+
+// MaxNamespaces bounds the namespaces other than "/" one Engine.IO
+// session may be connected to (or connecting) at once; a CONNECT past it
+// gets a CONNECT_ERROR. Socket.IO clients use a handful.
+const MaxNamespaces = 32
+
+// Refusals of a CONNECT to a namespace, as CONNECT_ERROR messages.
+const (
+	refusedNamespace = "Invalid namespace"
+	refusedName      = "Invalid namespace name: it must start with \"/\" and be at most 256 bytes of text without commas"
+	refusedTooMany   = "Too many namespaces on one connection"
+)
+
+// nspSocket is a session's socket on one namespace other than "/": the
+// chat session's peer (chat.Peer, netpoll.Peer, chat.Describer), which
+// writes everything the hub sends it on its namespace. Home loop only.
+type nspSocket struct {
+	ss        *session
+	name      []byte // the namespace, "/admin"
+	chat      *chat.Session
+	connected bool // accepted; false while the backend decides
+}
+
+// socket returns the session's socket on namespace nsp, or nil.
+func (ss *session) socket(nsp []byte) *nspSocket {
+	for _, so := range ss.sockets {
+		if string(so.name) == string(nsp) {
+			return so
+		}
+	}
+	return nil
+}
+
+// dropSocket forgets so and closes its chat session with reason (a close
+// reason label for the backend's disconnect report).
+func (ss *session) dropSocket(so *nspSocket, reason string) {
+	for i, o := range ss.sockets {
+		if o == so {
+			ss.sockets = append(ss.sockets[:i], ss.sockets[i+1:]...)
+			break
+		}
+	}
+	so.connected = false
+	so.chat.SetCloseReason(reason)
+	ss.srv.hub.Close(so.chat)
+}
+
+// closeSockets closes the chat sessions of every namespace but "/" when
+// the Engine.IO session ends.
+func (ss *session) closeSockets(d chat.Disconnect) {
+	for len(ss.sockets) > 0 {
+		ss.dropSocket(ss.sockets[len(ss.sockets)-1], d.Metric.String())
+	}
+}
+
+// served reports whether a CONNECT to nsp (not "/") is for this gateway
+// to decide: a listed namespace, or any when the backend decides.
+func (s *Server) served(nsp []byte) bool {
+	if s.hub.Connecting() {
+		return true
+	}
+	for _, n := range s.cfg.Namespaces {
+		if n == string(nsp) {
+			return true
+		}
+	}
+	return false
+}
+
+// nspPacket handles a Socket.IO packet for a namespace other than "/" in
+// chat mode.
+func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
+	srv := ss.srv
+	st := &srv.loops[ss.home.Index()]
+	so := ss.socket(p.Namespace)
+	switch p.Type {
+	case socketio.Connect:
+		if ss.limited {
+			return nil // CONNECT floods are dropped, not answered
+		}
+		refusal := ""
+		switch {
+		case chat.CheckNamespace(p.Namespace) != nil:
+			refusal = refusedName
+		case !srv.served(p.Namespace):
+			refusal = refusedNamespace
+		case so != nil:
+			return errBadPacket // already connected to it, or connecting
+		case len(ss.sockets) >= MaxNamespaces:
+			refusal = refusedTooMany
+		}
+		if refusal != "" {
+			// The connect timeout keeps running: a client that only
+			// knocks on namespaces it may not use is still dropped.
+			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, refusal)
+			ss.send(ws.OpText, st.buf)
+			return nil
+		}
+		if !ss.verifyConnect(p) {
+			return nil
+		}
+		if !srv.hub.UserAllowed(ss.ident.User()) {
+			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
+			ss.send(ws.OpText, st.buf)
+			return nil
+		}
+		so = &nspSocket{ss: ss, name: append([]byte(nil), p.Namespace...)}
+		ss.sockets = append(ss.sockets, so)
+		if srv.hub.Connecting() {
+			so.connectViaBackend(p)
+			return nil
+		}
+		so.chat = srv.hub.Open(so, ss.home.Index(), KindSocketIO, ss.ident)
+		so.chat.SetNamespace(string(so.name))
+		so.accepted()
+	case socketio.Disconnect:
+		if so != nil {
+			ss.dropSocket(so, "1000") // the client left, as a normal close
+		}
+	case socketio.Event, socketio.BinaryEvent:
+		if so == nil || !so.connected {
+			return nil // not connected to that namespace: dropped
+		}
+		req := &st.req
+		// DecodeEvent reads the events of "/": the namespace only chose
+		// the socket.
+		q := *p
+		q.Namespace = nil
+		if err := socketio.DecodeEvent(&q, atts, req); err != nil {
+			var ce *chat.Error
+			if !errors.As(err, &ce) {
+				return err
+			}
+			srv.hub.Fail(so.chat, req, ce)
+			return nil
+		}
+		if ss.limited {
+			srv.hub.Fail(so.chat, req, chat.ErrRateLimited)
+			return nil
+		}
+		srv.hub.Handle(so.chat, req)
+	case socketio.Ack, socketio.BinaryAck:
+		// The server never asks clients for acknowledgements.
+	default:
+		return errBadPacket // CONNECT_ERROR is server-to-client only
+	}
+	return nil
+}
+
+// verifyConnect checks the token of a CONNECT when the session has no
+// identity yet and authentication is on (socket.io-client's auth:
+// {token}). It reports whether the CONNECT may go on; when not, the
+// client got its CONNECT_ERROR.
+func (ss *session) verifyConnect(p *socketio.Packet) bool {
+	srv := ss.srv
+	if ss.ident != nil || srv.cfg.Verifier == nil {
+		return true
+	}
+	tok := auth.TokenFromSocketIOAuth(p.Data)
+	if tok == nil && !srv.cfg.AuthRequired {
+		return true
+	}
+	ident, err := srv.cfg.Verifier.Verify(tok)
+	if err != nil {
+		srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
+		st := &srv.loops[ss.home.Index()]
+		st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
+		st.buf = append(st.buf, byte(socketio.ConnectError))
+		if string(p.Namespace) != "/" {
+			st.buf = append(append(st.buf, p.Namespace...), ',')
+		}
+		st.buf = append(st.buf, connectRefusal(err)...)
+		ss.send(ws.OpText, st.buf)
+		return false
+	}
+	ss.setIdent(ident)
+	return true
+}
+
+// accepted connects so: the CONNECT ack with its chat session's id. No
+// pid: only "/" recovers.
+func (so *nspSocket) accepted() {
+	ss := so.ss
+	st := &ss.srv.loops[ss.home.Index()]
+	so.connected = true
+	ss.connectBy = 0
+	st.buf = socketio.AppendConnect(st.buf[:0], so.name, so.chat.ID())
+	ss.send(ws.OpText, st.buf)
+	ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.remote)
+}
+
+// connectViaBackend asks the backend about a CONNECT to so's namespace
+// (-proxy-connect-url): its allow makes the namespace exist for this
+// socket (dynamic namespaces), its refusal is a CONNECT_ERROR on the
+// namespace, its disconnect closes the Engine.IO session.
+func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
+	ss := so.ss
+	srv := ss.srv
+	transport := "polling"
+	if ss.ws.Valid() {
+		transport = "websocket"
+	}
+	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: string(so.name),
+		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
+	if len(p.Data) > 0 {
+		info.Auth = append(json.RawMessage(nil), p.Data...)
+	}
+	sess := srv.hub.OpenPending(so, ss.home.Index(), KindSocketIO, ss.ident)
+	sess.SetNamespace(string(so.name))
+	so.chat = sess
+	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
+		if ss.done || ss.socket(so.name) != so {
+			return
+		}
+		st := &srv.loops[ss.home.Index()]
+		if d != nil {
+			err = &chat.Error{Code: strconv.Itoa(int(d.Code)), Message: d.Reason}
+		}
+		if err != nil {
+			ss.dropSocket(so, "refused")
+			srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
+			b, _ := json.Marshal(struct {
+				Message string `json:"message"`
+				Data    struct {
+					Code string `json:"code"`
+				} `json:"data"`
+			}{Message: err.Message, Data: struct {
+				Code string `json:"code"`
+			}{err.Code}})
+			st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
+			st.buf = append(st.buf, byte(socketio.ConnectError))
+			st.buf = append(append(st.buf, so.name...), ',')
+			st.buf = append(st.buf, b...)
+			ss.send(ws.OpText, st.buf)
+			if d != nil {
+				srv.Flush(ss.home)
+				ss.close(*d)
+				return
+			}
+		} else {
+			so.accepted()
+		}
+		srv.Flush(ss.home)
+	})
+}
+
+// WriteReply implements chat.Peer: the ack of a request, on so's
+// namespace.
+func (so *nspSocket) WriteReply(r *chat.Reply) {
+	ss := so.ss
+	st := &ss.srv.loops[ss.home.Index()]
+	st.buf = ss.srv.hub.Codec(KindSocketIO).AppendReply(st.buf[:0], r)
+	if len(st.buf) > 0 {
+		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
+		ss.send(ws.OpText, st.nsbuf)
+	}
+}
+
+// Deliver implements netpoll.Peer. A room's packets were encoded on the
+// room's namespace and go out as they are; what was encoded for this one
+// client (a direct message, a server event, joined/left) is rewritten on
+// the namespace.
+func (so *nspSocket) Deliver(p *payload.Shared) {
+	ss := so.ss
+	if ss.done || !so.connected {
+		return
+	}
+	st := &ss.srv.loops[ss.home.Index()]
+	text := p.Payload()
+	st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], text, so.name)
+	if len(st.nsbuf) == len(text) {
+		ss.deliver(p)
+		return
+	}
+	ss.send(ws.OpText, st.nsbuf)
+	for i := 0; i < p.Attachments(); i++ {
+		ss.send(ws.OpBinary, p.Attachment(i))
+	}
+}
+
+// Disconnect implements netpoll.Peer: the application disconnects this
+// namespace's socket (server API, a backend's command). As socket.io's
+// socket.disconnect(), it leaves the Engine.IO session and its other
+// namespaces open; the client sees "io server disconnect".
+func (so *nspSocket) Disconnect(d chat.Disconnect) {
+	ss := so.ss
+	if ss.done || ss.socket(so.name) != so {
+		return
+	}
+	st := &ss.srv.loops[ss.home.Index()]
+	st.buf = socketio.AppendDisconnect(st.buf[:0], so.name)
+	ss.send(ws.OpText, st.buf)
+	ss.dropSocket(so, d.Metric.String())
+	ss.srv.Flush(ss.home)
+}
+
+// Describe implements chat.Describer.
+func (so *nspSocket) Describe() (protocol, transport, remote string) {
+	return so.ss.Describe()
+}
+
+// socketExpired reports whether the token of a namespace's chat session
+// expired (chat.Hub.ExpireToken), which ends the Engine.IO session as for
+// "/": all its sockets share one identity.
+func (ss *session) socketExpired(now int64) bool {
+	for _, so := range ss.sockets {
+		if so.connected && ss.srv.hub.ExpireToken(so.chat, now) {
+			return true
+		}
+	}
+	return false
+}
