@@ -178,7 +178,10 @@ func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
 	if err := firstError(p.target.check(), checkData(p.Data), checkEvent(p.Event)); err != nil {
 		return nil, err
 	}
-	if p.Ack || p.Timeout != 0 {
+	if p.Timeout < 0 || p.Timeout > MaxAckTimeout {
+		return nil, badRequest(`"timeout" must be 1 to 25000 milliseconds`)
+	}
+	if p.Ack {
 		return s.sendAck(ctx, p)
 	}
 	res := s.sendLocal(p)
@@ -196,12 +199,8 @@ func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
 // acknowledgement.
 func (s *Server) sendAck(ctx context.Context, p sendParams) (any, *Error) {
 	switch {
-	case !p.Ack:
-		return nil, badRequest(`"timeout" is only for a send with "ack"`)
 	case p.Client == "":
 		return nil, badRequest(`"ack" needs a "client" target: one connection acknowledges, not a user's`)
-	case p.Timeout < 0 || p.Timeout > MaxAckTimeout:
-		return nil, badRequest(`"timeout" must be 1 to 25000 milliseconds`)
 	case ctx.Value(inBatch{}) != nil:
 		return nil, badRequest(`a send with "ack" cannot be in a batch`)
 	}

@@ -160,7 +160,7 @@ func TestAPISendAck(t *testing.T) {
 			"user target":     {Target: apiclient.UserTarget("u"), Data: 1, Ack: true},
 			"timeout 25001":   {Target: apiclient.ClientTarget(id), Data: 1, Ack: true, Timeout: 25001},
 			"negative":        {Target: apiclient.ClientTarget(id), Data: 1, Ack: true, Timeout: -1},
-			"timeout, no ack": {Target: apiclient.ClientTarget(id), Data: 1, Timeout: 100},
+			"timeout, no ack": {Target: apiclient.ClientTarget(id), Data: 1, Timeout: 30000},
 		} {
 			apiWantErr(t, name, api.Call(ctx, "send", p, nil), http.StatusBadRequest, apiclient.CodeBadRequest)
 		}
