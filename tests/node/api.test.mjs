@@ -349,6 +349,7 @@ test('the API refuses a call without the key: 401 unauthorized', async (t) => {
 // socket's callback answers with its arguments (binary ones as
 // {"_binary":"<base64>"}); a socket that never calls it gets ack_timeout
 // after the timeout; one that disconnects instead gets ack_disconnected.
+// The same over long-polling.
 test('send with ack: the callback\'s arguments, ack_timeout, ack_disconnected', async (t) => {
   const s = scope(t);
   const gw = await s.gateway(['-presence=false']);
@@ -371,4 +372,9 @@ test('send with ack: the callback\'s arguments, ack_timeout, ack_disconnected', 
   r = await post(gw, 'send', { client: a.id, event: 'bye', data: 1, ack: true, timeout: 4000 });
   assert.equal(r.status, 410, JSON.stringify(r));
   assert.equal(r.body.error.code, 'ack_disconnected');
+  // Over long-polling too.
+  const p = await s.connect(gw, { transports: ['polling'] });
+  p.socket.on('ask', (arg, cb) => cb('polled', arg));
+  r = await post(gw, 'send', { client: p.id, event: 'ask', data: [1], ack: true });
+  assert.deepEqual(r, { status: 200, body: { result: { delivered: 1, ack: ['polled', [1]] } } });
 });
