@@ -29,6 +29,12 @@ const (
 	CodeBadOffset     = chat.CodeBadOffset     // history: "since" is past the log's last message
 	CodeUnrecoverable = chat.CodeUnrecoverable // history: messages after "since" are no longer kept, or its epoch is not the room's
 	CodeNoHistory     = chat.CodeNoHistory     // history: history is off on this node (-history-size 0)
+
+	// send with "ack": the hub's codes (chat/ack.go).
+	CodeAckTimeout     = chat.CodeAckTimeout     // the client did not acknowledge within "timeout"
+	CodeAckDisconnect  = chat.CodeAckDisconnect  // the client disconnected (or left "/") before it acknowledged
+	CodeAckUnsupported = chat.CodeAckUnsupported // the client is a native one: only Socket.IO clients acknowledge
+	CodeTooManyAcks    = chat.CodeTooManyAcks    // the client already owes chat.MaxServerAcks acknowledgements
 )
 
 func badRequest(msg string) *Error { return &Error{http.StatusBadRequest, CodeBadRequest, msg} }
@@ -46,12 +52,30 @@ func fromChat(e *chat.Error) *Error {
 		// Gone: what the position points after is no longer kept (or was
 		// never this room's); retrying the same position cannot succeed.
 		return &Error{http.StatusGone, CodeUnrecoverable, e.Message}
+	case chat.CodeAckTimeout, chat.CodeAckDisconnect, chat.CodeAckUnsupported, chat.CodeTooManyAcks:
+		return &Error{ackStatus(e.Code), e.Code, e.Message}
 	case chat.CodeNoHistory:
 		// Not found: this node keeps no history to read; it is a matter
 		// of the gateway's configuration, not of the request's form.
 		return &Error{http.StatusNotFound, CodeNoHistory, e.Message}
 	}
 	return badRequest(e.Code + ": " + e.Message)
+}
+
+// ackStatus is the HTTP status of a send with "ack" that failed with
+// code; 400 for any other code.
+func ackStatus(code string) int {
+	switch code {
+	case CodeAckTimeout:
+		return http.StatusGatewayTimeout // the client, upstream of the call, did not answer
+	case CodeAckDisconnect:
+		return http.StatusGone
+	case CodeTooManyAcks:
+		return http.StatusTooManyRequests
+	case CodeAckUnsupported:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadRequest
 }
 
 var (

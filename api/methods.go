@@ -166,11 +166,32 @@ type sendParams struct {
 	target
 	Data  json.RawMessage `json:"data"`
 	Event string          `json:"event,omitempty"`
+	// Ack asks the client (one Socket.IO connection) to acknowledge the
+	// event and waits for its answer, up to Timeout milliseconds
+	// (DefaultAckTimeout when 0, at most MaxAckTimeout).
+	Ack     bool `json:"ack,omitempty"`
+	Timeout int  `json:"timeout,omitempty"`
 }
 
 type sendResult struct {
 	Delivered int `json:"delivered"`
+	// Ack is the client's acknowledgement: its arguments, a JSON array
+	// (send with "ack" only).
+	Ack json.RawMessage `json:"ack,omitempty"`
 }
+
+// Bounds of a send with "ack", in milliseconds. The maximum leaves the
+// wait, with ackMargin and a hop to another node, inside the API
+// listener's 30 s write timeout.
+const (
+	DefaultAckTimeout = 5000
+	MaxAckTimeout     = 25000
+)
+
+// ackMargin is what a waiter for an acknowledgement allows past its
+// timeout: for the timeout to come back from the event loop (the loop
+// decides the outcome), and for a node's answer to come back over NATS.
+const ackMargin = time.Second
 
 func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
 	var p sendParams
@@ -179,6 +200,12 @@ func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
 	}
 	if err := firstError(p.target.check(), checkData(p.Data), checkEvent(p.Event)); err != nil {
 		return nil, err
+	}
+	if p.Timeout < 0 || p.Timeout > MaxAckTimeout {
+		return nil, badRequest(`"timeout" must be 1 to 25000 milliseconds`)
+	}
+	if p.Ack {
+		return s.sendAck(ctx, p)
 	}
 	res := s.sendLocal(p)
 	for _, node := range s.remoteNodes(p.target) {
@@ -190,14 +217,76 @@ func (s *Server) send(ctx context.Context, raw []byte) (any, *Error) {
 	return res, nil
 }
 
+// sendAck is a send with "ack": the event goes to one connection, on
+// whichever node holds it, and the call waits for the client's
+// acknowledgement.
+func (s *Server) sendAck(ctx context.Context, p sendParams) (any, *Error) {
+	switch {
+	case p.Client == "":
+		return nil, badRequest(`"ack" needs a "client" target: one connection acknowledges, not a user's`)
+	case ctx.Value(inBatch{}) != nil:
+		return nil, badRequest(`a send with "ack" cannot be in a batch`)
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultAckTimeout
+	}
+	if s.hub.Lookup([]byte(p.Client)) != nil {
+		return s.sendAckLocal(ctx, p)
+	}
+	nodes := s.remoteNodes(p.target)
+	if len(nodes) == 0 {
+		return nil, notFound("no such client")
+	}
+	// The other node waits for the acknowledgement: this call waits for
+	// that node up to the same timeout and a margin.
+	var r sendResult
+	wait := time.Duration(p.Timeout)*time.Millisecond + 2*ackMargin
+	if err := s.callNodeWithin(ctx, nodes[0], "send", p, &r, wait); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// sendAckLocal sends p to its client on this node and waits for the
+// outcome the client's event loop decides: the acknowledgement, the
+// timeout, or the session's end. The wait is bounded in case the loop is
+// gone.
+func (s *Server) sendAckLocal(ctx context.Context, p sendParams) (any, *Error) {
+	type outcome struct {
+		args []byte
+		err  *chat.Error
+	}
+	ch := make(chan outcome, 1) // the loop never blocks on it
+	timeout := time.Duration(p.Timeout) * time.Millisecond
+	if !s.hub.SendAckLocal([]byte(p.Client), p.Data, p.Event, timeout, func(args []byte, err *chat.Error) {
+		ch <- outcome{args, err}
+	}) {
+		return nil, notFound("no such client")
+	}
+	bound := time.NewTimer(timeout + ackMargin)
+	defer bound.Stop()
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return nil, fromChat(o.err)
+		}
+		return sendResult{Delivered: 1, Ack: o.args}, nil
+	case <-bound.C:
+		return nil, &Error{http.StatusServiceUnavailable, CodeInternal, "the event loop did not answer in time"}
+	case <-ctx.Done():
+		// The caller went away; the loop still ends the waiter.
+		return nil, &Error{http.StatusServiceUnavailable, CodeInternal, "the call ended before the acknowledgement"}
+	}
+}
+
 func (s *Server) sendLocal(p sendParams) sendResult {
 	if p.Client != "" {
 		if s.hub.SendLocal([]byte(p.Client), p.Data, p.Event) {
-			return sendResult{1}
+			return sendResult{Delivered: 1}
 		}
 		return sendResult{}
 	}
-	return sendResult{s.hub.SendUserLocal([]byte(p.User), p.Data, p.Event)}
+	return sendResult{Delivered: s.hub.SendUserLocal([]byte(p.User), p.Data, p.Event)}
 }
 
 // ---- join, leave ----
@@ -710,6 +799,11 @@ type batchParams struct {
 	} `json:"commands"`
 }
 
+// inBatch marks the context of a batch's commands: a send with "ack",
+// which waits for a client, is refused there (the commands run one after
+// another inside one HTTP answer).
+type inBatch struct{}
+
 type reply struct {
 	Result any    `json:"result,omitempty"`
 	Error  *Error `json:"error,omitempty"`
@@ -733,7 +827,7 @@ func (s *Server) batch(ctx context.Context, raw []byte) (any, *Error) {
 		if len(params) == 0 {
 			params = []byte("{}")
 		}
-		res, err := s.call(ctx, c.Method, params)
+		res, err := s.call(context.WithValue(ctx, inBatch{}, true), c.Method, params)
 		out[i] = reply{Result: res, Error: err}
 	}
 	return struct {
@@ -788,12 +882,17 @@ type remoteRequest struct {
 // out. A node that does not answer in time is skipped by the callers,
 // which report what the reachable nodes did.
 func (s *Server) callNode(ctx context.Context, node, method string, params, out any) *Error {
+	return s.callNodeWithin(ctx, node, method, params, out, s.cfg.CallTimeout)
+}
+
+// callNodeWithin is callNode with its own bound of the wait for node.
+func (s *Server) callNodeWithin(ctx context.Context, node, method string, params, out any, wait time.Duration) *Error {
 	pb, err := json.Marshal(params)
 	if err != nil {
 		return &Error{http.StatusInternalServerError, CodeInternal, err.Error()}
 	}
 	req, _ := json.Marshal(remoteRequest{method, pb})
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	b, err := s.cl.Call(cctx, node, req)
 	if err != nil {
@@ -814,7 +913,7 @@ func (s *Server) callNode(ctx context.Context, node, method string, params, out 
 		case CodeInternal:
 			r.Error.Status = http.StatusServiceUnavailable
 		default:
-			r.Error.Status = http.StatusBadRequest
+			r.Error.Status = ackStatus(r.Error.Code)
 		}
 		return r.Error
 	}
@@ -841,12 +940,51 @@ func (s *Server) ServeRemote(req []byte) []byte {
 	return b
 }
 
+// maxRemoteAcks bounds the other nodes' sends with "ack" this node waits
+// on at once, each on its own goroutine; past it they fail with
+// too_many_acks.
+const maxRemoteAcks = 1024
+
+// ServeRemoteAsync answers another node's request like ServeRemote, for
+// cluster.Cluster.ServeAsync: a send with "ack" waits for the client's
+// acknowledgement on its own goroutine (at most maxRemoteAcks at once),
+// every other request is answered before it returns.
+func (s *Server) ServeRemoteAsync(req []byte, respond func([]byte)) {
+	var r struct {
+		Method string `json:"method"`
+		Params struct {
+			Ack bool `json:"ack"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(req, &r) != nil || r.Method != "send" || !r.Params.Ack {
+		respond(s.ServeRemote(req))
+		return
+	}
+	select {
+	case s.remoteAcks <- struct{}{}:
+	default:
+		b, _ := json.Marshal(reply{Error: &Error{http.StatusTooManyRequests, CodeTooManyAcks,
+			"this node waits for too many acknowledgements"}})
+		respond(b)
+		return
+	}
+	go func() {
+		defer func() { <-s.remoteAcks }()
+		respond(s.ServeRemote(req))
+	}()
+}
+
 func (s *Server) serveLocal(ctx context.Context, method string, raw []byte) (any, *Error) {
 	switch method {
 	case "send":
 		var p sendParams
 		if err := decode(raw, &p); err != nil {
 			return nil, err
+		}
+		if p.Ack {
+			// Bounded by its own timeout, not by ctx (CallTimeout): the
+			// caller waits as long (sendAck).
+			return s.sendAckLocal(context.WithoutCancel(ctx), p)
 		}
 		return s.sendLocal(p), nil
 	case "join", "leave":

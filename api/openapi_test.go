@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -77,7 +78,7 @@ var specResults = map[string]any{
 
 // specErrorCodes are the error codes of errors.go.
 var specErrorCodes = []string{CodeBadRequest, CodeUnauthorized, CodeNotFound, CodeUnknownMethod, CodeTooLarge, CodeInternal,
-	CodeBadOffset, CodeUnrecoverable, CodeNoHistory}
+	CodeBadOffset, CodeUnrecoverable, CodeNoHistory, CodeAckTimeout, CodeAckDisconnect, CodeAckUnsupported, CodeTooManyAcks}
 
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
@@ -414,6 +415,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	alice := srv.open(&auth.Identity{Subject: "alice"}, 0)
 	bob := srv.open(nil, 1)
 	srv.open(&auth.Identity{Subject: "alice"}, 1) // alice's second connection
+	acker := srv.hub.Open(specAcker{}, 0, 1, nil) // answers acks by its data
 
 	calls := []struct {
 		method, body string
@@ -433,6 +435,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"send", `{"user":"alice","data":"x","event":"notify"}`, 200},
 		{"send", `{"client":"` + bob.ID() + `","data":{"a":1}}`, 200},
 		{"send", `{"client":"x","user":"alice","data":1}`, 400},
+		{"send", `{"client":"` + acker.ID() + `","data":"ok","ack":true,"timeout":1000}`, 200},
+		{"send", `{"client":"` + acker.ID() + `","data":"timeout","ack":true}`, 504},
+		{"send", `{"client":"` + acker.ID() + `","data":"gone","ack":true}`, 410},
+		{"send", `{"client":"` + acker.ID() + `","data":"full","ack":true}`, 429},
+		{"send", `{"client":"` + bob.ID() + `","data":1,"ack":true}`, 422},
+		{"send", `{"client":"nobody","data":1,"ack":true}`, 404},
+		{"send", `{"user":"alice","data":1,"ack":true}`, 400},
+		{"send", `{"client":"` + acker.ID() + `","data":1,"ack":true,"timeout":25001}`, 400},
 		{"join", `{"client":"` + bob.ID() + `","room":"zoo"}`, 200},
 		{"rooms", `{}`, 200},
 		{"rooms", `{"prefix":"lob"}`, 200},
@@ -694,6 +704,24 @@ type specPeer struct{}
 func (specPeer) WriteReply(*chat.Reply) {}
 func (specPeer) Describe() (protocol, transport, remote string) {
 	return "native", "websocket", "192.0.2.1"
+}
+
+// specAcker is a Socket.IO-like peer that answers a send with ack at
+// once: the error its data names ("timeout", "gone", "full"), else the
+// arguments ["ok",<data>].
+type specAcker struct{ specPeer }
+
+func (specAcker) EmitWithAck(m *chat.Message, _ time.Duration, done chat.AckDone) {
+	switch string(m.Data) {
+	case `"timeout"`:
+		done(nil, chat.ErrAckTimeout)
+	case `"gone"`:
+		done(nil, chat.ErrAckDisconnect)
+	case `"full"`:
+		done(nil, chat.ErrTooManyAcks)
+	default:
+		done([]byte(`["ok",`+string(m.Data)+`]`), nil)
+	}
 }
 
 // specTransport records the text of every payload and releases it.

@@ -74,6 +74,9 @@ type Server struct {
 	http    *http.Server
 	ln      net.Listener
 	mux     *http.ServeMux
+	// remoteAcks holds a token per other node's send with "ack" being
+	// waited on (ServeRemoteAsync).
+	remoteAcks chan struct{}
 }
 
 // CheckAddr refuses an API address that is not loopback when no key is
@@ -110,7 +113,8 @@ func New(cfg Config, hub *chat.Hub, cl Cluster) *Server {
 	if cfg.Stats == nil {
 		cfg.Stats = func() Stats { return Stats{} }
 	}
-	s := &Server{cfg: cfg, hub: hub, cl: cl, log: cfg.Logger, started: time.Now()}
+	s := &Server{cfg: cfg, hub: hub, cl: cl, log: cfg.Logger, started: time.Now(),
+		remoteAcks: make(chan struct{}, maxRemoteAcks)}
 	s.mux = http.NewServeMux()
 	s.mux.Handle("/api/", s)
 	return s

@@ -157,3 +157,44 @@ func TestContext(t *testing.T) {
 		t.Fatalf("err %v, want a timeout", err)
 	}
 }
+
+// TestSendWithAck: the call is send with "ack" and the timeout in
+// milliseconds, returns the "ack" arguments, and outlives a client bound
+// shorter than the ack's timeout; the gateway's codes come back as
+// *Error.
+func TestSendWithAck(t *testing.T) {
+	f, url := newFake(t, 200, `{"result":{"delivered":1,"ack":[{"ok":true},2]}}`)
+	c := New(url, "")
+	args, err := c.SendWithAck(context.Background(), "c1", 1, 1500*time.Millisecond, WithEvent("ev"))
+	if err != nil || string(args) != `[{"ok":true},2]` {
+		t.Fatalf("SendWithAck = %s, %v", args, err)
+	}
+	if want := `{"client":"c1","data":1,"event":"ev","ack":true,"timeout":1500}`; f.path != "/api/send" || f.got != want {
+		t.Errorf("%s %s, want /api/send %s", f.path, f.got, want)
+	}
+	f.status, f.body = 504, `{"error":{"code":"ack_timeout","message":"the client did not acknowledge in time"}}`
+	_, err = c.SendWithAck(context.Background(), "c1", 1, 0)
+	if !HasCode(err, CodeAckTimeout) || f.got != `{"client":"c1","data":1,"ack":true}` {
+		t.Fatalf("err %v for %s, want ack_timeout for a send without timeout", err, f.got)
+	}
+
+	// A gateway that answers after 300 ms, to a client bound to 100 ms:
+	// the ack's wait raises the bound for this call only.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(300 * time.Millisecond): // the client's slow answer
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"result":{"delivered":1,"ack":[]}}`)
+	}))
+	defer slow.Close()
+	sc := New(slow.URL, "", WithTimeout(100*time.Millisecond))
+	if args, err := sc.SendWithAck(context.Background(), "c1", 1, time.Second); err != nil || string(args) != `[]` {
+		t.Fatalf("slow ack: %s, %v; want [] within the raised bound", args, err)
+	}
+	if _, err := sc.Rooms(context.Background(), ""); err == nil {
+		t.Fatal("Rooms on the slow gateway succeeded: the client's own bound was changed")
+	}
+}

@@ -58,6 +58,18 @@ const (
 	// CodeNoHistory: the node keeps no history, -history-size 0 (status
 	// 404).
 	CodeNoHistory = "no_history"
+	// CodeAckTimeout: SendWithAck's client did not acknowledge within the
+	// timeout (status 504).
+	CodeAckTimeout = "ack_timeout"
+	// CodeAckDisconnect: SendWithAck's client disconnected, or left the
+	// main namespace, before it acknowledged (status 410).
+	CodeAckDisconnect = "ack_disconnected"
+	// CodeAckUnsupported: SendWithAck's client is a native one; only
+	// Socket.IO clients acknowledge (status 422).
+	CodeAckUnsupported = "ack_unsupported"
+	// CodeTooManyAcks: SendWithAck's client already owes 64
+	// acknowledgements, or its node waits for too many (status 429).
+	CodeTooManyAcks = "too_many_acks"
 )
 
 // HasCode reports whether err is, or wraps, an *Error with code.

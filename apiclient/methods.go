@@ -3,6 +3,7 @@ package apiclient
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // Target names the connections a method acts on: one connection by its id
@@ -66,6 +67,11 @@ type SendParams struct {
 	Target
 	Data  any    `json:"data"`
 	Event string `json:"event,omitempty"`
+	// Ack asks the one client of Target.Client to acknowledge the event
+	// and waits for it (SendWithAck); Timeout is the wait in
+	// milliseconds, 0 for the gateway's default (5000), at most 25000.
+	Ack     bool `json:"ack,omitempty"`
+	Timeout int  `json:"timeout,omitempty"`
 }
 
 // MembershipParams are the params of the join and leave methods.
@@ -108,6 +114,38 @@ func (c *Client) Send(ctx context.Context, to Target, data any, opts ...MessageO
 	err = c.Call(ctx, "send", SendParams{Target: to, Data: data, Event: eventOf(opts)}, &r)
 	return r.Delivered, err
 }
+
+// SendWithAck sends data, from the server, to connection client (a
+// Socket.IO client) as an event it must acknowledge, and returns the
+// arguments of its acknowledgement, a JSON array: socket.io's
+// socket.timeout(timeout).emitWithAck(). timeout is rounded down to
+// milliseconds; 0 means the gateway's default, 5 s, and more than 25 s is
+// refused. The client may be on any node. It fails with an *Error of
+// CodeAckTimeout, CodeAckDisconnect, CodeAckUnsupported (a native client),
+// CodeTooManyAcks or CodeNotFound. The call's own bound is raised to the
+// timeout plus a margin when it is shorter.
+func (c *Client) SendWithAck(ctx context.Context, client string, data any, timeout time.Duration, opts ...MessageOption) (json.RawMessage, error) {
+	var r struct {
+		Ack json.RawMessage `json:"ack"`
+	}
+	ms := int(timeout / time.Millisecond)
+	wait := 5*time.Second + ackCallMargin
+	if ms > 0 {
+		wait = time.Duration(ms)*time.Millisecond + ackCallMargin
+	}
+	cc := c
+	if c.hc.Timeout != 0 && c.hc.Timeout < wait {
+		hc := *c.hc
+		hc.Timeout = wait
+		cc = &Client{base: c.base, key: c.key, hc: &hc}
+	}
+	err := cc.Call(ctx, "send", SendParams{Target: ClientTarget(client), Data: data, Event: eventOf(opts), Ack: true, Timeout: ms}, &r)
+	return r.Ack, err
+}
+
+// ackCallMargin is what SendWithAck's HTTP call allows past the ack's
+// timeout: the gateway's own margins and a hop between nodes.
+const ackCallMargin = 5 * time.Second
 
 // Join adds the target's connections to room, as if each had asked: they
 // are told ({"type":"joined"} / the "joined" event) and the room's other

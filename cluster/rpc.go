@@ -36,19 +36,28 @@ var ErrForgedReply = errors.New("cluster: unsigned or forged node API reply")
 // once, after New. With a key, requests must be signed (others are dropped
 // unanswered and counted in Stats.Forged) and answers are.
 func (c *Cluster) Serve(fn func(req []byte) []byte) error {
+	return c.ServeAsync(func(req []byte, respond func([]byte)) { respond(fn(req)) })
+}
+
+// ServeAsync is Serve for requests whose answer may come later: fn, called
+// on the NATS goroutine one request at a time, must not block; it calls
+// respond once, from any goroutine, with the answer (a request that waits
+// for a client's acknowledgement answers from its own goroutine, so that
+// it does not hold up the node's other requests).
+func (c *Cluster) ServeAsync(fn func(req []byte, respond func([]byte))) error {
 	sub, err := c.nc.Subscribe(c.apiSubject(c.cfg.Node), func(m *nats.Msg) {
 		if m.Reply == "" {
 			return
 		}
 		if !c.sign.on() {
-			_ = m.Respond(fn(m.Data))
+			fn(m.Data, func(res []byte) { _ = m.Respond(res) })
 			return
 		}
 		req, ok := c.openAPI(m.Data, kindAPIReq)
 		if !ok {
 			return
 		}
-		_ = m.Respond(c.sign.seal(appendAPI(nil, kindAPIRes, c.cfg.Node, fn(req))))
+		fn(req, func(res []byte) { _ = m.Respond(c.sign.seal(appendAPI(nil, kindAPIRes, c.cfg.Node, res))) })
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: serve API requests: %w", err)

@@ -76,3 +76,54 @@ func TestCallAndNodes(t *testing.T) {
 		t.Fatalf("Call with a bad tag: %v, want ErrNoNode", err)
 	}
 }
+
+// ServeAsync: an answer given later, from another goroutine, reaches the
+// caller, and the node serves other requests while it is held back.
+func TestServeAsync(t *testing.T) {
+	s := startServer(t, 0)
+	defer stopServer(s)
+	a, _ := newNode(t, s.ClientURL(), "a")
+	b, _ := newNode(t, s.ClientURL(), "b")
+	meshed(t, a, b)
+	release, holding := make(chan struct{}), make(chan struct{})
+	if err := b.ServeAsync(func(req []byte, respond func([]byte)) {
+		if string(req) != "hold" {
+			respond(append([]byte("now:"), req...))
+			return
+		}
+		close(holding)
+		go func() { <-release; respond([]byte("held")) }()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	held := make(chan string, 1)
+	go func() {
+		got, err := a.Call(ctx, "b", []byte("hold"))
+		if err != nil {
+			held <- err.Error()
+			return
+		}
+		held <- string(got)
+	}()
+	select {
+	case <-holding:
+	case <-ctx.Done():
+		t.Fatal("b did not get the request to hold")
+	}
+	// The held request waits on a goroutine of its own; this one is
+	// answered meanwhile.
+	if got, err := a.Call(ctx, "b", []byte("x")); err != nil || string(got) != "now:x" {
+		t.Fatalf("Call(x) while another is held = %q, %v", got, err)
+	}
+	select {
+	case got := <-held:
+		t.Fatalf("the held call ended before its answer: %q", got)
+	default:
+	}
+	close(release)
+	if got := <-held; got != "held" {
+		t.Fatalf("held call = %q, want held", got)
+	}
+}

@@ -81,6 +81,11 @@ type session struct {
 	binText []byte
 	binAtts [][]byte
 	binWant int
+	// Server acks (chat.Acker): the waiters of the events the server
+	// asked the client to acknowledge, by ack id (at most
+	// chat.MaxServerAcks), and the next id; ids are never reused.
+	acks    map[int64]*serverAck
+	nextAck int64
 
 	// Long-polling: packets waiting for a GET (as a polling payload), the
 	// parked GET with its Origin (CORS) and keep-alive, and whether the
@@ -252,6 +257,7 @@ func (ss *session) openChat() *chat.Session {
 // closeChat closes the chat session when "/" disconnects or the session
 // ends.
 func (ss *session) closeChat() {
+	ss.failAcks()
 	if ss.chat != nil {
 		ss.srv.hub.Close(ss.chat)
 		ss.chat = nil

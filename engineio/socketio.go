@@ -222,7 +222,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		}
 		srv.hub.Handle(sess, req)
 	case socketio.Ack, socketio.BinaryAck:
-		// The server never asks clients for acknowledgements.
+		// The answer to an event the server asked to be acknowledged
+		// (server API send with "ack").
+		ss.ack(p, bit, atts)
 	default:
 		return errBadPacket // CONNECT_ERROR is server-to-client only
 	}

@@ -100,7 +100,24 @@ type Metrics struct {
 	draining prometheus.Gauge
 
 	recoveryKept, recoveryDone, recoveryFailed prometheus.Counter
+
+	serverAcks [numAckOutcomes]prometheus.Counter
 }
+
+// AckOutcome is how an acknowledgement the server asked a client for
+// (the server API's send with "ack") ended, or an ACK nobody waited for.
+type AckOutcome uint8
+
+// Outcomes of server acknowledgements.
+const (
+	AckAnswered     AckOutcome = iota // the client acknowledged in time
+	AckTimeout                        // the timeout passed first
+	AckDisconnected                   // the session ended first
+	AckIgnored                        // an ACK with an id the server was not waiting for (unknown or reused)
+	numAckOutcomes
+)
+
+var ackOutcomeNames = [numAckOutcomes]string{"answered", "timeout", "disconnected", "ignored"}
 
 // New creates the metrics and registers them, with the Go runtime and
 // process collectors, on a new registry. Every labelled child is created
@@ -165,6 +182,13 @@ func New(opts Options) *Metrics {
 	m.recoveryKept = rec.WithLabelValues("kept")
 	m.recoveryDone = rec.WithLabelValues("recovered")
 	m.recoveryFailed = rec.WithLabelValues("failed")
+
+	acks := f.counterVec("server_acks_total",
+		"Acknowledgements the server asked clients for (server API send with ack), by outcome; ignored counts ACKs with an id the server was not waiting for.",
+		"outcome")
+	for o := range m.serverAcks {
+		m.serverAcks[o] = acks.WithLabelValues(ackOutcomeNames[o])
+	}
 
 	m.ready = f.gauge("ready", "1 when the gateway accepts traffic (readiness), else 0.")
 	m.draining = f.gauge("draining", "1 once the gateway has started draining on shutdown, else 0.")
@@ -276,6 +300,14 @@ func (m *Metrics) Joined() {
 func (m *Metrics) RecoveryKept() {
 	if m != nil {
 		m.recoveryKept.Inc()
+	}
+}
+
+// ServerAck counts the outcome of an acknowledgement the server asked
+// for, or an ACK it did not expect.
+func (m *Metrics) ServerAck(o AckOutcome) {
+	if m != nil {
+		m.serverAcks[o].Inc()
 	}
 }
 

@@ -434,3 +434,51 @@ func RecoveryFields(data []byte) (pid, offset string, ok bool) {
 	}
 	return string(jsontext.Unquote(p)), offset, true
 }
+
+// AppendWithAckID appends to dst a copy of event, an EVENT or BINARY_EVENT
+// as the encoders above write it (Engine.IO '4' first), with the ack id id
+// inserted where the header ends, after the attachment count and the
+// namespace:
+//
+//	42["greet","hi"]        → 427["greet","hi"]
+//	451-/admin,["f",{…}]    → 451-/admin,7["f",{…}]
+//
+// This is how the server asks the client for an acknowledgement
+// (socket.emitWithAck): the event is encoded once by the codec, as any
+// other push, and only gains the id. ok is false, with dst unchanged, when
+// event is not such a packet or already carries an id. id must not be
+// negative.
+func AppendWithAckID(dst, event []byte, id int64) (out []byte, ok bool) {
+	if len(event) < 3 || event[0] != byte(EIOMessage) {
+		return dst, false
+	}
+	i := 2
+	switch PacketType(event[1]) {
+	case Event:
+	case BinaryEvent:
+		for i < len(event) && event[i] >= '0' && event[i] <= '9' {
+			i++
+		}
+		if i == 2 || i >= len(event) || event[i] != '-' {
+			return dst, false
+		}
+		i++
+	default:
+		return dst, false
+	}
+	if i < len(event) && event[i] == '/' {
+		for i < len(event) && event[i] != ',' {
+			i++
+		}
+		if i == len(event) {
+			return dst, false
+		}
+		i++
+	}
+	if i >= len(event) || event[i] != '[' {
+		return dst, false // an id already, or no payload array
+	}
+	dst = append(dst, event[:i]...)
+	dst = strconv.AppendInt(dst, id, 10)
+	return append(dst, event[i:]...), true
+}

@@ -400,7 +400,7 @@ func run(args []string, stderr io.Writer) error {
 				return api.Stats{Connections: st.Sessions, Rooms: st.Rooms}
 			}}, hub, clAPI)
 		if cl != nil {
-			if err := cl.Serve(apiSrv.ServeRemote); err != nil {
+			if err := cl.ServeAsync(apiSrv.ServeRemoteAsync); err != nil {
 				return err
 			}
 		}

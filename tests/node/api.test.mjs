@@ -344,3 +344,37 @@ test('the API refuses a call without the key: 401 unauthorized', async (t) => {
   const { nodes } = await call(gw, 'info');
   assert.equal(nodes.length, 1);
 });
+
+// send with "ack": socket.timeout(t).emitWithAck() from the server. The
+// socket's callback answers with its arguments (binary ones as
+// {"_binary":"<base64>"}); a socket that never calls it gets ack_timeout
+// after the timeout; one that disconnects instead gets ack_disconnected.
+// The same over long-polling.
+test('send with ack: the callback\'s arguments, ack_timeout, ack_disconnected', async (t) => {
+  const s = scope(t);
+  const gw = await s.gateway(['-presence=false']);
+  const a = await s.connect(gw);
+  a.socket.on('ask', (arg, cb) => cb({ got: arg }, 'ok'));
+  a.socket.on('bin', (arg, cb) => cb(Buffer.from([1, 2, 3, 4])));
+  a.socket.on('bye', () => a.socket.disconnect());
+
+  let r = await post(gw, 'send', { client: a.id, event: 'ask', data: { q: 1 }, ack: true, timeout: 3000 });
+  assert.deepEqual(r, { status: 200, body: { result: { delivered: 1, ack: [{ got: { q: 1 } }, 'ok'] } } });
+  r = await post(gw, 'send', { client: a.id, event: 'bin', data: 0, ack: true });
+  assert.deepEqual(r, { status: 200, body: { result: { delivered: 1, ack: [{ _binary: 'AQIDBA==' }] } } });
+
+  const start = Date.now();
+  r = await post(gw, 'send', { client: a.id, event: 'nobody-answers', data: 1, ack: true, timeout: 300 });
+  assert.equal(r.status, 504, JSON.stringify(r));
+  assert.equal(r.body.error.code, 'ack_timeout');
+  assert.ok(Date.now() - start >= 300, `ack_timeout after ${Date.now() - start} ms`);
+
+  r = await post(gw, 'send', { client: a.id, event: 'bye', data: 1, ack: true, timeout: 4000 });
+  assert.equal(r.status, 410, JSON.stringify(r));
+  assert.equal(r.body.error.code, 'ack_disconnected');
+  // Over long-polling too.
+  const p = await s.connect(gw, { transports: ['polling'] });
+  p.socket.on('ask', (arg, cb) => cb('polled', arg));
+  r = await post(gw, 'send', { client: p.id, event: 'ask', data: [1], ack: true });
+  assert.deepEqual(r, { status: 200, body: { result: { delivered: 1, ack: ['polled', [1]] } } });
+});
