@@ -98,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.eio.MaxSessionsPerConnection, "max-sessions-per-connection", engineio.DefaultMaxSessionsPerConnection, "Socket.IO long-polling: sessions one keep-alive connection may have opened and still open (429 above; a trusted proxy's connections are not bounded; -1 = unlimited)")
 	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
+	fs.BoolVar(&o.eio.AllowEIO3, "sio-allow-eio3", false, "Socket.IO: also serve socket.io-client 2.x (Engine.IO v3, EIO=3), as socket.io's allowEIO3")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for JWT authentication (at least 32 bytes; prefer CHATGATE_JWT_SECRET over the command line)")
@@ -223,9 +224,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // codecs returns the wire codecs in member-kind order, for
 // chat.Config.Codecs: each transport's sessions are encoded by theirs.
 // Socket.IO room events carry their history offset when recovery is on
-// (offsets), as socket.io does.
+// (offsets), as socket.io does; not for socket.io-client 2.x (Engine.IO
+// v3), which cannot recover.
 func codecs(offsets bool) []chat.Codec {
-	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets}}
+	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets},
+		engineio.KindSocketIOv3: socketio.Codec{}}
 }
 
 // Defaults of the history and recovery flags.
