@@ -63,6 +63,7 @@ func v3Frame(packets ...string) string {
 type v3Client struct {
 	t         *testing.T
 	sid       string
+	extra     string // query parameters of every request
 	open      map[string]any
 	get, post *pollConn
 	queue     []string
@@ -70,8 +71,15 @@ type v3Client struct {
 
 func v3Open(t *testing.T, addr string) *v3Client {
 	t.Helper()
-	c := &v3Client{t: t, get: pollDial(t, addr), post: pollDial(t, addr)}
-	r := c.get.do("GET", "/socket.io/?EIO=3&transport=polling&b64=1", nil, "")
+	return v3OpenQuery(t, addr, "")
+}
+
+// v3OpenQuery makes the handshake with extra query parameters ("&…"),
+// as socket.io-client 2.x's query option adds them.
+func v3OpenQuery(t *testing.T, addr, extra string) *v3Client {
+	t.Helper()
+	c := &v3Client{t: t, extra: extra, get: pollDial(t, addr), post: pollDial(t, addr)}
+	r := c.get.do("GET", "/socket.io/?EIO=3&transport=polling&b64=1"+extra, nil, "")
 	if r.status != 200 {
 		t.Fatalf("v3 handshake: %d %q", r.status, r.body)
 	}
@@ -87,7 +95,7 @@ func v3Open(t *testing.T, addr string) *v3Client {
 }
 
 func (c *v3Client) target() string {
-	return "/socket.io/?EIO=3&transport=polling&sid=" + url.QueryEscape(c.sid)
+	return "/socket.io/?EIO=3&transport=polling&sid=" + url.QueryEscape(c.sid) + c.extra
 }
 
 // send POSTs packets as one text payload and expects "ok".
@@ -428,4 +436,32 @@ func TestEIO3BadInput(t *testing.T) {
 	if a := bystander.ack(1); a != `431[{"ok":true}]` {
 		t.Fatalf("bystander after the bad input: %q", a)
 	}
+}
+
+// TestEIO3Auth: a v3 client's token comes in the handshake's query
+// (socket.io-client 2.x's query option). With it, "/" is connected; with
+// none under -auth-required, the server's CONNECT is refused with an ERROR
+// packet, and a v5 CONNECT carrying the token in its payload afterwards
+// closes the session instead of connecting it.
+func TestEIO3Auth(t *testing.T) {
+	g := pollGateway(t, "-sio-allow-eio3", "-jwt-secret", hdSecret, "-auth-required")
+	tok := hdHS256(t, hdClaims("alice"))
+
+	c := v3OpenQuery(t, g.addr, "&token="+url.QueryEscape(tok))
+	if p := c.take("CONNECT", func(string) bool { return true }); p != "40" {
+		t.Fatalf("with a token: %q, want 40", p)
+	}
+	c.send(`421["ping"]`)
+	if a := c.ack(1); a != `431[{"ok":true}]` {
+		t.Fatalf("authenticated v3 session: %q", a)
+	}
+
+	anon := v3Open(t, g.addr)
+	p := anon.take("refusal", func(string) bool { return true })
+	var refusal struct{ Message string }
+	if !strings.HasPrefix(p, "44{") || json.Unmarshal([]byte(p[2:]), &refusal) != nil || refusal.Message != "unauthorized" {
+		t.Fatalf("without a token: %q, want 44{\"message\":\"unauthorized\",…}", p)
+	}
+	pollExpectError(t, anon.post.do("POST", anon.target(), nil, v3Frame(`40{"token":"`+tok+`"}`)), 400, 3)
+	pollExpectUnknownSID(t, pollDial(t, g.addr).do("GET", anon.target(), nil, ""))
 }
