@@ -3,7 +3,7 @@
 // WebSocket, over long-polling and starting on polling then upgrading,
 // chats in one room with a socket.io-client 4 socket and a native /ws
 // client, both ways, text and binary, against the real gateway binary.
-// Without the flag it is refused.
+// A token comes in the handshake's query. Without the flag it is refused.
 //
 // The byte-level rules (payload framing, heartbeat, bad input) are checked
 // in tests/e2e/eio3_test.go.
@@ -12,6 +12,7 @@
 // t.after, so the file never hangs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
@@ -212,5 +213,38 @@ test('socket.io-client 2.x is refused without -sio-allow-eio3', async (t) => {
       socket.once('connect_error', () => resolve('refused'));
     }), `2.x connect over ${transports}`);
     assert.equal(outcome, 'refused', `2.x over ${transports}`);
+  }
+});
+
+// jwt signs an HS256 token for sub with secret, here with node:crypto,
+// independently of the gateway's code.
+function jwt(sub, secret) {
+  const b64url = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const head = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub, iat: now, exp: now + 3600 })}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+
+test('socket.io-client 2.x passes its token in the query', async (t) => {
+  const secret = 'eio3-node-test-secret-0123456789abcdefghij';
+  const g = await startGateway(['-sio-allow-eio3', '-jwt-secret', secret, '-auth-required']);
+  t.after(() => g.stop());
+  for (const transports of [['websocket'], ['polling']]) {
+    const room = `auth-${transports[0]}`;
+    const alice = await v2(t, g.addr, { transports, query: { token: jwt('alice', secret) } });
+    const bob = await v2(t, g.addr, { transports, query: { token: jwt('bob', secret) } });
+    await alice.ack('join', room);
+    await bob.ack('join', room);
+    await alice.ack('message', { room, data: 'signed' });
+    const [m] = await bob.message((m) => m.data === 'signed', `bob: alice's message over ${transports}`);
+    assert.equal(m.user, 'alice');
+
+    // No token: the server's CONNECT of "/" is refused with an ERROR
+    // packet, which socket.io-client 2.x emits as "error".
+    const socket = ioV2(`http://${g.addr}`, { forceNew: true, reconnection: false, timeout: WAIT, transports });
+    t.after(() => socket.close());
+    const err = await bounded(new Promise((resolve) => socket.once('error', resolve)), `anonymous 2.x over ${transports}`);
+    assert.equal(err.message, 'unauthorized', `error event ${JSON.stringify(err)}`);
+    assert.equal(socket.connected, false);
   }
 });
