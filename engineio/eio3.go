@@ -2,11 +2,14 @@ package engineio
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"github.com/gobwas/ws"
 
+	"github.com/chatgate/chatgate/auth"
 	"github.com/chatgate/chatgate/chat"
 	"github.com/chatgate/chatgate/chat/socketio"
+	"github.com/chatgate/chatgate/netpoll"
 	"github.com/chatgate/chatgate/payload"
 )
 
@@ -72,13 +75,26 @@ func (ss *session) connectV3() {
 	if ss.echo {
 		return
 	}
-	p := socketio.Packet{Type: socketio.Connect, Namespace: []byte("/")}
+	p := socketio.Packet{Type: socketio.Connect, Namespace: []byte("/"), Data: ss.v3Auth}
 	ss.autoConnect = true
 	err := ss.packet(&p, nil)
 	ss.autoConnect = false
 	if err != nil {
 		ss.close(badPacket(err))
 	}
+}
+
+// v3AuthParam returns a copy of the "auth" query parameter of a v3
+// handshake when it is a JSON object, else nil. A v3 client has no CONNECT
+// payload: this parameter stands for it (the backend's auth, a token in
+// its "token"), as it does for native clients (/ws?auth=…); socket.io-
+// client 2.x sends it with io(url, {query: {auth: JSON.stringify(…)}}).
+func v3AuthParam(req *netpoll.Request) []byte {
+	a := auth.QueryParam(req.Query, "auth")
+	if len(a) == 0 || a[0] != '{' || !json.Valid(a) {
+		return nil
+	}
+	return append([]byte(nil), a...)
 }
 
 // connectV5 reports whether CONNECT p must be refused on a v3 session as

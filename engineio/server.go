@@ -273,6 +273,7 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 	ss := s.newSession(x.Loop(), echo)
 	if eio3 {
 		ss.setEIO3()
+		ss.v3Auth = v3AuthParam(x.Request())
 	}
 	s.keepHandshake(ss, x.Request())
 	ss.setIdent(adm.Identity())
@@ -319,11 +320,16 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 	if s.hub.Connecting() {
 		headers = x.Request().Headers(s.cfg.ProxyHeaders)
 	}
+	var v3Auth []byte
+	if eio3 {
+		v3Auth = v3AuthParam(x.Request())
+	}
 	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
 		s.cfg.Metrics.Handshake(metricsSocketIO)
 		ss := s.newSession(sock.Loop(), echo)
 		if eio3 {
 			ss.setEIO3()
+			ss.v3Auth = v3Auth
 		}
 		if s.hub.Connecting() {
 			ss.origin, ss.headers = origin, headers

@@ -54,6 +54,9 @@ type session struct {
 	// autoConnect: the server is connecting its "/" (connectV3).
 	eio3        bool
 	autoConnect bool
+	// v3Auth is a v3 handshake's "auth" query parameter (v3AuthParam),
+	// the payload of the CONNECT the server makes for it.
+	v3Auth []byte
 
 	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
 	// next ping or the pong deadline (due), and the deadline of the first

@@ -465,3 +465,36 @@ func TestEIO3Auth(t *testing.T) {
 	pollExpectError(t, anon.post.do("POST", anon.target(), nil, v3Frame(`40{"token":"`+tok+`"}`)), 400, 3)
 	pollExpectUnknownSID(t, pollDial(t, g.addr).do("GET", anon.target(), nil, ""))
 }
+
+// TestEIO3ProxyConnect: with -proxy-connect-url, the server's CONNECT of
+// "/" for a v3 client is asked of the backend, with the handshake's "auth"
+// query parameter as the auth payload (a v3 CONNECT has none); the
+// backend's acceptance is a plain "40", its refusal an ERROR packet with
+// its message and code.
+func TestEIO3ProxyConnect(t *testing.T) {
+	be := newConnectBackend(t)
+	g := pollGateway(t, "-sio-allow-eio3", "-proxy-connect-url", be.srv.URL)
+
+	c := v3OpenQuery(t, g.addr, "&auth="+url.QueryEscape(`{"who":"sam"}`))
+	if p := c.take("CONNECT", func(string) bool { return true }); p != "40" {
+		t.Fatalf("accepted by the backend: %q, want 40", p)
+	}
+	body := be.body(0)
+	if a, _ := body["auth"].(map[string]any); body["protocol"] != "socketio" || body["transport"] != "polling" || a["who"] != "sam" {
+		t.Fatalf("backend got %v", body)
+	}
+	c.send(`421["rooms"]`)
+	if a := c.ack(1); !strings.Contains(a, `"room":"hall"`) {
+		t.Fatalf("rooms of the accepted v3 client %q, want the backend's hall", a)
+	}
+
+	u := "ws://" + g.addr + "/socket.io/?EIO=3&transport=websocket&auth=" + url.QueryEscape(`{"who":"bad"}`)
+	bad, resp, err := (&websocket.Dialer{HandshakeTimeout: pollWait}).Dial(u, nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	resp.Body.Close()
+	t.Cleanup(func() { bad.Close() })
+	v3Read(t, bad) // open
+	v3Expect(t, bad, `44{"message":"go away","data":{"code":"forbidden"}}`)
+}
