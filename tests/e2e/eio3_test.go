@@ -321,6 +321,8 @@ func TestEIO3Heartbeat(t *testing.T) {
 	ws := v3Dial(t, g.addr, "")
 	v3Read(t, ws) // open
 	v3Expect(t, ws, "40")
+	// A pong nobody asked for does not start v4's server pings.
+	pollWSWrite(t, ws, websocket.TextMessage, "3")
 	p := v3Connected(t, g.addr)
 	start := time.Now()
 	for time.Since(start) < 1500*time.Millisecond { // three times interval + timeout
