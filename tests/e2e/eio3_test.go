@@ -373,7 +373,11 @@ func TestEIO3Upgrade(t *testing.T) {
 	if r := pollAwait(t, parked, "parked GET"); r.status != 200 || r.body != "1:6" {
 		t.Fatalf("parked GET released with %d %q, want 200 \"1:6\"", r.status, r.body)
 	}
+	// An ack still in the polling outbox when the upgrade completes goes
+	// out first, over the WebSocket, unframed.
+	p.send(`423["ping"]`)
 	pollWSWrite(t, ws, websocket.TextMessage, "5")
+	v3Expect(t, ws, `433[{"ok":true}]`)
 	pollWSWrite(t, ws, websocket.TextMessage, `422["ping"]`)
 	v3Expect(t, ws, `432[{"ok":true}]`)
 	native.sendRaw(`{"type":"send","room":"up3","data":"after"}`)
