@@ -438,6 +438,12 @@ func TestEIO3BadInput(t *testing.T) {
 		}
 	}
 
+	// A namespace the gateway does not serve: v4's ERROR with a string,
+	// and the session goes on.
+	bystander.send(`40/admin,`)
+	if e := bystander.take("namespace refusal", func(s string) bool { return strings.HasPrefix(s, "44") }); e != `44/admin,"Invalid namespace"` {
+		t.Fatalf("CONNECT to /admin answered %q", e)
+	}
 	bystander.send(`421["ping"]`)
 	if a := bystander.ack(1); a != `431[{"ok":true}]` {
 		t.Fatalf("bystander after the bad input: %q", a)
