@@ -72,6 +72,11 @@ type Config struct {
 	// the plain Engine.IO echo at /engine.io/) instead of serving chat.
 	// Timings given above are ignored.
 	Conformance bool
+	// AllowEIO3 also serves Engine.IO protocol v3 clients (EIO=3:
+	// socket.io-client 2.x, Socket.IO protocol v4), as socket.io's
+	// allowEIO3 does (eio3.go). Off, they are refused with "Unsupported
+	// protocol version".
+	AllowEIO3 bool
 	// MaxMessage is the largest packet accepted and the maxPayload
 	// announced to clients, in bytes. Default 64 KiB.
 	MaxMessage int

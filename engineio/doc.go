@@ -4,7 +4,9 @@
 // connects a session to the chat hub. It is mounted on netpoll
 // (netpoll.Protocol at /socket.io/), which owns the sockets, HTTP heads,
 // WebSocket handshakes and loops; the wire codecs (packet parsing and
-// encoding) live in chat/socketio.
+// encoding) live in chat/socketio. With Config.AllowEIO3 it also serves
+// Engine.IO v3 / Socket.IO v4 clients (socket.io-client 2.x), whose
+// differences are confined to eio3.go and a per-session version.
 //
 // A session is homed on one event loop and its state is touched only
 // there. A session that starts on a WebSocket is homed on that socket's

@@ -19,7 +19,7 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 		// A GET the client sent before it closed the session, handled
 		// after the close (closeLinger): it gets the noop it would have
 		// got held.
-		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, origin, keep)
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), origin, keep)
 	case ss.done || ss.ws.Valid():
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
 	case ss.get.Valid():
@@ -27,7 +27,7 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 		// second an error, and the session ends (engine.io-protocol v4).
 		first := ss.get
 		ss.get = netpoll.Parked{}
-		ss.answer(first, 200, contentTypeText, []byte{byte(socketio.EIOClose)}, nil, true)
+		ss.answer(first, 200, contentTypeText, ss.single(socketio.EIOClose), nil, true)
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeBadRequest, "Bad request"), origin, false)
 		ss.close(chat.DisconnectBadPacket)
 	case len(ss.out) > 0:
@@ -36,7 +36,7 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 	case ss.probed:
 		// An upgrade is under way: do not hold the client's poll, or it
 		// stalls until the next ping before it can finish the switch.
-		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, origin, keep)
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), origin, keep)
 	default:
 		ss.get = get
 		ss.getOrigin, ss.getKeep = origin, keep
@@ -50,7 +50,7 @@ func (ss *session) releaseGet() {
 	if ss.get.Valid() && !ss.done {
 		get := ss.get
 		ss.get = netpoll.Parked{}
-		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIONoop)}, ss.getOrigin, ss.getKeep)
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), ss.getOrigin, ss.getKeep)
 	}
 }
 

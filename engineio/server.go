@@ -178,14 +178,14 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		s.respond(x, 204, "", nil)
 		return
 	}
-	q, err := socketio.ParseQuery(req.Query)
+	q, err := socketio.ParseQueryAllow(req.Query, s.cfg.AllowEIO3)
 	if err != nil {
 		s.httpError(x, err)
 		return
 	}
 	if q.Transport == "websocket" {
 		if q.SID == "" {
-			s.openWebSocket(x, echo)
+			s.openWebSocket(x, echo, q.EIO == 3)
 		} else {
 			s.upgradeWebSocket(x, q.SID)
 		}
@@ -197,7 +197,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 			s.httpError(x, socketio.ErrBadHandshakeMethod)
 			return
 		}
-		s.openPolling(x, echo)
+		s.openPolling(x, echo, q.EIO == 3)
 		return
 	}
 	// A request for a session passes the handshake's checks again: the
@@ -230,7 +230,10 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		ss.home.Run(from, func() { ss.onGet(get, origin, keep) })
 	case "POST":
 		body := x.Body()
-		if ss.home != from {
+		if ss.eio3 {
+			// Off the home loop: the v3 framing becomes v4's (eio3.go).
+			body = v3Body(body, req.Header("Content-Type"))
+		} else if ss.home != from {
 			body = append([]byte(nil), body...)
 		}
 		post := x.Park(func() {})
@@ -245,7 +248,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 // of them could share one keep-alive connection, so each is admitted as
 // a session of its own (its per-address and -max-connections slots), and
 // one connection may have at most MaxSessionsPerConnection of them open.
-func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
+func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 	st := &s.loops[x.Loop().Index()]
 	conn := x.Conn()
 	count := !echo && !s.cfg.Conformance && s.cfg.MaxSessionsPerConnection > 0 && !x.FromTrustedProxy()
@@ -269,6 +272,10 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
 	}
 	s.cfg.Metrics.Handshake(metricsPolling)
 	ss := s.newSession(x.Loop(), echo)
+	if eio3 {
+		ss.setEIO3()
+		ss.v3Auth = v3AuthParam(x.Request())
+	}
 	s.keepHandshake(ss, x.Request())
 	ss.setIdent(adm.Identity())
 	if adm.Identity() != nil {
@@ -292,12 +299,18 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo bool) {
 	}
 	s.reg.put(ss)
 	buf := ss.appendOpen(nil, []string{"websocket"})
+	if eio3 {
+		buf = ss.appendOut(nil, buf, false)
+	}
 	s.respond(x, 200, contentTypeText, buf)
+	if eio3 {
+		ss.connectV3()
+	}
 }
 
 // openWebSocket upgrades a new session that starts on WebSocket: the
 // session lives on the socket's loop and the socket is its transport.
-func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
+func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 	adm, ref := x.Admit(false, true)
 	if ref != nil {
 		x.Refuse(*ref)
@@ -308,9 +321,17 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 	if s.hub.Connecting() {
 		headers = x.Request().Headers(s.cfg.ProxyHeaders)
 	}
+	var v3Auth []byte
+	if eio3 {
+		v3Auth = v3AuthParam(x.Request())
+	}
 	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
 		s.cfg.Metrics.Handshake(metricsSocketIO)
 		ss := s.newSession(sock.Loop(), echo)
+		if eio3 {
+			ss.setEIO3()
+			ss.v3Auth = v3Auth
+		}
 		if s.hub.Connecting() {
 			ss.origin, ss.headers = origin, headers
 		}
@@ -322,6 +343,9 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo bool) {
 		ss.ws, ss.direct = sock, true
 		ss.onWS.Store(true)
 		ss.send(ws.OpText, ss.appendOpen(nil, nil))
+		if eio3 {
+			ss.connectV3()
+		}
 		return directHandler{ss}
 	})
 }

@@ -50,6 +50,13 @@ type session struct {
 	echo    bool // plain Engine.IO echo (conformance mode)
 	direct  bool // began on its WebSocket
 	done    bool
+	// eio3: an Engine.IO v3 client (eio3.go), from the handshake on;
+	// autoConnect: the server is connecting its "/" (connectV3).
+	eio3        bool
+	autoConnect bool
+	// v3Auth is a v3 handshake's "auth" query parameter (v3AuthParam),
+	// the payload of the CONNECT the server makes for it.
+	v3Auth []byte
 
 	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
 	// next ping or the pong deadline (due), and the deadline of the first
@@ -158,6 +165,9 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 		return
 	}
 	if ss.ws.Valid() {
+		if op == ws.OpBinary && ss.eio3 {
+			b = socketio.AppendBinaryV3(nil, b)
+		}
 		if ss.ws.Loop() == ss.home {
 			ss.ws.Send(op, b)
 			return
@@ -165,7 +175,7 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 		ss.ws.Loop().Push(ss.ws.Peer(), framedPayload(op, b))
 		return
 	}
-	ss.out = socketio.AppendPayloadPacket(ss.out, b, op == ws.OpBinary)
+	ss.out = ss.appendOut(ss.out, b, op == ws.OpBinary)
 	if len(ss.out) > ss.srv.np.MaxPending() {
 		ss.srv.cfg.Metrics.SlowConsumerClosed()
 		ss.close(chat.DisconnectSlowConsumer)
@@ -190,7 +200,7 @@ func framedPayload(op ws.OpCode, b []byte) *payload.Shared {
 // handled, encoded as an ack (nothing when the client asked for none).
 func (ss *session) WriteReply(r *chat.Reply) {
 	st := &ss.srv.loops[ss.home.Index()]
-	st.buf = ss.srv.hub.Codec(KindSocketIO).AppendReply(st.buf[:0], r)
+	st.buf = ss.srv.hub.Codec(ss.kind()).AppendReply(st.buf[:0], r)
 	if len(st.buf) > 0 {
 		ss.send(ws.OpText, st.buf)
 	}
@@ -214,6 +224,10 @@ func (ss *session) deliver(p *payload.Shared) {
 		return
 	}
 	if ss.ws.Valid() {
+		if ss.eio3 && p.Attachments() > 0 {
+			ss.deliverV3(p)
+			return
+		}
 		if ss.ws.Loop() == ss.home {
 			ss.ws.Deliver(p)
 			return
@@ -250,7 +264,7 @@ func (ss *session) setIdent(id *auth.Identity) {
 
 // openChat opens the chat session when namespace "/" connects.
 func (ss *session) openChat() *chat.Session {
-	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), ss.kind(), ss.ident)
 	return ss.chat
 }
 
@@ -318,7 +332,7 @@ func (ss *session) close(d chat.Disconnect) {
 	if ss.get.Valid() {
 		get := ss.get
 		ss.get = netpoll.Parked{}
-		ss.answer(get, 200, contentTypeText, []byte{byte(socketio.EIOClose)}, ss.getOrigin, ss.getKeep)
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIOClose), ss.getOrigin, ss.getKeep)
 	}
 	ss.done = true
 	for _, w := range []netpoll.Socket{ss.ws, ss.probe} {

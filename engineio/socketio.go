@@ -84,11 +84,17 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 	}
 	switch t {
 	case socketio.EIOPong:
+		if ss.eio3 {
+			break // a v3 server does not ping: nothing to answer
+		}
 		ss.awaiting = false
 		ss.due = ss.home.Now() + int64(srv.cfg.PingInterval)
 	case socketio.EIOPing:
 		// Clients do not ping in v4, except to probe an upgrade; answer
 		// anyway, as the reference server does.
+		if ss.eio3 {
+			ss.pingedV3() // the v3 heartbeat
+		}
 		st := &srv.loops[ss.home.Index()]
 		st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOPong, data)
 		ss.send(ws.OpText, st.buf)
@@ -133,10 +139,13 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		if ss.limited {
 			return nil // CONNECT floods are dropped, not answered
 		}
+		if ss.connectV5(p) {
+			return errBadPacket // Socket.IO v5 from a v3 client (eio3.go)
+		}
 		if bit == 0 {
 			// Refused: the connect timeout keeps running, so a client
 			// that only knocks on unknown namespaces is still dropped.
-			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "Invalid namespace")
+			st.buf = ss.appendConnectError(st.buf[:0], p.Namespace, "Invalid namespace")
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
@@ -153,7 +162,7 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		if !conformance && !srv.hub.UserAllowed(ss.ident.User()) {
-			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
+			st.buf = ss.appendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
@@ -173,7 +182,7 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			sid, pid = sess.ID(), srv.hub.SessionToken(sess)
 			srv.log.Debug("socket.io connect", "conn", sid, "client", ss.remote)
 		}
-		st.buf = socketio.AppendConnectPID(st.buf[:0], p.Namespace, sid, pid)
+		st.buf = ss.appendConnectAck(st.buf[:0], p.Namespace, sid, pid)
 		ss.send(ws.OpText, st.buf)
 		if conformance {
 			st.buf = socketio.AppendEvent(st.buf[:0], p.Namespace, 0, "auth", authData)
@@ -240,7 +249,7 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 // nothing: a room whose gap is no longer kept means a new session.
 func (ss *session) resume(p *socketio.Packet) bool {
 	srv := ss.srv
-	if !srv.hub.Recovering() || len(p.Data) == 0 {
+	if !srv.hub.Recovering() || len(p.Data) == 0 || ss.eio3 {
 		return false
 	}
 	pid, offset, ok := socketio.RecoveryFields(p.Data)
@@ -292,7 +301,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 	if len(p.Data) > 0 {
 		info.Auth = append(json.RawMessage(nil), p.Data...)
 	}
-	sess := srv.hub.OpenPending(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	sess := srv.hub.OpenPending(ss, ss.home.Index(), ss.kind(), ss.ident)
 	ss.chat = sess
 	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
 		if ss.done || ss.chat != sess {
@@ -330,7 +339,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 		default:
 			ss.connectBy = 0
 			ss.nsps |= nspRoot
-			st.buf = socketio.AppendConnectPID(st.buf[:0], []byte("/"), sess.ID(), srv.hub.SessionToken(sess))
+			st.buf = ss.appendConnectAck(st.buf[:0], []byte("/"), sess.ID(), srv.hub.SessionToken(sess))
 			ss.send(ws.OpText, st.buf)
 		}
 		srv.Flush(ss.home)

@@ -1,8 +1,6 @@
 package engineio
 
 import (
-	"bytes"
-
 	"github.com/gobwas/ws"
 
 	"github.com/chatgate/chatgate/chat"
@@ -15,6 +13,10 @@ import (
 type directHandler struct{ ss *session }
 
 func (h directHandler) OnMessage(op ws.OpCode, payload []byte) error {
+	payload, err := h.ss.wsMessage(op, payload)
+	if err != nil {
+		return errBadPacket
+	}
 	return h.ss.message(op, payload)
 }
 
@@ -141,9 +143,12 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 		}
 		return errBadPacket
 	}
-	data := payload
+	data, err := ss.wsMessage(op, payload)
+	if err != nil {
+		return errBadPacket
+	}
 	if ss.home != from {
-		data = append([]byte(nil), payload...)
+		data = append([]byte(nil), data...)
 	}
 	ss.home.Run(from, func() {
 		if ss.done {
@@ -211,21 +216,5 @@ func (ss *session) onUpgrade(sock netpoll.Socket) {
 	ss.onWS.Store(true)
 	pending := ss.out
 	ss.out = nil
-	for len(pending) > 0 {
-		pkt := pending
-		if i := bytes.IndexByte(pending, socketio.RecordSeparator); i >= 0 {
-			pkt, pending = pending[:i], pending[i+1:]
-		} else {
-			pending = nil
-		}
-		binary, data, err := socketio.DecodePollingPacket(pkt)
-		if err != nil {
-			continue
-		}
-		op := ws.OpText
-		if binary {
-			op = ws.OpBinary
-		}
-		ss.send(op, data)
-	}
+	ss.eachOut(pending, ss.send)
 }

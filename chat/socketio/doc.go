@@ -62,6 +62,12 @@
 //
 //	{"code":0,"message":"Transport unknown"}
 //
+// Engine.IO v3 (socket.io-client 2.x, served with the gateway's
+// -sio-allow-eio3) has its own encoders and decoders in eio3.go:
+// length-prefixed polling payloads ("6:4hello", lengths in UTF-16 code
+// units), binary payloads, WebSocket binary frames led by 0x04, and the
+// Socket.IO v4 CONNECT and ERROR packets without payload objects.
+//
 // # Socket.IO v5
 //
 // References are to the sections of the socket.io-protocol specification,

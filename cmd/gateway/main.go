@@ -106,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.clientDir, "sio-client-dir", sioclient.DefaultDir, "Socket.IO: directory of the bundle's files, the dist/ folder of the pinned socket.io-client npm package (install: npm ci --prefix sioclient)")
 	fs.StringVar(&o.sioNamespaces, "sio-namespaces", "/", "Socket.IO: namespaces served in chat mode, comma-separated (\"/\" is always served; with -proxy-connect-url the backend decides any namespace)")
 	fs.BoolVar(&o.eio.Conformance, "sio-conformance", false, "Socket.IO: behave as the official protocol test suites expect instead of serving chat (testing only)")
+	fs.BoolVar(&o.eio.AllowEIO3, "sio-allow-eio3", false, "Socket.IO: also serve socket.io-client 2.x (Engine.IO v3, EIO=3), as socket.io's allowEIO3")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "CIDRs or IPs of reverse proxies whose Forwarded / X-Forwarded-For / X-Real-IP headers are believed (default: none)")
 	fs.StringVar(&o.proxyProtocol, "proxy-protocol", "off", "PROXY protocol v1/v2 header on incoming connections: off, optional or required")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HS256 secret for JWT authentication (at least 32 bytes; prefer CHATGATE_JWT_SECRET over the command line)")
@@ -251,9 +252,11 @@ func parseNamespaces(list string) ([]string, error) {
 // codecs returns the wire codecs in member-kind order, for
 // chat.Config.Codecs: each transport's sessions are encoded by theirs.
 // Socket.IO room events carry their history offset when recovery is on
-// (offsets), as socket.io does.
+// (offsets), as socket.io does; not for socket.io-client 2.x (Engine.IO
+// v3), which cannot recover.
 func codecs(offsets bool) []chat.Codec {
-	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets}}
+	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets},
+		engineio.KindSocketIOv3: socketio.Codec{}}
 }
 
 // Defaults of the history and recovery flags.
