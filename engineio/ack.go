@@ -17,29 +17,55 @@ import (
 // session's end each complete a waiter only if it is still in the table,
 // so exactly one of them does.
 
-// serverAck is one outstanding acknowledgement.
+// serverAck is one outstanding acknowledgement, asked on namespace so
+// (nil: "/"). The ids of one Engine.IO session are shared by its
+// namespaces and never reused, so an ACK names one waiter, and it counts
+// only when it comes on the namespace that asked.
 type serverAck struct {
 	done  chat.AckDone
 	timer *time.Timer
+	so    *nspSocket
 }
 
-// EmitWithAck implements chat.Acker, on the home loop: m is encoded by
-// the Socket.IO codec as any push to the client is, gains an ack id, and
-// goes out through send, the session's one enqueue.
+// EmitWithAck implements chat.Acker for the session's "/" socket, on the
+// home loop.
 func (ss *session) EmitWithAck(m *chat.Message, timeout time.Duration, done chat.AckDone) {
-	srv := ss.srv
 	if ss.done || ss.chat == nil || ss.nsps&nspRoot == 0 {
 		done(nil, chat.ErrAckDisconnect)
 		return
 	}
+	ss.emitWithAck(nil, m, timeout, done)
+}
+
+// EmitWithAck implements chat.Acker for a namespace's socket, on the home
+// loop.
+func (so *nspSocket) EmitWithAck(m *chat.Message, timeout time.Duration, done chat.AckDone) {
+	if so.ss.done || !so.connected || so.ss.socket(so.name) != so {
+		done(nil, chat.ErrAckDisconnect)
+		return
+	}
+	so.ss.emitWithAck(so, m, timeout, done)
+}
+
+// emitWithAck sends m to socket so (nil: "/") with an ack id: m is encoded
+// by the session's codec as any push to the client is, is put on the
+// socket's namespace, gains the id, and goes out through send, the
+// session's one enqueue.
+func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Duration, done chat.AckDone) {
+	srv := ss.srv
 	if len(ss.acks) >= chat.MaxServerAcks {
 		done(nil, chat.ErrTooManyAcks)
 		return
 	}
 	st := &srv.loops[ss.home.Index()]
-	st.buf = srv.hub.Codec(KindSocketIO).AppendMessage(st.buf[:0], m)
+	st.buf = srv.hub.Codec(ss.kind()).AppendMessage(st.buf[:0], m)
+	event := st.buf
+	if so != nil {
+		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
+		event = st.nsbuf
+	}
 	id := ss.nextAck
-	pkt, ok := socketio.AppendWithAckID(nil, st.buf, id)
+	pkt, ok := socketio.AppendWithAckID(nil, event, id)
 	if !ok {
 		// The codec writes every message as an event: a bug, not input.
 		srv.log.Error("engineio: server ack: the codec's message is not an event", "conn", ss.chatID())
@@ -50,7 +76,7 @@ func (ss *session) EmitWithAck(m *chat.Message, timeout time.Duration, done chat
 	if ss.acks == nil {
 		ss.acks = make(map[int64]*serverAck)
 	}
-	w := &serverAck{done: done}
+	w := &serverAck{done: done, so: so}
 	// Registered before the send: a send that closes the session (slow
 	// consumer) fails the waiter with the others.
 	ss.acks[id] = w
@@ -72,14 +98,14 @@ func (ss *session) ackTimeout(id int64, w *serverAck) {
 	w.done(nil, chat.ErrAckTimeout)
 }
 
-// ack handles the client's ACK or BINARY_ACK p of namespace bit. The
+// ack handles the client's ACK or BINARY_ACK p on socket so (nil: "/"). The
 // waiter of its id gets a copy of the arguments, with binary attachments
 // inlined as {"_binary":"<base64>"} (the API's answer is JSON). An ACK
 // the server was not waiting for — an unknown id, or one already answered
 // (ids are never reused) — is ignored and counted.
-func (ss *session) ack(p *socketio.Packet, bit uint8, atts [][]byte) {
+func (ss *session) ack(p *socketio.Packet, so *nspSocket, atts [][]byte) {
 	w := ss.acks[p.ID]
-	if bit != nspRoot || w == nil {
+	if w == nil || w.so != so {
 		ss.srv.cfg.Metrics.ServerAck(metrics.AckIgnored)
 		return
 	}
@@ -99,10 +125,14 @@ func (ss *session) ack(p *socketio.Packet, bit uint8, atts [][]byte) {
 	w.done(args, nil)
 }
 
-// failAcks ends every outstanding waiter with ack_disconnected: the chat
-// session ends (the client left "/" or the session closed).
-func (ss *session) failAcks() {
+// failAcks ends every outstanding waiter of socket so (nil: "/") with
+// ack_disconnected: its chat session ends (the client left the namespace,
+// or the session closed).
+func (ss *session) failAcks(so *nspSocket) {
 	for id, w := range ss.acks {
+		if w.so != so {
+			continue
+		}
 		delete(ss.acks, id)
 		w.timer.Stop()
 		ss.srv.cfg.Metrics.ServerAck(metrics.AckDisconnected)

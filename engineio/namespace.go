@@ -63,6 +63,7 @@ func (ss *session) dropSocket(so *nspSocket, reason string) {
 		}
 	}
 	so.connected = false
+	ss.failAcks(so)
 	so.chat.SetCloseReason(reason)
 	ss.srv.hub.Close(so.chat)
 }
@@ -100,6 +101,9 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 		if ss.limited {
 			return nil // CONNECT floods are dropped, not answered
 		}
+		if ss.connectV5(p) {
+			return errBadPacket // Socket.IO v5 from a v3 client (eio3.go)
+		}
 		refusal := ""
 		switch {
 		case chat.CheckNamespace(p.Namespace) != nil:
@@ -114,7 +118,7 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 		if refusal != "" {
 			// The connect timeout keeps running: a client that only
 			// knocks on namespaces it may not use is still dropped.
-			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, refusal)
+			st.buf = ss.appendConnectError(st.buf[:0], p.Namespace, refusal)
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
@@ -122,7 +126,7 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		if !srv.hub.UserAllowed(ss.ident.User()) {
-			st.buf = socketio.AppendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
+			st.buf = ss.appendConnectError(st.buf[:0], p.Namespace, "too many connections for this user")
 			ss.send(ws.OpText, st.buf)
 			return nil
 		}
@@ -132,7 +136,7 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 			so.connectViaBackend(p)
 			return nil
 		}
-		so.chat = srv.hub.Open(so, ss.home.Index(), KindSocketIO, ss.ident)
+		so.chat = srv.hub.Open(so, ss.home.Index(), ss.kind(), ss.ident)
 		so.chat.SetNamespace(string(so.name))
 		so.accepted()
 	case socketio.Disconnect:
@@ -162,7 +166,13 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 		}
 		srv.hub.Handle(so.chat, req)
 	case socketio.Ack, socketio.BinaryAck:
-		// The server never asks clients for acknowledgements.
+		// The answer to an event the server asked this socket to
+		// acknowledge (server API send with "ack").
+		if so == nil || !so.connected {
+			srv.cfg.Metrics.ServerAck(metrics.AckIgnored)
+			return nil
+		}
+		ss.ack(p, so, atts)
 	default:
 		return errBadPacket // CONNECT_ERROR is server-to-client only
 	}
@@ -206,7 +216,7 @@ func (so *nspSocket) accepted() {
 	st := &ss.srv.loops[ss.home.Index()]
 	so.connected = true
 	ss.connectBy = 0
-	st.buf = socketio.AppendConnect(st.buf[:0], so.name, so.chat.ID())
+	st.buf = ss.appendConnectAck(st.buf[:0], so.name, so.chat.ID(), "")
 	ss.send(ws.OpText, st.buf)
 	ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.remote)
 }
@@ -227,7 +237,7 @@ func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
 	if len(p.Data) > 0 {
 		info.Auth = append(json.RawMessage(nil), p.Data...)
 	}
-	sess := srv.hub.OpenPending(so, ss.home.Index(), KindSocketIO, ss.ident)
+	sess := srv.hub.OpenPending(so, ss.home.Index(), ss.kind(), ss.ident)
 	sess.SetNamespace(string(so.name))
 	so.chat = sess
 	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
@@ -271,7 +281,7 @@ func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
 func (so *nspSocket) WriteReply(r *chat.Reply) {
 	ss := so.ss
 	st := &ss.srv.loops[ss.home.Index()]
-	st.buf = ss.srv.hub.Codec(KindSocketIO).AppendReply(st.buf[:0], r)
+	st.buf = ss.srv.hub.Codec(ss.kind()).AppendReply(st.buf[:0], r)
 	if len(st.buf) > 0 {
 		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
 		ss.send(ws.OpText, st.nsbuf)

@@ -271,7 +271,7 @@ func (ss *session) openChat() *chat.Session {
 // closeChat closes the chat session when "/" disconnects or the session
 // ends.
 func (ss *session) closeChat() {
-	ss.failAcks()
+	ss.failAcks(nil)
 	if ss.chat != nil {
 		ss.srv.hub.Close(ss.chat)
 		ss.chat = nil

@@ -233,7 +233,11 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 	case socketio.Ack, socketio.BinaryAck:
 		// The answer to an event the server asked to be acknowledged
 		// (server API send with "ack").
-		ss.ack(p, bit, atts)
+		if bit != nspRoot {
+			srv.cfg.Metrics.ServerAck(metrics.AckIgnored) // conformance's "/custom"
+			return nil
+		}
+		ss.ack(p, nil, atts)
 	default:
 		return errBadPacket // CONNECT_ERROR is server-to-client only
 	}
@@ -260,7 +264,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	if offset != "" {
 		rq.Offset, rq.HasOffset = chat.ParseOffset([]byte(offset))
 	}
-	sess, replay := srv.hub.Resume(ss, ss.home.Index(), KindSocketIO, ss.ident, rq)
+	sess, replay := srv.hub.Resume(ss, ss.home.Index(), ss.kind(), ss.ident, rq)
 	if sess == nil {
 		return false
 	}

@@ -308,3 +308,44 @@ func TestAPISendAckCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestAPISendAckNamespace: a socket of another namespace ("/admin") is
+// asked on its namespace (42/admin,<id>[…]) and answers there; an ACK with
+// that id on "/" completes nothing; leaving "/admin" fails its waiters
+// with ack_disconnected while "/" goes on.
+func TestAPISendAckNamespace(t *testing.T) {
+	g := startGateway(t, "-sio-namespaces", "/admin")
+	api := apiClientFor(g, "")
+	sc := sioDial(t, g, true)
+	rootID := sc.connect("40", "/")
+	adminID := sc.connect("40/admin,", "/admin")
+	nspAck := regexp.MustCompile(`^42/admin,([0-9]+)\["ask",(.*)\]$`)
+
+	apiStep(t, "answered on its namespace", func(t *testing.T) {
+		call := goAck(t, api, adminID, "q", 3*time.Second, "ask")
+		m := nspAck.FindStringSubmatch(sc.nextText())
+		if m == nil || m[2] != `"q"` {
+			t.Fatalf("want 42/admin,<id>[\"ask\",\"q\"], got %v", m)
+		}
+		before := ackMetric(t, g, "ignored")
+		sc.send("43" + m[1] + `["wrong namespace"]`) // on "/": not the asker
+		eventually(t, apiWait, "the ACK on / ignored", func() bool { return ackMetric(t, g, "ignored") == before+1 })
+		sc.send("43/admin," + m[1] + `["admin says yes"]`)
+		call.answered(t, `["admin says yes"]`)
+	})
+	apiStep(t, "leaving the namespace fails its waiters only", func(t *testing.T) {
+		adminCall := goAck(t, api, adminID, "q2", 10*time.Second, "ask")
+		if m := nspAck.FindStringSubmatch(sc.nextText()); m == nil {
+			t.Fatal("no ack event on /admin")
+		}
+		rootCall := goAck(t, api, rootID, "r", 10*time.Second, "ask")
+		rid := expectAckEvent(sc, "ask", `"r"`)
+		sc.send("41/admin,")
+		adminCall.wait(t, apiWait)
+		if !apiclient.HasCode(adminCall.err, apiclient.CodeAckDisconnect) {
+			t.Fatalf("waiter of the left namespace: %s, %v; want ack_disconnected", adminCall.args, adminCall.err)
+		}
+		sc.send("43" + rid + `["root"]`)
+		rootCall.answered(t, `["root"]`)
+	})
+}
