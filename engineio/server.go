@@ -45,6 +45,7 @@ type loopState struct {
 	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
 	req      chat.Request // the request being decoded (reused)
+	mp       msgpackScratch
 	// perConn counts, per connection of this loop, the polling sessions
 	// its handshakes opened that are still open (MaxSessionsPerConnection);
 	// an entry goes with its last session.

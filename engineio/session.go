@@ -100,6 +100,9 @@ type session struct {
 	// the handshake; kept only when the backend is asked (Connecting).
 	origin  string
 	headers map[string]string
+
+	// parser is the client's Socket.IO parser (msgpackMessage).
+	parser uint8
 }
 
 // Describe implements chat.Describer, from any goroutine.
@@ -149,6 +152,11 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 	if ss.done {
 		return
 	}
+	if op == ws.OpText {
+		if m, ok := ss.toMsgpack(b); ok {
+			op, b = ws.OpBinary, m
+		}
+	}
 	if ss.ws.Valid() {
 		if ss.ws.Loop() == ss.home {
 			ss.ws.Send(op, b)
@@ -182,9 +190,9 @@ func framedPayload(op ws.OpCode, b []byte) *payload.Shared {
 // handled, encoded as an ack (nothing when the client asked for none).
 func (ss *session) WriteReply(r *chat.Reply) {
 	st := &ss.srv.loops[ss.home.Index()]
-	st.buf = ss.srv.hub.Codec(KindSocketIO).AppendReply(st.buf[:0], r)
+	st.buf = ss.srv.hub.Codec(ss.kind()).AppendReply(st.buf[:0], r)
 	if len(st.buf) > 0 {
-		ss.send(ws.OpText, st.buf)
+		ss.send(ss.payloadOp(), st.buf)
 	}
 }
 
@@ -206,7 +214,7 @@ func (ss *session) Deliver(p *payload.Shared) {
 		ss.ws.Loop().Push(ss.ws.Peer(), p)
 		return
 	}
-	ss.send(ws.OpText, p.Payload())
+	ss.send(ss.payloadOp(), p.Payload())
 	for i := 0; i < p.Attachments(); i++ {
 		ss.send(ws.OpBinary, p.Attachment(i))
 	}
@@ -234,7 +242,7 @@ func (ss *session) setIdent(id *auth.Identity) {
 
 // openChat opens the chat session when namespace "/" connects.
 func (ss *session) openChat() *chat.Session {
-	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	ss.chat = ss.srv.hub.Open(ss, ss.home.Index(), ss.kind(), ss.ident)
 	return ss.chat
 }
 

@@ -50,6 +50,9 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 		ss.limited = true
 		defer func() { ss.limited = false }()
 	}
+	if done, err := ss.msgpackMessage(op, payload); done {
+		return err
+	}
 	if op == ws.OpBinary {
 		if ss.echo {
 			ss.send(ws.OpBinary, payload)
@@ -261,7 +264,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	if offset != "" {
 		rq.Offset, rq.HasOffset = chat.ParseOffset([]byte(offset))
 	}
-	sess, replay := srv.hub.Resume(ss, ss.home.Index(), KindSocketIO, ss.ident, rq)
+	sess, replay := srv.hub.Resume(ss, ss.home.Index(), ss.kind(), ss.ident, rq)
 	if sess == nil {
 		return false
 	}
@@ -274,7 +277,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	// The missed packets right behind the ack, in this turn of the loop:
 	// before any reply and any live message (Hub.Resume).
 	for _, p := range replay {
-		ss.send(ws.OpText, p.Payload())
+		ss.send(ss.payloadOp(), p.Payload())
 		for i := 0; i < p.Attachments(); i++ {
 			ss.send(ws.OpBinary, p.Attachment(i))
 		}
@@ -302,7 +305,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 	if len(p.Data) > 0 {
 		info.Auth = append(json.RawMessage(nil), p.Data...)
 	}
-	sess := srv.hub.OpenPending(ss, ss.home.Index(), KindSocketIO, ss.ident)
+	sess := srv.hub.OpenPending(ss, ss.home.Index(), ss.kind(), ss.ident)
 	ss.chat = sess
 	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
 		if ss.done || ss.chat != sess {

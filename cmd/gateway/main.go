@@ -225,7 +225,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // Socket.IO room events carry their history offset when recovery is on
 // (offsets), as socket.io does.
 func codecs(offsets bool) []chat.Codec {
-	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets}}
+	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets},
+		engineio.KindSocketIOMsgpack: socketio.MsgpackCodec{JSON: socketio.Codec{Offsets: offsets}}}
 }
 
 // Defaults of the history and recovery flags.
