@@ -89,9 +89,9 @@ var msgpackDecoders = sync.Pool{New: func() any {
 
 // ParseMsgpack parses one packet of the msgpack parser, the payload of a
 // binary Engine.IO message, into p, as ParsePacket would have parsed the
-// same packet from the default parser. The packet's text is written to
-// text (reused from its start; the returned slice holds it), and p's
-// slices alias it; the binary values are appended to atts, as the
+// same packet from the default parser. The packet's text is written into
+// text, a buffer reused from its start and returned for the next call,
+// and p's slices alias it; the binary values are appended to atts, as the
 // attachments of the BINARY_EVENT or BINARY_ACK p then is. The attachments
 // alias b.
 //
@@ -670,7 +670,7 @@ func appendMsgpack(s *msgpackScratch, dst, pkt []byte, atts [][]byte) ([]byte, e
 	_ = e.EncodeUint(uint64(t - '0'))
 	if p.Data != nil {
 		_ = e.EncodeString("data")
-		if _, err := s.json(p.Data, jsontext.SkipSpace(p.Data, 0)); err != nil {
+		if _, err := s.json(p.Data, jsontext.SkipSpace(p.Data, 0), 0); err != nil {
 			return dst, err
 		}
 	}
@@ -691,11 +691,17 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // follow, which would be a bug in this package.
 var errJSONShape = errors.New("socketio: unexpected JSON in packet")
 
+// errTooDeep: JSON nested deeper than a msgpack packet may be.
+var errTooDeep = errors.New("socketio: JSON too deep for a msgpack packet")
+
 // json encodes the JSON value at d[i] (valid JSON, as ParsePacket checked)
 // and returns the index past it. Maps and arrays get 32-bit length headers
 // patched at their end, so one pass suffices however deep the value nests;
-// a placeholder becomes the bin value of its attachment.
-func (s *msgpackScratch) json(d []byte, i int) (int, error) {
+// a placeholder becomes the bin value of its attachment. Values nested
+// deeper than MaxMsgpackDepth (possible only with -max-json-depth above
+// it, or off) are refused (errTooDeep): the packet is not sent to msgpack
+// clients, which could not send it either.
+func (s *msgpackScratch) json(d []byte, i, depth int) (int, error) {
 	e := s.enc
 	if i >= len(d) {
 		return 0, errJSONShape
@@ -706,9 +712,9 @@ func (s *msgpackScratch) json(d []byte, i int) (int, error) {
 			_ = e.EncodeBytes(s.atts[num])
 			return end, nil
 		}
-		return s.container(d, i, true)
+		return s.container(d, i, true, depth)
 	case c == '[':
-		return s.container(d, i, false)
+		return s.container(d, i, false, depth)
 	case c == '"':
 		end := jsontext.SkipString(d, i)
 		if end < 0 {
@@ -749,7 +755,10 @@ func (s *msgpackScratch) json(d []byte, i int) (int, error) {
 }
 
 // container encodes the object (obj) or array at d[i].
-func (s *msgpackScratch) container(d []byte, i int, obj bool) (int, error) {
+func (s *msgpackScratch) container(d []byte, i int, obj bool, depth int) (int, error) {
+	if depth >= MaxMsgpackDepth {
+		return 0, errTooDeep
+	}
 	at := len(s.w.b)
 	if obj {
 		_ = s.enc.EncodeMapLen(math.MaxUint16 + 1) // a 32-bit header, patched below
@@ -771,7 +780,7 @@ func (s *msgpackScratch) container(d []byte, i int, obj bool) (int, error) {
 		}
 		var err error
 		if obj {
-			if j, err = s.json(d, j); err != nil { // the key, a string
+			if j, err = s.json(d, j, depth+1); err != nil { // the key, a string
 				return 0, err
 			}
 			j = jsontext.SkipSpace(d, j)
@@ -780,7 +789,7 @@ func (s *msgpackScratch) container(d []byte, i int, obj bool) (int, error) {
 			}
 			j = jsontext.SkipSpace(d, j+1)
 		}
-		if j, err = s.json(d, j); err != nil {
+		if j, err = s.json(d, j, depth+1); err != nil {
 			return 0, err
 		}
 		j = jsontext.SkipSpace(d, j)

@@ -322,3 +322,19 @@ func BenchmarkParseMsgpack(b *testing.B) {
 		text, _, _ = ParseMsgpack(in, &p, text, nil)
 	}
 }
+
+// JSON deeper than a msgpack packet may nest (-max-json-depth off) is not
+// translated: msgpack clients do not get it, rather than a packet they
+// would have to refuse.
+func TestMsgpackCodecRefusesTooDeep(t *testing.T) {
+	deep := strings.Repeat("[", MaxMsgpackDepth) + strings.Repeat("]", MaxMsgpackDepth)
+	if got := (MsgpackCodec{}).AppendMessage(nil, &chat.Message{Room: []byte("r"), From: "k", Data: []byte(deep)}); len(got) != 0 {
+		t.Fatalf("a message %d deep was translated", MaxMsgpackDepth)
+	}
+	ok := strings.Repeat("[", MaxMsgpackDepth-3) + strings.Repeat("]", MaxMsgpackDepth-3)
+	b := (MsgpackCodec{}).AppendMessage(nil, &chat.Message{Room: []byte("r"), From: "k", Data: []byte(ok)})
+	var p Packet
+	if _, _, err := ParseMsgpack(b, &p, nil, nil); err != nil {
+		t.Fatalf("a message as deep as a client may send does not parse back: %v", err)
+	}
+}
