@@ -252,3 +252,69 @@ func TestSioMsgpackPolling(t *testing.T) {
 		}
 	}
 }
+
+// mpRoomMsg skips packets until a room message event and returns its k
+// and its offset, the event's last argument (connection state recovery).
+func (c *sioClient) mpRoomMsg() (k int, offset string) {
+	c.t.Helper()
+	args := c.mpEvent("message")
+	if len(args) != 2 {
+		c.t.Fatalf("message event %v, want [object, offset]", args)
+	}
+	m := args[0].(map[string]any)
+	off, _ := args[1].(string)
+	if off == "" || jsonNumber(m["offset"]) != off {
+		c.t.Fatalf("message %v: offset argument %v, want the message's offset", m, args[1])
+	}
+	return int(m["data"].(map[string]any)["k"].(float64)), off
+}
+
+func jsonNumber(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// A msgpack client recovers its session as a JSON one does: the CONNECT
+// with its pid and last offset (in msgpack) gets the same sid and pid,
+// then exactly the room events it missed, in msgpack, then live ones.
+func TestSioMsgpackRecovery(t *testing.T) {
+	g := startGateway(t)
+	nat := dial(t, g)
+	nat.request(map[string]any{"type": "join", "room": "lobby"})
+
+	mp := sioDial(t, g, true)
+	mp.sendBinary(mpPack(t, map[string]any{"type": 0, "nsp": "/"}))
+	ack := mp.mpNext()["data"].(map[string]any)
+	sid, pid := ack["sid"].(string), ack["pid"].(string)
+	if sid == "" || !strings.HasPrefix(pid, sid+".") {
+		t.Fatalf("CONNECT answer %v, want a sid and a pid", ack)
+	}
+	if a := mp.mpAck(1, "join", "lobby"); a["count"] != 2.0 || a["offset"] == nil {
+		t.Fatalf("join ack %v", a)
+	}
+	presenceOf(nat, "join", sid)
+	sendK(nat, "lobby", 1, 1)
+	k, last := mp.mpRoomMsg()
+	if k != 1 {
+		t.Fatalf("k=%d, want 1", k)
+	}
+
+	mp.ws.Close() // a drop, without a close packet: recoverable
+	presenceOf(nat, "leave", sid)
+	sendK(nat, "lobby", 2, 3)
+
+	mp2 := sioDial(t, g, true)
+	mp2.sendBinary(mpPack(t, map[string]any{"type": 0, "nsp": "/", "data": map[string]any{"pid": pid, "offset": last}}))
+	if a := mp2.mpNext()["data"].(map[string]any); a["sid"] != sid || a["pid"] != pid {
+		t.Fatalf("CONNECT with pid and offset: %v, want sid %s and pid %s (recovered)", a, sid, pid)
+	}
+	for want := 2; want <= 3; want++ {
+		if k, _ := mp2.mpRoomMsg(); k != want {
+			t.Fatalf("recovered message k=%d, want %d", k, want)
+		}
+	}
+	sendK(nat, "lobby", 4, 4)
+	if k, _ := mp2.mpRoomMsg(); k != 4 {
+		t.Fatalf("live message k=%d, want 4", k)
+	}
+}
