@@ -60,8 +60,8 @@ func (ss *session) payloadOp() ws.OpCode {
 // A malformed msgpack packet, or a text Socket.IO packet from a msgpack
 // client, ends the session as any malformed packet does (1008).
 func (ss *session) msgpackMessage(op ws.OpCode, payload []byte) (bool, error) {
-	if ss.echo {
-		return false, nil
+	if ss.echo || ss.srv.cfg.Conformance {
+		return false, nil // the official suites speak the default parser
 	}
 	textPacket := op == ws.OpText && len(payload) > 0 && payload[0] == byte(socketio.EIOMessage)
 	switch {
