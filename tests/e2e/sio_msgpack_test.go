@@ -318,3 +318,14 @@ func TestSioMsgpackRecovery(t *testing.T) {
 		t.Fatalf("live message k=%d, want 4", k)
 	}
 }
+
+// Conformance mode speaks the default parser only, as the official suites
+// expect: a binary message nobody announced is malformed there.
+func TestSioMsgpackNotInConformanceMode(t *testing.T) {
+	g := startGateway(t, "-sio-conformance")
+	c := sioDial(t, g, true)
+	c.sendBinary(mpPack(t, map[string]any{"type": 0, "nsp": "/"}))
+	if _, code := c.expectClosed(sioSlack * 3); code != 1008 {
+		t.Fatalf("close code %d, want 1008", code)
+	}
+}
