@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -183,7 +185,7 @@ func jsonValue(t testing.TB, v any) any {
 
 func TestMsgpackCodecMessage(t *testing.T) {
 	c := MsgpackCodec{JSON: Codec{Offsets: true}}
-	m := &chat.Message{Room: []byte("lobby"), From: "k1", Nick: "ann", Data: []byte(`{"text":"h\u00e9 \"q\"","n":[1,-2,3.5,1e300,12345678901234567890],"ok":true,"no":null,"bin":{"_placeholder":true,"num":0}}`),
+	m := &chat.Message{Room: []byte("lobby"), From: "k1", Nick: "ann", Data: []byte(`{"text":"h\u00e9 \"q\"","n":[1,-2,3.5,1e300,12345678901234567890,-9223372036854775808,9223372036854775807],"ok":true,"no":null,"bin":{"_placeholder":true,"num":0}}`),
 		TS: 1700000000000, Offset: 42, Attachments: [][]byte{{1, 2, 3}}}
 	v := decodeMsgpack(t, c.AppendMessage(nil, m))
 	if v["type"] != int8(2) || v["nsp"] != "/" || v["id"] != nil {
@@ -199,6 +201,11 @@ func TestMsgpackCodecMessage(t *testing.T) {
 		t.Fatalf("bin %#v", payload["bin"])
 	}
 	delete(payload, "bin")
+	n := payload["n"].([]any)
+	if fmt.Sprint(n[5]) != fmt.Sprint(int64(math.MinInt64)) || fmt.Sprint(n[6]) != fmt.Sprint(int64(math.MaxInt64)) || n[4] != 12345678901234567890.0 {
+		t.Fatalf("64-bit integers %#v, want exact int64s, and a float beyond", n[4:])
+	}
+	payload["n"] = n[:5]
 	want := map[string]any{"text": "hé \"q\"", "n": []any{1.0, -2.0, 3.5, 1e300, 12345678901234567890.0}, "ok": true, "no": nil}
 	if got := jsonValue(t, payload); !reflect.DeepEqual(got, want) {
 		t.Fatalf("payload %v, want %v", got, want)
