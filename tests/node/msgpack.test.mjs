@@ -3,7 +3,8 @@
 // client, a JSON client (the default parser) and a native `ws` client
 // chat in one room, each way, Buffers included, over WebSocket and
 // long-polling. A raw WebSocket that sends malformed msgpack is closed
-// with 1008 while the others go on (docs/socketio.md, "Parsers").
+// with 1008 while the others go on, and what the server API starts
+// reaches a msgpack client in msgpack (docs/socketio.md, "Parsers").
 //
 // Every wait has a timeout; every test closes its sockets and stops its
 // gateway in t.after.
@@ -12,7 +13,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
-import { startGateway, gatewayBinary } from './gateway.mjs';
+import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
 
 const WAIT = 5000; // ms, the bound of every single wait
 
@@ -156,4 +157,33 @@ test('malformed msgpack closes that connection with 1008, the others go on', asy
   assert.equal((await js.next('message', (m) => m.from === mp.id)).data, 'still here');
   assert.deepEqual(await js.ack('message', { room: 'lobby', data: 'me too' }), { ok: true });
   assert.equal((await mp.next('message', (m) => m.from === js.id)).data, 'me too');
+});
+
+// What the server starts (the server API: a push, a server join, a
+// publish, a disconnect) reaches a msgpack client in msgpack too.
+test('server API pushes, joins and disconnects reach a msgpack client', async (t) => {
+  const KEY = 'node-msgpack-test-key-0123456789';
+  const apiAddr = `127.0.0.1:${await freePort()}`;
+  const gw = await gateway(t, [`-api-addr=${apiAddr}`, '-api-key', KEY]);
+  const call = async (method, params) => {
+    const r = await fetch(`http://${apiAddr}/api/${method}`, {
+      method: 'POST', body: JSON.stringify(params), signal: AbortSignal.timeout(WAIT),
+      headers: { 'Content-Type': 'application/json', Authorization: `apikey ${KEY}` },
+    });
+    assert.equal(r.status, 200, `${method}: HTTP ${r.status}`);
+    return (await r.json()).result;
+  };
+  const mp = await sio(t, gw, { parser: msgpackParser });
+
+  assert.deepEqual(await call('send', { client: mp.id, event: 'whisper', data: { a: [1, 'b'] } }), { delivered: 1 });
+  assert.deepEqual(await mp.next('whisper'), { a: [1, 'b'] });
+  await call('join', { client: mp.id, room: 'news' });
+  assert.equal((await mp.next('joined')).room, 'news');
+  await call('publish', { room: 'news', data: { text: 'extra' } });
+  const m = await mp.next('message', (m) => m.room === 'news');
+  assert.deepEqual([m.from, m.data], ['', { text: 'extra' }]);
+
+  const reason = new Promise((resolve) => mp.socket.once('disconnect', resolve));
+  await call('disconnect', { client: mp.id });
+  assert.equal(await within(reason, WAIT, 'the disconnect'), 'io server disconnect');
 });
