@@ -97,8 +97,9 @@ var msgpackDecoders = sync.Pool{New: func() any {
 //
 // Decoding is bounded by the input: each element costs at least one byte
 // of b, nesting is at most MaxMsgpackDepth, a packet holds at most 64
-// binary values (more is ErrAttachments), and the text is at most about
-// seven times as long as b. Errors are ErrMsgpack, ErrMsgpackField or one
+// binary values (more is ErrAttachments), and the text is at most a small
+// multiple of len(b): six times (a string of control characters, each
+// escaped as \u00XX), plus a placeholder per binary value. Errors are ErrMsgpack, ErrMsgpackField or one
 // of ParsePacket's. ParseMsgpack is safe for concurrent use.
 func ParseMsgpack(b []byte, p *Packet, text []byte, atts [][]byte) ([]byte, [][]byte, error) {
 	*p = Packet{Namespace: rootNamespace}
@@ -182,11 +183,11 @@ func ParseMsgpack(b []byte, p *Packet, text []byte, atts [][]byte) ([]byte, [][]
 		default:
 			// socket.io-client's "options" and anything else: checked,
 			// not kept.
-			mark := len(d.out)
+			mark, natts := len(d.out), len(d.atts)
 			if _, err := d.value(1); err != nil {
 				return d.out, d.atts, err
 			}
-			d.out = d.out[:mark]
+			d.out, d.atts = d.out[:mark], d.atts[:natts]
 		}
 	}
 	if d.r.Len() != 0 {

@@ -80,9 +80,9 @@ func TestParseMsgpackNotepackPackets(t *testing.T) {
 }
 
 // A msgpack event decodes to the same chat request as the default
-// parser's, binary values as attachments.
+// parser's, binary values as attachments (those of ignored keys are not).
 func TestParseMsgpackDecodesToTheSameRequest(t *testing.T) {
-	b, err := msgpack.Marshal(map[string]any{"type": 2, "nsp": "/", "id": 5,
+	b, err := msgpack.Marshal(map[string]any{"type": 2, "nsp": "/", "id": 5, "options": map[string]any{"x": []byte{1}},
 		"data": []any{"message", map[string]any{"room": "files", "data": map[string]any{"bytes": []byte{9, 8, 7}}}}})
 	if err != nil {
 		t.Fatal(err)
