@@ -806,13 +806,20 @@ func (s *msgpackScratch) container(d []byte, i int, obj bool, depth int) (int, e
 
 // parseJSONInt parses a JSON number without fraction or exponent that fits
 // an int64.
-func parseJSONInt(b []byte) (int64, bool) {
+func parseJSONInt(num []byte) (int64, bool) {
+	b := num
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
 		b = b[1:]
 	}
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false // 18 digits always fit; longer ones go through ParseFloat
+	if len(b) == 0 {
+		return 0, false
+	}
+	if len(b) > 18 {
+		// 18 digits always fit; longer ones may. strconv refuses a
+		// fraction, an exponent and an overflow.
+		v, err := strconv.ParseInt(unsafeString(num), 10, 64)
+		return v, err == nil
 	}
 	var v int64
 	for _, c := range b {
