@@ -225,6 +225,20 @@ type Codec interface {
 	AppendRecovered(dst []byte, r *Recovered) []byte
 }
 
+// BinaryCodec is implemented by a Codec whose payloads are binary
+// messages rather than text (Socket.IO's msgpack parser): transports send
+// them in binary WebSocket frames and as binary long-polling packets.
+type BinaryCodec interface {
+	Codec
+	BinaryPayloads() bool
+}
+
+// BinaryPayloads reports whether c's payloads are binary messages.
+func BinaryPayloads(c Codec) bool {
+	b, ok := c.(BinaryCodec)
+	return ok && b.BinaryPayloads()
+}
+
 // SetSend fills req's destination and data from the raw JSON values of a
 // send request — "room", "to", "user" and "data", nil when absent — the
 // same way for every codec: a room, a target connection or a user (one at

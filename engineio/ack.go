@@ -48,9 +48,9 @@ func (so *nspSocket) EmitWithAck(m *chat.Message, timeout time.Duration, done ch
 }
 
 // emitWithAck sends m to socket so (nil: "/") with an ack id: m is encoded
-// by the session's codec as any push to the client is, is put on the
-// socket's namespace, gains the id, and goes out through send, the
-// session's one enqueue.
+// as text by the session's codec as any push to the client is, is put on
+// the socket's namespace, gains the id, and goes out through send, the
+// session's one enqueue (which translates it for a msgpack client).
 func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Duration, done chat.AckDone) {
 	srv := ss.srv
 	if len(ss.acks) >= chat.MaxServerAcks {
@@ -58,7 +58,7 @@ func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Dura
 		return
 	}
 	st := &srv.loops[ss.home.Index()]
-	st.buf = srv.hub.Codec(ss.kind()).AppendMessage(st.buf[:0], m)
+	st.buf = srv.hub.Codec(ss.textKind()).AppendMessage(st.buf[:0], m)
 	event := st.buf
 	if so != nil {
 		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)

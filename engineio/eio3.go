@@ -47,14 +47,6 @@ import (
 // socket.io-client 2.x cannot use and would hand to its listeners.
 const KindSocketIOv3 = 3
 
-// kind returns the session's member kind, which picks its codec.
-func (ss *session) kind() int {
-	if ss.eio3 {
-		return KindSocketIOv3
-	}
-	return KindSocketIO
-}
-
 // setEIO3 makes ss a v3 session, right after newSession: its client's
 // first ping is due within pingInterval+pingTimeout.
 func (ss *session) setEIO3() {

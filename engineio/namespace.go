@@ -281,7 +281,7 @@ func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
 func (so *nspSocket) WriteReply(r *chat.Reply) {
 	ss := so.ss
 	st := &ss.srv.loops[ss.home.Index()]
-	st.buf = ss.srv.hub.Codec(ss.kind()).AppendReply(st.buf[:0], r)
+	st.buf = ss.srv.hub.Codec(ss.textKind()).AppendReply(st.buf[:0], r)
 	if len(st.buf) > 0 {
 		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
 		ss.send(ws.OpText, st.nsbuf)
@@ -298,6 +298,10 @@ func (so *nspSocket) Deliver(p *payload.Shared) {
 		return
 	}
 	st := &ss.srv.loops[ss.home.Index()]
+	if ss.parser == parserMsgpack {
+		so.deliverMsgpack(p)
+		return
+	}
 	text := p.Payload()
 	st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], text, so.name)
 	if len(st.nsbuf) == len(text) {
@@ -308,6 +312,31 @@ func (so *nspSocket) Deliver(p *payload.Shared) {
 	for i := 0; i < p.Attachments(); i++ {
 		ss.send(ws.OpBinary, p.Attachment(i))
 	}
+}
+
+// deliverMsgpack is Deliver for a msgpack client: what was encoded for one
+// client (on "/") is read back to text, put on the namespace and
+// translated again; a room's packets, on their namespace already, go out
+// as they are.
+func (so *nspSocket) deliverMsgpack(p *payload.Shared) {
+	ss := so.ss
+	st := &ss.srv.loops[ss.home.Index()]
+	var pk socketio.Packet
+	text, atts, err := socketio.ParseMsgpack(p.Payload(), &pk, st.mp.text, st.mp.atts[:0])
+	st.mp.text, st.mp.atts = text, atts[:0]
+	if err != nil || string(pk.Namespace) != "/" {
+		ss.deliver(p)
+		return
+	}
+	st.buf = append(append(st.buf[:0], byte(socketio.EIOMessage)), text...)
+	st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
+	out, err := socketio.AppendMsgpackPacket(st.mp.out[:0], st.nsbuf, atts)
+	if err != nil {
+		ss.deliver(p)
+		return
+	}
+	st.mp.out = out
+	ss.send(ws.OpBinary, out)
 }
 
 // Disconnect implements netpoll.Peer: the application disconnects this

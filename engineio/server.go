@@ -46,6 +46,7 @@ type loopState struct {
 	buf      []byte       // scratch for encoding one packet at a time
 	nsbuf    []byte       // scratch for a packet rewritten on a namespace
 	req      chat.Request // the request being decoded (reused)
+	mp       msgpackScratch
 	// perConn counts, per connection of this loop, the polling sessions
 	// its handshakes opened that are still open (MaxSessionsPerConnection);
 	// an entry goes with its last session.

@@ -115,6 +115,9 @@ type session struct {
 	// the handshake; kept only when the backend is asked (Connecting).
 	origin  string
 	headers map[string]string
+
+	// parser is the client's Socket.IO parser (msgpackMessage).
+	parser uint8
 }
 
 // Describe implements chat.Describer, from any goroutine.
@@ -164,6 +167,11 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 	if ss.done {
 		return
 	}
+	if op == ws.OpText {
+		if m, ok := ss.toMsgpack(b); ok {
+			op, b = ws.OpBinary, m
+		}
+	}
 	if ss.ws.Valid() {
 		if op == ws.OpBinary && ss.eio3 {
 			b = socketio.AppendBinaryV3(nil, b)
@@ -202,7 +210,7 @@ func (ss *session) WriteReply(r *chat.Reply) {
 	st := &ss.srv.loops[ss.home.Index()]
 	st.buf = ss.srv.hub.Codec(ss.kind()).AppendReply(st.buf[:0], r)
 	if len(st.buf) > 0 {
-		ss.send(ws.OpText, st.buf)
+		ss.send(ss.payloadOp(), st.buf)
 	}
 }
 
@@ -236,7 +244,7 @@ func (ss *session) deliver(p *payload.Shared) {
 		ss.ws.Loop().Push(ss.ws.Peer(), p)
 		return
 	}
-	ss.send(ws.OpText, p.Payload())
+	ss.send(ss.payloadOp(), p.Payload())
 	for i := 0; i < p.Attachments(); i++ {
 		ss.send(ws.OpBinary, p.Attachment(i))
 	}

@@ -50,6 +50,9 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 		ss.limited = true
 		defer func() { ss.limited = false }()
 	}
+	if done, err := ss.msgpackMessage(op, payload); done {
+		return err
+	}
 	if op == ws.OpBinary {
 		if ss.echo {
 			ss.send(ws.OpBinary, payload)
@@ -277,7 +280,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 	// The missed packets right behind the ack, in this turn of the loop:
 	// before any reply and any live message (Hub.Resume).
 	for _, p := range replay {
-		ss.send(ws.OpText, p.Payload())
+		ss.send(ss.payloadOp(), p.Payload())
 		for i := 0; i < p.Attachments(); i++ {
 			ss.send(ws.OpBinary, p.Attachment(i))
 		}

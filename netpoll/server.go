@@ -317,17 +317,21 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // shared: the text as one text frame (its header written into the room
 // reserved in front of it, so nothing is copied) and each attachment as a
 // binary frame after it. Safe only while the caller is p's sole holder.
-func FrameWebSocket(p *payload.Shared) {
+func FrameWebSocket(p *payload.Shared) { frameWebSocket(p, ws.OpText) }
+
+// frameWebSocket is FrameWebSocket with the text's opcode: OpBinary for a
+// codec whose payloads are binary messages (chat.BinaryPayloads).
+func frameWebSocket(p *payload.Shared, op ws.OpCode) {
 	if p.Framed() != nil {
 		return
 	}
 	if p.Attachments() == 0 {
 		var h [frame.MaxHeaderLen]byte
-		p.SetHeader(frame.AppendHeader(h[:0], ws.OpText, len(p.Payload())))
+		p.SetHeader(frame.AppendHeader(h[:0], op, len(p.Payload())))
 		return
 	}
 	p.SetFramed(func(dst []byte) []byte {
-		dst = frame.AppendFrame(dst, ws.OpText, p.Payload())
+		dst = frame.AppendFrame(dst, op, p.Payload())
 		for i := 0; i < p.Attachments(); i++ {
 			dst = frame.AppendFrame(dst, ws.OpBinary, p.Attachment(i))
 		}
@@ -346,9 +350,9 @@ func (s *Server) Fanout(snap *rooms.Snapshot, skip rooms.Member, ps *chat.Payloa
 	if sample {
 		born = time.Now().UnixNano()
 	}
-	for _, p := range ps {
+	for k, p := range ps {
 		if p != nil {
-			FrameWebSocket(p)
+			frameWebSocket(p, s.textOp(k))
 		}
 	}
 	for i, members := range snap.ByLoop {
@@ -385,10 +389,18 @@ func (s *Server) Push(to *chat.Session, p *payload.Shared) {
 		p.Release()
 		return
 	}
-	FrameWebSocket(p)
+	frameWebSocket(p, s.textOp(to.Kind()))
 	t := task{kind: taskPush, peer: peer}
 	t.payloads[0] = p
 	lp.post(t)
+}
+
+// textOp is the opcode of the payloads of session kind k.
+func (s *Server) textOp(k int) ws.OpCode {
+	if chat.BinaryPayloads(s.hub.Codec(k)) {
+		return ws.OpBinary
+	}
+	return ws.OpText
 }
 
 // Disconnect implements chat.Transport.

@@ -97,6 +97,16 @@
 // replaced by {"_placeholder":true,"num":i} objects, and CountPlaceholders
 // checks them against the announced count.
 //
+// # The msgpack parser
+//
+// Clients using socket.io-msgpack-parser send each Socket.IO packet as one
+// msgpack map {"type", "nsp", "data", "id"} in one binary message, binary
+// values inline. ParseMsgpack translates such a packet into the text
+// packet above (its binary values into placeholders and attachments), so
+// everything after it is the same for both parsers; MsgpackCodec and
+// AppendMsgpackPacket translate the text packets the encoders write back
+// into msgpack. See msgpack.go for the rules.
+//
 // # Chat events
 //
 // Chat is served on namespace "/". A client emits "nick", "join", "leave",

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -414,6 +415,57 @@ func FuzzRecoveryFields(f *testing.F) {
 		var wantOff string
 		if raw := v["offset"]; ok && len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &wantOff) == nil && offset != wantOff {
 			t.Fatalf("RecoveryFields(%q) offset %q, want %q", b, offset, wantOff)
+		}
+	})
+}
+
+// FuzzMsgpackPacket: ParseMsgpack never panics, fails only with its
+// errors, and what it accepts is a valid text packet with as many
+// attachments as placeholders; translating that back to msgpack and
+// parsing it again is stable (the server's msgpack is what its parser
+// reads).
+func FuzzMsgpackPacket(f *testing.F) {
+	for _, tc := range notepackCases {
+		b, _ := hex.DecodeString(tc.hex)
+		f.Add(b)
+	}
+	f.Add([]byte("\x83\xa4type\x02\xa3nsp\xa1/\xa4data\x92\xa1m\xd4\x05\x00"))
+	f.Add([]byte("\xdf\xff\xff\xff\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		orig := bytes.Clone(b)
+		var p Packet
+		text, atts, err := ParseMsgpack(b, &p, nil, nil)
+		if !bytes.Equal(b, orig) {
+			t.Fatal("ParseMsgpack modified its input")
+		}
+		if err != nil {
+			if !isOneOf(err, append([]error{ErrMsgpack, ErrMsgpackField}, packetErrors...)) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if len(text) > 8*len(b)+64 {
+			t.Fatalf("text of %d bytes from %d", len(text), len(b))
+		}
+		if p.Attachments != len(atts) {
+			t.Fatalf("%d attachments, %d values", p.Attachments, len(atts))
+		}
+		if n, err := CountPlaceholders(p.Data); p.Attachments > 0 && (err != nil || n != len(atts)) {
+			t.Fatalf("placeholders %d, %v", n, err)
+		}
+		pkt := AppendPacket(nil, &p)
+		m, err := AppendMsgpackPacket(nil, pkt, atts)
+		if err != nil {
+			t.Fatalf("translating %q back: %v", pkt, err)
+		}
+		var p2 Packet
+		_, atts2, err := ParseMsgpack(m, &p2, nil, nil)
+		if err != nil {
+			t.Fatalf("parsing the translation of %q: %v", pkt, err)
+		}
+		m2, err := AppendMsgpackPacket(nil, AppendPacket(nil, &p2), atts2)
+		if err != nil || !bytes.Equal(m, m2) {
+			t.Fatalf("not stable: %q -> % x -> % x (%v)", pkt, m, m2, err)
 		}
 	})
 }

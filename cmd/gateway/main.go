@@ -256,7 +256,8 @@ func parseNamespaces(list string) ([]string, error) {
 // v3), which cannot recover.
 func codecs(offsets bool) []chat.Codec {
 	return []chat.Codec{netpoll.KindNative: native.Codec{}, engineio.KindSocketIO: socketio.Codec{Offsets: offsets},
-		engineio.KindSocketIOv3: socketio.Codec{}}
+		engineio.KindSocketIOMsgpack: socketio.MsgpackCodec{JSON: socketio.Codec{Offsets: offsets}},
+		engineio.KindSocketIOv3:      socketio.Codec{}}
 }
 
 // Defaults of the history and recovery flags.
