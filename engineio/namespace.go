@@ -314,9 +314,9 @@ func (so *nspSocket) Deliver(p *payload.Shared) {
 	}
 }
 
-// deliverMsgpack is Deliver for a msgpack client: what was encoded for one
-// client (on "/") is read back to text, put on the namespace and
-// translated again; a room's packets, on their namespace already, go out
+// deliverMsgpack is Deliver for a msgpack client: an event encoded for one
+// client (on "/") is read back, written again on the namespace and
+// translated; a room's packets, on their namespace already, go out
 // as they are.
 func (so *nspSocket) deliverMsgpack(p *payload.Shared) {
 	ss := so.ss
@@ -324,12 +324,11 @@ func (so *nspSocket) deliverMsgpack(p *payload.Shared) {
 	var pk socketio.Packet
 	text, atts, err := socketio.ParseMsgpack(p.Payload(), &pk, st.mp.text, st.mp.atts[:0])
 	st.mp.text, st.mp.atts = text, atts[:0]
-	if err != nil || string(pk.Namespace) != "/" {
-		ss.deliver(p)
+	if err != nil || string(pk.Namespace) != "/" || (pk.Type != socketio.Event && pk.Type != socketio.BinaryEvent) {
+		ss.deliver(p) // a room's event, on its namespace already
 		return
 	}
-	st.buf = append(append(st.buf[:0], byte(socketio.EIOMessage)), text...)
-	st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
+	st.nsbuf = socketio.AppendEventRaw(st.nsbuf[:0], so.name, len(atts), pk.Data)
 	out, err := socketio.AppendMsgpackPacket(st.mp.out[:0], st.nsbuf, atts)
 	if err != nil {
 		ss.deliver(p)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -328,4 +329,55 @@ func TestSioMsgpackNotInConformanceMode(t *testing.T) {
 	if _, code := c.expectClosed(sioSlack * 3); code != 1008 {
 		t.Fatalf("close code %d, want 1008", code)
 	}
+}
+
+// A msgpack client on another namespace ("/admin"): its replies, the
+// namespace's room events, a direct message and a server ack (server API
+// send with "ack") all come on "/admin" in msgpack, and its ACK there
+// answers the API call.
+func TestSioMsgpackNamespace(t *testing.T) {
+	g := startGateway(t, "-sio-namespaces", "/admin")
+	api := apiClientFor(g, "")
+	mp := sioDial(t, g, true)
+	mp.mpConnect()
+	mp.sendBinary(mpPack(t, map[string]any{"type": 0, "nsp": "/admin"}))
+	p := mp.mpNext()
+	d, _ := p["data"].(map[string]any)
+	adminID, _ := d["sid"].(string)
+	if p["type"] != 0.0 || p["nsp"] != "/admin" || adminID == "" {
+		t.Fatalf("CONNECT answer on /admin %v", p)
+	}
+	// next returns the next packet, which must be on /admin.
+	next := func(what string) map[string]any {
+		t.Helper()
+		p := mp.mpNext()
+		if p["nsp"] != "/admin" {
+			t.Fatalf("%s: %v, want it on /admin", what, p)
+		}
+		return p
+	}
+	mp.sendBinary(mpPack(t, map[string]any{"type": 2, "nsp": "/admin", "id": 1, "data": []any{"join", "lobby"}}))
+	if p := next("join ack"); p["type"] != 3.0 || p["id"] != 1.0 {
+		t.Fatalf("join ack %v", p)
+	}
+	js := sioDial(t, g, true)
+	jsID := js.connect("40/admin,", "/admin")
+	js.send(`42/admin,1["join","lobby"]`)
+	js.expect(`43/admin,1[{"room":"lobby","count":2}]`)
+	next("presence")
+	js.send(`42/admin,["message",{"room":"lobby","data":"room"}]`)
+	if p := next("room message"); p["data"].([]any)[0] != "message" {
+		t.Fatalf("room message %v", p)
+	}
+	js.send(`42/admin,["message",{"to":"` + adminID + `","data":"dm"}]`)
+	if ev := next("direct message")["data"].([]any); ev[0] != "message" || ev[1].(map[string]any)["from"] != jsID {
+		t.Fatalf("direct message %v", ev)
+	}
+	call := goAck(t, api, adminID, "q", 5*time.Second, "ask")
+	p = next("ack event")
+	if p["type"] != 2.0 || p["data"].([]any)[0] != "ask" {
+		t.Fatalf("ack event %v", p)
+	}
+	mp.sendBinary(mpPack(t, map[string]any{"type": 3, "nsp": "/admin", "id": p["id"], "data": []any{"ok"}}))
+	call.answered(t, `["ok"]`)
 }
