@@ -211,7 +211,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		// decides (onGet).
 		ss = s.reg.lingering(q.SID)
 	}
-	if ss == nil {
+	if ss == nil || ss.onWS.Load() {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
 	}

@@ -94,7 +94,9 @@ type session struct {
 	probed    bool
 	ws        netpoll.Socket
 	upgrading bool // guarded by the registry lock
-	// onWS mirrors ws.Valid() for other goroutines (Describe).
+	// onWS mirrors ws.Valid() for other goroutines (Describe, and the
+	// polling requests ServeHTTP refuses); it is set as soon as the
+	// client sends "5", before the home loop switches the session.
 	onWS atomic.Bool
 	// origin and headers are what the backend's connect call is told of
 	// the handshake; kept only when the backend is asked (Connecting).

@@ -136,6 +136,12 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 			return nil
 		case op == ws.OpText && string(payload) == "5":
 			h.upgraded = true
+			// Polling requests see the switch at once, not only once the
+			// home loop has run onUpgrade: a GET the client sends right
+			// after "5" is refused, as by the reference server
+			// (engine.io-protocol suite, "ignores HTTP requests with same
+			// sid after upgrade").
+			ss.onWS.Store(true)
 			ss.home.Run(from, func() { ss.onUpgrade(sock) })
 			return nil
 		}
