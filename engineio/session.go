@@ -57,6 +57,13 @@ type session struct {
 	awaiting  bool
 	due       int64
 	connectBy int64
+	// pingDue is when the ping that is out was due. The next one is due
+	// PingInterval after it, not after the sweep that sent it, so the
+	// sweep's lateness (up to a quarter of the shortest timeout) does
+	// not add up over pings: the third ping of a conformance session
+	// (900 ms) comes before its connect timeout (1 s), as the official
+	// suites' "sends ping/pong packets" cases need.
+	pingDue int64
 
 	// Socket.IO.
 	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
@@ -98,6 +105,10 @@ type session struct {
 	// polling requests ServeHTTP refuses); it is set as soon as the
 	// client sends "5", before the home loop switches the session.
 	onWS atomic.Bool
+	// relay is the loop of the last WebSocket that came to probe the
+	// session (set on that loop as it opens); ServeHTTP orders a GET
+	// behind what that loop has read.
+	relay atomic.Pointer[netpoll.Loop]
 	// origin and headers are what the backend's connect call is told of
 	// the handshake; kept only when the backend is asked (Connecting).
 	origin  string
@@ -270,6 +281,7 @@ func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
 		return chat.DisconnectPingTimeout, true
 	case !ss.awaiting && now >= ss.due:
 		ss.awaiting = true
+		ss.pingDue = ss.due
 		ss.due = now + int64(cfg.PingTimeout)
 		ss.send(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}

@@ -95,8 +95,11 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 	}
 	switch t {
 	case socketio.EIOPong:
+		if !ss.awaiting {
+			return nil // a pong without a ping out: the schedule stays
+		}
 		ss.awaiting = false
-		ss.due = ss.home.Now() + int64(srv.cfg.PingInterval)
+		ss.due = ss.pingDue + int64(srv.cfg.PingInterval)
 	case socketio.EIOPing:
 		// Clients do not ping in v4, except to probe an upgrade; answer
 		// anyway, as the reference server does.

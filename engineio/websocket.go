@@ -64,6 +64,7 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 	from := x.Loop()
 	ok := x.Upgrade(netpoll.Admission{}, func(sock netpoll.Socket) netpoll.SocketHandler {
 		h := &relayHandler{ss: ss, sock: sock, since: from.Now()}
+		ss.relay.Store(sock.Loop())
 		// The home learns of its probe at once, so that the probe goes
 		// down with the session even if it never speaks.
 		ss.home.Run(from, func() {

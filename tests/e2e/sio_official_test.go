@@ -329,3 +329,27 @@ func sioSplitFrames(b []byte) (frames []string, rest []byte) {
 	}
 	return frames, b
 }
+
+// TestSioPingsKeepTheirSchedule: the gateway plans each ping
+// pingInterval after the previous one was due, so neither its coarse
+// timeout sweep nor a client's pong latency delays the pings that
+// follow. The suites' "should send ping/pong packets" on /socket.io/
+// waits for three pings (900 ms) on a session that never connects a
+// namespace, which the connect timeout (1 s) ends: pings that slip by a
+// sweep each (up to 50 ms) lose that race on a loaded machine. Here the
+// client answers each ping 150 ms late (within pingTimeout); pings
+// planned from the pongs would come at 300, 750 and 1200 ms, after the
+// connect timeout.
+func TestSioPingsKeepTheirSchedule(t *testing.T) {
+	e := offGateway(t, "/socket.io/")
+	ws := e.dialWS(t, "EIO=4&transport=websocket")
+	offRawNext(t, ws) // Engine.IO handshake
+	const pongLate = 150 * time.Millisecond
+	for i := 0; i < 3; i++ {
+		if _, s := offRawNext(t, ws); s != "2" {
+			t.Fatalf("message %d: %q, want the ping \"2\"", i, s)
+		}
+		time.Sleep(pongLate) // the slow client, not a synchronisation
+		pollWSWrite(t, ws, websocket.TextMessage, "3")
+	}
+}
