@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -282,10 +283,28 @@ func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
 	case !ss.awaiting && now >= ss.due:
 		ss.awaiting = true
 		ss.pingDue = ss.due
-		ss.due = now + int64(cfg.PingTimeout)
+		// The pong is due pingTimeout after the ping was (the sweep
+		// may send it late), but never less than half of it after.
+		ss.due = max(ss.pingDue+int64(cfg.PingTimeout), now+int64(cfg.PingTimeout)/2)
 		ss.send(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}
 	return chat.Disconnect{}, false
+}
+
+// heartbeatNow runs the heartbeat when a polling request comes for the
+// session, with the exact time rather than the sweep's coarse one: a
+// session whose pong is overdue ends before the request is served, not
+// at the next sweep (up to a quarter of the shortest timeout later), as
+// on the reference server, whose timers fire on time (engine.io-protocol
+// suite, "closes the session upon ping timeout", polls exactly
+// pingInterval+pingTimeout after the handshake). On the home loop.
+func (ss *session) heartbeatNow() {
+	if ss.done {
+		return
+	}
+	if d, end := ss.heartbeat(time.Now().UnixNano()); end {
+		ss.close(d)
+	}
 }
 
 // close ends the session with d: its rooms are left (with presence), a
