@@ -460,15 +460,23 @@ func offIgnoresHTTPAfterUpgrade(t *testing.T, e offEndpoint, echo bool) {
 		}
 		t.Logf("GET answered 200 \"6\": the gateway had not read the client's 5 yet")
 	}
+	// The suite listens only now: the probe's answer comes first.
+	if s := offNextText(t, ws); s != "3probe" {
+		t.Fatalf("probe answered with %q, want 3probe", s)
+	}
 	if echo {
-		// The suite listens only now: the probe's answer comes first.
-		if s := offNextText(t, ws); s != "3probe" {
-			t.Fatalf("probe answered with %q, want 3probe", s)
-		}
 		pollWSWrite(t, ws, websocket.TextMessage, "4hello")
 		if s := offNextText(t, ws); s != "4hello" {
 			t.Fatalf("echo %q, want 4hello", s)
 		}
+		return
+	}
+	// The Socket.IO suite stops at the 400. That 400 must come from the
+	// upgraded session, not from one that ended meanwhile (after GETs
+	// made again): it still answers a CONNECT.
+	pollWSWrite(t, ws, websocket.TextMessage, "40")
+	if s := offNextText(t, ws); !strings.HasPrefix(s, "40{") {
+		t.Fatalf("CONNECT on the upgraded session answered %q, want 40{…}", s)
 	}
 }
 
