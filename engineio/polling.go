@@ -14,6 +14,7 @@ import (
 
 // onGet handles a GET for the session, on its home loop.
 func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
+	ss.heartbeatNow()
 	switch {
 	case ss.done && ss.srv.reg.takeLinger(ss, ss.home.Now()):
 		// A GET the client sent before it closed the session, handled
@@ -64,6 +65,7 @@ func (ss *session) getGone(get netpoll.Parked) {
 
 // onPost handles a POST of packets, on the session's home loop.
 func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
+	ss.heartbeatNow()
 	if ss.done || ss.ws.Valid() {
 		ss.answer(post, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
 		return

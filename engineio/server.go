@@ -213,7 +213,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		// decides (onGet).
 		ss = s.reg.lingering(q.SID)
 	}
-	if ss == nil {
+	if ss == nil || ss.onWS.Load() {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
 	}
@@ -228,7 +228,18 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 	case "GET":
 		var get netpoll.Parked
 		get = x.Park(func() { ss.home.Run(from, func() { ss.getGone(get) }) })
-		ss.home.Run(from, func() { ss.onGet(get, origin, keep) })
+		onGet := func() { ss.onGet(get, origin, keep) }
+		if relay := ss.relay.Load(); relay != nil {
+			// A WebSocket probes or carries the session. The client may
+			// have sent it "5" before this GET, on its own connection,
+			// which another loop reads: the GET goes through that
+			// loop's mailbox, which runs after the loop's pending reads
+			// (so "5" first, and then the GET is refused), as the
+			// reference server, one thread, reads them in order.
+			relay.Run(nil, func() { ss.home.Run(relay, onGet) })
+			return
+		}
+		ss.home.Run(from, onGet)
 	case "POST":
 		body := x.Body()
 		if ss.eio3 {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/gobwas/ws"
 
@@ -64,6 +65,13 @@ type session struct {
 	awaiting  bool
 	due       int64
 	connectBy int64
+	// pingDue is when the ping that is out was due. The next one is due
+	// PingInterval after it, not after the sweep that sent it, so the
+	// sweep's lateness (up to a quarter of the shortest timeout) does
+	// not add up over pings: the third ping of a conformance session
+	// (900 ms) comes before its connect timeout (1 s), as the official
+	// suites' "sends ping/pong packets" cases need.
+	pingDue int64
 
 	// Socket.IO.
 	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
@@ -109,8 +117,14 @@ type session struct {
 	probed    bool
 	ws        netpoll.Socket
 	upgrading bool // guarded by the registry lock
-	// onWS mirrors ws.Valid() for other goroutines (Describe).
+	// onWS mirrors ws.Valid() for other goroutines (Describe, and the
+	// polling requests ServeHTTP refuses); it is set as soon as the
+	// client sends "5", before the home loop switches the session.
 	onWS atomic.Bool
+	// relay is the loop of the last WebSocket that came to probe the
+	// session (set on that loop as it opens); ServeHTTP orders a GET
+	// behind what that loop has read.
+	relay atomic.Pointer[netpoll.Loop]
 	// origin and headers are what the backend's connect call is told of
 	// the handshake; kept only when the backend is asked (Connecting).
 	origin  string
@@ -307,10 +321,29 @@ func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
 		return chat.DisconnectPingTimeout, true
 	case !ss.awaiting && now >= ss.due:
 		ss.awaiting = true
-		ss.due = now + int64(cfg.PingTimeout)
+		ss.pingDue = ss.due
+		// The pong is due pingTimeout after the ping was (the sweep
+		// may send it late), but never less than half of it after.
+		ss.due = max(ss.pingDue+int64(cfg.PingTimeout), now+int64(cfg.PingTimeout)/2)
 		ss.send(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}
 	return chat.Disconnect{}, false
+}
+
+// heartbeatNow runs the heartbeat when a polling request comes for the
+// session, with the exact time rather than the sweep's coarse one: a
+// session whose pong is overdue ends before the request is served, not
+// at the next sweep (up to a quarter of the shortest timeout later), as
+// on the reference server, whose timers fire on time (engine.io-protocol
+// suite, "closes the session upon ping timeout", polls exactly
+// pingInterval+pingTimeout after the handshake). On the home loop.
+func (ss *session) heartbeatNow() {
+	if ss.done {
+		return
+	}
+	if d, end := ss.heartbeat(time.Now().UnixNano()); end {
+		ss.close(d)
+	}
 }
 
 // close ends the session with d: its rooms are left (with presence), a

@@ -66,6 +66,7 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 	from := x.Loop()
 	ok := x.Upgrade(netpoll.Admission{}, func(sock netpoll.Socket) netpoll.SocketHandler {
 		h := &relayHandler{ss: ss, sock: sock, since: from.Now()}
+		ss.relay.Store(sock.Loop())
 		// The home learns of its probe at once, so that the probe goes
 		// down with the session even if it never speaks.
 		ss.home.Run(from, func() {
@@ -138,6 +139,12 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 			return nil
 		case op == ws.OpText && string(payload) == "5":
 			h.upgraded = true
+			// Polling requests see the switch at once, not only once the
+			// home loop has run onUpgrade: a GET the client sends right
+			// after "5" is refused, as by the reference server
+			// (engine.io-protocol suite, "ignores HTTP requests with same
+			// sid after upgrade").
+			ss.onWS.Store(true)
 			ss.home.Run(from, func() { ss.onUpgrade(sock) })
 			return nil
 		}
