@@ -240,37 +240,18 @@ func (b *Bundle) Routes() map[string]netpoll.HandlerFunc {
 
 func (b *Bundle) serveMissing(*netpoll.Request) netpoll.Response { return b.missing }
 
-// serve answers one request: 304 when If-None-Match names the ETag, else
-// the file, gzip-encoded when the client accepts gzip and it is ready.
+// serve answers one request: 304 when If-None-Match names the ETag (weak
+// comparison, as socket.io's server accepts W/"version"), else the file,
+// gzip-encoded when the client accepts gzip and it is ready.
 // The Response shares the file's immutable slices: netpoll only reads them.
 func (f *file) serve(r *netpoll.Request) netpoll.Response {
-	if inm := r.Header("If-None-Match"); inm != nil && matchETag(inm, f.etag) {
+	if r.NotModified(f.etag) {
 		return f.notModified
 	}
 	if gz := f.gz.Load(); gz != nil && acceptsGzip(r.Header("Accept-Encoding")) {
 		return *gz
 	}
 	return f.ok
-}
-
-// matchETag reports whether an If-None-Match value ("*" or a list of
-// entity tags, RFC 9110 section 13.1.2) matches etag, by weak comparison
-// (a W/ prefix is ignored), as socket.io's server accepts W/"version".
-func matchETag(list, etag []byte) bool {
-	for len(list) > 0 {
-		var tag []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			tag, list = list[:i], list[i+1:]
-		} else {
-			tag, list = list, nil
-		}
-		tag = bytes.TrimSpace(tag)
-		tag = bytes.TrimPrefix(tag, []byte("W/"))
-		if bytes.Equal(tag, etag) || (len(tag) == 1 && tag[0] == '*') {
-			return true
-		}
-	}
-	return false
 }
 
 // acceptsGzip reports whether an Accept-Encoding value (RFC 9110 section

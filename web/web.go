@@ -14,7 +14,6 @@
 package web
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -101,30 +100,10 @@ func load(name string) *asset {
 // 304 Not Modified. The Response shares the asset's immutable slices: the
 // server only reads them.
 func (a *asset) serve(r *netpoll.Request) netpoll.Response {
-	if inm := r.Header("If-None-Match"); inm != nil && matchETag(inm, a.etag) {
+	if r.NotModified(a.etag) {
 		return a.notModified
 	}
 	return a.ok
-}
-
-// matchETag reports whether an If-None-Match value ("*" or a list of
-// entity tags, RFC 9110 section 13.1.2) matches etag. Weak comparison is
-// the rule for If-None-Match, so a W/ prefix is ignored.
-func matchETag(list, etag []byte) bool {
-	for len(list) > 0 {
-		var tag []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			tag, list = list[:i], list[i+1:]
-		} else {
-			tag, list = list, nil
-		}
-		tag = bytes.TrimSpace(tag)
-		tag = bytes.TrimPrefix(tag, []byte("W/"))
-		if bytes.Equal(tag, etag) || (len(tag) == 1 && tag[0] == '*') {
-			return true
-		}
-	}
-	return false
 }
 
 // Routes returns the page's HTTP handlers keyed by exact URL path: "/",

@@ -159,27 +159,3 @@ func TestServeAllocs(t *testing.T) {
 		t.Errorf("%v allocations per request, want 0", allocs)
 	}
 }
-
-func TestMatchETag(t *testing.T) {
-	tag := []byte(`"abc"`)
-	tests := []struct {
-		name, list string
-		want       bool
-	}{
-		{"exact", `"abc"`, true},
-		{"weak", `W/"abc"`, true},
-		{"list", `"x", "abc"`, true},
-		{"spaces", ` "x" ,  "abc" `, true},
-		{"star", `*`, true},
-		{"other", `"abd"`, false},
-		{"unquoted", `abc`, false},
-		{"empty", ``, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := matchETag([]byte(tt.list), tag); got != tt.want {
-				t.Errorf("matchETag(%q) = %v, want %v", tt.list, got, tt.want)
-			}
-		})
-	}
-}
