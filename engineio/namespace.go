@@ -1,8 +1,6 @@
 package engineio
 
 import (
-	"encoding/json"
-	"errors"
 	"strconv"
 
 	"github.com/gobwas/ws"
@@ -147,24 +145,11 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 		if so == nil || !so.connected {
 			return nil // not connected to that namespace: dropped
 		}
-		req := &st.req
 		// DecodeEvent reads the events of "/": the namespace only chose
 		// the socket.
 		q := *p
 		q.Namespace = nil
-		if err := socketio.DecodeEvent(&q, atts, req); err != nil {
-			var ce *chat.Error
-			if !errors.As(err, &ce) {
-				return err
-			}
-			srv.hub.Fail(so.chat, req, ce)
-			return nil
-		}
-		if ss.limited {
-			srv.hub.Fail(so.chat, req, chat.ErrRateLimited)
-			return nil
-		}
-		srv.hub.Handle(so.chat, req)
+		return ss.event(so.chat, &q, atts)
 	case socketio.Ack, socketio.BinaryAck:
 		// The answer to an event the server asked this socket to
 		// acknowledge (server API send with "ack").
@@ -228,15 +213,7 @@ func (so *nspSocket) accepted() {
 func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
 	ss := so.ss
 	srv := ss.srv
-	transport := "polling"
-	if ss.ws.Valid() {
-		transport = "websocket"
-	}
-	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: string(so.name),
-		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
-	if len(p.Data) > 0 {
-		info.Auth = append(json.RawMessage(nil), p.Data...)
-	}
+	info := ss.connectInfo(string(so.name), p)
 	sess := srv.hub.OpenPending(so, ss.home.Index(), ss.kind(), ss.ident)
 	sess.SetNamespace(string(so.name))
 	so.chat = sess
@@ -244,26 +221,12 @@ func (so *nspSocket) connectViaBackend(p *socketio.Packet) {
 		if ss.done || ss.socket(so.name) != so {
 			return
 		}
-		st := &srv.loops[ss.home.Index()]
 		if d != nil {
 			err = &chat.Error{Code: strconv.Itoa(int(d.Code)), Message: d.Reason}
 		}
 		if err != nil {
 			ss.dropSocket(so, "refused")
-			srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
-			b, _ := json.Marshal(struct {
-				Message string `json:"message"`
-				Data    struct {
-					Code string `json:"code"`
-				} `json:"data"`
-			}{Message: err.Message, Data: struct {
-				Code string `json:"code"`
-			}{err.Code}})
-			st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
-			st.buf = append(st.buf, byte(socketio.ConnectError))
-			st.buf = append(append(st.buf, so.name...), ',')
-			st.buf = append(st.buf, b...)
-			ss.send(ws.OpText, st.buf)
+			ss.refusedByBackend(so.name, err)
 			if d != nil {
 				srv.Flush(ss.home)
 				ss.close(*d)

@@ -233,24 +233,10 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			ss.conformanceEvent(p, atts)
 			return nil
 		}
-		sess := ss.chat
-		if sess == nil {
+		if ss.chat == nil {
 			return nil
 		}
-		req := &st.req
-		if err := socketio.DecodeEvent(p, atts, req); err != nil {
-			var ce *chat.Error
-			if !errors.As(err, &ce) {
-				return err
-			}
-			srv.hub.Fail(sess, req, ce)
-			return nil
-		}
-		if ss.limited {
-			srv.hub.Fail(sess, req, chat.ErrRateLimited)
-			return nil
-		}
-		srv.hub.Handle(sess, req)
+		return ss.event(ss.chat, p, atts)
 	case socketio.Ack, socketio.BinaryAck:
 		// The answer to an event the server asked to be acknowledged
 		// (server API send with "ack").
@@ -317,15 +303,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 	if ss.chat != nil {
 		return errBadPacket // a second CONNECT while the first is asked
 	}
-	transport := "polling"
-	if ss.ws.Valid() {
-		transport = "websocket"
-	}
-	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: "/",
-		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
-	if len(p.Data) > 0 {
-		info.Auth = append(json.RawMessage(nil), p.Data...)
-	}
+	info := ss.connectInfo("/", p)
 	sess := srv.hub.OpenPending(ss, ss.home.Index(), ss.kind(), ss.ident)
 	ss.chat = sess
 	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
@@ -343,19 +321,7 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 		case err != nil:
 			srv.hub.Close(sess)
 			ss.chat = nil
-			srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
-			b, _ := json.Marshal(struct {
-				Message string `json:"message"`
-				Data    struct {
-					Code string `json:"code"`
-				} `json:"data"`
-			}{Message: err.Message, Data: struct {
-				Code string `json:"code"`
-			}{err.Code}})
-			st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
-			st.buf = append(st.buf, byte(socketio.ConnectError))
-			st.buf = append(st.buf, b...)
-			ss.send(ws.OpText, st.buf)
+			ss.refusedByBackend(nil, err)
 			if d != nil {
 				srv.Flush(ss.home)
 				ss.close(*d)
@@ -370,6 +336,68 @@ func (ss *session) connectViaBackend(p *socketio.Packet) error {
 		srv.Flush(ss.home)
 	})
 	return nil
+}
+
+// event hands the EVENT or BINARY_EVENT p (on "/" or with its namespace
+// cleared: the namespace only chose the socket) to chat session sess: an
+// error reply for an event that is not a valid request or is rate
+// limited, the hub's handling otherwise. A malformed packet is returned.
+func (ss *session) event(sess *chat.Session, p *socketio.Packet, atts [][]byte) error {
+	srv := ss.srv
+	req := &srv.loops[ss.home.Index()].req
+	if err := socketio.DecodeEvent(p, atts, req); err != nil {
+		var ce *chat.Error
+		if !errors.As(err, &ce) {
+			return err
+		}
+		srv.hub.Fail(sess, req, ce)
+		return nil
+	}
+	if ss.limited {
+		srv.hub.Fail(sess, req, chat.ErrRateLimited)
+		return nil
+	}
+	srv.hub.Handle(sess, req)
+	return nil
+}
+
+// connectInfo is what the backend's connect call (-proxy-connect-url) is
+// told of a CONNECT p to namespace nsp.
+func (ss *session) connectInfo(nsp string, p *socketio.Packet) chat.ConnectInfo {
+	transport := "polling"
+	if ss.ws.Valid() {
+		transport = "websocket"
+	}
+	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: nsp,
+		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
+	if len(p.Data) > 0 {
+		info.Auth = append(json.RawMessage(nil), p.Data...)
+	}
+	return info
+}
+
+// refusedByBackend sends the CONNECT_ERROR of a CONNECT to nsp (nil: "/")
+// the backend refused: its message, and its code in data, as
+// {"message":…,"data":{"code":…}}. It is counted as an unauthorized
+// handshake.
+func (ss *session) refusedByBackend(nsp []byte, err *chat.Error) {
+	ss.srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    struct {
+			Code string `json:"code"`
+		} `json:"data"`
+	}{Message: err.Message, Data: struct {
+		Code string `json:"code"`
+	}{err.Code}})
+	st := &ss.srv.loops[ss.home.Index()]
+	st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
+	st.buf = append(st.buf, byte(socketio.ConnectError))
+	if nsp != nil {
+		st.buf = append(append(st.buf, nsp...), ',')
+	}
+	st.buf = append(st.buf, b...)
+	ss.send(ws.OpText, st.buf)
 }
 
 // isRootNamespace reports whether nsp is "/" (or empty, as the wire
