@@ -6,29 +6,18 @@
 // a client with 4000. Screenshots go to tests/node/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startGateway, freePort } from './gateway.mjs';
+import { needs, launch } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = joinPath(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const XSS = '<img src=x onerror=alert(1)>';
 const KEY = 'admin-test-key-0123456789';
 
-const required = process.env.CHATGATE_REQUIRE_BROWSER === '1';
-const skip = !existsSync(CHROMIUM) && !required
-  ? `${CHROMIUM} is missing: install the Debian package chromium to run the browser test (CHATGATE_REQUIRE_BROWSER=1 makes this a failure)`
-  : false;
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  // Never let Playwright look for or fetch a browser of its own.
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-};
+const { skip, ensure } = needs();
 
 const T = 15000; // per wait
 
@@ -101,10 +90,7 @@ function roomCount(page, room, count) {
 }
 
 test('admin page in headless Chromium', { skip, timeout: 120000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
-  const { chromium } = await import('playwright-core');
+  ensure();
   const adminPort = await freePort();
   const apiPort = await freePort();
   const gw = await startGateway(['-loops', '2', `-admin-addr=127.0.0.1:${adminPort}`,
@@ -121,8 +107,7 @@ test('admin page in headless Chromium', { skip, timeout: 120000 }, async (t) => 
   });
   assert.equal(refused.status, 401);
 
-  const browser = await chromium.launch(LAUNCH);
-  t.after(() => browser.close());
+  const browser = await launch(t);
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   page.setDefaultTimeout(T);
@@ -216,10 +201,7 @@ test('admin page in headless Chromium', { skip, timeout: 120000 }, async (t) => 
 });
 
 test('admin page without -api-key is read-only, without the API says so', { skip, timeout: 60000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
-  const { chromium } = await import('playwright-core');
+  ensure();
   const keyless = await freePort();
   const noAPI = await freePort();
   const gwKeyless = await startGateway([`-admin-addr=127.0.0.1:${keyless}`, `-api-addr=127.0.0.1:${await freePort()}`]);
@@ -233,8 +215,7 @@ test('admin page without -api-key is read-only, without the API says so', { skip
   assert.equal(refused.status, 403);
   assert.equal((await refused.json()).error.message, 'set -api-key to enable actions');
 
-  const browser = await chromium.launch(LAUNCH);
-  t.after(() => browser.close());
+  const browser = await launch(t);
   const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
   page.setDefaultTimeout(T);
   const problems = [];

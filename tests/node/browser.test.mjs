@@ -5,27 +5,16 @@
 // of HTML stays text. Screenshots go to tests/node/artifacts/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGateway } from './gateway.mjs';
+import { needs, launch } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = joinPath(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const XSS = '<img src=x onerror=alert(1)>';
 
-const required = process.env.CHATGATE_REQUIRE_BROWSER === '1';
-const skip = !existsSync(CHROMIUM) && !required
-  ? `${CHROMIUM} is missing: install the Debian package chromium to run the browser test (CHATGATE_REQUIRE_BROWSER=1 makes this a failure)`
-  : false;
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  // Never let Playwright look for or fetch a browser of its own.
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-};
+const { skip, ensure } = needs();
 
 const T = 15000; // per wait
 
@@ -87,16 +76,12 @@ async function shot(p, file) {
 }
 
 test('browser: chat page in headless Chromium', { skip, timeout: 120000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
-  const { chromium } = await import('playwright-core');
+  ensure();
   const args = ['-loops', '2'];
   let gw = await startGateway(args);
   t.after(() => gw.stop());
   const base = `http://${gw.addr}/`;
-  const browser = await chromium.launch(LAUNCH);
-  t.after(() => browser.close());
+  const browser = await launch(t);
   const problems = [];
 
   const alice = await person(browser, base, 'alice', { width: 1280, height: 800 }, problems);

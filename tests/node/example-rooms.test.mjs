@@ -14,35 +14,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startGateway, freePort } from './gateway.mjs';
+import { needs, launch } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const EXAMPLE = join(repo, 'examples', 'rooms');
 const BUNDLE = join(EXAMPLE, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js');
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(here, 'artifacts');
 
-const required = process.env.CHATGATE_REQUIRE_BROWSER === '1';
-const missing = [
-  !existsSync(CHROMIUM) && `${CHROMIUM} is missing (apt-get install -y chromium)`,
-  !existsSync(BUNDLE) && `${BUNDLE} is missing (cd examples/rooms && npm ci)`,
-].filter(Boolean);
-const skip = missing.length > 0 && !required
-  ? `${missing.join('; ')} (CHATGATE_REQUIRE_BROWSER=1 makes this a failure)`
-  : false;
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  // Never let Playwright look for or fetch a browser of its own.
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-};
+const { skip, ensure } = needs([[BUNDLE, 'cd examples/rooms && npm ci']]);
 
 const T = 15000; // per wait
 
@@ -159,8 +144,7 @@ async function until(what, check) {
 }
 
 test('example rooms: the Socket.IO rooms tutorial on the gateway and its Go backend', { skip, timeout: 240000 }, async (t) => {
-  if (missing.length > 0) throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${missing.join('; ')}`);
-  const { chromium } = await import('playwright-core');
+  ensure();
   const dir = mkdtempSync(join(tmpdir(), 'chatgate-rooms-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const bin = await buildBackend(dir);
@@ -199,8 +183,7 @@ test('example rooms: the Socket.IO rooms tutorial on the gateway and its Go back
   // The page gets the gateway's URL from the backend.
   assert.match(await (await fetch(`${backendURL}/config.js`)).text(), new RegExp(`window\\.CHATGATE_URL = "http://127\\.0\\.0\\.1:${gwPort}"`));
 
-  const browser = await chromium.launch(LAUNCH);
-  t.after(() => browser.close());
+  const browser = await launch(t);
   const problems = [];
   const alice = await person(browser, backendURL, 'alice', problems);
   const bob = await person(browser, backendURL, 'bob', problems);

@@ -13,29 +13,18 @@
 // close of an open WebSocket (see browser.test.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { connect } from '../../web/static/client.js';
 import { startGateway } from './gateway.mjs';
+import { needs, launch } from './chromium.mjs';
 import { startGate } from './gate.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = joinPath(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 
-const required = process.env.CHATGATE_REQUIRE_BROWSER === '1';
-const skip = !existsSync(CHROMIUM) && !required
-  ? `${CHROMIUM} is missing: install the Debian package chromium to run the browser test (CHATGATE_REQUIRE_BROWSER=1 makes this a failure)`
-  : false;
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  // Never let Playwright look for or fetch a browser of its own.
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-};
+const { skip, ensure } = needs();
 
 const T = 15000; // per wait: above the page's largest reconnect delay (8 s)
 
@@ -64,16 +53,12 @@ function shown(page) {
 }
 
 test('browser: the chat page recovers a dropped connection: every missed message once, in order, same id', { skip, timeout: 120000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  }
-  const { chromium } = await import('playwright-core');
+  ensure();
   const gw = await startGateway(['-loops', '2']);
   t.after(() => gw.stop());
   const gate = await startGate(gw.addr);
   t.after(() => gate.close());
-  const browser = await chromium.launch(LAUNCH);
-  t.after(() => browser.close());
+  const browser = await launch(t);
   const problems = [];
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });

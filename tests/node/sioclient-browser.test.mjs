@@ -19,23 +19,12 @@ import { join as joinPath, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
 import { startGateway } from './gateway.mjs';
+import { needs, launch } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPO = joinPath(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUNDLE = joinPath(REPO, 'sioclient', 'node_modules', 'socket.io-client', 'dist');
 
-const required = process.env.CHATGATE_REQUIRE_BROWSER === '1';
-const skip = !existsSync(CHROMIUM) && !required
-  ? `${CHROMIUM} is missing: install the Debian package chromium to run the browser test (CHATGATE_REQUIRE_BROWSER=1 makes this a failure)`
-  : false;
-
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  // Never let Playwright look for or fetch a browser of its own.
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-};
+const { skip, ensure } = needs();
 
 const T = 15000; // per wait
 
@@ -95,15 +84,11 @@ async function nodeClient(t, addr) {
 
 for (const [kind, page] of Object.entries(PAGES)) {
   test(`browser: a page that loads the client bundle from the gateway (${kind}) chats with no bundler`, { skip, timeout: 120000 }, async (t) => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`CHATGATE_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-    }
+    ensure();
     assert.ok(existsSync(BUNDLE), `the socket.io client bundle is not installed at ${BUNDLE}: run npm ci --prefix sioclient`);
-    const { chromium } = await import('playwright-core');
     const gw = await startGateway(['-loops', '2', '-sio-client-dir', BUNDLE]);
     t.after(() => gw.stop());
-    const browser = await chromium.launch(LAUNCH);
-    t.after(() => browser.close());
+    const browser = await launch(t);
     const context = await browser.newContext();
     const tab = await context.newPage();
     tab.setDefaultTimeout(T);
