@@ -19,22 +19,13 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { io } from 'socket.io-client';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
+import { WAIT, within, Queue } from './wait.mjs';
 import { withPosition, roomArgs, roomMessage } from './position.mjs';
 
-const WAIT = 5000; // ms, the bound of every single wait
 const KEY = 'node-api-test-key-0123456789';
 const SECRET = 'node-api-test-secret-0123456789abcdefghij'; // 41 bytes
 
 before(() => { gatewayBinary(); });
-
-// within resolves or rejects as promise does, or rejects after ms.
-function within(promise, ms, what) {
-  let timer;
-  const expired = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout (${ms} ms) waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 // jwt signs claims with HS256 (node:crypto, independent of the Go code).
 const b64url = (s) => Buffer.from(s).toString('base64url');
@@ -42,29 +33,6 @@ function jwt(sub) {
   const now = Math.floor(Date.now() / 1000);
   const head = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify({ sub, iat: now, exp: now + 3600 }))}`;
   return `${head}.${createHmac('sha256', SECRET).update(head).digest('base64url')}`;
-}
-
-// Queue records what an emitter delivers, so that a test can ask for an
-// event after it happened without racing its listener.
-class Queue {
-  constructor() { this.items = []; this.waiters = []; }
-  push(item) {
-    const i = this.waiters.findIndex((w) => w.pred(item));
-    if (i >= 0) { const [w] = this.waiters.splice(i, 1); w.resolve(item); return; }
-    this.items.push(item);
-  }
-  next(pred, what, ms = WAIT) {
-    const i = this.items.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (item) => { clearTimeout(w.timer); resolve(item); } };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`timeout (${ms} ms) waiting for ${what}`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
 }
 
 // SIO is a socket.io-client socket with a queue of every event it got.

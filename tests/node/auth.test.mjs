@@ -18,9 +18,9 @@ import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import { startGateway, gatewayBinary } from './gateway.mjs';
+import { WAIT, within, Queue } from './wait.mjs';
 import { withPosition, withOffset, roomMessage } from './position.mjs';
 
-const WAIT = 5000; // ms, the bound of every single wait
 const SECRET = 'node-auth-test-secret-0123456789abcdefghij'; // 42 bytes
 
 before(() => { gatewayBinary(); });
@@ -38,42 +38,6 @@ function jwt(claims, { alg = 'HS256', secret = SECRET } = {}) {
 
 const now = () => Math.floor(Date.now() / 1000);
 const claimsFor = (sub, extra = {}) => ({ sub, iat: now(), exp: now() + 3600, ...extra });
-
-// within resolves or rejects as promise does, or rejects after ms.
-function within(promise, ms, what) {
-  let timer;
-  const expired = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout (${ms} ms) waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-// Queue records what an emitter delivers, so a test can ask for an event
-// after it happened without racing its listener.
-class Queue {
-  constructor() { this.items = []; this.waiters = []; }
-  push(item) {
-    const i = this.waiters.findIndex((w) => w.pred(item));
-    if (i >= 0) { const [w] = this.waiters.splice(i, 1); w.resolve(item); return; }
-    this.items.push(item);
-  }
-  next(pred, what, ms = WAIT) {
-    const i = this.items.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (item) => { clearTimeout(w.timer); resolve(item); } };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`timeout (${ms} ms) waiting for ${what}`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-  none(pred, what) {
-    const hit = this.items.find(pred);
-    assert.equal(hit, undefined, `unexpected ${what}: ${JSON.stringify(hit)}`);
-  }
-}
 
 // scope collects what a test opens and closes it all in t.after.
 function scope(t) {

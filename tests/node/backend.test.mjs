@@ -13,8 +13,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { io } from 'socket.io-client';
 import { startGateway, gatewayBinary } from './gateway.mjs';
-
-const WAIT = 5000; // ms, the bound of every single wait
+import { WAIT, within } from './wait.mjs';
 
 before(() => { gatewayBinary(); });
 
@@ -59,15 +58,6 @@ async function startBackend() {
     calls,
     close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(resolve); }),
   };
-}
-
-// within resolves or rejects as promise does, or rejects after ms.
-function within(promise, ms, what) {
-  let timer;
-  const expired = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout (${ms} ms) waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 // setup starts a backend and a gateway using it, and closes both (and

@@ -17,81 +17,36 @@ import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import { startGateway } from './gateway.mjs';
-
-const WAIT = 5000; // ms, the bound of every single wait
-
-// Inbox keeps what an emitter delivered so a test can wait for an item
-// after it arrived without racing the listener.
-class Inbox {
-  constructor() {
-    this.items = [];
-    this.waiting = new Set();
-  }
-
-  put(item) {
-    for (const w of this.waiting) {
-      if (w.match(item)) {
-        this.waiting.delete(w);
-        w.done(item);
-        return;
-      }
-    }
-    this.items.push(item);
-  }
-
-  // take resolves with the oldest item match accepts, removing it, or
-  // rejects after ms.
-  take(match, what, ms = WAIT) {
-    const i = this.items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = { match, done: (item) => { clearTimeout(w.timer); resolve(item); } };
-      w.timer = setTimeout(() => {
-        this.waiting.delete(w);
-        reject(new Error(`no ${what} within ${ms} ms`));
-      }, ms);
-      this.waiting.add(w);
-    });
-  }
-}
-
-// bounded rejects if promise does not settle within ms.
-function bounded(promise, what, ms = WAIT) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { WAIT, within, Queue } from './wait.mjs';
 
 // Native is a /ws client speaking the native JSON protocol.
 class Native {
   static async connect(t, addr) {
     const n = new Native(new WebSocket(`ws://${addr}/ws`));
     t.after(() => n.ws.terminate());
-    await bounded(new Promise((resolve, reject) => {
+    await within(new Promise((resolve, reject) => {
       n.ws.once('open', resolve);
       n.ws.once('error', reject);
-    }), 'native open');
-    n.id = (await n.inbox.take((m) => m.type === 'welcome', 'welcome')).id;
+    }), WAIT, 'native open');
+    n.id = (await n.inbox.next((m) => m.type === 'welcome', 'welcome')).id;
     return n;
   }
 
   constructor(ws) {
     this.ws = ws;
-    this.inbox = new Inbox();
+    this.inbox = new Queue();
     this.seq = 0;
-    ws.on('message', (data) => this.inbox.put(JSON.parse(data.toString())));
+    ws.on('message', (data) => this.inbox.push(JSON.parse(data.toString())));
   }
 
   request(obj) {
     const id = `n${++this.seq}`;
     this.ws.send(JSON.stringify({ ...obj, id }));
-    return this.inbox.take((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
+    return this.inbox.next((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
   }
 
   message(match, what) {
-    return this.inbox.take((m) => m.type === 'message' && match(m), what);
+    return this.inbox.next((m) => m.type === 'message' && match(m), what);
   }
 }
 
@@ -101,28 +56,28 @@ class Client {
   static async connect(t, socket, what) {
     const c = new Client(socket);
     t.after(() => socket.close());
-    await bounded(new Promise((resolve, reject) => {
+    await within(new Promise((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('connect_error', reject);
       socket.once('error', reject);
-    }), `${what} connect`);
+    }), WAIT, `${what} connect`);
     return c;
   }
 
   constructor(socket) {
     this.socket = socket;
-    this.inbox = new Inbox();
-    socket.on('message', (...args) => this.inbox.put(args));
+    this.inbox = new Queue();
+    socket.on('message', (...args) => this.inbox.push(args));
   }
 
   // ack emits with a callback, which 2.x and 4.x clients both take, and
   // resolves with the acknowledgement's argument.
   ack(...args) {
-    return bounded(new Promise((resolve) => this.socket.emit(...args, resolve)), `ack of ${args[0]}`);
+    return within(new Promise((resolve) => this.socket.emit(...args, resolve)), WAIT, `ack of ${args[0]}`);
   }
 
   message(match, what) {
-    return this.inbox.take((args) => match(args[0]), what);
+    return this.inbox.next((args) => match(args[0]), what);
   }
 }
 
@@ -198,7 +153,7 @@ test('socket.io-client 2.x with default transports upgrades from polling to WebS
     socket.io.on('open', () => socket.io.engine.on('upgrade', (tr) => resolve(tr.name)));
   });
   const c2 = await Client.connect(t, socket, 'socket.io-client 2.x');
-  assert.equal(await bounded(upgraded, 'upgrade'), 'websocket');
+  assert.equal(await within(upgraded, WAIT, 'upgrade'), 'websocket');
   await chat(t, g, c2, 'up-room');
 });
 
@@ -208,10 +163,10 @@ test('socket.io-client 2.x is refused without -sio-allow-eio3', async (t) => {
   for (const transports of [['websocket'], ['polling']]) {
     const socket = ioV2(`http://${g.addr}`, { forceNew: true, reconnection: false, timeout: WAIT, transports });
     t.after(() => socket.close());
-    const outcome = await bounded(new Promise((resolve) => {
+    const outcome = await within(new Promise((resolve) => {
       socket.once('connect', () => resolve('connected'));
       socket.once('connect_error', () => resolve('refused'));
-    }), `2.x connect over ${transports}`);
+    }), WAIT, `2.x connect over ${transports}`);
     assert.equal(outcome, 'refused', `2.x over ${transports}`);
   }
 });
@@ -243,7 +198,7 @@ test('socket.io-client 2.x passes its token in the query', async (t) => {
     // packet, which socket.io-client 2.x emits as "error".
     const socket = ioV2(`http://${g.addr}`, { forceNew: true, reconnection: false, timeout: WAIT, transports });
     t.after(() => socket.close());
-    const err = await bounded(new Promise((resolve) => socket.once('error', resolve)), `anonymous 2.x over ${transports}`);
+    const err = await within(new Promise((resolve) => socket.once('error', resolve)), WAIT, `anonymous 2.x over ${transports}`);
     assert.equal(err.message, 'unauthorized', `error event ${JSON.stringify(err)}`);
     assert.equal(socket.connected, false);
   }

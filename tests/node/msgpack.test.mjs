@@ -14,41 +14,15 @@ import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import msgpackParser from 'socket.io-msgpack-parser';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
-
-const WAIT = 5000; // ms, the bound of every single wait
+import { WAIT, within, Queue } from './wait.mjs';
 
 before(() => { gatewayBinary(); });
-
-// within resolves or rejects as promise does, or rejects after ms.
-function within(promise, ms, what) {
-  let timer;
-  const expired = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout (${ms} ms) waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-// Inbox records what a client receives, so that a test can wait for an
-// item after it arrived without racing its listener.
-class Inbox {
-  constructor() { this.items = []; this.waiters = []; }
-  push(item) {
-    const i = this.waiters.findIndex((w) => w.pred(item));
-    if (i >= 0) { this.waiters.splice(i, 1)[0].resolve(item); return; }
-    this.items.push(item);
-  }
-  next(pred, what) {
-    const i = this.items.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return within(new Promise((resolve) => this.waiters.push({ pred, resolve })), WAIT, what);
-  }
-}
 
 // sio connects a socket.io-client socket to "/" and records its events.
 async function sio(t, gw, opts = {}) {
   const socket = io(`http://${gw.addr}`, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: WAIT, ...opts });
   t.after(() => socket.close());
-  const inbox = new Inbox();
+  const inbox = new Queue();
   socket.onAny((event, ...args) => inbox.push({ event, args }));
   await within(new Promise((resolve, reject) => {
     socket.once('connect', resolve);
@@ -66,7 +40,7 @@ async function sio(t, gw, opts = {}) {
 async function native(t, gw) {
   const ws = new WebSocket(`ws://${gw.addr}/ws`);
   t.after(() => ws.close());
-  const inbox = new Inbox();
+  const inbox = new Queue();
   ws.on('message', (data, isBinary) => {
     assert.equal(isBinary, false, 'native clients get text frames only');
     inbox.push(JSON.parse(data.toString()));

@@ -23,68 +23,14 @@ import http from 'node:http';
 import WebSocket from 'ws';
 import { io, NodeXHR, NodeWebSocket } from 'socket.io-client';
 import { startGateway } from './gateway.mjs';
+import { WAIT, within, Queue } from './wait.mjs';
 import { withPosition, roomMessage } from './position.mjs';
-
-const WAIT = 5000; // ms, the bound of every single wait
 
 // Upgrade tests run the gateway with the default 25 s Engine.IO ping
 // interval, so a client that stalls while upgrading (waiting for a GET the
 // gateway holds; see TestPollingGETAfterProbe in tests/e2e/polling_test.go)
 // fails its bounded wait instead of being rescued by a ping.
 const UPGRADE_ARGS = ['-loops', '2'];
-
-// Inbox keeps what an emitter delivered so a test can wait for an item
-// after it arrived without racing the listener.
-class Inbox {
-  constructor() {
-    this.items = [];
-    this.waiting = new Set();
-  }
-
-  put(item) {
-    for (const w of this.waiting) {
-      if (w.match(item)) {
-        this.waiting.delete(w);
-        w.done(item);
-        return;
-      }
-    }
-    this.items.push(item);
-  }
-
-  // take resolves with the oldest item match accepts, removing it, or
-  // rejects after ms.
-  take(match, what, ms = WAIT) {
-    const i = this.items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = {
-        match,
-        done: (item) => { clearTimeout(w.timer); resolve(item); },
-      };
-      w.timer = setTimeout(() => {
-        this.waiting.delete(w);
-        reject(new Error(`no ${what} within ${ms} ms`));
-      }, ms);
-      this.waiting.add(w);
-    });
-  }
-
-  // none asserts that no kept item matches.
-  none(match, what) {
-    const hit = this.items.find(match);
-    assert.equal(hit, undefined, `unexpected ${what}: ${JSON.stringify(hit)}`);
-  }
-}
-
-// bounded rejects if promise does not settle within ms.
-function bounded(promise, what, ms = WAIT) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -93,20 +39,20 @@ class Native {
   static async connect(t, addr) {
     const n = new Native(new WebSocket(`ws://${addr}/ws`));
     t.after(() => n.ws.terminate());
-    await bounded(new Promise((resolve, reject) => {
+    await within(new Promise((resolve, reject) => {
       n.ws.once('open', resolve);
       n.ws.once('error', reject);
-    }), 'native open');
-    const welcome = await n.inbox.take((m) => m.type === 'welcome', 'welcome');
+    }), WAIT, 'native open');
+    const welcome = await n.inbox.next((m) => m.type === 'welcome', 'welcome');
     n.id = welcome.id;
     return n;
   }
 
   constructor(ws) {
     this.ws = ws;
-    this.inbox = new Inbox();
+    this.inbox = new Queue();
     this.seq = 0;
-    ws.on('message', (data) => this.inbox.put(JSON.parse(data.toString())));
+    ws.on('message', (data) => this.inbox.push(JSON.parse(data.toString())));
   }
 
   send(obj) { this.ws.send(JSON.stringify(obj)); }
@@ -115,18 +61,17 @@ class Native {
   request(obj) {
     const id = `n${++this.seq}`;
     this.send({ ...obj, id });
-    return this.inbox.take((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
+    return this.inbox.next((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
   }
 
   presence(event, id) {
-    return this.inbox.take((m) => m.type === 'presence' && m.event === event && m.id === id, `presence ${event} of ${id}`);
+    return this.inbox.next((m) => m.type === 'presence' && m.event === event && m.id === id, `presence ${event} of ${id}`);
   }
 
   message(match, what) {
-    return this.inbox.take((m) => m.type === 'message' && match(m), what);
+    return this.inbox.next((m) => m.type === 'message' && match(m), what);
   }
 }
-
 
 // SIO is a socket.io-client socket whose chat events are kept in an inbox
 // (as { name, arg, more }: the first argument and the others) and whose
@@ -137,21 +82,21 @@ class SIO {
     const socket = io(url, { forceNew: true, reconnection: false, timeout: WAIT, ...opts });
     const s = new SIO(socket);
     t.after(() => socket.close());
-    await bounded(new Promise((resolve, reject) => {
+    await within(new Promise((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('connect_error', reject);
-    }), 'socket.io connect');
+    }), WAIT, 'socket.io connect');
     return s;
   }
 
   constructor(socket) {
     this.socket = socket;
-    this.inbox = new Inbox();
+    this.inbox = new Queue();
     this.events = []; // Engine.IO transport events, in order
     this.upgraded = new Promise((resolve) => { this.onUpgrade = resolve; });
     this.upgradeFailed = new Promise((resolve) => { this.onUpgradeError = resolve; });
-    socket.on('message', (arg, ...more) => this.inbox.put({ name: 'message', arg, more }));
-    socket.on('presence', (arg, ...more) => this.inbox.put({ name: 'presence', arg, more }));
+    socket.on('message', (arg, ...more) => this.inbox.push({ name: 'message', arg, more }));
+    socket.on('presence', (arg, ...more) => this.inbox.push({ name: 'presence', arg, more }));
     // The manager creates the engine and emits 'open' before the engine
     // starts probing, so these listeners see the whole upgrade.
     socket.io.on('open', () => {
@@ -179,7 +124,7 @@ class SIO {
   // message has its offset as the last argument, equal to the message's
   // own; a direct message has neither.
   async message(match, what) {
-    const m = await this.inbox.take((m) => m.name === 'message' && match(m.arg), what);
+    const m = await this.inbox.next((m) => m.name === 'message' && match(m.arg), what);
     if (m.arg.room !== undefined) {
       roomMessage([m.arg, ...m.more], what);
     } else {
@@ -190,7 +135,7 @@ class SIO {
   }
 
   async presence(event, id) {
-    const m = await this.inbox.take((m) => m.name === 'presence' && m.arg.event === event && m.arg.id === id,
+    const m = await this.inbox.next((m) => m.name === 'presence' && m.arg.event === event && m.arg.id === id,
       `presence ${event} of ${id}`);
     assert.deepEqual(m.more, [], 'presence has one argument and no offset');
     return m.arg;
@@ -326,7 +271,7 @@ test('default transports: starts on polling and upgrades to WebSocket', async (t
   for (let i = 0; i < 20; i++) {
     s?.socket.close();
     s = await SIO.connect(t, `http://${gw.addr}`);
-    assert.equal(await bounded(s.upgraded, `upgrade of client ${i}`, 1000), 'websocket');
+    assert.equal(await within(s.upgraded, 1000, `upgrade of client ${i}`), 'websocket');
     assert.equal(s.transport, 'websocket');
     assert.deepEqual(s.events, ['open:polling', 'upgrading:websocket', 'upgrade:websocket']);
   }
@@ -375,14 +320,14 @@ test('upgrade under traffic: gateway → client messages arrive once, in order',
       // The messages so far must have started arriving over polling before
       // the upgrade may begin, or they all move to the WebSocket with the
       // outbox and the test no longer crosses the switch.
-      await bounded((async () => { while (onTransport.polling === 0) await new Promise((r) => setTimeout(r, 5)); })(), 'a message over polling before the upgrade');
+      await within((async () => { while (onTransport.polling === 0) await new Promise((r) => setTimeout(r, 5)); })(), WAIT, 'a message over polling before the upgrade');
       g.open();
     }
     nat.send({ type: 'send', room: 'seq', data: sent++ });
     if (upgraded) { phase.after++; afterUpgrade++; } else if (sent > 50) phase.during++; else phase.before++;
     await tick();
   }
-  await bounded((async () => { while (got.length < sent) await new Promise((r) => setTimeout(r, 5)); })(), `all ${sent} messages`);
+  await within((async () => { while (got.length < sent) await new Promise((r) => setTimeout(r, 5)); })(), WAIT, `all ${sent} messages`);
   await new Promise((r) => setTimeout(r, 50)); // anything repeated shows up
   t.diagnostic(`sent ${JSON.stringify(phase)}; received ${JSON.stringify(onTransport)}; upgrade took ${upgradeMs} ms`);
   assertSequence(got, sent, 'socket.io client');
@@ -421,9 +366,9 @@ test('upgrade under traffic: client → gateway messages arrive once, in order',
     if (upgraded) { phase.after++; afterUpgrade++; } else if (sent > 50) phase.during++; else phase.before++;
     await tick();
   }
-  await bounded((async () => {
+  await within((async () => {
     while (got.length < sent || acks.size < sent) await new Promise((r) => setTimeout(r, 5));
-  })(), `all ${sent} messages and acks`);
+  })(), WAIT, `all ${sent} messages and acks`);
   await new Promise((r) => setTimeout(r, 50));
   t.diagnostic(`sent ${JSON.stringify(phase)}; upgrade took ${upgradeMs} ms`);
   assertSequence(got, sent, 'native client');
@@ -467,7 +412,7 @@ test('behind a proxy that refuses WebSocket: stays on polling and chats', async 
   await nat.request({ type: 'join', room: 'behind' });
 
   const s = await SIO.connect(t, proxy.url); // default transports: polling, then a probe
-  await bounded(s.upgradeFailed, 'upgradeError');
+  await within(s.upgradeFailed, WAIT, 'upgradeError');
   assert.equal(s.transport, 'polling');
   assert.ok(proxy.stats.refused >= 1, 'the probe did not go through the proxy');
 

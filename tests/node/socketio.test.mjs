@@ -18,52 +18,12 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { io, Manager } from 'socket.io-client';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
+import { WAIT, within, Queue } from './wait.mjs';
 import { withPosition, withOffset, roomMessage } from './position.mjs';
-
-const WAIT = 5000; // ms, the bound of every single wait
 
 // Build the gateway (unless CHATGATE_BIN names one) before the first test,
 // so that no test's time includes the build.
 before(() => { gatewayBinary(); });
-
-// Queue records what an emitter delivers, so that a test can ask for an
-// event after it happened without racing its listener.
-class Queue {
-  constructor() {
-    this.items = [];
-    this.waiters = [];
-  }
-  push(item) {
-    for (let i = 0; i < this.waiters.length; i++) {
-      const w = this.waiters[i];
-      if (w.pred(item)) {
-        this.waiters.splice(i, 1);
-        w.resolve(item);
-        return;
-      }
-    }
-    this.items.push(item);
-  }
-  // next resolves with the oldest item satisfying pred, removing it, or
-  // rejects after ms.
-  next(pred, what, ms = WAIT) {
-    const i = this.items.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (item) => { clearTimeout(w.timer); resolve(item); } };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`timeout (${ms} ms) waiting for ${what}`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-  // none asserts that no queued item satisfies pred.
-  none(pred, what) {
-    const hit = this.items.find(pred);
-    assert.equal(hit, undefined, `unexpected ${what}: ${JSON.stringify(hit)}`);
-  }
-}
 
 // once resolves with the arguments of the next `event` of emitter (a
 // socket.io-client Socket or Manager, or a ws WebSocket), or rejects after
@@ -77,15 +37,6 @@ function once(emitter, event, ms = WAIT) {
     }, ms);
     emitter.once(event, on);
   });
-}
-
-// within resolves or rejects as promise does, or rejects after ms.
-function within(promise, ms, what) {
-  let timer;
-  const expired = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timeout (${ms} ms) waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 function sleep(ms) {
