@@ -13,42 +13,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import WebSocket from 'ws';
 import { io } from 'socket.io-client';
 import ioV2 from 'socket.io-client-v2';
 import { startGateway } from './gateway.mjs';
 import { WAIT, within, Queue } from './wait.mjs';
-
-// Native is a /ws client speaking the native JSON protocol.
-class Native {
-  static async connect(t, addr) {
-    const n = new Native(new WebSocket(`ws://${addr}/ws`));
-    t.after(() => n.ws.terminate());
-    await within(new Promise((resolve, reject) => {
-      n.ws.once('open', resolve);
-      n.ws.once('error', reject);
-    }), WAIT, 'native open');
-    n.id = (await n.inbox.next((m) => m.type === 'welcome', 'welcome')).id;
-    return n;
-  }
-
-  constructor(ws) {
-    this.ws = ws;
-    this.inbox = new Queue();
-    this.seq = 0;
-    ws.on('message', (data) => this.inbox.push(JSON.parse(data.toString())));
-  }
-
-  request(obj) {
-    const id = `n${++this.seq}`;
-    this.ws.send(JSON.stringify({ ...obj, id }));
-    return this.inbox.next((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
-  }
-
-  message(match, what) {
-    return this.inbox.next((m) => m.type === 'message' && match(m), what);
-  }
-}
+import { Native } from './native.mjs';
 
 // Client wraps a socket of either socket.io-client: its "message" events
 // are kept with all their arguments.

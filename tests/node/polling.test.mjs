@@ -24,6 +24,7 @@ import WebSocket from 'ws';
 import { io, NodeXHR, NodeWebSocket } from 'socket.io-client';
 import { startGateway } from './gateway.mjs';
 import { WAIT, within, Queue } from './wait.mjs';
+import { Native } from './native.mjs';
 import { withPosition, roomMessage } from './position.mjs';
 
 // Upgrade tests run the gateway with the default 25 s Engine.IO ping
@@ -33,45 +34,6 @@ import { withPosition, roomMessage } from './position.mjs';
 const UPGRADE_ARGS = ['-loops', '2'];
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-// Native is a /ws client speaking the native JSON protocol.
-class Native {
-  static async connect(t, addr) {
-    const n = new Native(new WebSocket(`ws://${addr}/ws`));
-    t.after(() => n.ws.terminate());
-    await within(new Promise((resolve, reject) => {
-      n.ws.once('open', resolve);
-      n.ws.once('error', reject);
-    }), WAIT, 'native open');
-    const welcome = await n.inbox.next((m) => m.type === 'welcome', 'welcome');
-    n.id = welcome.id;
-    return n;
-  }
-
-  constructor(ws) {
-    this.ws = ws;
-    this.inbox = new Queue();
-    this.seq = 0;
-    ws.on('message', (data) => this.inbox.push(JSON.parse(data.toString())));
-  }
-
-  send(obj) { this.ws.send(JSON.stringify(obj)); }
-
-  // request sends obj with an id and resolves with its ack or error.
-  request(obj) {
-    const id = `n${++this.seq}`;
-    this.send({ ...obj, id });
-    return this.inbox.next((m) => m.id === id && (m.type === 'ack' || m.type === 'error'), `reply to ${obj.type}`);
-  }
-
-  presence(event, id) {
-    return this.inbox.next((m) => m.type === 'presence' && m.event === event && m.id === id, `presence ${event} of ${id}`);
-  }
-
-  message(match, what) {
-    return this.inbox.next((m) => m.type === 'message' && match(m), what);
-  }
-}
 
 // SIO is a socket.io-client socket whose chat events are kept in an inbox
 // (as { name, arg, more }: the first argument and the others) and whose

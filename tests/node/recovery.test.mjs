@@ -20,46 +20,12 @@ import { io } from 'socket.io-client';
 import { connect } from '../../web/static/client.js';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
 import { startGate } from './gate.mjs';
+import { WAIT, Queue } from './wait.mjs';
 
-const WAIT = 5000; // ms, the bound of every single wait
 const BACK = 10000; // ms, the bound of a reconnect once the door is open
 const TEST = 60000; // ms, the bound of a whole test
 
 before(() => { gatewayBinary(); });
-
-// Queue records what an emitter delivers, so that a test can ask for an
-// item after it arrived without racing its listener.
-class Queue {
-  constructor() {
-    this.items = [];
-    this.all = [];
-    this.waiters = [];
-  }
-  push(item) {
-    this.all.push(item);
-    const i = this.waiters.findIndex((w) => w.pred(item));
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      w.resolve(item);
-      return;
-    }
-    this.items.push(item);
-  }
-  // next resolves with the oldest item satisfying pred, removing it, or
-  // rejects after ms.
-  next(pred, what, ms = WAIT) {
-    const i = this.items.findIndex(pred);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const w = { pred, resolve: (item) => { clearTimeout(w.timer); resolve(item); } };
-      w.timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`timeout (${ms} ms) waiting for ${what}`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-}
 
 // once resolves with the arguments of the next `event` of emitter, or
 // rejects after ms. Register it before causing the event.

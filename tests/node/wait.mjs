@@ -14,13 +14,15 @@ export function within(promise, ms, what) {
 }
 
 // Queue records what an emitter delivers, so that a test can ask for an
-// item after it arrived without racing its listener.
+// item after it arrived without racing its listener. all keeps every item
+// pushed, in order, whether a next took it or not.
 export class Queue {
-  constructor() { this.items = []; this.waiters = []; }
+  constructor() { this.items = []; this.all = []; this.waiters = []; }
 
   // push hands item to the oldest waiter whose pred accepts it, or keeps
   // it for a later next.
   push(item) {
+    this.all.push(item);
     const i = this.waiters.findIndex((w) => w.pred(item));
     if (i >= 0) { const [w] = this.waiters.splice(i, 1); w.resolve(item); return; }
     this.items.push(item);
