@@ -9,24 +9,10 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Manager } from 'socket.io-client';
 import { startGateway, gatewayBinary } from './gateway.mjs';
+import { WAIT, once } from './wait.mjs';
 import { withPosition, roomMessage } from './position.mjs';
 
-const WAIT = 5000; // ms, the bound of every single wait
-
 before(() => { gatewayBinary(); });
-
-// once resolves with the arguments of emitter's next `event`, or rejects
-// after WAIT. Register it before causing the event.
-function once(emitter, event) {
-  return new Promise((resolve, reject) => {
-    const on = (...args) => { clearTimeout(timer); resolve(args); };
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timeout (${WAIT} ms) waiting for "${event}"`));
-    }, WAIT);
-    emitter.once(event, on);
-  });
-}
 
 // Sock is a socket.io-client socket recording the "message" events it
 // gets, in order.

@@ -20,25 +20,12 @@ import { io } from 'socket.io-client';
 import { connect } from '../../web/static/client.js';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
 import { startGate } from './gate.mjs';
-import { WAIT, Queue } from './wait.mjs';
+import { WAIT, Queue, once } from './wait.mjs';
 
 const BACK = 10000; // ms, the bound of a reconnect once the door is open
 const TEST = 60000; // ms, the bound of a whole test
 
 before(() => { gatewayBinary(); });
-
-// once resolves with the arguments of the next `event` of emitter, or
-// rejects after ms. Register it before causing the event.
-function once(emitter, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const on = (...args) => { clearTimeout(timer); resolve(args); };
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timeout (${ms} ms) waiting for "${event}"`));
-    }, ms);
-    emitter.once(event, on);
-  });
-}
 
 // --- Socket.IO (socket.io-client) ---
 

@@ -18,26 +18,12 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { io, Manager } from 'socket.io-client';
 import { startGateway, gatewayBinary, freePort } from './gateway.mjs';
-import { WAIT, within, Queue } from './wait.mjs';
+import { WAIT, within, Queue, once } from './wait.mjs';
 import { withPosition, withOffset, roomMessage } from './position.mjs';
 
 // Build the gateway (unless CHATGATE_BIN names one) before the first test,
 // so that no test's time includes the build.
 before(() => { gatewayBinary(); });
-
-// once resolves with the arguments of the next `event` of emitter (a
-// socket.io-client Socket or Manager, or a ws WebSocket), or rejects after
-// ms. Register it before causing the event.
-function once(emitter, event, ms = WAIT) {
-  return new Promise((resolve, reject) => {
-    const on = (...args) => { clearTimeout(timer); resolve(args); };
-    const timer = setTimeout(() => {
-      emitter.off(event, on);
-      reject(new Error(`timeout (${ms} ms) waiting for "${event}"`));
-    }, ms);
-    emitter.once(event, on);
-  });
-}
 
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,6 +13,20 @@ export function within(promise, ms, what) {
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+// once resolves with the arguments of the next `event` of emitter (a
+// socket.io-client Socket or Manager, or a ws WebSocket), or rejects after
+// ms. Register it before causing the event.
+export function once(emitter, event, ms = WAIT) {
+  return new Promise((resolve, reject) => {
+    const on = (...args) => { clearTimeout(timer); resolve(args); };
+    const timer = setTimeout(() => {
+      emitter.off(event, on);
+      reject(new Error(`timeout (${ms} ms) waiting for "${event}"`));
+    }, ms);
+    emitter.once(event, on);
+  });
+}
+
 // Queue records what an emitter delivers, so that a test can ask for an
 // item after it arrived without racing its listener. all keeps every item
 // pushed, in order, whether a next took it or not.
