@@ -183,15 +183,19 @@ func appendResponse(dst []byte, resp Response) []byte {
 	dst = append(dst, ' ')
 	dst = append(dst, statusText(resp.Status)...)
 	dst = append(dst, "\r\n"...)
-	ct := resp.ContentType
-	if ct == "" {
-		ct = "text/plain; charset=utf-8"
+	// A 304 has no content, and the Content-Length it may carry would have
+	// to be the 200's (RFC 9110, 8.6): it gets neither that nor a type.
+	if resp.Status != 304 {
+		ct := resp.ContentType
+		if ct == "" {
+			ct = "text/plain; charset=utf-8"
+		}
+		dst = append(dst, "Content-Type: "...)
+		dst = append(dst, ct...)
+		dst = append(dst, "\r\nContent-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
+		dst = append(dst, "\r\n"...)
 	}
-	dst = append(dst, "Content-Type: "...)
-	dst = append(dst, ct...)
-	dst = append(dst, "\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(resp.Body)), 10)
-	dst = append(dst, "\r\n"...)
 	if !hasHeader(resp.Header, "Cache-Control") {
 		dst = append(dst, "Cache-Control: no-store\r\n"...)
 	}
@@ -203,7 +207,7 @@ func appendResponse(dst []byte, resp Response) []byte {
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, "\r\n"...)
-	if resp.HeadOnly {
+	if resp.HeadOnly || resp.Status == 304 {
 		return dst
 	}
 	return append(dst, resp.Body...)

@@ -112,6 +112,10 @@ func TestSocketIOClientBundleServed(t *testing.T) {
 				if resp.StatusCode != 304 || len(body) != 0 {
 					t.Errorf("If-None-Match %s: status %d with %d bytes, want 304 without a body", inm, resp.StatusCode, len(body))
 				}
+				// RFC 9110, 8.6: a 304's Content-Length could only be the 200's.
+				if cl := resp.Header.Get("Content-Length"); cl != "" {
+					t.Errorf("If-None-Match %s: 304 with Content-Length %s", inm, cl)
+				}
 			}
 			resp, body = bundleGet(t, "GET", url, map[string]string{"If-None-Match": `"0.0.0"`})
 			if resp.StatusCode != 200 || !bytes.Equal(body, want) {
