@@ -3,10 +3,11 @@
 # Socket.IO rooms-chat tutorial on chatgate, with its Go backend behind the
 # gateway's backend proxy. See docs/backend.md.
 #
-# Installs the page's socket.io-client (npm ci in examples/rooms), builds the
-# gateway and the backend, starts both on loopback, prints the URL to open
-# (in two tabs, to chat with yourself), and stops both on exit, Ctrl-C or
-# SIGTERM.
+# Installs the socket.io-client bundle the gateway serves (npm ci --prefix
+# sioclient; the page loads it from /socket.io/socket.io.js, which the
+# backend forwards to the gateway), builds the gateway and the backend,
+# starts both on loopback, prints the URL to open (in two tabs, to chat with
+# yourself), and stops both on exit, Ctrl-C or SIGTERM.
 #
 # Environment (all optional):
 #   GATEWAY_PORT  the gateway's public port (default 8080)
@@ -62,8 +63,8 @@ wait_http() {
   return 1
 }
 
-echo "==> npm ci in examples/rooms (the page's socket.io-client)"
-(cd examples/rooms && npm ci --no-audit --no-fund --loglevel=error)
+echo "==> npm ci --prefix sioclient (the socket.io-client bundle the gateway serves)"
+npm ci --prefix sioclient --no-audit --no-fund --loglevel=error
 
 echo "==> building the gateway and the backend"
 go build -o "$bindir/gateway" ./cmd/gateway
@@ -76,6 +77,8 @@ pids+=($!)
 wait_http "$BACKEND_URL/healthz" "${pids[-1]}" "the backend"
 
 echo "==> starting the gateway on $GATEWAY_URL"
+# From the repository root, so that its default -sio-client-dir
+# (sioclient/node_modules/socket.io-client/dist) is the bundle just installed.
 "$bindir/gateway" -addr "$HOST:$GATEWAY_PORT" \
   -api-addr "$HOST:$API_PORT" -admin-addr "$HOST:$ADMIN_PORT" \
   -proxy-event-url "$BACKEND_URL/chatgate/event" \
@@ -84,6 +87,10 @@ echo "==> starting the gateway on $GATEWAY_URL"
   -drain-timeout 2s &
 pids+=($!)
 wait_http "$GATEWAY_URL/healthz" "${pids[-1]}" "the gateway"
+# The page's <script src="/socket.io/socket.io.js">: the gateway's bundle,
+# through the backend.
+curl -fsS -o /dev/null "$BACKEND_URL/socket.io/socket.io.js" ||
+  { echo "the page's /socket.io/socket.io.js did not load from the gateway" >&2; exit 1; }
 
 cat <<EOF
 

@@ -31,7 +31,6 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   fi
 fi
 (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
-(cd examples/rooms && npm ci --no-audit --no-fund --loglevel=error)
 # The socket.io-client bundle the gateway serves at /socket.io/socket.io.js
 # (package sioclient; the pinned version is in sioclient/package.json).
 (cd sioclient && npm ci --no-audit --no-fund --loglevel=error)

@@ -14,20 +14,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startGateway, freePort } from './gateway.mjs';
+import { startGateway, freePort, SIOCLIENT_DIR } from './gateway.mjs';
 import { needs, launch } from './chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const EXAMPLE = join(repo, 'examples', 'rooms');
-const BUNDLE = join(EXAMPLE, 'node_modules', 'socket.io-client', 'dist', 'socket.io.min.js');
+// The file the page's <script src="/socket.io/socket.io.js"> must get.
+const BUNDLE = join(SIOCLIENT_DIR, 'socket.io.js');
 const ARTIFACTS = join(here, 'artifacts');
 
-const { skip, ensure } = needs([[BUNDLE, 'cd examples/rooms && npm ci']]);
+const { skip, ensure } = needs([[BUNDLE, 'npm ci --prefix sioclient']]);
 
 const T = 15000; // per wait
 
@@ -70,17 +71,19 @@ async function startBackend(bin, port, gatewayURL, apiURL, env) {
 }
 
 // person opens the page in its own browser context and waits until its
-// socket is connected.
+// socket is connected. script is the answer to the page's
+// /socket.io/socket.io.js.
 async function person(browser, url, name, problems) {
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   const page = await context.newPage();
   page.setDefaultTimeout(T);
+  const script = page.waitForResponse((r) => r.url() === `${url}/socket.io/socket.io.js`, { timeout: T });
   page.on('pageerror', (err) => problems.push(`${name}: page error ${err.message}`));
   page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`${name}: console error ${msg.text()} (${msg.location().url})`); });
   page.on('dialog', async (d) => { problems.push(`${name}: unexpected dialog`); await d.dismiss().catch(() => {}); });
   await page.goto(url);
   await page.locator('#status[data-state="connected"]').waitFor();
-  return { name, context, page };
+  return { name, context, page, script: await script };
 }
 
 async function setNickname(p, nick) {
@@ -183,11 +186,36 @@ test('example rooms: the Socket.IO rooms tutorial on the gateway and its Go back
   // The page gets the gateway's URL from the backend.
   assert.match(await (await fetch(`${backendURL}/config.js`)).text(), new RegExp(`window\\.CHATGATE_URL = "http://127\\.0\\.0\\.1:${gwPort}"`));
 
+  // /socket.io/socket.io.js on the backend's origin is the gateway's
+  // bundle: the npm file's bytes, the gateway's ETag (the quoted
+  // socket.io-client version), and a revalidation answered 304 by the
+  // gateway through the backend. The backend has no copy of its own.
+  assert.match(gw.logs(), /serving the socket\.io client bundle/, 'the gateway found the bundle');
+  const npmBytes = readFileSync(BUNDLE);
+  const version = JSON.parse(readFileSync(join(SIOCLIENT_DIR, '..', 'package.json'), 'utf8')).version;
+  const etag = `"${version}"`;
+  const direct = await fetch(`http://127.0.0.1:${gwPort}/socket.io/socket.io.js`);
+  assert.equal(direct.headers.get('etag'), etag, 'the gateway\'s own ETag');
+  await direct.arrayBuffer();
+  const viaBackend = await fetch(`${backendURL}/socket.io/socket.io.js`);
+  assert.equal(viaBackend.status, 200);
+  assert.equal(viaBackend.headers.get('etag'), etag);
+  assert.ok(Buffer.from(await viaBackend.arrayBuffer()).equals(npmBytes), 'the backend\'s socket.io.js is the npm file');
+  const revalidated = await fetch(`${backendURL}/socket.io/socket.io.js`, { headers: { 'If-None-Match': etag } });
+  assert.equal(revalidated.status, 304);
+  assert.equal(revalidated.headers.get('etag'), etag);
+  assert.equal((await fetch(`${backendURL}/socket.io-client/socket.io.min.js`)).status, 404, 'the old copy');
+
   const browser = await launch(t);
   const problems = [];
   const alice = await person(browser, backendURL, 'alice', problems);
   const bob = await person(browser, backendURL, 'bob', problems);
   const carol = await person(browser, backendURL, 'carol', problems);
+
+  // The page's script tag got the same, in the browser.
+  assert.equal(alice.script.status(), 200);
+  assert.equal(alice.script.headers().etag, etag);
+  assert.ok((await alice.script.body()).equals(npmBytes), 'the page\'s socket.io.js is the npm file');
 
   await setNickname(alice, 'alice');
   await setNickname(bob, 'bob');

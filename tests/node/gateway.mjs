@@ -9,6 +9,18 @@ import net from 'node:net';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let built;
 
+// SIOCLIENT_DIR is the socket.io-client bundle the gateway serves
+// (npm ci --prefix sioclient), by absolute path: the gateway's default,
+// sioclient/node_modules/socket.io-client/dist, is relative to the
+// repository root, and the tests run gateways with the cwd of node.
+export const SIOCLIENT_DIR = join(repo, 'sioclient', 'node_modules', 'socket.io-client', 'dist');
+
+// hasFlag reports whether args set the flag name (without dashes), as
+// -name, --name, -name=… or --name=…: Go's flag package takes all four.
+function hasFlag(args, name) {
+  return args.some((a) => /^--?([^=]+)/.exec(a)?.[1] === name);
+}
+
 // gatewayBinary builds ./cmd/gateway once per process unless CHATGATE_BIN
 // names a binary already built by the test script.
 export function gatewayBinary() {
@@ -46,7 +58,12 @@ export async function startGateway(args = [], port) {
   const rateArgs = [];
   if (!args.some((a) => a.startsWith('-rate-messages'))) rateArgs.push('-rate-messages=-1');
   if (!args.some((a) => a.startsWith('-rate-bytes'))) rateArgs.push('-rate-bytes=-1');
-  const proc = spawn(gatewayBinary(), ['-addr', addr, ...adminArgs, ...rateArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Every gateway serves the installed bundle at /socket.io/socket.io.js,
+  // as one started from the repository root does, unless a test chooses
+  // (its own -sio-client-dir, or -sio-serve-client); a test's flags come
+  // last anyway, and the last of a repeated flag wins.
+  const clientArgs = hasFlag(args, 'sio-client-dir') || hasFlag(args, 'sio-serve-client') ? [] : ['-sio-client-dir', SIOCLIENT_DIR];
+  const proc = spawn(gatewayBinary(), ['-addr', addr, ...adminArgs, ...rateArgs, ...clientArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let logs = '';
   proc.stdout.on('data', (d) => { logs += d; });
   proc.stderr.on('data', (d) => { logs += d; });

@@ -14,16 +14,23 @@
 //     connection was in and "room_change" to everyone, through the
 //     gateway's server API (package apiclient).
 //
-// It also serves the browser front end (examples/rooms/public), the
-// socket.io-client bundle from the example's own npm dependency
-// (/socket.io-client/socket.io.min.js), and /config.js, which tells the
-// page the gateway's URL.
+// It also serves the browser front end (examples/rooms/public) and
+// /config.js, which tells the page the gateway's URL. The page loads
+// socket.io-client as the tutorial's does, <script
+// src="/socket.io/socket.io.js">, from its own origin: the backend forwards
+// GET and HEAD of the bundle's files (/socket.io/socket.io.js, .min.js,
+// .esm.min.js, .msgpack.min.js and their maps) to the gateway, which
+// serves the official bundle (docs/socketio.md, "The client bundle"), as
+// an app behind one nginx origin would. The backend keeps no copy.
 //
 // Run it with scripts/example-rooms.sh, or by hand:
 //
-//	(cd examples/rooms && npm ci)
 //	go run ./examples/rooms/backend -root examples/rooms \
 //	    -gateway-url http://127.0.0.1:8080 -api-url http://127.0.0.1:9091
+//
+// with a gateway started from the repository root after
+// `npm ci --prefix sioclient`, so that its default -sio-client-dir finds
+// the bundle.
 //
 // Secrets come from the environment: CHATGATE_API_KEY (the gateway's
 // -api-key) and CHATGATE_PROXY_SECRET (the gateway's -proxy-secret; when
@@ -44,6 +51,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -70,9 +79,9 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("backend", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:3000", "listen address of the backend (the page and the gateway's -proxy-*-url)")
-	gatewayURL := fs.String("gateway-url", "http://127.0.0.1:8080", "the gateway's public URL, as the browser reaches it (the page's io(url))")
+	gatewayURL := fs.String("gateway-url", "http://127.0.0.1:8080", "the gateway's public URL, as the browser reaches it (the page's io(url)); the backend fetches /socket.io/socket.io.js from its origin too")
 	apiURL := fs.String("api-url", "http://127.0.0.1:9091", "the gateway's server API (-api-addr)")
-	root := fs.String("root", "", "directory holding public/ and node_modules/ (default: . or examples/rooms, whichever has public/index.html)")
+	root := fs.String("root", "", "directory holding public/ (default: . or examples/rooms, whichever has public/index.html)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,8 +100,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	h, err := a.routes(dir, *gatewayURL)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           a.routes(dir, *gatewayURL),
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -114,27 +127,33 @@ func run(args []string) error {
 	return srv.Shutdown(sctx)
 }
 
-// findRoot returns the directory holding public/index.html and the
-// socket.io-client bundle.
+// findRoot returns the directory holding public/index.html.
 func findRoot(root string) (string, error) {
 	candidates := []string{root}
 	if root == "" {
 		candidates = []string{".", filepath.Join("examples", "rooms")}
 	}
 	for _, dir := range candidates {
-		if _, err := os.Stat(filepath.Join(dir, "public", "index.html")); err != nil {
-			continue
+		if _, err := os.Stat(filepath.Join(dir, "public", "index.html")); err == nil {
+			return dir, nil
 		}
-		if _, err := os.Stat(filepath.Join(dir, bundle)); err != nil {
-			return "", fmt.Errorf("%s is missing: run npm ci in %s", filepath.Join(dir, bundle), dir)
-		}
-		return dir, nil
 	}
 	return "", fmt.Errorf("no public/index.html in %s: give -root (the examples/rooms directory)", strings.Join(candidates, " or "))
 }
 
-// bundle is the browser build of socket.io-client, from package.json.
-const bundle = "node_modules/socket.io-client/dist/socket.io.min.js"
+// clientFiles are the names the gateway serves the socket.io-client bundle
+// under, below /socket.io/ (package sioclient's Files; a test keeps the
+// two lists equal). The backend forwards exactly these to the gateway.
+var clientFiles = []string{
+	"socket.io.js",
+	"socket.io.js.map",
+	"socket.io.min.js",
+	"socket.io.min.js.map",
+	"socket.io.esm.min.js",
+	"socket.io.esm.min.js.map",
+	"socket.io.msgpack.min.js",
+	"socket.io.msgpack.min.js.map",
+}
 
 // The gateway's limits a command must respect (docs/backend.md): a room
 // name is 1 to 128 bytes of UTF-8, a nickname 1 to 32 characters.
@@ -182,7 +201,14 @@ func (a *app) close() {
 	a.wg.Wait()
 }
 
-func (a *app) routes(dir, gatewayURL string) http.Handler {
+// routes returns the backend's handler. gatewayURL is the -gateway-url
+// flag: given to the page as is, and the origin the client bundle is
+// fetched from.
+func (a *app) routes(dir, gatewayURL string) (http.Handler, error) {
+	bundle, err := a.bundleProxy(gatewayURL)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /chatgate/event", a.verified(a.event))
 	mux.HandleFunc("POST /chatgate/disconnect", a.verified(a.disconnect))
@@ -193,13 +219,51 @@ func (a *app) routes(dir, gatewayURL string) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		fmt.Fprintf(w, "// Written by the example backend (-gateway-url).\nwindow.CHATGATE_URL = %s;\n", u)
 	})
-	// The page loads the client from the example's own npm dependency,
-	// beside the page (the gateway serves the same bundle at
-	// /socket.io/socket.io.js too; docs/socketio.md).
-	mux.Handle("GET /socket.io-client/", http.StripPrefix("/socket.io-client/",
-		http.FileServer(http.Dir(filepath.Join(dir, "node_modules", "socket.io-client", "dist")))))
+	// The page's <script src="/socket.io/socket.io.js">, as in the
+	// tutorial: the gateway's bundle, through this origin. ("GET" patterns
+	// match HEAD too; other methods get 405, other names under /socket.io/
+	// 404 from the file server's root, which has no such directory.)
+	for _, name := range clientFiles {
+		mux.Handle("GET /socket.io/"+name, bundle)
+	}
 	mux.Handle("GET /", http.FileServer(http.Dir(filepath.Join(dir, "public"))))
-	return mux
+	return mux, nil
+}
+
+// bundleProxy returns the reverse proxy that forwards a request for the
+// client bundle to the gateway's origin (scheme and host of gatewayURL).
+// The path stays the request's: a path in gatewayURL is the page's
+// Socket.IO namespace (io(url)), not a prefix, and the gateway serves the
+// bundle at /socket.io/ in any case. Request and answer headers pass
+// through, so the browser revalidates against the gateway's ETag
+// (If-None-Match, 304) and gets its gzip body; the hop-by-hop ones are
+// dropped and X-Forwarded-For/-Host/-Proto added, as nginx's usual
+// proxy_set_header lines do.
+func (a *app) bundleProxy(gatewayURL string) (http.Handler, error) {
+	u, err := url.Parse(gatewayURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("-gateway-url %q: want http://host:port or https://host[:port]", gatewayURL)
+	}
+	origin := &url.URL{Scheme: u.Scheme, Host: u.Host}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Bounded, as every other call to the gateway is: a hung gateway
+	// costs the page a 502, not a stuck script.
+	transport.ResponseHeaderTimeout = callTimeout
+	// The browser's Accept-Encoding decides, as through nginx: without
+	// this the transport would ask for gzip itself and unpack it here.
+	transport.DisableCompression = true
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(origin)
+			r.SetXForwarded()
+		},
+		Transport: transport,
+		ErrorLog:  slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			a.log.Warn("the gateway did not answer for the client bundle", "path", r.URL.Path, "gateway", origin.String(), "err", err)
+			http.Error(w, "the chat gateway is unreachable", http.StatusBadGateway)
+		},
+	}, nil
 }
 
 // verified reads the request body and, when the backend has a secret,
