@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/chatgate/chatgate/chat"
@@ -104,11 +106,22 @@ type loop struct {
 	hsrw      headReadWriter // upgrader I/O: reads hsr, writes wbuf
 	delivered int            // frames queued this pass, for metrics
 	sent      int            // bytes written this pass, for metrics
+
+	// upgrader is the server's, with its extension negotiation bound to
+	// this loop's flate (Config.Compression): the negotiation has state,
+	// and a loop runs one handshake at a time.
+	upgrader ws.Upgrader
+	flate    wsflate.Extension
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
 	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte), parked: make(map[*conn]func())}
 	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
+	lp.upgrader = s.upgrader
+	if s.cfg.Compression {
+		lp.flate.Parameters = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+		lp.upgrader.Negotiate = lp.flate.Negotiate
+	}
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
 }
