@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/gobwas/ws"
@@ -139,7 +140,7 @@ func inflate(p []byte, limit int) (*bytebufferpool.ByteBuffer, error) {
 				msgPool.Put(out)
 				return nil, ErrTooBig
 			}
-			out.B = append(out.B, make([]byte, n-len(out.B))...)[:len(out.B)]
+			out.B = slices.Grow(out.B, n-len(out.B))
 		}
 		n, err := in.r.Read(out.B[len(out.B):cap(out.B)])
 		out.B = out.B[:len(out.B)+n]
