@@ -161,6 +161,7 @@ test('headless Chromium negotiates permessage-deflate and chats with a plain cli
       if (m.type === 'ack' && m.id === 1) resolve(ws.extensions);
     };
     ws.onerror = () => reject(new Error('WebSocket error'));
+    ws.onclose = (e) => reject(new Error(`closed ${e.code} ${e.reason}`));
   }));
   assert.match(extensions, /^permessage-deflate/);
   await plain.nextOf('presence');
