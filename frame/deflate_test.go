@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -120,9 +121,15 @@ func TestReaderDeflateViolations(t *testing.T) {
 
 func TestAppendDeflatedFrame(t *testing.T) {
 	b := AppendDeflatedFrame([]byte("x"), ws.OpText, chatJSON)
-	f, err := ws.ReadFrame(bytes.NewReader(b[1:]))
-	if err != nil {
+	rd := bytes.NewReader(b[1:])
+	var f ws.Frame
+	var err error
+	if f.Header, err = ws.ReadHeader(rd); err != nil {
 		t.Fatal(err)
+	}
+	f.Payload = make([]byte, f.Header.Length)
+	if _, err := io.ReadFull(rd, f.Payload); err != nil || rd.Len() != 0 {
+		t.Fatalf("payload: %v, %d bytes left", err, rd.Len())
 	}
 	if f.Header.Rsv != 0x4 || !f.Header.Fin || f.Header.OpCode != ws.OpText || f.Header.Masked {
 		t.Fatalf("header %+v, want a final unmasked text frame with RSV1", f.Header)
