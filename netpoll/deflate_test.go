@@ -116,3 +116,26 @@ func TestNoCompressionByDefault(t *testing.T) {
 		t.Fatalf("extension %q negotiated with compression off", ext)
 	}
 }
+
+// TestDeflateOffersDeclined: offers the gateway cannot honour are
+// declined, and the connection opens without compression.
+func TestDeflateOffersDeclined(t *testing.T) {
+	ts := startTestServer(t, Config{Compression: true})
+	for _, offer := range []string{
+		"permessage-deflate; server_max_window_bits=10", // Go's deflate has one window size
+		"permessage-deflate; no_such_parameter",
+		"permessage-deflate; client_max_window_bits=99",
+		"x-webkit-deflate-frame",
+	} {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.Write([]byte(strings.Replace(upgradeReq, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: "+offer+"\r\n\r\n", 1)))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+			t.Fatalf("offer %q: %v %v", offer, resp, err)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
 	"github.com/panjf2000/gnet/v2"
@@ -120,7 +121,16 @@ func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
 	lp.upgrader = s.upgrader
 	if s.cfg.Compression {
 		lp.flate.Parameters = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
-		lp.upgrader.Negotiate = lp.flate.Negotiate
+		lp.upgrader.Negotiate = func(opt httphead.Option) (httphead.Option, error) {
+			// An offer with parameters wsflate cannot parse is declined
+			// (RFC 7692 §5: the server declines what it does not
+			// understand) rather than failing the handshake.
+			accept, err := lp.flate.Negotiate(opt)
+			if err != nil {
+				return httphead.Option{}, nil
+			}
+			return accept, nil
+		}
 	}
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
