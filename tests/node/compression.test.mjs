@@ -174,3 +174,28 @@ test('headless Chromium negotiates permessage-deflate and chats with a plain cli
   await page.evaluate((t) => window.ws.send(JSON.stringify({ type: 'send', room: 'z', id: 2, data: { text: t } })), TEXT);
   assert.equal((await plain.nextOf('message')).data.text, TEXT);
 });
+
+test('socket.io-client upgraded from long-polling gets its direct messages compressed', async (t) => {
+  const gw = await startGateway(['-compression', '-loops', '2']);
+  t.after(() => gw.stop());
+  const plain = await Native.connect(gw.addr, false);
+  t.after(() => plain.ws.close());
+  // Several clients, each upgraded (its session's home may be another
+  // loop than its WebSocket's).
+  for (let i = 0; i < 4; i++) {
+    const sock = io(`http://${gw.addr}`, { forceNew: true, reconnection: false, timeout: WAIT, perMessageDeflate: { threshold: 0 } });
+    t.after(() => sock.close());
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('connect_error', reject); });
+    if (sock.io.engine.transport.name !== 'websocket') {
+      await new Promise((resolve) => sock.io.engine.once('upgrade', resolve));
+    }
+    const ws = sock.io.engine.transport.ws;
+    assert.equal(ws.extensions, 'permessage-deflate');
+    const before = ws._socket.bytesRead;
+    const got = new Promise((resolve) => sock.once('message', resolve));
+    assert.equal((await plain.request({ type: 'send', to: sock.id, data: TEXT })).type, 'ack');
+    assert.equal((await got).data, TEXT);
+    const read = ws._socket.bytesRead - before;
+    assert.ok(read < TEXT.length / 4, `client ${i} read ${read} bytes for a ${TEXT.length}-byte direct message`);
+  }
+});
