@@ -212,9 +212,12 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 
 // framedPayload returns a payload that is one WebSocket frame with opcode
 // op and a copy of b, for relaying one Engine.IO packet to another loop.
+// b is its text, so that a connection with permessage-deflate can
+// compress it there.
 func framedPayload(op ws.OpCode, b []byte) *payload.Shared {
-	p := payload.Acquire()
-	p.SetFramed(func(dst []byte) []byte { return frame.AppendFrame(dst, op, b) })
+	p := payload.New(b)
+	var h [frame.MaxHeaderLen]byte
+	p.SetHeader(frame.AppendHeader(h[:0], op, len(b)))
 	return p
 }
 

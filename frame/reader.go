@@ -77,6 +77,11 @@ type Reader struct {
 	fin   bool                     // FIN of the current frame
 	in    bool                     // between the header and the end of the payload of a frame
 	utf8  UTF8                     // validator of the open text message
+
+	// deflate: permessage-deflate was negotiated (SetDeflate), so RSV1
+	// may mark a message compressed; z: the open message is.
+	deflate bool
+	z       bool
 }
 
 // Init sets the largest message the Reader accepts, in payload bytes summed
@@ -85,6 +90,12 @@ type Reader struct {
 func (r *Reader) Init(maxMessage int) {
 	*r = Reader{max: int32(min(maxMessage, MaxMessageLimit))}
 }
+
+// SetDeflate sets whether the connection negotiated permessage-deflate
+// (RFC 7692): then a data message whose first frame has RSV1 set is
+// inflated before it is delivered, its inflated size bounded by the
+// message size limit. Call it after Init, before the first Feed.
+func (r *Reader) SetDeflate(on bool) { r.deflate = on }
 
 // MaxMessageLimit is the largest message size limit Init accepts (1 GiB);
 // larger values are clamped to it.
@@ -116,7 +127,7 @@ func (r *Reader) Feed(p []byte, h Handler) error {
 		if !errors.As(err, &fe) {
 			fe = ErrStopped
 		}
-		*r = Reader{max: r.max, err: fe}
+		*r = Reader{max: r.max, deflate: r.deflate, err: fe}
 	}
 	return err
 }
@@ -193,6 +204,7 @@ func (r *Reader) header(p []byte) (int, error) {
 			r.msgOp = r.op
 			r.msgLen = 0
 			r.utf8.Reset()
+			r.z = h.Rsv&0x4 != 0 // RSV1 (check allowed it)
 		}
 		r.msgLen += r.remain
 	}
@@ -205,10 +217,15 @@ func (r *Reader) header(p []byte) (int, error) {
 // found is the same.
 func (r *Reader) check(b []byte) error {
 	b0 := b[0]
-	if b0&bitsRsv != 0 {
-		return ErrReservedBits
-	}
 	op := ws.OpCode(b0 & bitsOp)
+	if b0&bitsRsv != 0 {
+		switch {
+		case b0&bitsRsv != bitRsv1 || !r.deflate:
+			return ErrReservedBits
+		case op.IsControl() || op == ws.OpContinuation:
+			return ErrCompressedBit
+		}
+	}
 	switch {
 	case op.IsReserved():
 		return ErrReservedOpcode
@@ -317,6 +334,9 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 		n := int(r.remain)
 		payload := p[:n]
 		ws.Cipher(payload, r.mask, 0)
+		if r.z {
+			return n, r.deliverInflated(payload, h)
+		}
 		if r.msgOp == ws.OpText && !utf8.Valid(payload) {
 			return n, ErrInvalidUTF8
 		}
@@ -332,7 +352,7 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 		r.moff = uint8((int(r.moff) + k) & 3)
 		// Validate before buffering, to fail as soon as the text can
 		// no longer become valid (RFC 6455 §8.1).
-		if r.msgOp == ws.OpText && !r.utf8.Feed(chunk) {
+		if r.msgOp == ws.OpText && !r.z && !r.utf8.Feed(chunk) {
 			return k, ErrInvalidUTF8
 		}
 		if r.buf == nil {
@@ -347,6 +367,13 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 	r.in = false
 	if !r.fin {
 		return k, nil
+	}
+	if r.z {
+		buf := r.buf
+		r.buf = nil
+		err := r.deliverInflated(buf.B, h)
+		msgPool.Put(buf)
+		return k, err
 	}
 	if r.msgOp == ws.OpText && !r.utf8.Done() {
 		return k, ErrInvalidUTF8
@@ -364,11 +391,36 @@ func (r *Reader) data(p []byte, h Handler) (int, error) {
 	return k, err
 }
 
+// deliverInflated ends a compressed message: its payload p (all its
+// frames' payloads) is inflated, checked as text when it is, and
+// delivered. Only its text is validated: the compressed bytes are not
+// UTF-8.
+func (r *Reader) deliverInflated(p []byte, h Handler) error {
+	op := r.msgOp
+	r.endMessage()
+	limit := int(r.max)
+	if limit <= 0 {
+		limit = DefaultMaxMessage
+	}
+	out, err := inflate(p, limit)
+	if err != nil {
+		return err
+	}
+	if op == ws.OpText && !utf8.Valid(out.B) {
+		msgPool.Put(out)
+		return ErrInvalidUTF8
+	}
+	err = h.OnMessage(op, out.B)
+	msgPool.Put(out)
+	return err
+}
+
 // endMessage clears the message state after its last frame.
 func (r *Reader) endMessage() {
 	r.in = false
 	r.msgOp = ws.OpContinuation
 	r.msgLen = 0
+	r.z = false
 }
 
 // Pending reports whether the Reader holds part of a frame or an unfinished
@@ -383,7 +435,7 @@ func (r *Reader) Pending() bool {
 // connection closes. It is safe to call repeatedly.
 func (r *Reader) Reset() {
 	r.release()
-	*r = Reader{max: r.max}
+	*r = Reader{max: r.max, deflate: r.deflate}
 }
 
 // release returns the pooled buffers.

@@ -55,6 +55,11 @@ type Config struct {
 	// Echo enables the /echo endpoint, which sends every message back
 	// unchanged (for conformance tests).
 	Echo bool
+	// Compression accepts permessage-deflate (RFC 7692) from clients that
+	// offer it, always with server_no_context_takeover and
+	// client_no_context_takeover, so no connection keeps compression
+	// state between messages. Off by default.
+	Compression bool
 	// TrustedProxies are the peers whose Forwarded, X-Forwarded-For and
 	// X-Real-IP headers are believed; nil trusts nobody, so a client
 	// cannot spoof its address.

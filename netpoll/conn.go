@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -79,6 +80,8 @@ type conn struct {
 	ep       endpoint
 	pinged   bool
 	partial  bool // a partial request head is kept in lp.heads
+	// deflate: the client negotiated permessage-deflate (-compression).
+	deflate bool
 	// why is the close reason counted when the connection ends; the first
 	// close frame sent or received sets it.
 	why metrics.CloseReason
@@ -536,7 +539,8 @@ func (c *conn) handshake(req *Request, adm admission) bool {
 	start := len(lp.wbuf)
 	lp.hsr.Reset(req.Head)
 	lp.hsrw = headReadWriter{&lp.hsr, bufWriter{&lp.wbuf}}
-	if _, err := srv.upgrader.Upgrade(&lp.hsrw); err != nil {
+	lp.flate.Reset()
+	if _, err := lp.upgrader.Upgrade(&lp.hsrw); err != nil {
 		// gobwas/ws has written the HTTP error response; mark it as the
 		// last on this connection so clients do not try to reuse it.
 		lp.wbuf = insertConnectionClose(lp.wbuf, start)
@@ -551,6 +555,7 @@ func (c *conn) handshake(req *Request, adm admission) bool {
 	if adm.ipHeld {
 		c.ipHeld = true
 	}
+	_, c.deflate = lp.flate.Accepted()
 	c.state = stateOpen
 	c.stamp = srv.now()
 	return true
@@ -563,6 +568,7 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	if rd == nil {
 		rd = &lp.rd
 		rd.Init(c.maxMessage())
+		rd.SetDeflate(c.deflate)
 	}
 	err := rd.Feed(buf, c)
 	switch {
@@ -764,12 +770,21 @@ func (c *conn) sendFrame(op ws.OpCode, payload []byte) {
 	}
 	lp := c.lp
 	if lp.cur == c {
-		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
+		lp.wbuf = c.appendFrame(lp.wbuf, op, payload)
 		return
 	}
-	lp.tmp = frame.AppendFrame(lp.tmp[:0], op, payload)
+	lp.tmp = c.appendFrame(lp.tmp[:0], op, payload)
 	_, _ = c.gc.Write(lp.tmp)
 	lp.sent += len(lp.tmp)
+}
+
+// appendFrame frames a payload of c's own (a reply, an Engine.IO
+// packet), compressed for itself when c negotiated permessage-deflate.
+func (c *conn) appendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
+	if c.deflate {
+		return frame.AppendDeflatedFrame(dst, op, payload)
+	}
+	return frame.AppendFrame(dst, op, payload)
 }
 
 // sendRaw writes b, a complete frame, at once. Not during c's traffic
@@ -784,10 +799,53 @@ func (c *conn) sendRaw(b []byte) {
 // of the mailbox. p stays referenced by its task until the pass is
 // written.
 func (c *conn) Deliver(p *payload.Shared) {
-	if b := p.Framed(); len(b) > 0 && c.state == stateOpen {
+	if c.state != stateOpen {
+		return
+	}
+	b := p.Framed()
+	if c.deflate {
+		// Compressed once per payload, by the first compressing member
+		// to get it, whatever loop it is on; the others share it.
+		z := p.Alt(deflateFramed)
+		if perConnDeflate {
+			z = deflateFramed(nil, p) // the benchmark's baseline
+		}
+		if len(z) > 0 {
+			b = z
+		}
+	}
+	if len(b) > 0 {
 		c.lp.queue(c, b)
 	}
 }
+
+// deflateFramed builds a payload's compressed framing (payload.Alt) from
+// its WebSocket framing: the text compressed in one frame with RSV1, the
+// same opcode. A payload with attachments, one too short to gain, or a
+// relay that carries its frame outside the text (engineio's
+// framedPayload) has none, and is sent as framed.
+func deflateFramed(dst []byte, p *payload.Shared) []byte {
+	f := p.Framed()
+	text := p.Payload()
+	if len(f) == 0 || p.Attachments() > 0 || len(text) < frame.DeflateMin || len(f) != frame.HeaderLen(len(text))+len(text) {
+		return dst
+	}
+	start := len(dst)
+	dst = frame.AppendDeflatedFrame(dst, ws.OpCode(f[0]&0x0f), text)
+	if dst[start]&0x40 == 0 {
+		return dst[:start] // not smaller compressed: the plain frame serves
+	}
+	deflates.Add(1)
+	return dst
+}
+
+// deflates counts the payloads compressed by deflateFramed, for tests.
+var deflates atomic.Int64
+
+// perConnDeflate, set only by BenchmarkDeflate, compresses a broadcast
+// for every compressing member instead of once, to measure what sharing
+// saves.
+var perConnDeflate bool
 
 // Disconnect implements Peer: it closes c with d, waiting for the peer's
 // close frame (the close handshake) up to the close timeout.

@@ -7,6 +7,9 @@ import (
 	"context"
 	"sync"
 
+	"github.com/gobwas/httphead"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/chatgate/chatgate/chat"
@@ -104,11 +107,31 @@ type loop struct {
 	hsrw      headReadWriter // upgrader I/O: reads hsr, writes wbuf
 	delivered int            // frames queued this pass, for metrics
 	sent      int            // bytes written this pass, for metrics
+
+	// upgrader is the server's, with its extension negotiation bound to
+	// this loop's flate (Config.Compression): the negotiation has state,
+	// and a loop runs one handshake at a time.
+	upgrader ws.Upgrader
+	flate    wsflate.Extension
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
 	lp := &loop{idx: idx, el: el, srv: s, heads: make(map[*conn][]byte), parked: make(map[*conn]func())}
 	lp.drainFn = func(context.Context) error { lp.drain(); return nil }
+	lp.upgrader = s.upgrader
+	if s.cfg.Compression {
+		lp.flate.Parameters = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+		lp.upgrader.Negotiate = func(opt httphead.Option) (httphead.Option, error) {
+			// An offer with parameters wsflate cannot parse is declined
+			// (RFC 7692 §5: the server declines what it does not
+			// understand) rather than failing the handshake.
+			accept, err := lp.flate.Negotiate(opt)
+			if err != nil {
+				return httphead.Option{}, nil
+			}
+			return accept, nil
+		}
+	}
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
 	return lp
 }

@@ -61,6 +61,12 @@ type Shared struct {
 	// header room (a text followed by binary frames); nil otherwise.
 	framed *bytebufferpool.ByteBuffer
 	refs   atomic.Int32
+	// alt is a second framing of the same payload (a compressed one),
+	// built on first demand by whichever holder asks first (Alt); altMu
+	// guards building it, altDone publishes it.
+	alt     *bytebufferpool.ByteBuffer
+	altMu   sync.Mutex
+	altDone atomic.Bool
 	// text is the end of the text in buf.B; 0 while the text is still
 	// open. ends[i] is the end of attachment i.
 	text int32
@@ -78,6 +84,7 @@ func Acquire() *Shared {
 	s.buf = bufs.Get()
 	s.buf.B = append(s.buf.B[:0], headerRoom[:]...)
 	s.text, s.hdr = 0, 0
+	s.altDone.Store(false)
 	s.ends = s.ends[:0]
 	s.refs.Store(1)
 	return s
@@ -174,6 +181,35 @@ func (s *Shared) Framed() []byte {
 	return nil
 }
 
+// Alt returns the payload's alternative framing (for WebSocket, the
+// compressed frame of a permessage-deflate connection), built by build on
+// the first call, by whichever holder makes it, and shared by every later
+// call from any goroutine: a broadcast is compressed once, whatever the
+// number of members that want it compressed. build appends to an empty
+// pooled buffer and may return it empty, meaning there is no alternative
+// (then Alt returns nil). build must be the same function for every call
+// on one Shared. Valid until the last Release.
+func (s *Shared) Alt(build func(dst []byte, s *Shared) []byte) []byte {
+	if !s.altDone.Load() {
+		s.altMu.Lock()
+		if !s.altDone.Load() {
+			b := bufs.Get()
+			b.B = build(b.B[:0], s)
+			if len(b.B) == 0 {
+				bufs.Put(b)
+			} else {
+				s.alt = b
+			}
+			s.altDone.Store(true)
+		}
+		s.altMu.Unlock()
+	}
+	if s.alt == nil {
+		return nil
+	}
+	return s.alt.B
+}
+
 // Retain adds n references, one for each holder the Shared is about to be
 // handed to. Call it while holding a reference; safe from any goroutine.
 func (s *Shared) Retain(n int) { s.refs.Add(int32(n)) }
@@ -196,6 +232,10 @@ func (s *Shared) Release() {
 	if s.framed != nil {
 		bufs.Put(s.framed)
 		s.framed = nil
+	}
+	if s.alt != nil {
+		bufs.Put(s.alt)
+		s.alt = nil
 	}
 	sharedPool.Put(s)
 }

@@ -97,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.HandshakeTimeout, "handshake-timeout", netpoll.DefaultHandshakeTimeout, "time allowed from accept to a complete HTTP request head")
 	fs.IntVar(&o.net.MaxPending, "max-pending", netpoll.DefaultMaxPending, "unsent bytes allowed per connection before it is closed as a slow consumer (1008)")
 	fs.BoolVar(&o.net.Echo, "echo", false, "serve /echo, which sends every message back (conformance tests)")
+	fs.BoolVar(&o.net.Compression, "compression", false, "accept WebSocket permessage-deflate (RFC 7692, no context takeover) from clients that offer it; a broadcast is compressed once for all such members")
 	fs.DurationVar(&o.eio.PingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Socket.IO: interval of the server's Engine.IO pings")
 	fs.DurationVar(&o.eio.PingTimeout, "sio-ping-timeout", engineio.DefaultPingTimeout, "Socket.IO: close a client whose pong is this late")
 	fs.DurationVar(&o.eio.ConnectTimeout, "sio-connect-timeout", engineio.DefaultConnectTimeout, "Socket.IO: close a client that has not connected a namespace by then")

@@ -1,0 +1,141 @@
+package netpoll
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// dialDeflate is dialWS with gorilla's permessage-deflate offer.
+func dialDeflate(t *testing.T, addr string) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: true}
+	ws, resp, err := d.Dial("ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	resp.Body.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "permessage-deflate;server_no_context_takeover;client_no_context_takeover" {
+		t.Fatalf("extensions %q", ext)
+	}
+	t.Cleanup(func() { ws.Close() })
+	c := &wsClient{t: t, ws: ws}
+	if w := c.read(); w["type"] != "welcome" {
+		t.Fatalf("first message %v", w)
+	}
+	return c
+}
+
+// rawDeflateClient upgrades with a permessage-deflate offer and returns
+// the connection positioned after the 101 and the welcome.
+func rawDeflateClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	req := strings.Replace(upgradeReq, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n", 1)
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 || !strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if _, _, err := readServerFrame(br); err != nil { // welcome
+		t.Fatal(err)
+	}
+	return nc, br
+}
+
+// TestBroadcastCompressedOnce: a room message to many members that
+// negotiated permessage-deflate, spread over both loops, is compressed
+// once; they and the plain members all decode the same message, the
+// compressing ones from a frame with RSV1.
+func TestBroadcastCompressedOnce(t *testing.T) {
+	ts := startTestServer(t, Config{Compression: true, Loops: 2})
+	var members []*wsClient
+	for i := 0; i < 12; i++ {
+		var c *wsClient
+		if i%4 == 3 {
+			c = dialWS(t, ts.addr) // plain
+		} else {
+			c = dialDeflate(t, ts.addr)
+		}
+		c.write(`{"type":"join","room":"r","id":1}`)
+		c.read()
+		members = append(members, c)
+	}
+	nc, br := rawDeflateClient(t, ts.addr)
+	nc.Write(maskedText(`{"type":"join","room":"r","id":1}`))
+	if _, _, err := readServerFrame(br); err != nil {
+		t.Fatal(err)
+	}
+	sender := dialDeflate(t, ts.addr)
+	sender.write(`{"type":"join","room":"r","id":1}`)
+	sender.read()
+	text := strings.Repeat("the quick brown fox jumps over the lazy dog ", 12)
+	before := deflates.Load()
+	sender.write(`{"type":"send","room":"r","id":2,"data":{"text":"` + text + `"}}`)
+	if m := sender.read(); m["type"] != "ack" {
+		t.Fatalf("sender got %v", m)
+	}
+	for i, c := range members {
+		if m := c.read(); m["type"] != "message" || m["data"].(map[string]any)["text"] != text {
+			t.Fatalf("member %d got %v", i, m)
+		}
+	}
+	// The raw member sees the compressed frame itself.
+	var h [2]byte
+	if _, err := br.Read(h[:1]); err != nil || h[0] != 0xc1 {
+		t.Fatalf("raw member's frame starts %#x (%v), want 0xc1: FIN, RSV1, text", h[0], err)
+	}
+	if n := deflates.Load() - before; n != 1 {
+		t.Fatalf("the broadcast was compressed %d times for 10 compressing members, want once", n)
+	}
+}
+
+// TestNoCompressionByDefault: without Config.Compression the offer is
+// ignored and RSV1 from the client is a protocol error (1002).
+func TestNoCompressionByDefault(t *testing.T) {
+	ts := startTestServer(t, Config{})
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, EnableCompression: true}
+	ws, resp, err := d.Dial("ws://"+ts.addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); ext != "" {
+		t.Fatalf("extension %q negotiated with compression off", ext)
+	}
+}
+
+// TestDeflateOffersDeclined: offers the gateway cannot honour are
+// declined, and the connection opens without compression.
+func TestDeflateOffersDeclined(t *testing.T) {
+	ts := startTestServer(t, Config{Compression: true})
+	for _, offer := range []string{
+		"permessage-deflate; server_max_window_bits=10", // Go's deflate has one window size
+		"permessage-deflate; no_such_parameter",
+		"permessage-deflate; client_max_window_bits=99",
+		"x-webkit-deflate-frame",
+	} {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.Write([]byte(strings.Replace(upgradeReq, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: "+offer+"\r\n\r\n", 1)))
+		resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+		if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Extensions") != "" {
+			t.Fatalf("offer %q: %v %v", offer, resp, err)
+		}
+	}
+}
