@@ -209,7 +209,7 @@ func (v *Verifier) Verify(token []byte) (*Identity, error) {
 	if len(token) == 0 {
 		return nil, ErrNoToken
 	}
-	if len(token) > MaxTokenLen {
+	if len(token) > MaxTokenLen || !compactJWS(token) {
 		return nil, ErrInvalidToken
 	}
 	var key [sha256.Size]byte
@@ -248,6 +248,23 @@ func (v *Verifier) Verify(token []byte) (*Identity, error) {
 		return nil, ErrRevoked
 	}
 	return id, nil
+}
+
+// compactJWS reports whether token holds only what the compact JWS
+// serialization may: base64url characters and the dots between the
+// parts. Go's base64 decoding skips CR and LF even in strict mode, so
+// without this a token with line breaks in its signature would verify:
+// one token with many spellings, each its own cache entry, that other
+// JWT implementations refuse (found by FuzzVerify).
+func compactJWS(token []byte) bool {
+	for _, c := range token {
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // classify maps an error of the jwt package to this package's sentinels.
