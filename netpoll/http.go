@@ -106,6 +106,14 @@ func parseHead(head []byte) (Request, error) {
 			return Request{}, errMalformedHead
 		}
 	}
+	// The request-target holds no whitespace or control characters (RFC
+	// 9112, 3.2); httphead splits the line at spaces only, and would hand
+	// on a target with a bare CR or LF in it (found by FuzzFieldLines).
+	for _, c := range rl.URI {
+		if c <= ' ' || c == 0x7f {
+			return Request{}, errMalformedHead
+		}
+	}
 	// Every header line must parse; the blank line ends the head.
 	rest := head[i+2:]
 	for len(rest) > 0 {
