@@ -348,6 +348,15 @@ func run(args []string, stderr io.Writer) error {
 		log.Info("backend proxy on", "connect", o.proxy.ConnectURL != "", "event", o.proxy.EventURL != "", "publish", o.proxy.PublishURL != "",
 			"join", o.proxy.JoinURL != "", "disconnect", o.proxy.DisconnectURL != "")
 	}
+	if nofile, ok := limit.OpenFiles(); ok {
+		// Past the open-files limit accept fails and gnet stops the node:
+		// refuse connections (503) a little before it instead.
+		if n, capped := limit.CapByOpenFiles(o.net.Limits.MaxConnections, nofile); capped {
+			log.Info("max-connections lowered to fit the open-files limit", "max_connections", n,
+				"configured", o.net.Limits.MaxConnections, "open_files", nofile)
+			o.net.Limits.MaxConnections = n
+		}
+	}
 	srv = netpoll.New(o.net, hub)
 	o.eio.MaxMessage = o.net.MaxMessage
 	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -162,6 +163,14 @@ func startGateway(t *testing.T, args ...string) *gateway {
 	}
 }
 
+// openFilesArg, as an argument of startGateway, is not passed to the
+// gateway but runs it under that open-files limit (withOpenFiles).
+const openFilesArg = "--e2e-open-files="
+
+// withOpenFiles is the startGateway argument that runs the gateway with
+// an open-files limit of n.
+func withOpenFiles(n int) string { return openFilesArg + strconv.Itoa(n) }
+
 // launchGateway is one attempt of startGateway. It reports taken, with
 // the process gone, when a port it was given was taken meanwhile.
 func launchGateway(t *testing.T, args []string) (g *gateway, taken bool) {
@@ -181,7 +190,16 @@ func launchGateway(t *testing.T, args []string) (g *gateway, taken bool) {
 	if !hasFlag(args, "-rate-bytes") {
 		base = append(base, "-rate-bytes", "-1")
 	}
-	g.cmd = exec.Command(binary, append(base, args...)...)
+	cmd := append([]string{binary}, base...)
+	for _, a := range args {
+		if n, ok := strings.CutPrefix(a, openFilesArg); ok {
+			// prlimit sets the limit and execs the gateway: same pid.
+			cmd = append([]string{"prlimit", "--nofile=" + n + ":" + n, "--"}, cmd...)
+			continue
+		}
+		cmd = append(cmd, a)
+	}
+	g.cmd = exec.Command(cmd[0], cmd[1:]...)
 	g.cmd.Stdout, g.cmd.Stderr = g.logs, g.logs
 	if raceBinary {
 		// Race reports go to stderr (not to a GORACE log_path inherited
