@@ -262,7 +262,7 @@ func (p *poller) frames(c *client, b []byte) (int, error) {
 func (p *poller) message(c *client, b []byte) {
 	switch {
 	case isMessage(p.proto, b):
-		p.w.deliver(c.idx, b)
+		p.w.deliver(c, b)
 	case isErrorReply(p.proto, b):
 		p.w.serverError(b)
 	case p.proto == SocketIO && len(b) == 1 && sio.EngineType(b[0]) == sio.EnginePing:
@@ -342,6 +342,7 @@ func (p *poller) closeConn(c *client, err error) {
 	p.count.Add(-1)
 	if err != nil && !c.closing.Load() {
 		p.w.lostConn(err)
+		p.w.reconnect(c)
 	}
 }
 
