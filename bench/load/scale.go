@@ -37,6 +37,10 @@ type ScaleConfig struct {
 	Failover         time.Duration
 	ReconnectTimeout time.Duration
 	After            time.Duration
+	// IdleHold is how long the connected clients are held without
+	// publishing before the warm-up, for the nodes' idle CPU (default
+	// 5s; negative: none).
+	IdleHold time.Duration
 }
 
 // NodeSample is one node's memory in the scale scenario.
@@ -53,6 +57,10 @@ type NodeSample struct {
 	RSSPerConn float64 `json:"rss_per_conn"`
 	// CPUSteady is the node's CPU seconds over the steady step.
 	CPUSteady float64 `json:"cpu_steady_s"`
+	// IdleCPU is the node's CPU seconds per second with every client
+	// connected and nothing published (pings, timers, the cluster's
+	// heartbeats).
+	IdleCPU float64 `json:"idle_cpu"`
 }
 
 // ScaleResult is the scale scenario's outcome. The steps are in
@@ -96,6 +104,9 @@ func (c *ScaleConfig) defaults() {
 	}
 	if c.After <= 0 {
 		c.After = 10 * time.Second
+	}
+	if c.IdleHold == 0 {
+		c.IdleHold = 5 * time.Second
 	}
 }
 
@@ -156,6 +167,19 @@ func (c *coord) scale(ctx context.Context) error {
 		}
 	})
 	defer func() { c.res.ServerAfter = c.sample(ctx) }()
+	if sc.IdleHold > 0 && len(res.Nodes) > 0 {
+		c.phase = "idle hold"
+		idle0 := make([]time.Duration, len(res.Nodes))
+		readNodes(func(n *NodeSample, s proc.Sample) { idle0[indexOf(res.Nodes, n)] = s.CPU })
+		t0 := time.Now()
+		if err := c.wait(ctx, sc.IdleHold); err != nil {
+			return err
+		}
+		secs := time.Since(t0).Seconds()
+		readNodes(func(n *NodeSample, s proc.Sample) {
+			n.IdleCPU = (s.CPU - idle0[indexOf(res.Nodes, n)]).Seconds() / secs
+		})
+	}
 	run := RunCmd{PubStride: cfg.RoomSize, PubCount: nrooms, RatePerPub: cfg.Rate / float64(nrooms), Members: c.members(nrooms)}
 	if err := c.warmup(ctx, cfg.Rate, run); err != nil {
 		return err
@@ -327,8 +351,8 @@ func natsVarz(ctx context.Context, mon string) (in, out int64, err error) {
 func (r *ScaleResult) write(w io.Writer, steps []StepResult) {
 	fmt.Fprintf(w, "rooms: %d\n", r.Rooms)
 	for i, n := range r.Nodes {
-		fmt.Fprintf(w, "node %d (pid %d): %d clients, RSS %s -> %s (%.0f B per connection), %s after the steady step, %.2f CPU-s in it\n",
-			i+1, n.PID, n.Clients, mib(n.RSSBefore), mib(n.RSSOpen), n.RSSPerConn, mib(n.RSSSteady), n.CPUSteady)
+		fmt.Fprintf(w, "node %d (pid %d): %d clients, RSS %s -> %s (%.0f B per connection), %s after the steady step, %.3f CPU-s/s idle, %.2f CPU-s in the steady step\n",
+			i+1, n.PID, n.Clients, mib(n.RSSBefore), mib(n.RSSOpen), n.RSSPerConn, mib(n.RSSSteady), n.IdleCPU, n.CPUSteady)
 	}
 	names := []string{"steady", "failover", "after"}
 	for i, s := range steps {

@@ -89,8 +89,8 @@ func TestScaleFailoverAgainstGorilla(t *testing.T) {
 		Addr:     a1 + "," + a2,
 		Conns:    20,
 		RoomSize: 1,
-		Rate:     20,
-		Duration: time.Second,
+		Rate:     40,
+		Duration: 2 * time.Second,
 		Warmup:   -1,
 		Workers:  2,
 		Scale: ScaleConfig{
@@ -99,7 +99,8 @@ func TestScaleFailoverAgainstGorilla(t *testing.T) {
 			KillAfter:        200 * time.Millisecond,
 			Failover:         2 * time.Second,
 			ReconnectTimeout: 5 * time.Second,
-			After:            time.Second,
+			After:            2 * time.Second,
+			IdleHold:         300 * time.Millisecond,
 		},
 	})
 	sc := res.Scale
@@ -115,7 +116,7 @@ func TestScaleFailoverAgainstGorilla(t *testing.T) {
 	if sc.ReconnectSecs <= 0 || sc.ReconnectSecs > 5 {
 		t.Fatalf("reconnect took %.3fs", sc.ReconnectSecs)
 	}
-	if len(sc.Nodes) != 2 || sc.Nodes[0].RSSOpen <= 0 || sc.Nodes[1].Clients != 10 {
+	if len(sc.Nodes) != 2 || sc.Nodes[0].RSSOpen <= 0 || sc.Nodes[1].Clients != 10 || sc.Nodes[1].IdleCPU < 0 {
 		t.Fatalf("nodes %+v", sc.Nodes)
 	}
 	if len(res.Steps) != 3 || res.Steps[2].LostConns != 0 || res.Steps[2].SendErrors != 0 {
