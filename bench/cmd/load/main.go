@@ -157,6 +157,7 @@ func run() int {
 	fs.DurationVar(&cfg.Scale.Failover, "failover", 20*time.Second, "scale: publishing time of the failover step")
 	fs.DurationVar(&cfg.Scale.ReconnectTimeout, "reconnect-timeout", time.Minute, "scale: limit from the kill until every client of the node reconnected")
 	fs.DurationVar(&cfg.Scale.After, "after", 10*time.Second, "scale: publishing time of the step after the failover, which must lose nothing")
+	fs.DurationVar(&cfg.Scale.IdleHold, "idle-hold", 5*time.Second, "scale: hold the connected clients this long without publishing first, for the nodes' idle CPU (negative: none)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "worker processes (default: one per -per-worker connections)")
 	fs.IntVar(&cfg.PerWorker, "per-worker", 15000, "most connections per worker process")
 	fs.StringVar(&cfg.SourceBase, "src", "127.0.0.2", `first loopback source address; worker i binds src+i ("none": let the kernel choose)`)
