@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -19,9 +20,8 @@ const reconnectAttempts = 20
 var errGaveUp = errors.New("load: reconnect gave up")
 
 // reconnect dials a lost client again, when the worker reconnects, in a
-// goroutine of its own: at the next address of the list first (the lost
-// one is likely down), each attempt at the one after, with a growing
-// pause. The new client joins the same room, replaces c for publishing
+// goroutine of its own: at another server of the list (reconnectAddr),
+// each attempt at the next one, with a growing pause. The new client joins the same room, replaces c for publishing
 // (c.latest) and keeps c's last timestamp for the duplicate check.
 func (w *Worker) reconnect(c *client) {
 	rd := w.redial
@@ -36,7 +36,7 @@ func (w *Worker) reconnect(c *client) {
 		}
 		defer func() { <-rd.sem }()
 		for a := 1; a <= reconnectAttempts; a++ {
-			nc, _, err := dialAt(rd.ctx, &w.cfg, w, c.idx, c.room, pickAddr(w.cfg.addr, c.idx+a))
+			nc, _, err := dialAt(rd.ctx, &w.cfg, w, c.idx, c.room, reconnectAddr(w.cfg.addr, c.idx, a))
 			if err == nil {
 				nc.lastT = c.lastT
 				c.next.Store(nc)
@@ -59,6 +59,23 @@ func (w *Worker) reconnect(c *client) {
 		w.reconnFail.Add(1)
 		w.noteError(errGaveUp)
 	}()
+}
+
+// reconnectAddr returns the server of attempt a (1, 2, ...) of client idx
+// to reconnect, in a comma-separated list of n: never its own server
+// (idx mod n, likely down), and the first attempts of the clients of one
+// server spread evenly over the n-1 others, so that they do not all land
+// on one survivor (which a whole node's clients would push over its
+// open-files limit). With one server, that one.
+func reconnectAddr(addrs string, idx, a int) string {
+	list := strings.Split(addrs, ",")
+	n := len(list)
+	if n == 1 {
+		return list[0]
+	}
+	own := idx % n
+	off := 1 + (idx/n+a-1)%(n-1)
+	return list[(own+off)%n]
 }
 
 // backoff is the pause after failed attempt a (1, 2, ...): 50 ms growing

@@ -30,20 +30,39 @@ func TestAssigned(t *testing.T) {
 	}
 }
 
-// TestReconnectAddressOrder: a lost client of node j tries node j+1 first,
-// then the ones after, never its own node before all the others.
-func TestReconnectAddressOrder(t *testing.T) {
-	addrs := "a:1,b:2,c:3"
-	idx := 4 // first dials b:2
-	if got := pickAddr(addrs, idx); got != "b:2" {
-		t.Fatalf("first dial %s", got)
+// TestReconnectAddress: a lost client never dials its own server again
+// first, each attempt tries another, and the clients of one server spread
+// evenly over the others.
+func TestReconnectAddress(t *testing.T) {
+	list := []string{"a:1", "b:2", "c:3", "d:4"}
+	addrs := strings.Join(list, ",")
+	n := len(list)
+	first := map[string]int{}
+	for idx := 0; idx < 400; idx++ {
+		own := pickAddr(addrs, idx)
+		seen := map[string]bool{}
+		for a := 1; a < n; a++ {
+			got := reconnectAddr(addrs, idx, a)
+			if got == own {
+				t.Fatalf("client %d attempt %d dials its own server %s", idx, a, own)
+			}
+			seen[got] = true
+			if a == 1 && own == "a:1" {
+				first[got]++
+			}
+		}
+		if len(seen) != n-1 {
+			t.Fatalf("client %d tries %v in %d attempts, want all %d others", idx, seen, n-1, n-1)
+		}
 	}
-	var seq []string
-	for a := 1; a <= 3; a++ {
-		seq = append(seq, pickAddr(addrs, idx+a))
+	// Server a's 100 clients: 33 or 34 to each of b, c and d first.
+	for _, s := range list[1:] {
+		if first[s] < 33 || first[s] > 34 {
+			t.Fatalf("first reconnects of a's clients: %v", first)
+		}
 	}
-	if got := strings.Join(seq, ","); got != "c:3,a:1,b:2" {
-		t.Fatalf("reconnect order %s", got)
+	if got := reconnectAddr("x:1", 5, 3); got != "x:1" {
+		t.Fatalf("one server: %s", got)
 	}
 	if backoff(1) != 50*time.Millisecond || backoff(100) != time.Second {
 		t.Fatalf("backoff %v %v", backoff(1), backoff(100))
