@@ -123,13 +123,14 @@ func (p *poller) add(c *client) error {
 		p.closeConn(c, err)
 		return err
 	}
+	// Frames that came with the handshake; the loop would only see them
+	// on the next arrival otherwise. The loop may already be reading c
+	// (messages arrive at once on a busy room), so pend is read under rmu.
+	c.rmu.Lock()
 	if len(c.pend) > 0 {
-		// Frames that came with the handshake; the loop would only see
-		// them on the next arrival otherwise.
-		c.rmu.Lock()
 		p.read(c, false)
-		c.rmu.Unlock()
 	}
+	c.rmu.Unlock()
 	return nil
 }
 

@@ -153,15 +153,15 @@ func TestScaleRoomsAgainstGorilla(t *testing.T) {
 		Conns:    30,
 		RoomSize: 10,
 		Rate:     30,
-		Duration: time.Second,
+		Duration: 2 * time.Second,
 		Warmup:   -1,
 		Workers:  2,
 	})
 	if len(res.Scale.Fail) > 0 {
 		t.Fatalf("goals missed: %v", res.Scale.Fail)
 	}
-	// 3 rooms at 10 msgs/s each for 1s, 9 other members in each room.
-	checkStep(t, res, 30, 9)
+	// 3 rooms at 10 msgs/s each for 2s, 9 other members in each room.
+	checkStep(t, res, 60, 9)
 	if res.Steps[0].Duplicates != 0 {
 		t.Fatalf("%d duplicates", res.Steps[0].Duplicates)
 	}
