@@ -55,7 +55,7 @@ if [ "$NODES" -lt 2 ]; then
 	exit 2
 fi
 if [ $((CLIENTS / (NODES - 1) + 1000)) -gt "$(ulimit -n)" ]; then
-	echo "scale.sh: $CLIENTS clients on $((NODES - 1)) surviving nodes exceed the 20,000 open-files limit per node: use more --nodes" >&2
+	echo "scale.sh: $CLIENTS clients on $((NODES - 1)) surviving nodes exceed the open-files limit of $(ulimit -n) per node: use more --nodes" >&2
 	exit 2
 fi
 
