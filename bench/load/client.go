@@ -70,6 +70,12 @@ type client struct {
 	seq uint64
 
 	closing atomic.Bool
+
+	// lastT is the timestamp of the last message delivered (OpenCmd.Order);
+	// only the reader touches it. next is the client that replaced this
+	// one after a reconnect (OpenCmd.Reconnect).
+	lastT int64
+	next  atomic.Pointer[client]
 }
 
 // bindNoPort sets IP_BIND_ADDRESS_NO_PORT so that binding a source address
@@ -94,7 +100,12 @@ func bindNoPort(_, _ string, rc syscall.RawConn) error {
 func dial(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int) (*client, int, error) {
 	// With several servers (cluster nodes), client idx goes to server
 	// idx mod n: members and publishers of one room land on every node.
-	c, err := connect(ctx, cfg, w, idx, room, pickAddr(cfg.addr, idx), cfg.path)
+	return dialAt(ctx, cfg, w, idx, room, pickAddr(cfg.addr, idx))
+}
+
+// dialAt is dial to the server at addr.
+func dialAt(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int, addr string) (*client, int, error) {
+	c, err := connect(ctx, cfg, w, idx, room, addr, cfg.path)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -301,6 +312,7 @@ func (c *client) readLoop(p Protocol) {
 		if err != nil {
 			if !c.closing.Load() {
 				c.w.lostConn(err)
+				c.w.reconnect(c)
 			}
 			return
 		}
@@ -308,7 +320,7 @@ func (c *client) readLoop(p Protocol) {
 		case opText:
 			switch {
 			case isMessage(p, b):
-				c.w.deliver(c.idx, b)
+				c.w.deliver(c, b)
 			case isErrorReply(p, b):
 				c.w.serverError(b)
 			case p == SocketIO && len(b) == 1 && sio.EngineType(b[0]) == sio.EnginePing:
@@ -319,6 +331,7 @@ func (c *client) readLoop(p Protocol) {
 		case ws.OpClose:
 			if !c.closing.Load() {
 				c.w.lostConn(errServerClosed)
+				c.w.reconnect(c)
 			}
 			_ = c.writeControl(ws.OpClose, b[:min(len(b), 2)])
 			return

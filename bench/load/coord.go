@@ -22,6 +22,7 @@ const (
 	ScenarioRooms  = "rooms"
 	ScenarioChurn  = "churn"
 	ScenarioResume = "resume"
+	ScenarioScale  = "scale"
 )
 
 // Publishers of the fanout scenario's messages.
@@ -118,6 +119,8 @@ type Config struct {
 
 	// Resume configures the resume scenario.
 	Resume ResumeConfig
+	// Scale configures the scale scenario.
+	Scale ScaleConfig
 
 	// Workers is the number of worker processes (default: enough for
 	// PerWorker connections each). PerWorker defaults to 15000, leaving
@@ -183,6 +186,8 @@ func (c *Config) setDefaults() error {
 			c.Rate = 1
 		case ScenarioResume:
 			c.Rate = 2
+		case ScenarioScale:
+			c.Rate = 50
 		}
 	}
 	if c.RampFactor <= 1 {
@@ -250,7 +255,7 @@ func (c *Config) setDefaults() error {
 		c.Spawn = InProcessSpawner()
 	}
 	switch c.Scenario {
-	case ScenarioIdle, ScenarioFanout, ScenarioRooms:
+	case ScenarioIdle, ScenarioFanout, ScenarioRooms, ScenarioScale:
 		if c.Conns <= 0 {
 			return fmt.Errorf("%w: -n must be positive", ErrConfig)
 		}
@@ -390,6 +395,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		err = c.churn(ctx)
 	case ScenarioResume:
 		err = c.resume(ctx)
+	case ScenarioScale:
+		err = c.scale(ctx)
 	}
 	if err != nil {
 		c.res.Aborted = err.Error()
@@ -584,7 +591,9 @@ func (c *coord) open(ctx context.Context, conns, roomSize int) error {
 			Loops:       c.cfg.Loops,
 			// Workers outlive the coordinator's deadline a little, so
 			// the coordinator normally closes them first.
-			Deadline: start.Add(c.cfg.Deadline + 15*time.Second),
+			Deadline:  start.Add(c.cfg.Deadline + 15*time.Second),
+			Reconnect: c.cfg.Scenario == ScenarioScale,
+			Order:     c.cfg.Scenario == ScenarioScale,
 		}})
 		if err != nil {
 			return err

@@ -123,13 +123,14 @@ func (p *poller) add(c *client) error {
 		p.closeConn(c, err)
 		return err
 	}
+	// Frames that came with the handshake; the loop would only see them
+	// on the next arrival otherwise. The loop may already be reading c
+	// (messages arrive at once on a busy room), so pend is read under rmu.
+	c.rmu.Lock()
 	if len(c.pend) > 0 {
-		// Frames that came with the handshake; the loop would only see
-		// them on the next arrival otherwise.
-		c.rmu.Lock()
 		p.read(c, false)
-		c.rmu.Unlock()
 	}
+	c.rmu.Unlock()
 	return nil
 }
 
@@ -262,7 +263,7 @@ func (p *poller) frames(c *client, b []byte) (int, error) {
 func (p *poller) message(c *client, b []byte) {
 	switch {
 	case isMessage(p.proto, b):
-		p.w.deliver(c.idx, b)
+		p.w.deliver(c, b)
 	case isErrorReply(p.proto, b):
 		p.w.serverError(b)
 	case p.proto == SocketIO && len(b) == 1 && sio.EngineType(b[0]) == sio.EnginePing:
@@ -342,6 +343,7 @@ func (p *poller) closeConn(c *client, err error) {
 	p.count.Add(-1)
 	if err != nil && !c.closing.Load() {
 		p.w.lostConn(err)
+		p.w.reconnect(c)
 	}
 }
 

@@ -102,6 +102,13 @@ type OpenCmd struct {
 	Loops int `json:"loops"`
 	// Deadline is when the worker gives up and exits, whatever happens.
 	Deadline time.Time `json:"deadline"`
+	// Reconnect makes a client whose connection ends dial again, at the
+	// next address of Addr's list, and join its room again (scale).
+	Reconnect bool `json:"reconnect,omitempty"`
+	// Order makes every receiver check that its room's messages arrive
+	// with growing timestamps (one publisher per room): a timestamp not
+	// above the previous one counts as a duplicate (scale).
+	Order bool `json:"order,omitempty"`
 }
 
 // RunCmd asks a worker to publish for one step. Client i publishes if
@@ -171,7 +178,14 @@ type Event struct {
 	ServerErrs uint64          `json:"server_errors,omitempty"` // error replies received
 	LagMax     time.Duration   `json:"lag_max,omitempty"`
 	Stale      uint64          `json:"stale,omitempty"`
+	Dups       uint64          `json:"dups,omitempty"`
 	Hist       *hist.Histogram `json:"hist,omitempty"`
+
+	// Reconnects: connections dialled again after a loss, those that
+	// gave up, and when the latest one completed (CLOCK_MONOTONIC ns).
+	Reconnected int   `json:"reconnected,omitempty"`
+	ReconnFail  int   `json:"reconn_fail,omitempty"`
+	ReconnLast  int64 `json:"reconn_last,omitempty"`
 
 	// Churn.
 	Cycles      int `json:"cycles,omitempty"`

@@ -46,6 +46,9 @@ type Result struct {
 	// Resume is the resume scenario's outcome.
 	Resume *ResumeResult `json:"resume,omitempty"`
 
+	// Scale is the scale scenario's outcome.
+	Scale *ScaleResult `json:"scale,omitempty"`
+
 	Errors []string `json:"errors,omitempty"`
 	// Aborted tells why the run stopped early, if it did.
 	Aborted string `json:"aborted,omitempty"`
@@ -113,7 +116,10 @@ type StepResult struct {
 	Delivered uint64  `json:"delivered"`
 	Lost      uint64  `json:"lost"`
 	// Stale counts deliveries of earlier steps that arrived too late.
-	Stale      uint64 `json:"stale,omitempty"`
+	Stale uint64 `json:"stale,omitempty"`
+	// Duplicates counts deliveries whose timestamp was not above the
+	// previous one of the same receiver (scale: one publisher per room).
+	Duplicates uint64 `json:"duplicates,omitempty"`
 	SendErrors uint64 `json:"send_errors,omitempty"`
 	// ServerErrors counts error replies from the server (rate limits,
 	// refusals); the summary's errors show the first few.
@@ -170,6 +176,7 @@ type stepAcc struct {
 	sent     []uint64
 	expected []uint64
 	stale    []uint64
+	dups     []uint64
 	sendErr  []uint64
 	srvErr   []uint64
 	lagMax   []time.Duration
@@ -185,6 +192,7 @@ func newStepAcc(step, workers int) *stepAcc {
 		sent:     make([]uint64, workers),
 		expected: make([]uint64, workers),
 		stale:    make([]uint64, workers),
+		dups:     make([]uint64, workers),
 		sendErr:  make([]uint64, workers),
 		srvErr:   make([]uint64, workers),
 		lagMax:   make([]time.Duration, workers),
@@ -210,6 +218,7 @@ func (a *stepAcc) add(ev Event) {
 		a.sent[w] = ev.Sent
 		a.expected[w] = ev.Expected
 		a.stale[w] = ev.Stale
+		a.dups[w] = ev.Dups
 		a.sendErr[w] = ev.SendErrors
 		a.srvErr[w] = ev.ServerErrs
 		a.lagMax[w] = max(a.lagMax[w], ev.LagMax)
@@ -264,6 +273,7 @@ func (a *stepAcc) result(rate, sendSecs, active float64, serverCPU time.Duration
 		Expected:     sum(a.expected),
 		Delivered:    a.hist.Count(),
 		Stale:        sum(a.stale),
+		Duplicates:   sum(a.dups),
 		SendErrors:   sum(a.sendErr),
 		ServerErrors: sum(a.srvErr),
 		Latency:      LatencyOf(&a.hist),
@@ -295,6 +305,9 @@ func (r *StepResult) judge(bound time.Duration) {
 	var why []string
 	if r.Lost > 0 {
 		why = append(why, fmt.Sprintf("lost %d", r.Lost))
+	}
+	if r.Duplicates > 0 {
+		why = append(why, fmt.Sprintf("duplicates %d", r.Duplicates))
 	}
 	if bound > 0 && r.Latency.P99 > float64(bound)/1e6 {
 		why = append(why, fmt.Sprintf("p99 %.2fms > %v", r.Latency.P99, bound))
@@ -375,7 +388,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 				s.Step, s.Rate, s.MsgsPerSec, s.DeliveriesPerSec, s.Lost, s.Latency.P50, s.Latency.P90,
 				s.Latency.P99, s.Latency.Max, s.ServerCPU, s.DeliveriesPerCPU, res)
 		}
-		if r.Best != nil {
+		if r.Best != nil && r.Scale == nil {
 			fmt.Fprintf(w, "best: %.0f msgs/s -> %.0f deliveries/s, p99 %.2f ms\n", r.Best.MsgsPerSec, r.Best.DeliveriesPerSec, r.Best.Latency.P99)
 		} else if r.Params.Ramp {
 			fmt.Fprintln(w, "best: no step passed")
@@ -396,6 +409,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 	}
 	if r.Aborted != "" {
 		fmt.Fprintf(w, "aborted: %s\n", r.Aborted)
+	}
+	if r.Scale != nil {
+		r.Scale.write(w, r.Steps)
 	}
 }
 

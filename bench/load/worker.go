@@ -42,6 +42,7 @@ type Worker struct {
 	step       atomic.Int64
 	rec        hist.Sharded
 	stale      atomic.Uint64
+	dups       atomic.Uint64
 	sent       atomic.Uint64
 	expected   atomic.Uint64
 	sendErrors atomic.Uint64
@@ -49,6 +50,13 @@ type Worker struct {
 	lagMax     atomic.Int64
 
 	cycles, cycleFailed atomic.Int64
+
+	// order turns on the duplicate check of deliver (OpenCmd.Order);
+	// redial, when set, dials lost clients again (OpenCmd.Reconnect).
+	order                   bool
+	redial                  *redialer
+	reconnected, reconnFail atomic.Int64
+	reconnLast              atomic.Int64
 
 	// api publishes through the server API (runAPI); made by the first
 	// step that asks for it and kept, so its connections stay open.
@@ -261,6 +269,10 @@ func (w *Worker) counters(kind string) Event {
 		ServerErrs:  w.srvErrors.Load(),
 		LagMax:      time.Duration(w.lagMax.Load()),
 		Stale:       w.stale.Load(),
+		Dups:        w.dups.Load(),
+		Reconnected: int(w.reconnected.Load()),
+		ReconnFail:  int(w.reconnFail.Load()),
+		ReconnLast:  w.reconnLast.Load(),
 		Cycles:      int(w.cycles.Load()),
 		CycleFailed: int(w.cycleFailed.Load()),
 		Errors:      w.takeErrors(),
@@ -296,6 +308,10 @@ func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
 	}
 	w.first = o.First
 	w.loops = o.Loops
+	w.order = o.Order
+	if o.Reconnect {
+		w.redial = &redialer{ctx: ctx, sem: make(chan struct{}, max(o.Concurrency, 1))}
+	}
 	if !pollerSupported {
 		w.loops = 0
 	}
@@ -394,6 +410,7 @@ func (w *Worker) prepare(k int) {
 	var discard hist.Histogram
 	w.rec.Drain(&discard)
 	w.stale.Store(0)
+	w.dups.Store(0)
 	w.sent.Store(0)
 	w.expected.Store(0)
 	w.sendErrors.Store(0)
@@ -401,9 +418,10 @@ func (w *Worker) prepare(k int) {
 	w.lagMax.Store(0)
 }
 
-// deliver records a received chat message. It is called by every client's
-// reader goroutine, so it only touches atomics and the sharded histogram.
-func (w *Worker) deliver(idx int, msg []byte) {
+// deliver records a chat message received by c. It is called by every
+// client's reader, so it only touches atomics, the sharded histogram and
+// c's own lastT (which only c's reader uses).
+func (w *Worker) deliver(c *client, msg []byte) {
 	t, k, ok := parseData(msg)
 	if !ok {
 		return
@@ -412,11 +430,20 @@ func (w *Worker) deliver(idx int, msg []byte) {
 		w.stale.Add(1)
 		return
 	}
+	if w.order {
+		// One publisher per room, one connection at a time: its
+		// timestamps only grow, so one not above the last is a repeat.
+		if t <= c.lastT {
+			w.dups.Add(1)
+			return
+		}
+		c.lastT = t
+	}
 	lat := Mono() - t
 	if lat < 0 {
 		lat = 0
 	}
-	w.rec.Record(idx, uint64(lat))
+	w.rec.Record(c.idx, uint64(lat))
 }
 
 // serverError counts an error reply and keeps its text (the first few
@@ -461,7 +488,7 @@ func (w *Worker) run(ctx context.Context, r RunCmd) {
 	var sent, expected uint64
 	w.pace(ctx, r.RatePerPub*float64(len(pubs)), r.Duration, func(i int, due int64) {
 		stamp := w.stamp(due, r.Slack)
-		c := pubs[i%len(pubs)]
+		c := pubs[i%len(pubs)].latest()
 		c.seq++
 		payload = appendSend(payload[:0], w.cfg.proto, c.seq+10, c.room, stamp, r.Step, r.Size)
 		frame = appendFrame(frame[:0], opText, payload)
@@ -610,7 +637,7 @@ func (w *Worker) closeAll() {
 	}
 	for i, c := range w.clients {
 		if c != nil {
-			c.close()
+			c.closeChain()
 			w.clients[i] = nil
 		}
 	}

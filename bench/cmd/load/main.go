@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +59,15 @@ Scenarios:
           token and last offset. Reports the time to recovered (total and
           per member), recovered true/false, messages replayed, and checks
           that every member saw every message once, in order.
+  scale   -n clients in rooms of -room-size spread round-robin over the
+          servers of -addr (cluster nodes), one publisher per room, -rate
+          room messages/s in all for -duration; reports deliveries/s,
+          latency, loss, duplicates, each node's RSS (-node-pids) and NATS
+          messages per room message (-nats-monitor). With -kill-node K it
+          then kills node K (SIGKILL) -kill-after into a -failover step;
+          its clients reconnect to the next node and join again; it reports
+          the time to all reconnected and the deliveries lost, then checks
+          an -after step delivers everything. Exits 1 if a goal is missed.
 
 Latency is measured from a CLOCK_MONOTONIC timestamp inside each message's
 data to its arrival at each receiver. Results: a summary on stdout, progress
@@ -72,6 +82,8 @@ Examples:
   load -scenario resume -addr 127.0.0.1:8080 -n 10000 -admin 127.0.0.1:9090 -server-pid $PID
   load -scenario resume -addr 127.0.0.1:18081 -drop external -drop-signal /tmp/cut \
        -resume-addr 127.0.0.1:18082 -admin 127.0.0.1:19092 -n 1000
+  load -scenario scale  -addr 127.0.0.1:18081,127.0.0.1:18082 -n 10000 -room-size 1000 \
+       -rate 20 -duration 60s -node-pids $P1,$P2 -nats-monitor 127.0.0.1:18222 -kill-node 1
   load -scenario fanout -proto socketio -addr 127.0.0.1:3000 -n 1000 -rate 50
   load -scenario fanout -addr 127.0.0.1:8080 -n 1000 -rate 100 -publisher api -api-url http://127.0.0.1:9091
 
@@ -99,7 +111,7 @@ func run() int {
 		fs.PrintDefaults()
 	}
 	proto := fs.String("proto", "native", "wire protocol: native or socketio")
-	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms, churn or resume")
+	fs.StringVar(&cfg.Scenario, "scenario", "", "scenario: idle, fanout, rooms, churn, resume or scale")
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "server host:port (loopback only); a comma-separated list spreads the clients over several servers (cluster nodes) round-robin")
 	fs.StringVar(&cfg.Path, "path", "", "WebSocket request path (default /ws, or /socket.io/?EIO=4&transport=websocket)")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server under test in the results (default: -addr)")
@@ -138,6 +150,14 @@ func run() int {
 	fs.IntVar(&cfg.Resume.Concurrency, "resume-concurrency", 0, "resume: resumes in flight per worker (0: every member at once)")
 	fs.DurationVar(&cfg.Resume.Timeout, "resume-timeout", time.Minute, "resume: limit of the resume phase")
 	fs.DurationVar(&cfg.Resume.Tail, "tail", 3*time.Second, "resume: publishing after the last member resumed")
+	nodePIDs := fs.String("node-pids", "", "scale: comma-separated process ids of the servers of -addr, in order (RSS per node; -kill-node)")
+	fs.StringVar(&cfg.Scale.NATSMonitor, "nats-monitor", "", "scale: the nats-server's monitoring host:port (/varz), for NATS messages per room message")
+	fs.IntVar(&cfg.Scale.KillNode, "kill-node", 0, "scale: kill this node (1-based, SIGKILL) during the failover step (0: no failover)")
+	fs.DurationVar(&cfg.Scale.KillAfter, "kill-after", 3*time.Second, "scale: when the node is killed, into the failover step")
+	fs.DurationVar(&cfg.Scale.Failover, "failover", 20*time.Second, "scale: publishing time of the failover step")
+	fs.DurationVar(&cfg.Scale.ReconnectTimeout, "reconnect-timeout", time.Minute, "scale: limit from the kill until every client of the node reconnected")
+	fs.DurationVar(&cfg.Scale.After, "after", 10*time.Second, "scale: publishing time of the step after the failover, which must lose nothing")
+	fs.DurationVar(&cfg.Scale.IdleHold, "idle-hold", 5*time.Second, "scale: hold the connected clients this long without publishing first, for the nodes' idle CPU (negative: none)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "worker processes (default: one per -per-worker connections)")
 	fs.IntVar(&cfg.PerWorker, "per-worker", 15000, "most connections per worker process")
 	fs.StringVar(&cfg.SourceBase, "src", "127.0.0.2", `first loopback source address; worker i binds src+i ("none": let the kernel choose)`)
@@ -162,6 +182,22 @@ func run() int {
 		return 2
 	}
 	cfg.Proto = load.Protocol(*proto)
+	if *nodePIDs != "" {
+		for _, f := range strings.Split(*nodePIDs, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "load: -node-pids: bad pid %q\n", f)
+				return 2
+			}
+			cfg.Scale.NodePIDs = append(cfg.Scale.NodePIDs, n)
+		}
+	}
+	if cfg.Scale.NATSMonitor != "" {
+		if err := checkLoopback(cfg.Scale.NATSMonitor); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			return 2
+		}
+	}
 	if cfg.Scenario == "" {
 		fs.Usage()
 		return 2
@@ -277,7 +313,7 @@ func run() int {
 			return 1
 		}
 	}
-	if res.Aborted != "" {
+	if res.Aborted != "" || (res.Scale != nil && len(res.Scale.Fail) > 0) {
 		return 1
 	}
 	return 0
