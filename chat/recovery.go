@@ -227,7 +227,7 @@ func recoverable(reason string) bool {
 // keep records s, which is closing, for recovery; offset is the log's
 // position before s left its rooms.
 func (h *Hub) keep(s *Session, offset uint64) {
-	if !h.Recovering() || !recoverable(s.closeReason) {
+	if !h.Recovering() || !recoverable(s.closeReason()) {
 		return
 	}
 	r := &record{id: s.id, holder: s.ident.User(), user: s.User(), nick: s.Nick(), offset: offset,
