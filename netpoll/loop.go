@@ -332,8 +332,8 @@ func (lp *loop) sweep() {
 			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
 				c.lim = nil // back to a fresh state: an idle connection keeps none
 			}
-			if c.h != nil {
-				c.h.Sweep(now) // the protocol keeps its own heartbeat
+			if c.proto != nil {
+				c.proto.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
 			if c.sess != nil && lp.srv.hub.ExpireToken(c.sess, now) {
