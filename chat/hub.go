@@ -2,6 +2,8 @@ package chat
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +128,11 @@ type Hub struct {
 	// recoveryKey.
 	recs        records
 	recoveryKey []byte
+	// macs are keyed HMAC-SHA256 states for session tokens (tokenMAC),
+	// reused: keying one costs two SHA-256 states and a copy of the key,
+	// about 600 bytes of garbage per handshake, which an idle gateway
+	// that just took thousands of connections would hold in RSS.
+	macs sync.Pool
 }
 
 // NewHub returns a hub over table. SetTransport must be called before the
@@ -140,6 +147,7 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 	if len(h.recoveryKey) == 0 {
 		h.recoveryKey = newRecoveryKey()
 	}
+	h.macs.New = func() any { return &tokenMAC{h: hmac.New(sha256.New, h.recoveryKey)} }
 	h.sessions.init()
 	h.users.init()
 	h.ids.init(cfg.Node)
