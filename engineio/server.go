@@ -90,6 +90,9 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 			continue
 		}
 		ss := st.sessions[i]
+		if ss.lim != nil && ss.lim.Drained(now, &s.cfg.Limits) {
+			ss.lim = nil // back to a fresh state: an idle session keeps none
+		}
 		if d, end := ss.heartbeat(now); end {
 			ss.close(d)
 		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
@@ -294,7 +297,8 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 		// The token the session was admitted with (checkToken).
 		req := x.Request()
 		if tok := auth.TokenFrom(req.Header("Authorization"), req.Query); tok != nil {
-			ss.tokenSum, ss.tokenBound = sha256.Sum256(tok), true
+			sum := sha256.Sum256(tok)
+			ss.tokenSum = &sum
 		}
 	}
 	ss.ip = x.ClientIP()

@@ -76,14 +76,16 @@ type session struct {
 	sockets []*nspSocket
 	// Checks of later requests for the sid, on any loop (checkToken):
 	// identity mirrors ident (setIdent); tokenSum is the SHA-256 of the
-	// handshake's token when it carried one (tokenBound). Both token
-	// fields are set before the session is registered and never change.
-	identity   atomic.Pointer[auth.Identity]
-	tokenSum   [sha256.Size]byte
-	tokenBound bool
-	// lim is the rate-limit state; limited marks the packet being handled
-	// as over the limit.
-	lim     limit.Conn
+	// handshake's token when it carried one, else nil (behind a pointer:
+	// most sessions carry none). tokenSum is set before the session is
+	// registered and never changes.
+	identity atomic.Pointer[auth.Identity]
+	tokenSum *[sha256.Size]byte
+	// lim is the rate-limit state, allocated on the first packet and
+	// dropped once its debt has drained (Server.Sweep), so an idle
+	// session holds none; limited marks the packet being handled as over
+	// the limit.
+	lim     *limit.Conn
 	limited bool
 
 	// rare is the state of the phases few sessions go through (long

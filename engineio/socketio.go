@@ -54,6 +54,9 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 	// rate limits before it is parsed (pings and CONNECT/DISCONNECT
 	// cycles cost the gateway too). A limited event is answered with
 	// rate_limited through its ack; anything else limited is dropped.
+	if ss.lim == nil {
+		ss.lim = new(limit.Conn)
+	}
 	switch ss.lim.Message(ss.home.Now(), len(payload), &srv.cfg.Limits) {
 	case limit.Abuse:
 		return chat.DisconnectRateLimit
