@@ -15,6 +15,17 @@ import (
 	"github.com/panjf2000/gnet/v2"
 )
 
+// bootedHub hands the engine to the test once it runs.
+type bootedHub struct {
+	*hub
+	booted chan gnet.Engine
+}
+
+func (b *bootedHub) OnBoot(e gnet.Engine) gnet.Action {
+	b.booted <- e
+	return gnet.None
+}
+
 // TestRoomSend: over real TCP, two clients get their welcome, join a
 // room (the second sees count 2), and a send from one reaches the other
 // as a message with the sender's id and nick, and is acknowledged.
@@ -25,11 +36,20 @@ func TestRoomSend(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	h := &hub{clients: make(map[string]gnet.Conn), rooms: make(map[string]map[gnet.Conn]struct{})}
+	h := &bootedHub{hub: &hub{clients: make(map[string]gnet.Conn), rooms: make(map[string]map[gnet.Conn]struct{})},
+		booted: make(chan gnet.Engine, 1)}
 	done := make(chan error, 1)
 	go func() { done <- gnet.Run(h, "tcp://"+addr, gnet.WithMulticore(true)) }()
+	var eng gnet.Engine
+	select {
+	case eng = <-h.booted:
+	case err := <-done:
+		t.Fatal(err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the engine did not boot in 5 s")
+	}
 	t.Cleanup(func() {
-		_ = gnet.Stop(context.Background(), "tcp://"+addr)
+		_ = eng.Stop(context.Background())
 		<-done
 	})
 
@@ -44,13 +64,7 @@ func TestRoomSend(t *testing.T) {
 		var nc net.Conn
 		var hbr *bufio.Reader
 		var err error
-		for i := 0; i < 100; i++ { // until the engine listens
-			if nc, hbr, _, err = ws.Dial(context.Background(), "ws://"+addr+"/ws"); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		if err != nil {
+		if nc, hbr, _, err = ws.Dial(context.Background(), "ws://"+addr+"/ws"); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { nc.Close() })
