@@ -1,9 +1,11 @@
 package engineio
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -431,6 +433,11 @@ func (ss *session) close(d chat.Disconnect) {
 		ss.rare.out = nil
 	}
 }
+
+// debugOn reports whether debug logs are on: the arguments of a debug
+// line (address texts, boxed values) are garbage on every connect even
+// when they are off, so hot callers check first.
+func (s *Server) debugOn() bool { return s.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // chatID names the session in logs: its chat id once "/" is connected,
 // never the sid (a bearer secret).

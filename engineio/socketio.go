@@ -200,7 +200,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		} else {
 			sess := ss.openChat()
 			sid, pid = sess.ID(), srv.hub.SessionToken(sess)
-			srv.log.Debug("socket.io connect", "conn", sid, "client", ss.ip.String())
+			if srv.debugOn() {
+				srv.log.Debug("socket.io connect", "conn", sid, "client", ss.ip.String())
+			}
 		}
 		st.buf = ss.appendConnectAck(st.buf[:0], p.Namespace, sid, pid)
 		ss.send(ws.OpText, st.buf)
@@ -293,7 +295,9 @@ func (ss *session) resume(p *socketio.Packet) bool {
 		}
 		p.Release()
 	}
-	srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.ip.String())
+	if srv.debugOn() {
+		srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.ip.String())
+	}
 	return true
 }
 

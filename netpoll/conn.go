@@ -399,7 +399,11 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, p.Payload())
 		}
 		release(replay)
-		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
+		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
+			// Guarded: the arguments (address texts, boxed values) are
+			// garbage on every handshake even when debug logs are off.
+			srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
+		}
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
