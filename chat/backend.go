@@ -218,8 +218,8 @@ func (h *Hub) callBody(s *Session, c *backendCall) []byte {
 		Purpose string `json:"purpose,omitempty"`
 	}
 	b := body{Client: s.id, User: s.User()}
-	if s.nsp != "" {
-		b.Namespace = s.nsp // the backend tells namespaces' rooms apart
+	if s.nsp() != "" {
+		b.Namespace = s.nsp() // the backend tells namespaces' rooms apart
 	}
 	switch c.kind {
 	case CallEvent:
@@ -377,7 +377,11 @@ func commandError(i int, why string) *Error {
 // SetCloseReason records why s's connection closed (a close reason label
 // such as "1001", "timeout" or "server"), for the backend's disconnect
 // report. The transport calls it on s's loop before Hub.Close.
-func (s *Session) SetCloseReason(reason string) { s.closeReason = reason }
+func (s *Session) SetCloseReason(reason string) {
+	if reason != "" || s.more != nil {
+		s.x().closeReason = reason
+	}
+}
 
 // disconnectBody is the backend's report of a closed session.
 func (h *Hub) disconnectBody(s *Session) []byte {
@@ -393,6 +397,6 @@ func (h *Hub) disconnectBody(s *Session) []byte {
 		Rooms     []string        `json:"rooms"`
 		Reason    string          `json:"reason"`
 		Namespace string          `json:"namespace,omitempty"`
-	}{s.id, s.User(), s.Nick(), data, s.roomNames(), s.closeReason, s.nsp})
+	}{s.id, s.User(), s.Nick(), data, s.roomNames(), s.closeReason(), s.nsp()})
 	return b
 }

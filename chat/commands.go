@@ -212,7 +212,7 @@ func (h *Hub) emit(s *Session, e *emitCommand) {
 	}
 	switch {
 	case e.To.Room != "":
-		nsp := s.nsp
+		nsp := s.nsp()
 		if e.To.Namespace != "" {
 			nsp = e.To.Namespace
 		}
@@ -269,7 +269,7 @@ func (h *Hub) emit(s *Session, e *emitCommand) {
 func (h *Hub) deliverAll(m *Message, skip *Session) {
 	var ps Payloads
 	for _, to := range h.sessions.all(nil) {
-		if to == skip || to.nsp != "" {
+		if to == skip || to.nsp() != "" {
 			continue // "all" is every client of "/", as Socket.IO's io.emit
 		}
 		p := ps[to.kind]

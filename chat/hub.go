@@ -2,6 +2,8 @@ package chat
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,6 +128,11 @@ type Hub struct {
 	// recoveryKey.
 	recs        records
 	recoveryKey []byte
+	// macs are keyed HMAC-SHA256 states for session tokens (tokenMAC),
+	// reused: keying one costs two SHA-256 states and a copy of the key,
+	// about 600 bytes of garbage per handshake, which an idle gateway
+	// that just took thousands of connections would hold in RSS.
+	macs sync.Pool
 }
 
 // NewHub returns a hub over table. SetTransport must be called before the
@@ -140,6 +147,7 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 	if len(h.recoveryKey) == 0 {
 		h.recoveryKey = newRecoveryKey()
 	}
+	h.macs.New = func() any { return &tokenMAC{h: hmac.New(sha256.New, h.recoveryKey)} }
 	h.sessions.init()
 	h.users.init()
 	h.ids.init(cfg.Node)
@@ -168,14 +176,26 @@ type Session struct {
 	nick  atomic.Pointer[string] // read by other loops for member lists
 	rooms []string               // rooms joined, in join order
 	calls *calls                 // backend calls and data; nil until the first
-	// closeReason is why the transport closed it (a metrics label), for
-	// the backend's disconnect report.
-	closeReason string
 	// user, when set, is the user the backend's connect answer gave,
 	// which replaces the token's.
 	user atomic.Pointer[string]
+	// more holds what few sessions use (a namespace, a refreshed token,
+	// the close reason); nil until one is set. An idle gateway is mostly
+	// sessions, so the common one stays small (TestSessionSize).
+	more *sessionMore
 	// pending: the backend has not accepted the session yet (Connect).
 	pending bool
+	loop    int32
+	kind    int32
+}
+
+// sessionMore is the rarely set part of a Session.
+type sessionMore struct {
+	// closeReason is why the transport closed it (a metrics label), for
+	// the backend's disconnect report.
+	closeReason string
+	// nsp is the Socket.IO namespace, "" for "/" (SetNamespace).
+	nsp string
 	// grant is the token in force after a refresh (same user as ident),
 	// nil until one; own loop only.
 	grant *auth.Identity
@@ -184,10 +204,31 @@ type Session struct {
 	// while that call is in flight. Own loop only.
 	extended   int64
 	refreshing bool
-	loop       int32
-	kind       int32
-	// nsp is the Socket.IO namespace, "" for "/" (SetNamespace).
-	nsp string
+}
+
+// x returns s's sessionMore, allocating it on first use. Own loop only
+// (or before the session is shared).
+func (s *Session) x() *sessionMore {
+	if s.more == nil {
+		s.more = new(sessionMore)
+	}
+	return s.more
+}
+
+// nsp is the session's namespace, "" for "/".
+func (s *Session) nsp() string {
+	if s.more == nil {
+		return ""
+	}
+	return s.more.nsp
+}
+
+// closeReason is why the transport closed the session, "" if not told.
+func (s *Session) closeReason() string {
+	if s.more == nil {
+		return ""
+	}
+	return s.more.closeReason
 }
 
 // Loop implements rooms.Member.
@@ -258,13 +299,13 @@ func (h *Hub) Close(s *Session) {
 	h.open.Add(-1)
 	h.users.remove(s)
 	if h.broker != nil {
-		h.broker.Closed(s.id, h.Recovering() && recoverable(s.closeReason))
+		h.broker.Closed(s.id, h.Recovering() && recoverable(s.closeReason()))
 	}
 	var report []byte
 	if h.backend != nil && h.backend.Handles(CallDisconnect) {
 		report = h.disconnectBody(s)
 	}
-	if h.Recovering() && s.nsp == "" {
+	if h.Recovering() && s.nsp() == "" {
 		// Only "/" recovers (the CONNECT of another namespace gets no
 		// pid). The position before leaving: what was published after it
 		// never reached the client.

@@ -222,8 +222,8 @@ func (h *Hub) listRooms(s *Session, req *Request, r *Reply) *Error {
 	// Only the rooms of the session's namespace: a namespace's rooms are
 	// the keys with its prefix, and those of "/" the keys without one.
 	prefix := ""
-	if s.nsp != "" {
-		prefix = s.nsp + string(rune(NamespaceSep))
+	if s.nsp() != "" {
+		prefix = s.nsp() + string(rune(NamespaceSep))
 	} else {
 		inner := keep
 		keep = func(room string) bool {

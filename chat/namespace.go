@@ -127,10 +127,10 @@ func checkRoomKey[S ~string | ~[]byte](key S) *Error {
 // Namespace returns the Socket.IO namespace of the session: "/" for
 // native clients and Socket.IO's main namespace.
 func (s *Session) Namespace() string {
-	if s.nsp == "" {
+	if s.nsp() == "" {
 		return RootNamespace
 	}
-	return s.nsp
+	return s.nsp()
 }
 
 // SetNamespace puts the session in Socket.IO namespace nsp (validated by
@@ -140,12 +140,14 @@ func (s *Session) SetNamespace(nsp string) {
 	if nsp == RootNamespace {
 		nsp = ""
 	}
-	s.nsp = nsp
+	if nsp != "" || s.more != nil {
+		s.x().nsp = nsp
+	}
 }
 
 // key returns the room key of the plain room name in the session's
 // namespace.
-func (s *Session) key(room []byte) []byte { return RoomKey(s.nsp, room) }
+func (s *Session) key(room []byte) []byte { return RoomKey(s.nsp(), room) }
 
 // roomNames returns the names of the session's rooms without their
 // namespace, for what the backend is told. Own loop only.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"hash"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,11 +182,26 @@ func (h *Hub) SessionToken(s *Session) string {
 	return s.id + "." + h.tokenMAC(s.id)
 }
 
+// tokenMAC is a keyed HMAC-SHA256 state with its scratch (Hub.macs).
+type tokenMAC struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+var tokenMACPrefix = []byte("chatgate session\x00")
+
 func (h *Hub) tokenMAC(id string) string {
-	mac := hmac.New(sha256.New, h.recoveryKey)
-	mac.Write([]byte("chatgate session\x00"))
-	mac.Write([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
+	m := h.macs.Get().(*tokenMAC)
+	m.h.Reset()
+	m.h.Write(tokenMACPrefix)
+	m.buf = append(m.buf[:0], id...)
+	m.h.Write(m.buf)
+	out := base64.RawURLEncoding.EncodeToString(m.h.Sum(m.sum[:0])[:18])
+	if cap(m.buf) <= 512 {
+		h.macs.Put(m)
+	}
+	return out
 }
 
 // tokenID returns the connection id a session token names, if its MAC is
@@ -227,7 +243,7 @@ func recoverable(reason string) bool {
 // keep records s, which is closing, for recovery; offset is the log's
 // position before s left its rooms.
 func (h *Hub) keep(s *Session, offset uint64) {
-	if !h.Recovering() || !recoverable(s.closeReason) {
+	if !h.Recovering() || !recoverable(s.closeReason()) {
 		return
 	}
 	r := &record{id: s.id, holder: s.ident.User(), user: s.User(), nick: s.Nick(), offset: offset,

@@ -24,8 +24,8 @@ var ErrRefreshUser = &Error{CodeForbidden, "a refreshed token must name the conn
 // token is the token in force: the last refresh, else the handshake's.
 // Own loop only.
 func (s *Session) token() *auth.Identity {
-	if s.grant != nil {
-		return s.grant
+	if s.more != nil && s.more.grant != nil {
+		return s.more.grant
 	}
 	return s.ident
 }
@@ -38,7 +38,7 @@ func (s *Session) TokenExpired(now int64) bool {
 	if t == nil || t.Expires.IsZero() {
 		return false
 	}
-	if s.extended != 0 && now <= s.extended {
+	if s.more != nil && s.more.extended != 0 && now <= s.more.extended {
 		return false
 	}
 	return now > t.Expires.UnixNano()+int64(auth.DefaultLeeway)
@@ -58,17 +58,17 @@ func (h *Hub) ExpireToken(s *Session, now int64) bool {
 	if h.backend == nil || !h.backend.Handles(CallRefresh) {
 		return true
 	}
-	if s.refreshing {
+	if s.more != nil && s.more.refreshing {
 		return false
 	}
-	s.refreshing = true
+	s.x().refreshing = true
 	body, _ := json.Marshal(struct {
 		Client string `json:"client"`
 		User   string `json:"user"`
 	}{s.id, s.User()})
 	h.backend.Call(CallRefresh, body, func(a BackendAnswer) {
 		h.transport.Exec(s, func() {
-			s.refreshing = false
+			s.more.refreshing = false
 			if !h.sessions.has(s) {
 				return
 			}
@@ -87,7 +87,7 @@ func (h *Hub) ExpireToken(s *Session, now int64) bool {
 				h.transport.Disconnect(s, DisconnectTokenExpired)
 				return
 			}
-			s.extended = time.Unix(res.ExpireAt, 0).UnixNano()
+			s.more.extended = time.Unix(res.ExpireAt, 0).UnixNano()
 		})
 	})
 	return false
@@ -105,8 +105,8 @@ func (h *Hub) refresh(s *Session, req *Request) *Error {
 	if s.ident == nil || id.Subject != s.ident.Subject {
 		return ErrRefreshUser
 	}
-	s.grant = id
-	s.extended = 0 // the new token's exp rules from now on
+	s.x().grant = id
+	s.more.extended = 0 // the new token's exp rules from now on
 	return nil
 }
 

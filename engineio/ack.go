@@ -53,7 +53,7 @@ func (so *nspSocket) EmitWithAck(m *chat.Message, timeout time.Duration, done ch
 // session's one enqueue (which translates it for a msgpack client).
 func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Duration, done chat.AckDone) {
 	srv := ss.srv
-	if len(ss.acks) >= chat.MaxServerAcks {
+	if len(ss.r0().acks) >= chat.MaxServerAcks {
 		done(nil, chat.ErrTooManyAcks)
 		return
 	}
@@ -64,7 +64,7 @@ func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Dura
 		st.nsbuf = socketio.WithNamespace(st.nsbuf[:0], st.buf, so.name)
 		event = st.nsbuf
 	}
-	id := ss.nextAck
+	id := ss.r().nextAck
 	pkt, ok := socketio.AppendWithAckID(nil, event, id)
 	if !ok {
 		// The codec writes every message as an event: a bug, not input.
@@ -72,14 +72,14 @@ func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Dura
 		done(nil, chat.ErrAckUnsupported)
 		return
 	}
-	ss.nextAck++
-	if ss.acks == nil {
-		ss.acks = make(map[int64]*serverAck)
+	ss.r().nextAck++
+	if ss.r().acks == nil {
+		ss.r().acks = make(map[int64]*serverAck)
 	}
 	w := &serverAck{done: done, so: so}
 	// Registered before the send: a send that closes the session (slow
 	// consumer) fails the waiter with the others.
-	ss.acks[id] = w
+	ss.r().acks[id] = w
 	home := ss.home
 	w.timer = time.AfterFunc(timeout, func() {
 		home.Run(nil, func() { ss.ackTimeout(id, w) })
@@ -90,10 +90,10 @@ func (ss *session) emitWithAck(so *nspSocket, m *chat.Message, timeout time.Dura
 // ackTimeout ends waiter w of ack id when its timeout passed, on the home
 // loop, unless the ACK or the session's end came first.
 func (ss *session) ackTimeout(id int64, w *serverAck) {
-	if ss.acks[id] != w {
+	if ss.r0().acks[id] != w {
 		return
 	}
-	delete(ss.acks, id)
+	delete(ss.r().acks, id)
 	ss.srv.cfg.Metrics.ServerAck(metrics.AckTimeout)
 	w.done(nil, chat.ErrAckTimeout)
 }
@@ -104,12 +104,12 @@ func (ss *session) ackTimeout(id int64, w *serverAck) {
 // the server was not waiting for — an unknown id, or one already answered
 // (ids are never reused) — is ignored and counted.
 func (ss *session) ack(p *socketio.Packet, so *nspSocket, atts [][]byte) {
-	w := ss.acks[p.ID]
+	w := ss.r0().acks[p.ID]
 	if w == nil || w.so != so {
 		ss.srv.cfg.Metrics.ServerAck(metrics.AckIgnored)
 		return
 	}
-	delete(ss.acks, p.ID)
+	delete(ss.r().acks, p.ID)
 	w.timer.Stop()
 	var args []byte
 	if len(atts) > 0 {
@@ -129,11 +129,11 @@ func (ss *session) ack(p *socketio.Packet, so *nspSocket, atts [][]byte) {
 // ack_disconnected: its chat session ends (the client left the namespace,
 // or the session closed).
 func (ss *session) failAcks(so *nspSocket) {
-	for id, w := range ss.acks {
+	for id, w := range ss.r0().acks {
 		if w.so != so {
 			continue
 		}
-		delete(ss.acks, id)
+		delete(ss.r().acks, id)
 		w.timer.Stop()
 		ss.srv.cfg.Metrics.ServerAck(metrics.AckDisconnected)
 		w.done(nil, chat.ErrAckDisconnect)

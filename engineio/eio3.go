@@ -67,7 +67,7 @@ func (ss *session) connectV3() {
 	if ss.echo {
 		return
 	}
-	p := socketio.Packet{Type: socketio.Connect, Namespace: []byte("/"), Data: ss.v3Auth}
+	p := socketio.Packet{Type: socketio.Connect, Namespace: []byte("/"), Data: ss.r0().v3Auth}
 	ss.autoConnect = true
 	err := ss.packet(&p, nil)
 	ss.autoConnect = false

@@ -44,11 +44,11 @@ func (s *Server) checkToken(x *netpoll.Exchange, ss *session) *netpoll.Response 
 	var reason, challenge string
 	switch {
 	case tok == nil:
-		if !s.cfg.AuthRequired || !ss.tokenBound {
+		if !s.cfg.AuthRequired || ss.tokenSum == nil {
 			return nil
 		}
 		reason, challenge = auth.Reason(auth.ErrNoToken), auth.Challenge(auth.ErrNoToken)
-	case ss.tokenBound && sameToken(tok, &ss.tokenSum):
+	case ss.tokenSum != nil && sameToken(tok, ss.tokenSum):
 		return nil
 	default:
 		ident, err := v.Verify(tok)

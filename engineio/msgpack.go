@@ -83,7 +83,7 @@ func (ss *session) msgpackMessage(op ws.OpCode, payload []byte) (bool, error) {
 	case textPacket:
 		ss.parser = parserJSON
 		return false, nil
-	case op != ws.OpBinary || ss.binWant != 0 || ss.parser == parserJSON:
+	case op != ws.OpBinary || ss.r0().binWant != 0 || ss.parser == parserJSON:
 		return false, nil
 	}
 	st := &ss.srv.loops[ss.home.Index()]
@@ -93,7 +93,7 @@ func (ss *session) msgpackMessage(op ws.OpCode, payload []byte) (bool, error) {
 	st.mp.text, atts, err = socketio.ParseMsgpack(payload, &p, st.mp.text, st.mp.atts[:0])
 	st.mp.atts = atts[:0]
 	if err != nil {
-		ss.srv.log.Debug("socket.io malformed msgpack packet", "conn", ss.chatID(), "client", ss.remote, "err", err)
+		ss.srv.log.Debug("socket.io malformed msgpack packet", "conn", ss.chatID(), "client", ss.ip.String(), "err", err)
 		return true, errBadPacket
 	}
 	ss.parser = parserMsgpack

@@ -203,7 +203,9 @@ func (so *nspSocket) accepted() {
 	ss.connectBy = 0
 	st.buf = ss.appendConnectAck(st.buf[:0], so.name, so.chat.ID(), "")
 	ss.send(ws.OpText, st.buf)
-	ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.remote)
+	if ss.srv.debugOn() {
+		ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.ip.String())
+	}
 }
 
 // connectViaBackend asks the backend about a CONNECT to so's namespace

@@ -23,24 +23,24 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), origin, keep)
 	case ss.done || ss.ws.Valid():
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
-	case ss.get.Valid():
+	case ss.r().get.Valid():
 		// A second concurrent GET: the first gets a close packet, the
 		// second an error, and the session ends (engine.io-protocol v4).
-		first := ss.get
-		ss.get = netpoll.Parked{}
+		first := ss.r().get
+		ss.r().get = netpoll.Parked{}
 		ss.answer(first, 200, contentTypeText, ss.single(socketio.EIOClose), nil, true)
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeBadRequest, "Bad request"), origin, false)
 		ss.close(chat.DisconnectBadPacket)
-	case len(ss.out) > 0:
-		ss.answer(get, 200, contentTypeText, ss.out, origin, keep)
-		ss.out = ss.out[:0]
-	case ss.probed:
+	case len(ss.r().out) > 0:
+		ss.answer(get, 200, contentTypeText, ss.r().out, origin, keep)
+		ss.r().out = ss.r().out[:0]
+	case ss.r().probed:
 		// An upgrade is under way: do not hold the client's poll, or it
 		// stalls until the next ping before it can finish the switch.
 		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), origin, keep)
 	default:
-		ss.get = get
-		ss.getOrigin, ss.getKeep = origin, keep
+		ss.r().get = get
+		ss.r().getOrigin, ss.r().getKeep = origin, keep
 	}
 }
 
@@ -48,18 +48,18 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 // and nothing else (an upgrade's probe, the client's own close). On the
 // home loop.
 func (ss *session) releaseGet() {
-	if ss.get.Valid() && !ss.done {
-		get := ss.get
-		ss.get = netpoll.Parked{}
-		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), ss.getOrigin, ss.getKeep)
+	if ss.r().get.Valid() && !ss.done {
+		get := ss.r().get
+		ss.r().get = netpoll.Parked{}
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), ss.r().getOrigin, ss.r().getKeep)
 	}
 }
 
 // getGone forgets a parked GET whose connection closed, so that it is not
 // answered into the void. On the home loop.
 func (ss *session) getGone(get netpoll.Parked) {
-	if ss.get == get {
-		ss.get = netpoll.Parked{}
+	if ss.r().get == get {
+		ss.r().get = netpoll.Parked{}
 	}
 }
 
@@ -99,7 +99,7 @@ func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
 		// session ends before the answer: a client that has seen "ok"
 		// finds its slots free and its sid forgotten (but for that one
 		// GET). Not the client leaving the namespace: it may resume.
-		if ss.get.Valid() {
+		if ss.r0().get.Valid() {
 			ss.releaseGet()
 		} else {
 			ss.srv.linger(ss)

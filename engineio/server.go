@@ -90,6 +90,9 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 			continue
 		}
 		ss := st.sessions[i]
+		if ss.lim != nil && ss.lim.Drained(now, &s.cfg.Limits) {
+			ss.lim = nil // back to a fresh state: an idle session keeps none
+		}
 		if d, end := ss.heartbeat(now); end {
 			ss.close(d)
 		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
@@ -120,13 +123,13 @@ func (s *Server) linger(ss *session) {
 func (s *Server) Flush(lp *netpoll.Loop) {
 	st := &s.loops[lp.Index()]
 	for i, ss := range st.dirty {
-		ss.dirty = false
+		ss.r().dirty = false
 		st.dirty[i] = nil
-		if ss.get.Valid() && len(ss.out) > 0 && !ss.done {
-			get := ss.get
-			ss.get = netpoll.Parked{}
-			ss.answer(get, 200, contentTypeText, ss.out, ss.getOrigin, ss.getKeep)
-			ss.out = ss.out[:0]
+		if ss.r().get.Valid() && len(ss.r().out) > 0 && !ss.done {
+			get := ss.r().get
+			ss.r().get = netpoll.Parked{}
+			ss.answer(get, 200, contentTypeText, ss.r().out, ss.r().getOrigin, ss.r().getKeep)
+			ss.r().out = ss.r().out[:0]
 		}
 	}
 	st.dirty = st.dirty[:0]
@@ -286,7 +289,7 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 	ss := s.newSession(x.Loop(), echo)
 	if eio3 {
 		ss.setEIO3()
-		ss.v3Auth = v3AuthParam(x.Request())
+		ss.r().v3Auth = v3AuthParam(x.Request())
 	}
 	s.keepHandshake(ss, x.Request())
 	ss.setIdent(adm.Identity())
@@ -294,14 +297,14 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 		// The token the session was admitted with (checkToken).
 		req := x.Request()
 		if tok := auth.TokenFrom(req.Header("Authorization"), req.Query); tok != nil {
-			ss.tokenSum, ss.tokenBound = sha256.Sum256(tok), true
+			sum := sha256.Sum256(tok)
+			ss.tokenSum = &sum
 		}
 	}
 	ss.ip = x.ClientIP()
 	if !echo {
-		ss.slots, ss.slotted = adm, true
+		ss.r().slots, ss.r().slotted = adm, true
 	}
-	ss.remote = ss.ip.String()
 	if count {
 		if st.perConn == nil {
 			st.perConn = make(map[netpoll.ConnID]int)
@@ -342,16 +345,15 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 		ss := s.newSession(sock.Loop(), echo)
 		if eio3 {
 			ss.setEIO3()
-			ss.v3Auth = v3Auth
+			ss.r().v3Auth = v3Auth
 		}
 		if s.hub.Connecting() {
-			ss.origin, ss.headers = origin, headers
+			ss.r().origin, ss.r().headers = origin, headers
 		}
 		ss.setIdent(adm.Identity())
 		// The socket is the session: its admission's slot is released
 		// with the connection, not by the session.
 		ss.ip = sock.ClientIP()
-		ss.remote = sock.ClientIP().String()
 		ss.ws, ss.direct = sock, true
 		ss.onWS.Store(true)
 		ss.send(ws.OpText, ss.appendOpen(nil, nil))
@@ -385,8 +387,8 @@ func (s *Server) refuse(x *netpoll.Exchange, resp netpoll.Response) {
 // handshake, when there is such a call.
 func (s *Server) keepHandshake(ss *session, req *netpoll.Request) {
 	if s.hub.Connecting() {
-		ss.origin = string(req.Header("Origin"))
-		ss.headers = req.Headers(s.cfg.ProxyHeaders)
+		ss.r().origin = string(req.Header("Origin"))
+		ss.r().headers = req.Headers(s.cfg.ProxyHeaders)
 	}
 }
 

@@ -1,9 +1,11 @@
 package engineio
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -34,15 +36,12 @@ const (
 // session's peer: replies, pushes and broadcasts reach the client through
 // send and Deliver, which pick the transport.
 type session struct {
-	srv    *Server
-	home   *netpoll.Loop
-	sid    string
-	remote string     // the client's address, for logs
-	ip     netip.Addr // the client's address, for the per-address limit
-	// slots is a polling session's admission (AdmitSession: its
-	// per-address and -max-connections slots), given back at close.
-	slots   netpoll.Admission
-	slotted bool
+	srv  *Server
+	home *netpoll.Loop
+	sid  string
+	// ip is the client's address, for the per-address limit, logs and
+	// Describe; set before the session is registered, never changed.
+	ip netip.Addr
 	// opener is the connection whose handshake opened the session, while
 	// the session counts against its MaxSessionsPerConnection (counted).
 	opener  netpoll.ConnID
@@ -55,9 +54,6 @@ type session struct {
 	// autoConnect: the server is connecting its "/" (connectV3).
 	eio3        bool
 	autoConnect bool
-	// v3Auth is a v3 handshake's "auth" query parameter (v3AuthParam),
-	// the payload of the CONNECT the server makes for it.
-	v3Auth []byte
 
 	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
 	// next ping or the pong deadline (due), and the deadline of the first
@@ -82,39 +78,26 @@ type session struct {
 	sockets []*nspSocket
 	// Checks of later requests for the sid, on any loop (checkToken):
 	// identity mirrors ident (setIdent); tokenSum is the SHA-256 of the
-	// handshake's token when it carried one (tokenBound). Both token
-	// fields are set before the session is registered and never change.
-	identity   atomic.Pointer[auth.Identity]
-	tokenSum   [sha256.Size]byte
-	tokenBound bool
-	// lim is the rate-limit state; limited marks the packet being handled
-	// as over the limit.
-	lim     limit.Conn
+	// handshake's token when it carried one, else nil (behind a pointer:
+	// most sessions carry none). tokenSum is set before the session is
+	// registered and never changes.
+	identity atomic.Pointer[auth.Identity]
+	tokenSum *[sha256.Size]byte
+	// lim is the rate-limit state, allocated on the first packet and
+	// dropped once its debt has drained (Server.Sweep), so an idle
+	// session holds none; limited marks the packet being handled as over
+	// the limit.
+	lim     *limit.Conn
 	limited bool
-	// A BINARY_EVENT or BINARY_ACK waiting for its attachments: its own
-	// copy of the packet text, parsed again from that copy.
-	binText []byte
-	binAtts [][]byte
-	binWant int
-	// Server acks (chat.Acker): the waiters of the events the server
-	// asked the client to acknowledge, by ack id (at most
-	// chat.MaxServerAcks), and the next id; ids are never reused.
-	acks    map[int64]*serverAck
-	nextAck int64
 
-	// Long-polling: packets waiting for a GET (as a polling payload), the
-	// parked GET with its Origin (CORS) and keep-alive, and whether the
-	// session waits in its loop's dirty list.
-	out       []byte
-	get       netpoll.Parked
-	getOrigin []byte
-	getKeep   bool
-	dirty     bool
+	// rare is the state of the phases few sessions go through (long
+	// polling, an upgrade probe, binary packets, server acks, a backend's
+	// connect call); nil until one begins (r). A session that starts on
+	// its WebSocket and only chats never allocates it
+	// (TestWebSocketSessionSize).
+	rare *sessionRare
 
-	// WebSocket transports: the socket probing an upgrade (probed once it
-	// has sent "2probe"), and the socket carrying the session.
-	probe     netpoll.Socket
-	probed    bool
+	// ws is the socket carrying the session.
 	ws        netpoll.Socket
 	upgrading bool // guarded by the registry lock
 	// onWS mirrors ws.Valid() for other goroutines (Describe, and the
@@ -125,21 +108,76 @@ type session struct {
 	// session (set on that loop as it opens); ServeHTTP orders a GET
 	// behind what that loop has read.
 	relay atomic.Pointer[netpoll.Loop]
-	// origin and headers are what the backend's connect call is told of
-	// the handshake; kept only when the backend is asked (Connecting).
-	origin  string
-	headers map[string]string
 
 	// parser is the client's Socket.IO parser (msgpackMessage).
 	parser uint8
 }
 
+// sessionRare is the part of a session that few sessions need (session.rare).
+type sessionRare struct {
+	// slots is a polling session's admission (AdmitSession: its
+	// per-address and -max-connections slots), given back at close.
+	slots   netpoll.Admission
+	slotted bool
+	// v3Auth is a v3 handshake's "auth" query parameter (v3AuthParam),
+	// the payload of the CONNECT the server makes for it.
+	v3Auth []byte
+	// A BINARY_EVENT or BINARY_ACK waiting for its attachments: its own
+	// copy of the packet text, parsed again from that copy.
+	binText []byte
+	binAtts [][]byte
+	binWant int
+	// Server acks (chat.Acker): the waiters of the events the server
+	// asked the client to acknowledge, by ack id (at most
+	// chat.MaxServerAcks), and the next id; ids are never reused.
+	acks    map[int64]*serverAck
+	nextAck int64
+	// Long-polling: packets waiting for a GET (as a polling payload), the
+	// parked GET with its Origin (CORS) and keep-alive, and whether the
+	// session waits in its loop's dirty list.
+	out       []byte
+	get       netpoll.Parked
+	getOrigin []byte
+	getKeep   bool
+	dirty     bool
+	// The WebSocket probing an upgrade (probed once it has sent
+	// "2probe").
+	probe  netpoll.Socket
+	probed bool
+	// origin and headers are what the backend's connect call is told of
+	// the handshake; kept only when the backend is asked (Connecting).
+	origin  string
+	headers map[string]string
+}
+
+// noRare is what r0 reads for a session without rare state. Never
+// written.
+var noRare sessionRare
+
+// r returns ss's rare state, allocating it on first use: for writes.
+// Home loop only (or before the session is shared).
+func (ss *session) r() *sessionRare {
+	if ss.rare == nil {
+		ss.rare = new(sessionRare)
+	}
+	return ss.rare
+}
+
+// r0 returns ss's rare state for reading, without allocating it: the
+// zero state when there is none. Never write through it.
+func (ss *session) r0() *sessionRare {
+	if ss.rare == nil {
+		return &noRare
+	}
+	return ss.rare
+}
+
 // Describe implements chat.Describer, from any goroutine.
 func (ss *session) Describe() (protocol, transport, remote string) {
 	if ss.onWS.Load() {
-		return "socketio", "websocket", ss.remote
+		return "socketio", "websocket", ss.ip.String()
 	}
-	return "socketio", "polling", ss.remote
+	return "socketio", "polling", ss.ip.String()
 }
 
 func newSID() string {
@@ -197,14 +235,14 @@ func (ss *session) send(op ws.OpCode, b []byte) {
 		ss.ws.Loop().Push(ss.ws.Peer(), framedPayload(op, b))
 		return
 	}
-	ss.out = ss.appendOut(ss.out, b, op == ws.OpBinary)
-	if len(ss.out) > ss.srv.np.MaxPending() {
+	ss.r().out = ss.appendOut(ss.r().out, b, op == ws.OpBinary)
+	if len(ss.r().out) > ss.srv.np.MaxPending() {
 		ss.srv.cfg.Metrics.SlowConsumerClosed()
 		ss.close(chat.DisconnectSlowConsumer)
 		return
 	}
-	if ss.get.Valid() && !ss.dirty {
-		ss.dirty = true
+	if ss.r().get.Valid() && !ss.r().dirty {
+		ss.r().dirty = true
 		st := &ss.srv.loops[ss.home.Index()]
 		st.dirty = append(st.dirty, ss)
 	}
@@ -364,22 +402,22 @@ func (ss *session) close(d chat.Disconnect) {
 	// packet, a closed socket) finds the sid unknown and the session's
 	// slots free.
 	srv.reg.remove(ss)
-	if ss.slotted {
-		srv.np.ReleaseSession(ss.ip, ss.slots)
-		ss.slots, ss.slotted = netpoll.Admission{}, false
+	if ss.r0().slotted {
+		srv.np.ReleaseSession(ss.ip, ss.r().slots)
+		ss.r().slots, ss.r().slotted = netpoll.Admission{}, false
 	}
 	if ss.counted {
 		srv.uncount(ss)
 	}
 	ss.endChat(d)
 	ss.closeSockets(d)
-	if ss.get.Valid() {
-		get := ss.get
-		ss.get = netpoll.Parked{}
-		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIOClose), ss.getOrigin, ss.getKeep)
+	if ss.r0().get.Valid() {
+		get := ss.r().get
+		ss.r().get = netpoll.Parked{}
+		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIOClose), ss.r().getOrigin, ss.r().getKeep)
 	}
 	ss.done = true
-	for _, w := range []netpoll.Socket{ss.ws, ss.probe} {
+	for _, w := range []netpoll.Socket{ss.ws, ss.r0().probe} {
 		switch {
 		case !w.Valid():
 		case w.Loop() == ss.home:
@@ -388,10 +426,18 @@ func (ss *session) close(d chat.Disconnect) {
 			w.Loop().Close(w.Peer(), d)
 		}
 	}
-	ss.ws, ss.probe = netpoll.Socket{}, netpoll.Socket{}
+	ss.ws = netpoll.Socket{}
 	srv.remove(ss)
-	ss.out = nil
+	if ss.rare != nil {
+		ss.rare.probe = netpoll.Socket{}
+		ss.rare.out = nil
+	}
 }
+
+// debugOn reports whether debug logs are on: the arguments of a debug
+// line (address texts, boxed values) are garbage on every connect even
+// when they are off, so hot callers check first.
+func (s *Server) debugOn() bool { return s.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // chatID names the session in logs: its chat id once "/" is connected,
 // never the sid (a bearer secret).

@@ -54,6 +54,9 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 	// rate limits before it is parsed (pings and CONNECT/DISCONNECT
 	// cycles cost the gateway too). A limited event is answered with
 	// rate_limited through its ack; anything else limited is dropped.
+	if ss.lim == nil {
+		ss.lim = new(limit.Conn)
+	}
 	switch ss.lim.Message(ss.home.Now(), len(payload), &srv.cfg.Limits) {
 	case limit.Abuse:
 		return chat.DisconnectRateLimit
@@ -69,19 +72,19 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 			ss.send(ws.OpBinary, payload)
 			return nil
 		}
-		if ss.binWant == 0 {
+		if ss.r0().binWant == 0 {
 			return errBadPacket // an attachment nobody announced
 		}
-		ss.binAtts = append(ss.binAtts, append([]byte(nil), payload...))
-		if len(ss.binAtts) < ss.binWant {
+		ss.r().binAtts = append(ss.r().binAtts, append([]byte(nil), payload...))
+		if len(ss.r().binAtts) < ss.r().binWant {
 			return nil
 		}
 		var p socketio.Packet
-		if err := socketio.ParsePacket(ss.binText, &p); err != nil {
+		if err := socketio.ParsePacket(ss.r().binText, &p); err != nil {
 			return err
 		}
-		atts := ss.binAtts
-		ss.binText, ss.binAtts, ss.binWant = nil, nil, 0
+		atts := ss.r().binAtts
+		ss.r().binText, ss.r().binAtts, ss.r().binWant = nil, nil, 0
 		return ss.packet(&p, atts)
 	}
 	t, data, err := socketio.ParseEIO(payload)
@@ -91,7 +94,7 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 	if ss.limited && t != socketio.EIOMessage {
 		return nil // a limited ping, noop or close: dropped
 	}
-	if ss.binWant != 0 && t == socketio.EIOMessage {
+	if ss.r0().binWant != 0 && t == socketio.EIOMessage {
 		// A packet while attachments are due. Engine.IO packets (a pong)
 		// may come in between; Socket.IO packets may not.
 		return errBadPacket
@@ -131,8 +134,8 @@ func (ss *session) message(op ws.OpCode, payload []byte) error {
 			if p.Attachments > maxAttachments {
 				return errBadPacket
 			}
-			ss.binText = append([]byte(nil), data...)
-			ss.binWant = p.Attachments
+			ss.r().binText = append([]byte(nil), data...)
+			ss.r().binWant = p.Attachments
 			return nil
 		}
 		return ss.packet(&p, nil)
@@ -197,7 +200,9 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 		} else {
 			sess := ss.openChat()
 			sid, pid = sess.ID(), srv.hub.SessionToken(sess)
-			srv.log.Debug("socket.io connect", "conn", sid, "client", ss.remote)
+			if srv.debugOn() {
+				srv.log.Debug("socket.io connect", "conn", sid, "client", ss.ip.String())
+			}
 		}
 		st.buf = ss.appendConnectAck(st.buf[:0], p.Namespace, sid, pid)
 		ss.send(ws.OpText, st.buf)
@@ -290,7 +295,9 @@ func (ss *session) resume(p *socketio.Packet) bool {
 		}
 		p.Release()
 	}
-	srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.remote)
+	if srv.debugOn() {
+		srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.ip.String())
+	}
 	return true
 }
 
@@ -369,7 +376,7 @@ func (ss *session) connectInfo(nsp string, p *socketio.Packet) chat.ConnectInfo 
 		transport = "websocket"
 	}
 	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: nsp,
-		RemoteAddr: ss.remote, Origin: ss.origin, Headers: ss.headers}
+		RemoteAddr: ss.ip.String(), Origin: ss.r0().origin, Headers: ss.r0().headers}
 	if len(p.Data) > 0 {
 		info.Auth = append(json.RawMessage(nil), p.Data...)
 	}

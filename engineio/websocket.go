@@ -78,8 +78,8 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 				})
 				return
 			}
-			if !ss.probe.Valid() {
-				ss.probe = sock
+			if !ss.r().probe.Valid() {
+				ss.r().probe = sock
 			}
 		})
 		return h
@@ -133,7 +133,7 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 		case op == ws.OpText && string(payload) == "2probe":
 			sock.Send(ws.OpText, []byte("3probe"))
 			ss.home.Run(from, func() {
-				ss.probe, ss.probed = sock, true
+				ss.r().probe, ss.r().probed = sock, true
 				ss.onProbe()
 			})
 			return nil
@@ -198,8 +198,8 @@ func (h *relayHandler) Closed() {
 			ss.close(chat.DisconnectTransport)
 			return
 		}
-		if ss.probe == sock {
-			ss.probe = netpoll.Socket{}
+		if ss.r0().probe == sock {
+			ss.r().probe = netpoll.Socket{}
 		}
 		ss.srv.reg.releaseUpgrade(ss)
 	})
@@ -219,9 +219,9 @@ func (ss *session) onUpgrade(sock netpoll.Socket) {
 		return
 	}
 	ss.onProbe()
-	ss.ws, ss.probe = sock, netpoll.Socket{}
+	ss.ws, ss.r().probe = sock, netpoll.Socket{}
 	ss.onWS.Store(true)
-	pending := ss.out
-	ss.out = nil
+	pending := ss.r().out
+	ss.r().out = nil
 	ss.eachOut(pending, ss.send)
 }

@@ -39,7 +39,7 @@ type endpoint uint8
 const (
 	endpointChat     endpoint = iota // /ws: the native chat protocol
 	endpointEcho                     // /echo: every message sent back unchanged
-	endpointProtocol                 // a WebSocket driven by a mounted Protocol (conn.h)
+	endpointProtocol                 // a WebSocket driven by a mounted Protocol (conn.proto)
 )
 
 // KindNative is the rooms.Member kind of native-protocol sessions: the
@@ -57,7 +57,10 @@ type conn struct {
 	gc   gnet.Conn
 	lp   *loop
 	sess *chat.Session // native chat endpoint only
-	h    SocketHandler // endpointProtocol only
+	// proto holds the mounted protocol's handler (endpointProtocol
+	// only): behind a pointer, so the native connections, most of an
+	// idle gateway, do not carry an interface they never use.
+	proto *protoConn
 	// rd holds the frame reader's state only while a frame or a
 	// fragmented message is cut across reads; otherwise frames are parsed
 	// with the loop's shared reader and an idle connection holds none.
@@ -88,6 +91,9 @@ type conn struct {
 	// ipHeld: the connection counts against its address's limit.
 	ipHeld bool
 }
+
+// protoConn is a protocol connection's handler (conn.proto).
+type protoConn struct{ h SocketHandler }
 
 // clientIP returns the client's address.
 func (c *conn) clientIP() netip.Addr { return netip.AddrFrom16(c.ip).Unmap() }
@@ -393,7 +399,11 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, p.Payload())
 		}
 		release(replay)
-		srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
+		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
+			// Guarded: the arguments (address texts, boxed values) are
+			// garbage on every handshake even when debug logs are off.
+			srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
+		}
 	}
 	var action gnet.Action
 	if len(rest) > 0 {
@@ -643,7 +653,7 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
 		return nil
 	case endpointProtocol:
-		if err := c.h.OnMessage(op, payload); err != nil {
+		if err := c.proto.h.OnMessage(op, payload); err != nil {
 			var d chat.Disconnect
 			if errors.As(err, &d) {
 				return d
@@ -926,8 +936,8 @@ func (c *conn) id() string {
 	switch {
 	case c.sess != nil:
 		return c.sess.ID()
-	case c.h != nil:
-		return c.h.ID()
+	case c.proto != nil:
+		return c.proto.h.ID()
 	}
 	return ""
 }
@@ -940,9 +950,9 @@ func (c *conn) closed(err error) {
 			gone()
 		}
 	}
-	if c.h != nil {
-		c.h.Closed()
-		c.h = nil
+	if c.proto != nil {
+		c.proto.h.Closed()
+		c.proto = nil
 	}
 	if c.ipHeld {
 		c.lp.srv.perIP.Release(c.clientIP())

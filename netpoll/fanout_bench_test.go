@@ -81,6 +81,7 @@ func benchBroadcast(b *testing.B, members, size int) {
 	frameLen := int64(len(frame.AppendFrame(nil, ws.OpText, body)))
 
 	base := received.Load()
+	writes0 := loopWrites(b, ts.srv)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -99,6 +100,21 @@ func benchBroadcast(b *testing.B, members, size int) {
 	b.StopTimer()
 	deliveries := float64(b.N) * float64(members)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	// Each write is one write(2) (gnet writes at once when nothing is
+	// buffered): frames queued for a member in one pass share it.
+	b.ReportMetric(float64(loopWrites(b, ts.srv)-writes0)/deliveries, "writes/delivery")
+}
+
+// loopWrites sums the queued-frame writes of every loop (loop.writes),
+// read on each loop.
+func loopWrites(tb testing.TB, s *Server) int64 {
+	var n int64
+	for i := range s.loops {
+		if lp := s.loops[i].Load(); lp != nil {
+			onLoop(tb, lp, func() { n += lp.writes })
+		}
+	}
+	return n
 }
 
 // BenchmarkReadPath measures the inbound path of a small chat message:

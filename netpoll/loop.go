@@ -107,6 +107,10 @@ type loop struct {
 	hsrw      headReadWriter // upgrader I/O: reads hsr, writes wbuf
 	delivered int            // frames queued this pass, for metrics
 	sent      int            // bytes written this pass, for metrics
+	// writes counts the writes of queued frames (write): one per
+	// connection per pass, however many frames it had. For tests and
+	// benchmarks (writes per delivery); read on the loop.
+	writes int64
 
 	// upgrader is the server's, with its extension negotiation bound to
 	// this loop's flate (Config.Compression): the negotiation has state,
@@ -284,6 +288,7 @@ func (lp *loop) write(p *pending) {
 	if len(out) == 0 || !c.outboundOK(0) {
 		return
 	}
+	lp.writes++
 	if len(out) == 1 {
 		_, _ = c.gc.Write(out[0])
 		lp.sent += len(out[0])
@@ -327,8 +332,8 @@ func (lp *loop) sweep() {
 			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
 				c.lim = nil // back to a fresh state: an idle connection keeps none
 			}
-			if c.h != nil {
-				c.h.Sweep(now) // the protocol keeps its own heartbeat
+			if c.proto != nil {
+				c.proto.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
 			if c.sess != nil && lp.srv.hub.ExpireToken(c.sess, now) {
