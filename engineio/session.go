@@ -364,8 +364,17 @@ func (ss *session) heartbeat(now int64) (chat.Disconnect, bool) {
 		ss.awaiting = true
 		ss.pingDue = ss.due
 		// The pong is due pingTimeout after the ping was (the sweep
-		// may send it late), but never less than half of it after.
-		ss.due = max(ss.pingDue+int64(cfg.PingTimeout), now+int64(cfg.PingTimeout)/2)
+		// may send it late). A client that gets the ping now (a
+		// WebSocket, a held poll) has at least half of pingTimeout to
+		// answer; a polling client with no poll out could not have seen
+		// it any sooner, so its deadline stays, as on the reference
+		// server, whose timers fire on time.
+		ss.due = ss.pingDue + int64(cfg.PingTimeout)
+		if ss.ws.Valid() || ss.r0().get.Valid() {
+			ss.due = max(ss.due, now+int64(cfg.PingTimeout)/2)
+		} else if now > ss.due {
+			return chat.DisconnectPingTimeout, true
+		}
 		ss.send(ws.OpText, []byte{byte(socketio.EIOPing)})
 	}
 	return chat.Disconnect{}, false
