@@ -53,79 +53,13 @@ SUMMARIES=()
 
 log() { printf '[recovery %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
 
-# PIDS holds every process this script started and has not yet stopped.
-PIDS=()
-# stop_pid PID ends one of our processes: SIGTERM, then SIGKILL after 5 s.
-stop_pid() {
-	local pid=$1 keep=() p
-	kill "$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	for p in "${PIDS[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
-	done
-	PIDS=("${keep[@]}")
-}
-cleanup() {
-	trap - EXIT INT TERM
-	local i
-	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		stop_pid "${PIDS[$i]}"
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# start NAME COMMAND... runs COMMAND in the background, its output
-# appended to $OUT/NAME.log; its pid is in STARTED.
-STARTED=""
-start() {
-	local name=$1
-	shift
-	echo "== $(date -u +%FT%TZ) ${*#"$ROOT/"}" >>"$OUT/$name.log"
-	"$@" >>"$OUT/$name.log" 2>&1 &
-	STARTED=$!
-	PIDS+=("$STARTED")
-}
-
-# free_port VAR sets VAR to a loopback port with no socket on it in any
-# state (TIME_WAIT included), rotating so a server never gets the port its
-# predecessor just closed. The range is not bench.sh's. (Not called in a
-# subshell: it must advance NEXT_PORT.)
-NEXT_PORT=38080
+# Process helpers (PIDS, stop_pid, cleanup and the traps, start,
+# free_port, wait_listening). Ports come from 38080..38979, not bench.sh's
+# range.
+PORT_BASE=38080
+# shellcheck source=scripts/lib/procs.sh
+. "$ROOT/scripts/lib/procs.sh"
 port="" admin="" nport="" p1="" a1="" p2="" a2=""
-free_port() {
-	local i p
-	for i in $(seq 0 899); do
-		p=$((38080 + (NEXT_PORT - 38080 + i) % 900))
-		if [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ] || (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			continue
-		fi
-		NEXT_PORT=$((p + 1))
-		printf -v "$1" '%s' "$p"
-		return 0
-	done
-	log "no free port"
-	return 1
-}
-
-# wait_listening PORT PID waits up to 10 s for PORT to accept connections
-# while PID runs.
-wait_listening() {
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
 
 # metric ADDR NAME prints the value of metric NAME at http://ADDR/metrics,
 # or nothing.

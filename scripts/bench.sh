@@ -84,25 +84,17 @@ fi
 QUIET_PCT=25
 START_SECONDS=$SECONDS
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
-SERVER_PID=""
 SKIPPED=()
 
 log() { printf '[bench %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
 
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	# The server may have exited already, and wait returns its status.
-	kill "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=""
-}
-trap 'stop_server' EXIT
-trap 'stop_server; exit 130' INT TERM
+# Process helpers: SERVER_PID, stop_server, wait_listening; the EXIT trap
+# stops the server, INT and TERM exit 130 through it. No PORT_BASE:
+# free_port below is this script's own. No temporary directory (WORK is
+# set, so one inherited from the environment is never removed).
+WORK=""
+# shellcheck source=scripts/lib/procs.sh
+. "$ROOT/scripts/lib/procs.sh"
 
 # --- build -------------------------------------------------------------
 log "building the load tool, the chart tool and the servers"
@@ -201,6 +193,7 @@ PORT=""
 # command goes into the commands list.
 start_server() {
 	local name=$1 quiet=${2:-}
+	# shellcheck disable=SC2119  # this free_port takes no argument (not procs.sh's)
 	free_port >"$OUT/port" || { log "no free port"; return 1; }
 	PORT=$(cat "$OUT/port")
 	local cmd
@@ -212,13 +205,7 @@ start_server() {
 	"${cmd[@]}" >>"$OUT/$name-server.log" 2>&1 &
 	SERVER_PID=$!
 	[ -n "$quiet" ] || echo "${cmd[*]#"$ROOT/"}    # pid $SERVER_PID" >>"$COMMANDS"
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-			return 0
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_listening "$PORT" "$SERVER_PID" && return 0
 	log "$name did not start listening on $PORT (see $OUT/$name-server.log)"
 	stop_server
 	return 1

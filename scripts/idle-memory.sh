@@ -39,19 +39,16 @@ fi
 	go build -o "$OUT/bin/gnethub" ./baseline/gnet &&
 	go build -o "$OUT/bin/gorilla" ./baseline/gorilla)
 
-SERVER_PID=""
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=""
-}
-trap 'stop_server' EXIT
+# Process helpers: SERVER_PID, stop_server, wait_listening; its EXIT trap
+# stops the server. No PORT_BASE: free_port below is this script's own. No
+# temporary directory (WORK is set, so one inherited from the environment
+# is never removed).
+WORK=""
+# shellcheck source=scripts/lib/procs.sh
+. "$ROOT/scripts/lib/procs.sh"
+# As before: INT and TERM keep their default action (the EXIT trap still
+# stops the server).
+trap - INT TERM
 
 # free_port prints a port below the ephemeral range (the load tool's
 # 2 × N client sockets live there) that nothing listens on.
@@ -72,6 +69,7 @@ free_port() {
 # run NAME: one server, one idle scenario.
 run() {
 	local name=$1 port proto=native cmd
+	# shellcheck disable=SC2119  # this free_port takes no argument (not procs.sh's)
 	port=$(free_port) || { log "no free port"; return 1; }
 	case "$name" in
 	chatgate | chatgate-sio)
@@ -92,16 +90,7 @@ run() {
 		"${cmd[@]}" >"$OUT/$name.log" 2>&1 &
 	fi
 	SERVER_PID=$!
-	local up=0
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			up=1
-			break
-		fi
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ "$up" != 1 ]; then
+	if ! wait_listening "$port" "$SERVER_PID"; then
 		log "$name did not start (see $OUT/$name.log)"
 		stop_server
 		return 1
