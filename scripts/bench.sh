@@ -9,6 +9,11 @@
 #   scripts/bench.sh --servers gorilla,socketio   only these servers
 #   scripts/bench.sh --servers chatgate --append  re-run some servers and
 #                               keep the other servers' earlier results
+#   scripts/bench.sh --servers chatgate,chatgate-sio --before REV
+#                               the gateway built at git revision REV too,
+#                               as chatgate-before (and chatgate-sio-before),
+#                               each scenario on both in turn: a before and
+#                               after comparison in one run
 #
 # Servers: chatgate (cmd/gateway, native protocol), chatgate-sio (the same
 # binary over Socket.IO, included when its endpoint answers), gorilla
@@ -30,6 +35,7 @@ cd "$ROOT"
 
 QUICK=0
 APPEND=0
+BEFORE=""
 SERVERS="chatgate,chatgate-sio,gorilla,socketio"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -37,6 +43,8 @@ while [ $# -gt 0 ]; do
 	--append) APPEND=1 ;;
 	--servers) SERVERS="$2"; shift ;;
 	--servers=*) SERVERS="${1#--servers=}" ;;
+	--before) BEFORE="$2"; shift ;;
+	--before=*) BEFORE="${1#--before=}" ;;
 	-h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 	*) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -143,6 +151,23 @@ for s in ${SERVERS//,/ }; do
 	esac
 done
 
+# The gateway at --before REV, built from a temporary worktree (removed
+# again), runs as chatgate-before next to chatgate, and as
+# chatgate-sio-before next to chatgate-sio when that one runs.
+rm -f "$BIN/gateway-before"
+if [ -n "$BEFORE" ] && [ "$GATEWAY_BUILD" = ok ]; then
+	src="$OUT/before-src"
+	git -C "$ROOT" worktree remove --force "$src" 2>/dev/null || true
+	if git -C "$ROOT" worktree add --detach "$src" "$BEFORE" >"$OUT/before-build.log" 2>&1 &&
+		(cd "$src" && go build -o "$BIN/gateway-before" ./cmd/gateway) >>"$OUT/before-build.log" 2>&1; then
+		AVAILABLE+=(chatgate-before)
+	else
+		log "skipping chatgate-before: no build of $BEFORE (see $OUT/before-build.log)"
+		SKIPPED+=("chatgate-before (build of $BEFORE failed)")
+	fi
+	git -C "$ROOT" worktree remove --force "$src" 2>/dev/null || true
+fi
+
 # --- servers -----------------------------------------------------------
 # chatgate's abuse limits (messages and bytes per second per connection,
 # sessions per address) would cap a capacity test at the limit rather than
@@ -199,6 +224,7 @@ start_server() {
 	local cmd
 	case "$name" in
 	chatgate | chatgate-sio) cmd=("$BIN/gateway" -addr "127.0.0.1:$PORT" -presence=false "${GATEWAY_FLAGS[@]}") ;;
+	chatgate-before | chatgate-sio-before) cmd=("$BIN/gateway-before" -addr "127.0.0.1:$PORT" -presence=false "${GATEWAY_FLAGS[@]}") ;;
 	gorilla) cmd=("$BIN/gorilla" -addr "127.0.0.1:$PORT" -presence=false) ;;
 	socketio) cmd=(node "$ROOT/bench/baseline/socketio/server.js" --host 127.0.0.1 --port "$PORT" --presence=false) ;;
 	esac
@@ -219,6 +245,9 @@ case ",$SERVERS," in
 		if "$BIN/load" -scenario fanout -proto socketio -addr "127.0.0.1:$PORT" -n 2 -rate 5 -duration 1s \
 			-warmup=-1s -retries=-1 -dial-timeout 3s -stats none -quiet -deadline 20s >"$OUT/chatgate-sio-probe.txt" 2>&1; then
 			AVAILABLE+=(chatgate-sio)
+			if [ -x "$BIN/gateway-before" ]; then
+				AVAILABLE+=(chatgate-sio-before)
+			fi
 		else
 			log "chatgate does not answer Socket.IO yet: skipping chatgate-sio"
 			SKIPPED+=("chatgate-sio (no Socket.IO endpoint)")
@@ -272,7 +301,7 @@ scenario() {
 	wait_quiet
 	start_server "$name" || { SKIPPED+=("$name $what (server did not start)"); return 0; }
 	local proto=native
-	case "$name" in socketio | chatgate-sio) proto=socketio ;; esac
+	case "$name" in socketio | chatgate-sio | chatgate-sio-before) proto=socketio ;; esac
 	local args=(-proto "$proto" -addr "127.0.0.1:$PORT" -label "$name" -server-pid "$SERVER_PID" -out "${RESULTS#"$ROOT/"}" "$@")
 	echo "${BIN#"$ROOT/"}/load ${args[*]}" >>"$COMMANDS"
 	log "$name: $what"
