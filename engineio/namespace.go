@@ -180,14 +180,7 @@ func (ss *session) verifyConnect(p *socketio.Packet) bool {
 	ident, err := srv.cfg.Verifier.Verify(tok)
 	if err != nil {
 		srv.cfg.Metrics.HandshakeFailed(metrics.HandshakeUnauthorized)
-		st := &srv.loops[ss.home.Index()]
-		st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
-		st.buf = append(st.buf, byte(socketio.ConnectError))
-		if string(p.Namespace) != "/" {
-			st.buf = append(append(st.buf, p.Namespace...), ',')
-		}
-		st.buf = append(st.buf, connectRefusal(err)...)
-		ss.send(ws.OpText, st.buf)
+		ss.sendConnectError(p.Namespace, connectRefusal(err))
 		return false
 	}
 	ss.setIdent(ident)

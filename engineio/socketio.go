@@ -397,13 +397,19 @@ func (ss *session) refusedByBackend(nsp []byte, err *chat.Error) {
 	}{Message: err.Message, Data: struct {
 		Code string `json:"code"`
 	}{err.Code}})
+	ss.sendConnectError(nsp, b)
+}
+
+// sendConnectError sends a CONNECT_ERROR on nsp (nil or "/": the main
+// namespace, written without it) with data, a JSON object.
+func (ss *session) sendConnectError(nsp, data []byte) {
 	st := &ss.srv.loops[ss.home.Index()]
 	st.buf = socketio.AppendEIO(st.buf[:0], socketio.EIOMessage, nil)
 	st.buf = append(st.buf, byte(socketio.ConnectError))
-	if nsp != nil {
+	if !isRootNamespace(nsp) {
 		st.buf = append(append(st.buf, nsp...), ',')
 	}
-	st.buf = append(st.buf, b...)
+	st.buf = append(st.buf, data...)
 	ss.send(ws.OpText, st.buf)
 }
 
