@@ -119,9 +119,10 @@ for s in $SERVERS; do
 	run "$s"
 done
 
-echo "RSS per idle connection ($N clients, rooms of $ROOM_SIZE; $OUT/results.jsonl):"
+echo "RSS (and anonymous RSS) per idle connection ($N clients, rooms of $ROOM_SIZE; $OUT/results.jsonl):"
 while read -r line; do
 	label=$(grep -o '"label":"[^"]*"' <<<"$line" | head -1 | cut -d'"' -f4)
 	rss=$(grep -o '"rss_per_conn":[0-9.]*' <<<"$line" | cut -d: -f2)
-	printf '  %-14s %6.0f B\n' "$label" "${rss:-0}"
+	anon=$(grep -o '"anon_per_conn":[0-9.]*' <<<"$line" | cut -d: -f2)
+	printf '  %-14s %6.0f B   (anonymous %6.0f B)\n' "$label" "${rss:-0}" "${anon:-0}"
 done <"$OUT/results.jsonl"

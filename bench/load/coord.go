@@ -766,6 +766,9 @@ func (c *coord) idle(ctx context.Context) error {
 	c.res.ServerAfter = c.sample(ctx)
 	if b, a := c.res.ServerBefore, c.res.ServerAfter; b != nil && a != nil && a.RSS > 0 && c.res.Conn.Opened > 0 {
 		c.res.RSSPerConn = float64(a.RSS-b.RSS) / float64(c.res.Conn.Opened)
+		if a.Anon > 0 && b.Anon > 0 {
+			c.res.AnonPerConn = float64(a.Anon-b.Anon) / float64(c.res.Conn.Opened)
+		}
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type Probe struct {
 type ServerSample struct {
 	At      time.Time     `json:"at"`
 	RSS     int64         `json:"rss,omitempty"`
+	Anon    int64         `json:"rss_anon,omitempty"` // anonymous RSS (proc.Sample.Anon)
 	CPU     time.Duration `json:"cpu,omitempty"`
 	FDs     int           `json:"fds,omitempty"`
 	Threads int           `json:"threads,omitempty"`
@@ -46,7 +47,7 @@ func (p *Probe) Sample(ctx context.Context) ServerSample {
 		if err != nil {
 			s.Err = err.Error()
 		}
-		s.RSS, s.CPU, s.FDs, s.Threads = ps.RSS, ps.CPU, ps.FDs, ps.Threads
+		s.RSS, s.Anon, s.CPU, s.FDs, s.Threads = ps.RSS, ps.Anon, ps.CPU, ps.FDs, ps.Threads
 	}
 	if p.StatsURL != "" {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -36,6 +36,9 @@ type Result struct {
 	// RSSPerConn is (RSS at the end of the hold - RSS before) / open
 	// connections, in bytes (idle scenario).
 	RSSPerConn float64 `json:"rss_per_conn,omitempty"`
+	// AnonPerConn is the same for anonymous RSS (RssAnon): without the
+	// executable's code pages that the first handshakes touch once.
+	AnonPerConn float64 `json:"anon_per_conn,omitempty"`
 
 	Steps []StepResult `json:"steps,omitempty"`
 	// Best is the highest-rate step that passed (ramp), or the only step.
@@ -368,7 +371,11 @@ func (r *Result) WriteSummary(w io.Writer) {
 	if b, a := r.ServerBefore, r.ServerAfter; b != nil && a != nil && a.RSS > 0 {
 		fmt.Fprintf(w, "server: RSS %s -> %s", mib(b.RSS), mib(a.RSS))
 		if r.RSSPerConn > 0 {
-			fmt.Fprintf(w, " (%.1f KiB per connection)", r.RSSPerConn/1024)
+			fmt.Fprintf(w, " (%.0f B per connection", r.RSSPerConn)
+			if r.AnonPerConn > 0 {
+				fmt.Fprintf(w, "; anonymous %s -> %s, %.0f B per connection", mib(b.Anon), mib(a.Anon), r.AnonPerConn)
+			}
+			fmt.Fprint(w, ")")
 		}
 		fmt.Fprintf(w, ", fds %d -> %d", b.FDs, a.FDs)
 		if a.Goroutines >= 0 {

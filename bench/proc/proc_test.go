@@ -12,19 +12,22 @@ func TestParseStatus(t *testing.T) {
 		name    string
 		in      string
 		rss     int64
+		anon    int64
 		threads int
 		err     error
 	}{
-		{"typical", "Name:\tgateway\nVmPeak:\t  10 kB\nVmRSS:\t   20480 kB\nThreads:\t5\n", 20480 * 1024, 5, nil},
-		{"no trailing newline", "VmRSS: 4 kB\nThreads: 1", 4096, 1, nil},
-		{"kernel thread without VmRSS", "Name:\tkthreadd\nThreads:\t1\n", 0, 0, ErrFormat},
-		{"garbage number", "VmRSS: x kB\nThreads: 1\n", 0, 0, ErrFormat},
+		{"typical", "Name:\tgateway\nVmPeak:\t  10 kB\nVmRSS:\t   20480 kB\nRssAnon:\t    9452 kB\nRssFile:\t   11028 kB\nThreads:\t5\n", 20480 * 1024, 9452 * 1024, 5, nil},
+		{"no RssAnon (kernel before 4.5)", "VmRSS:\t20480 kB\nThreads:\t5\n", 20480 * 1024, 0, 5, nil},
+		{"no trailing newline", "VmRSS: 4 kB\nThreads: 1", 4096, 0, 1, nil},
+		{"kernel thread without VmRSS", "Name:\tkthreadd\nThreads:\t1\n", 0, 0, 0, ErrFormat},
+		{"garbage number", "VmRSS: x kB\nThreads: 1\n", 0, 0, 0, ErrFormat},
+		{"garbage RssAnon", "VmRSS: 4 kB\nRssAnon: x kB\nThreads: 1\n", 0, 0, 0, ErrFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rss, th, err := parseStatus([]byte(tt.in))
-			if err != tt.err || rss != tt.rss || th != tt.threads {
-				t.Fatalf("got (%d, %d, %v), want (%d, %d, %v)", rss, th, err, tt.rss, tt.threads, tt.err)
+			rss, anon, th, err := parseStatus([]byte(tt.in))
+			if err != tt.err || rss != tt.rss || anon != tt.anon || th != tt.threads {
+				t.Fatalf("got (%d, %d, %d, %v), want (%d, %d, %d, %v)", rss, anon, th, err, tt.rss, tt.anon, tt.threads, tt.err)
 			}
 		})
 	}
