@@ -64,6 +64,7 @@ type Memory struct {
 	count   int    // kept messages
 	bytes   int64  // accounted bytes of kept messages
 	dropped uint64 // Appends refused because their offset was not above last
+	gen     uint64 // bumped by every change that may alter an answer of SinceLocked
 }
 
 // NewMemory returns an empty log configured by cfg. It panics if cfg.Size
@@ -136,6 +137,7 @@ func (m *Memory) Append(msg *chat.Message) {
 	}
 	msg.Offset = off
 	m.last = off
+	m.gen++
 	if r.n == m.size {
 		m.evictFront(r)
 	}
@@ -212,6 +214,7 @@ func (m *Memory) newRoom(room []byte) *roomLog {
 func (m *Memory) evictFront(r *roomLog) {
 	e := &r.ring[r.head]
 	r.floor = e.msg.Offset
+	m.gen++
 	m.count--
 	m.bytes -= e.size
 	*e = entry{} // let the message's bytes be collected
@@ -369,6 +372,18 @@ func (m *Memory) SinceLocked(room []byte, since chat.Position, limit int, dst []
 	return r.appendRange(dst, i, j), pos, nil
 }
 
+// GenerationLocked returns a number that changes whenever an answer of
+// SinceLocked may have changed: an append, an eviction, a room deleted,
+// or Changed. Between two equal generations every SinceLocked answer is
+// the same, which lets a reader serve many equal requests from one read
+// (chat merges the recovery reads of a reconnect storm this way). Lock
+// held.
+func (m *Memory) GenerationLocked() uint64 { return m.gen }
+
+// Changed bumps the generation, for a wrapper that changed an answer of
+// its own (a floor; see cluster's shared log). Lock held.
+func (m *Memory) Changed() { m.gen++ }
+
 // Sweep evicts every expired message and deletes the rooms left without
 // messages, folding their floors into the log's. It takes the lock and
 // walks every room, so its pause grows with the number of rooms; call it
@@ -385,6 +400,7 @@ func (m *Memory) Sweep() {
 			m.expireRoom(r, now)
 		}
 		if r.n == 0 {
+			m.gen++
 			m.lost = max(m.lost, r.floor)
 			r.dead = true
 			delete(m.rooms, name)
