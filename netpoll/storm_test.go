@@ -106,3 +106,21 @@ func TestRateLimitedResponsesShared(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeRateRefusalAllocatesNothing: in a storm, the check and the
+// refusal it picks allocate nothing (the refusals are built once).
+func TestHandshakeRateRefusalAllocatesNothing(t *testing.T) {
+	if builtWithRace() {
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
+	ts := startTestServer(t, Config{Limits: limit.Config{HandshakeRate: 0.001, HandshakeBurst: 1}})
+	s := ts.srv
+	s.handshakeRate() // the one token
+	if allocs := testing.AllocsPerRun(1000, func() {
+		if r := s.handshakeRate(); r == nil || r.Status != 503 {
+			t.Fatal("not refused")
+		}
+	}); allocs != 0 {
+		t.Fatalf("a refused handshake's check allocates %v times, want 0", allocs)
+	}
+}
