@@ -106,10 +106,12 @@ func TestResumeStormMergesReads(t *testing.T) {
 }
 
 // TestResumeMergeEarlierOffsetAndAppend: a resume from further back than
-// the room's read reads again; a message appended to the log ends the
-// window, so the next resume reads again and gets it.
+// the room's read reads again; an append to another room leaves the read
+// in use (also for an offset past it, from the other room); an append to
+// the room ends it, so the next resume reads again and gets the message.
 func TestResumeMergeEarlierOffsetAndAppend(t *testing.T) {
-	f, m, toks, seen, pub := stormFixture(t, 4)
+	f, m, toks, seen, pub := stormFixture(t, 5)
+	f.must(pub, reqJoin("other"))
 	do := func(i int, off uint64) []string {
 		p := &fakePeer{}
 		s := resume(f, p, 0, kindNative, nil, chat.ResumeRequest{Token: toks[i], Offset: off, HasOffset: true})
@@ -117,6 +119,12 @@ func TestResumeMergeEarlierOffsetAndAppend(t *testing.T) {
 			t.Fatalf("member %d not resumed", i)
 		}
 		return missedData(t, f, s, p)
+	}
+	wantReads := func(read, merged float64) {
+		t.Helper()
+		if r, mg := recoveryReads(t, m); r != read || mg != merged {
+			t.Fatalf("recovery reads: %v from the log, %v merged; want %v and %v", r, mg, read, merged)
+		}
 	}
 	if got := do(0, seen); len(got) != 2 {
 		t.Fatalf("first resume got %v", got)
@@ -127,14 +135,19 @@ func TestResumeMergeEarlierOffsetAndAppend(t *testing.T) {
 	if got := do(2, seen); len(got) != 2 || got[0] != "x1" {
 		t.Fatalf("resume served from the earlier read got %v, want [x1 x2]", got)
 	}
-	if read, merged := recoveryReads(t, m); read != 2 || merged != 1 {
-		t.Fatalf("recovery reads: %v from the log, %v merged; want 2 and 1", read, merged)
+	wantReads(2, 1)
+	f.must(pub, reqSendRoom(t, "other", `"elsewhere"`))
+	_, pos, _ := f.hub.History([]byte("other"), chat.Position{}, 1)
+	if pos.Offset <= seen+2 {
+		t.Fatalf("the log's last offset %d, want past lobby's", pos.Offset)
 	}
+	if got := do(3, pos.Offset); len(got) != 0 {
+		t.Fatalf("resume from an offset of another room got %v, want nothing", got)
+	}
+	wantReads(2, 2)
 	f.must(pub, reqSendRoom(t, "lobby", `"x3"`))
-	if got := do(3, seen); len(got) != 3 || got[2] != "x3" {
+	if got := do(4, seen); len(got) != 3 || got[2] != "x3" {
 		t.Fatalf("resume after an append got %v, want [x1 x2 x3]", got)
 	}
-	if read, _ := recoveryReads(t, m); read != 3 {
-		t.Fatalf("the append did not end the window: %v reads, want 3", read)
-	}
+	wantReads(3, 2)
 }

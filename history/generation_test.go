@@ -7,49 +7,51 @@ import (
 	"github.com/chatgate/chatgate/chat"
 )
 
-// TestGeneration: every change that may alter a SinceLocked answer moves
-// the generation (appends, evictions by size and by age, a room deleted,
-// Changed); reads do not.
+// TestGeneration: every change that may alter a SinceLocked answer for a
+// room moves the room's generation (its appends, its evictions by size
+// and by age, a room deleted, Changed), never to a value seen before;
+// reads and appends to other rooms do not.
 func TestGeneration(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	m := NewMemory(Config{Size: 2, TTL: time.Minute, Now: func() time.Time { return now }})
-	gen := func() uint64 { m.Lock(); defer m.Unlock(); return m.GenerationLocked() }
+	seen := map[uint64]bool{}
+	gen := func(room string) uint64 { m.Lock(); defer m.Unlock(); return m.GenerationLocked([]byte(room)) }
+	moved := func(room, what string, old uint64) uint64 {
+		t.Helper()
+		g := gen(room)
+		if g == old || seen[g] {
+			t.Fatalf("%s: generation of %s %d → %d, want a new value", what, room, old, g)
+		}
+		seen[g] = true
+		return g
+	}
 	appendTo := func(room string) {
 		m.Lock()
 		m.Append(&chat.Message{Room: []byte(room), Data: []byte(`"x"`)})
 		m.Unlock()
 	}
-	g := gen()
+	g := gen("a")
+	seen[g] = true
 	appendTo("a")
-	if gen() == g {
-		t.Fatal("append did not move the generation")
-	}
+	g = moved("a", "append", g)
 	appendTo("a")
-	g = gen()
+	g = moved("a", "second append", g)
 	m.Since([]byte("a"), chat.Position{}, 0, nil)
-	if gen() != g {
-		t.Fatal("a read moved the generation")
+	appendTo("b")
+	if gen("a") != g {
+		t.Fatal("a read or an append to another room moved the generation")
 	}
-	appendTo("a") // evicts the oldest: a floor moves
-	if gen() <= g+1 {
-		t.Fatal("eviction by size did not move the generation beyond the append")
-	}
-	g = gen()
+	appendTo("a") // evicts a's oldest: its floor moves
+	g = moved("a", "append with eviction", g)
 	now = now.Add(2 * time.Minute) // every message expired
 	m.Since([]byte("a"), chat.Position{}, 0, nil)
-	if gen() == g {
-		t.Fatal("eviction by age did not move the generation")
-	}
-	g = gen()
-	m.Sweep() // deletes the empty room
-	if gen() == g {
-		t.Fatal("deleting a room did not move the generation")
-	}
-	g = gen()
+	g = moved("a", "eviction by age", g)
+	m.Sweep() // deletes the empty rooms
+	g = moved("a", "room deleted", g)
+	appendTo("a") // a new room of the same name
+	g = moved("a", "room made again", g)
 	m.Lock()
 	m.Changed()
 	m.Unlock()
-	if gen() == g {
-		t.Fatal("Changed did not move the generation")
-	}
+	moved("a", "Changed", g)
 }
