@@ -6,7 +6,8 @@
 #                                    limit of 20,000 less its reserve and
 #                                    the publishers), rate 2,000/s
 #   scripts/storm.sh --quick         1,000 clients, rate 200/s
-#   scripts/storm.sh -n N --rate R   N clients, -handshake-rate R
+#   scripts/storm.sh -n N --rate R   N clients, -handshake-rate R (a
+#                                    comma-separated list: one case each)
 #
 # Each case starts nats-server with JetStream on a temporary store and two
 # gateway nodes sharing a cluster key (the room history is the shared
@@ -15,7 +16,7 @@
 # rooms of 50, with a publisher per room at 2 msgs/s; once they are all in,
 # node 1 is killed with SIGKILL, and every client resumes on node 2 at
 # once (?resume=<token>&offset=<offset>). Case "off": node 2 without
-# -handshake-rate. Case "on": node 2 with -handshake-rate R
+# -handshake-rate. Case "rate-R", for each R: node 2 with -handshake-rate R
 # (-handshake-burst R); the load tool waits out each 503's Retry-After
 # (plus up to a second at random) and tries again.
 #
@@ -147,7 +148,10 @@ run_case() {
 }
 
 run_case off
-run_case on -handshake-rate "$RATE" -handshake-burst "$RATE"
+IFS=, read -ra RATES <<<"$RATE"
+for r in "${RATES[@]}"; do
+	run_case "rate-$r" -handshake-rate "$r" -handshake-burst "$r"
+done
 
 log "done in $((SECONDS - START_SECONDS)) s; results in ${RESULTS#"$ROOT/"}"
 for s in "${SUMMARIES[@]}"; do
