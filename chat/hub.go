@@ -128,6 +128,9 @@ type Hub struct {
 	// recoveryKey.
 	recs        records
 	recoveryKey []byte
+	// reads merges the recovery reads of one room (merge.go). Guarded by
+	// the history lock.
+	reads mergedReads
 	// macs are keyed HMAC-SHA256 states for session tokens (tokenMAC),
 	// reused: keying one costs two SHA-256 states and a copy of the key,
 	// about 600 bytes of garbage per handshake, which an idle gateway

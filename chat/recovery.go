@@ -366,7 +366,7 @@ func (h *Hub) missed(room []byte, epoch string, after uint64, budget *int) Recov
 		rv.Position = pos
 		return rv
 	}
-	msgs, pos, err := h.hist.SinceLocked(room, Position{Offset: after, Epoch: pos.Epoch}, 0, nil)
+	msgs, pos, err := h.readMissed(room, Position{Offset: after, Epoch: pos.Epoch}, pos)
 	rv.Position = pos
 	if err != nil {
 		return rv

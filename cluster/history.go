@@ -133,7 +133,12 @@ func (l *sharedLog) SinceLocked(room []byte, since chat.Position, limit int, dst
 }
 
 // raise lifts the log-wide floor to f. Lock held.
-func (l *sharedLog) raise(f uint64) { l.floor = max(l.floor, f) }
+func (l *sharedLog) raise(f uint64) {
+	if f > l.floor {
+		l.floor = f
+		l.Changed() // merged recovery reads must not outlive the old floor
+	}
+}
 
 // streamEpoch derives the log's epoch from the stream's name and creation
 // time: the same on every node, and new when the stream is recreated (its
@@ -434,6 +439,7 @@ func (c *Cluster) fromStream(sm streamMsg) {
 	if sm.seq > c.seqLast+1 {
 		c.stats.histMissing.Add(sm.seq - c.seqLast - 1)
 		l.missing = max(l.missing, sm.seq-1)
+		l.Changed()
 		if !replay {
 			// Deleted before this node read them: they may have been
 			// in any room, including one whose newer messages it has.
@@ -447,6 +453,7 @@ func (c *Cluster) fromStream(sm streamMsg) {
 		// differ): a hole in whichever room it was.
 		c.stats.histMissing.Add(1)
 		l.missing = sm.seq
+		l.Changed()
 		l.raise(sm.seq)
 		l.Unlock()
 		c.endReplay(sm)

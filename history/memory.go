@@ -64,6 +64,10 @@ type Memory struct {
 	count   int    // kept messages
 	bytes   int64  // accounted bytes of kept messages
 	dropped uint64 // Appends refused because their offset was not above last
+	// tick counts the changes that may alter an answer of SinceLocked;
+	// allChanged is its value at the last change of every room's answers
+	// (a room deleted, Changed), roomLog.changed at the last of one room's.
+	tick, allChanged uint64
 }
 
 // NewMemory returns an empty log configured by cfg. It panics if cfg.Size
@@ -136,6 +140,7 @@ func (m *Memory) Append(msg *chat.Message) {
 	}
 	msg.Offset = off
 	m.last = off
+	m.changedRoom(r)
 	if r.n == m.size {
 		m.evictFront(r)
 	}
@@ -212,6 +217,7 @@ func (m *Memory) newRoom(room []byte) *roomLog {
 func (m *Memory) evictFront(r *roomLog) {
 	e := &r.ring[r.head]
 	r.floor = e.msg.Offset
+	m.changedRoom(r)
 	m.count--
 	m.bytes -= e.size
 	*e = entry{} // let the message's bytes be collected
@@ -369,6 +375,34 @@ func (m *Memory) SinceLocked(room []byte, since chat.Position, limit int, dst []
 	return r.appendRange(dst, i, j), pos, nil
 }
 
+// GenerationLocked returns a number that changes whenever an answer of
+// SinceLocked for room may have changed: an append to the room or an
+// eviction from it, a room deleted, or Changed; appends to other rooms
+// leave it. While it stays the same, every SinceLocked answer for room
+// is the same but for the position's offset (the log's, which moves with
+// every room), which lets a reader serve many equal requests from one
+// read (chat merges the recovery reads of a reconnect storm this way).
+// A value is never returned again once it has changed. Lock held.
+func (m *Memory) GenerationLocked(room []byte) uint64 {
+	if r := m.rooms[string(room)]; r != nil {
+		return max(m.allChanged, r.changed)
+	}
+	return m.allChanged
+}
+
+// Changed moves the generation of every room, for a wrapper that changed
+// answers of its own (a floor; see cluster's shared log). Lock held.
+func (m *Memory) Changed() {
+	m.tick++
+	m.allChanged = m.tick
+}
+
+// changedRoom moves the generation of r. Lock held.
+func (m *Memory) changedRoom(r *roomLog) {
+	m.tick++
+	r.changed = m.tick
+}
+
 // Sweep evicts every expired message and deletes the rooms left without
 // messages, folding their floors into the log's. It takes the lock and
 // walks every room, so its pause grows with the number of rooms; call it
@@ -385,6 +419,7 @@ func (m *Memory) Sweep() {
 			m.expireRoom(r, now)
 		}
 		if r.n == 0 {
+			m.Changed() // the floor of rooms not in the map may rise
 			m.lost = max(m.lost, r.floor)
 			r.dead = true
 			delete(m.rooms, name)

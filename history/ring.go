@@ -30,6 +30,9 @@ type roomLog struct {
 	// dead is set when the room is deleted from the map, so that queued
 	// references to it (fifo) are known to be stale.
 	dead bool
+	// changed is the log's tick at the room's last append or eviction
+	// (Memory.GenerationLocked).
+	changed uint64
 }
 
 // at returns the i-th kept entry, 0 being the oldest.

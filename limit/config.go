@@ -67,6 +67,19 @@ type Config struct {
 	// connected; one that keeps flooding is cut within a fraction of a
 	// second (at 1,000 messages/s, after about 0.15 s).
 	Strikes StrikeRule
+	// HandshakeRate bounds new sessions per second over the whole node:
+	// WebSocket upgrades at /ws and Socket.IO's, and Engine.IO long-polling
+	// handshakes (the open GET without a sid). Past it a handshake gets
+	// HTTP 503 with Retry-After (see Gate). 0 (the default) or negative:
+	// no bound. Off by default because the right figure is the node's:
+	// what it can admit per second while its live traffic keeps its
+	// latency, with its backend and history (scripts/storm.sh measures
+	// it); a guess would only slow the reconnect of a healthy node.
+	HandshakeRate float64
+	// HandshakeBurst is how many handshakes may arrive at once above
+	// HandshakeRate. Default: one second's worth (HandshakeRate, at
+	// least 1).
+	HandshakeBurst int
 }
 
 // WithDefaults returns c with zero fields set to their defaults. Negative
@@ -99,6 +112,9 @@ func (c Config) WithDefaults() Config {
 			burst = -1 // messages unlimited: only bytes strike
 		}
 		c.Strikes.Max = defaultStrikeMax(burst)
+	}
+	if c.HandshakeRate > 0 && c.HandshakeBurst <= 0 {
+		c.HandshakeBurst = max(1, int(c.HandshakeRate))
 	}
 	if c.Strikes.Window <= 0 {
 		c.Strikes.Window = DefaultStrikeWindow

@@ -132,6 +132,7 @@ const (
 	HandshakeOverloaded                            // "overloaded": refused for capacity or rate (429, 503)
 	HandshakeDraining                              // "draining": refused because the gateway is shutting down
 	HandshakeProxyProtocol                         // "proxy_protocol": missing or malformed PROXY protocol header
+	HandshakeRateLimited                           // "rate_limited": over the node's -handshake-rate (503 with Retry-After)
 	HandshakeOther                                 // "other": any other refusal
 	numHandshakeFailures
 )
@@ -139,7 +140,7 @@ const (
 var handshakeFailureNames = [numHandshakeFailures]string{
 	"bad_request", "not_found", "timeout", "too_large", "bad_upgrade",
 	"unauthorized", "forbidden", "overloaded", "draining", "proxy_protocol",
-	"other",
+	"rate_limited", "other",
 }
 
 // String returns the label value of f.

@@ -100,6 +100,7 @@ type Metrics struct {
 	draining prometheus.Gauge
 
 	recoveryKept, recoveryDone, recoveryFailed prometheus.Counter
+	recoveryReads                              [2]prometheus.Counter // storm.go
 
 	serverAcks [numAckOutcomes]prometheus.Counter
 }
@@ -182,6 +183,8 @@ func New(opts Options) *Metrics {
 	m.recoveryKept = rec.WithLabelValues("kept")
 	m.recoveryDone = rec.WithLabelValues("recovered")
 	m.recoveryFailed = rec.WithLabelValues("failed")
+
+	m.newRecoveryReads(f)
 
 	acks := f.counterVec("server_acks_total",
 		"Acknowledgements the server asked clients for (server API send with ack), by outcome; ignored counts ACKs with an id the server was not waiting for.",

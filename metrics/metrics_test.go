@@ -341,6 +341,7 @@ func TestStrings(t *testing.T) {
 		{"http", CloseHTTP.String(), "http"},
 		{"reason out of range", CloseReason(99).String(), "other"},
 		{"proxy", HandshakeProxyProtocol.String(), "proxy_protocol"},
+		{"handshake rate", HandshakeRateLimited.String(), "rate_limited"},
 		{"failure out of range", HandshakeFailure(99).String(), "other"},
 	}
 	for _, tt := range tests {

@@ -26,11 +26,15 @@ type admission struct {
 // token may still come later (a Socket.IO CONNECT); holdIP takes a slot of
 // the per-address limit.
 //
-// The order is the documented one (docs/security.md): the per-address
-// limit first (cheapest, and it bounds what one address can make the
-// gateway verify), then the origin, then the token.
+// The order is the documented one (docs/security.md): the node's
+// handshake rate first (a storm is refused before any work on it), then
+// the per-address limit (cheap, and it bounds what one address can make
+// the gateway verify), then the origin, then the token.
 func (s *Server) admit(req *Request, ip netip.Addr, tokenRequired, holdIP bool) (admission, *Response) {
 	var a admission
+	if ref := s.handshakeRate(); ref != nil {
+		return a, ref
+	}
 	// A trusted proxy's own requests (health checks: no forwarding
 	// header at all) are not counted against its address. A request it
 	// forwarded whose headers named no client (garbage, "unknown", only

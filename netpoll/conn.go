@@ -315,7 +315,10 @@ func (c *conn) serveHTTPThen(action gnet.Action, rest []byte) gnet.Action {
 // respond writes a complete HTTP response and closes the connection once it
 // is sent.
 func (c *conn) respond(resp Response) gnet.Action {
-	if resp.Status >= 400 {
+	switch {
+	case resp.retryAfter > 0:
+		c.lp.srv.m.HandshakeFailed(metrics.HandshakeRateLimited)
+	case resp.Status >= 400:
 		c.lp.srv.m.HandshakeFailed(metrics.HandshakeStatus(resp.Status))
 	}
 	c.why = metrics.CloseHTTP
@@ -359,6 +362,9 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 		adm, ref = srv.admit(req, c.clientIP(), true, !c.ipHeld)
 		if ref != nil {
 			c.refuse(ref)
+			if ref.retryAfter > 0 && ep == endpointChat && closeWhenLimited(req) {
+				return c.closeLimited(req, ref.retryAfter)
+			}
 			return c.respond(*ref)
 		}
 		if !srv.hub.UserAllowed(adm.ident.User()) {

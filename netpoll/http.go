@@ -66,6 +66,9 @@ type Response struct {
 	// KeepAlive leaves the connection open for the client's next request;
 	// otherwise the response says "Connection: close".
 	KeepAlive bool
+	// retryAfter marks a refusal by the handshake rate (-handshake-rate):
+	// the seconds of its Retry-After header, counted as "rate_limited".
+	retryAfter int
 }
 
 // HandlerFunc answers a plain HTTP request on the event loop. It must not

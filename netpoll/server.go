@@ -55,6 +55,10 @@ type Server struct {
 	fanouts atomic.Uint64 // broadcasts, for latency sampling
 	total   limit.Total   // open connections, against Limits.MaxConnections
 	perIP   limit.PerIP   // sessions per client address
+	// hsGate is the node's handshake rate (Limits.HandshakeRate), and
+	// limited its refusals by Retry-After seconds, built once (storm.go).
+	hsGate  limit.Gate
+	limited []Response
 
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
@@ -82,6 +86,7 @@ func New(cfg Config, hub *chat.Hub) *Server {
 		upgrader: ws.Upgrader{ReadBufferSize: cfg.MaxHeaderBytes},
 	}
 	s.clock.Store(time.Now().UnixNano())
+	s.limited = rateLimitedResponses()
 	hub.SetTransport(s)
 	s.Handle("/healthz", func(*Request) Response { return textResponse(200, "ok\n") })
 	s.Handle("/stats", s.serveStats)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,12 +139,25 @@ func connect(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int, add
 		nd.LocalAddr = &net.TCPAddr{IP: cfg.local}
 		nd.Control = bindNoPort
 	}
+	var retryAfter time.Duration
 	d := ws.Dialer{
 		Timeout: cfg.timeout,
 		NetDial: nd.DialContext,
+		// A refusal's Retry-After (a gateway over -handshake-rate), so
+		// that a caller can honour it (RefusedError).
+		OnStatusError: func(status int, _ []byte, resp io.Reader) {
+			if r, err := http.ReadResponse(bufio.NewReader(resp), nil); err == nil {
+				if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err == nil && s >= 0 {
+					retryAfter = time.Duration(s) * time.Second
+				}
+			}
+		},
 	}
 	nc, hbr, _, err := d.Dial(ctx, "ws://"+addr+path)
 	if err != nil {
+		if se, ok := err.(ws.StatusError); ok && retryAfter > 0 {
+			return nil, &RefusedError{Status: int(se), RetryAfter: retryAfter}
+		}
 		return nil, err
 	}
 	// Frames the server sent right behind the handshake response sit in
@@ -352,4 +366,15 @@ func (c *client) close() {
 	} else if c.fd >= 0 {
 		shutdownFD(c.fd)
 	}
+}
+
+// RefusedError is a handshake refused with a Retry-After (HTTP 503 from a
+// gateway over its -handshake-rate): the client may come back after it.
+type RefusedError struct {
+	Status     int
+	RetryAfter time.Duration
+}
+
+func (e *RefusedError) Error() string {
+	return "load: handshake refused with " + strconv.Itoa(e.Status) + ", Retry-After " + e.RetryAfter.String()
 }

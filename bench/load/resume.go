@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
@@ -121,6 +122,11 @@ type ResumeEvent struct {
 	Last    int64           `json:"last,omitempty"`
 	Welcome *hist.Histogram `json:"welcome,omitempty"`
 	Done    *hist.Histogram `json:"done,omitempty"`
+	// Handshake is per member the time from the start of the handshake
+	// that succeeded to the welcome (Welcome also counts the waits of
+	// refused attempts); Limited the refusals with a Retry-After honoured.
+	Handshake *hist.Histogram `json:"handshake,omitempty"`
+	Limited   int             `json:"limited,omitempty"`
 	// ResumeCPU is the CPU time this worker spent resuming its members.
 	ResumeCPU time.Duration `json:"resume_cpu,omitempty"`
 	// r-stopped: each hosted room's last sequence number sent, and the
@@ -287,7 +293,9 @@ type resumeWorker struct {
 	histMu      sync.Mutex
 	welcome     hist.Histogram
 	done        hist.Histogram
+	handshake   hist.Histogram // from the last attempt's start to the welcome
 	first, last int64
+	limited     atomic.Int64 // refusals with Retry-After honoured
 }
 
 // progress returns the counters of a tick.
@@ -303,6 +311,7 @@ func (rs *resumeWorker) progress() *ResumeEvent {
 		NotRecovered:      int(rs.notRecovered.Load()),
 		RoomsNotRecovered: int(rs.roomsNot.Load()),
 		ResumeFailed:      int(rs.resumeErr.Load()),
+		Limited:           int(rs.limited.Load()),
 		IDChanged:         int(rs.idChanged.Load()),
 		Replayed:          rs.replayed.Load(),
 		Live:              rs.live.Load(),
@@ -781,12 +790,16 @@ func (rs *resumeWorker) resumeAll(ctx context.Context, addr string, conc int) {
 	r.ResumeCPU = selfCPU() - cpu0
 	rs.histMu.Lock()
 	r.First, r.Last = rs.first, rs.last
-	r.Welcome, r.Done = new(hist.Histogram), new(hist.Histogram)
+	r.Welcome, r.Done, r.Handshake = new(hist.Histogram), new(hist.Histogram), new(hist.Histogram)
+	r.Handshake.Merge(&rs.handshake)
 	r.Welcome.Merge(&rs.welcome)
 	r.Done.Merge(&rs.done)
 	rs.histMu.Unlock()
 	rs.emit(evRResumed, r)
 }
+
+// maxLimited bounds the refusals with a Retry-After one resume honours.
+const maxLimited = 100
 
 // resumeOne reconnects m with its session token and last offset, and
 // reads up to its room's recovered event (or, for a new session, joins
@@ -798,12 +811,27 @@ func (rs *resumeWorker) resumeOne(ctx context.Context, m *member, addr string) {
 	start := Mono()
 	var c *client
 	var err error
+	var dialAt int64 // the start of the handshake that succeeded
+	limited := 0
 	for attempt := 0; attempt <= rs.cmd.Retries; attempt++ {
 		if attempt > 0 && !sleepCtx(ctx, time.Duration(attempt)*200*time.Millisecond) {
 			break
 		}
+		dialAt = Mono()
 		if c, err = connect(ctx, &rs.w.cfg, rs.w, m.idx, m.room, pickAddr(addr, m.idx), path); err == nil {
 			break
+		}
+		// A gateway over its handshake rate says when to come back:
+		// honour it, plus up to a second at random (as /client.js
+		// does), without using up an attempt; at most maxLimited times.
+		var re *RefusedError
+		if errors.As(err, &re) && limited < maxLimited {
+			limited++
+			rs.limited.Add(1)
+			if !sleepCtx(ctx, re.RetryAfter+time.Duration(rand.Int64N(int64(time.Second)))) {
+				break
+			}
+			attempt--
 		}
 	}
 	var wm welcomeMsg
@@ -833,6 +861,7 @@ func (rs *resumeWorker) resumeOne(ctx context.Context, m *member, addr string) {
 	}
 	rs.last = max(rs.last, doneAt)
 	rs.welcome.Record(uint64(welcomeAt - start))
+	rs.handshake.Record(uint64(welcomeAt - dialAt))
 	rs.done.Record(uint64(doneAt - start))
 	rs.histMu.Unlock()
 	done := make(chan struct{})
@@ -906,6 +935,12 @@ func (rs *resumeWorker) readPublisher(p *publisher, c *client) {
 				return
 			}
 			nc, tok, err := rs.dialPublisher(rs.ctx, p, pickAddr(rs.cmd.ResumeAddr, p.idx), token)
+			if re := (*RefusedError)(nil); errors.As(err, &re) {
+				rs.limited.Add(1)
+				if !sleepCtx(rs.ctx, re.RetryAfter+time.Duration(rand.Int64N(int64(time.Second)))) {
+					return
+				}
+			}
 			if err != nil {
 				continue
 			}

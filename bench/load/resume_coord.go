@@ -156,6 +156,11 @@ type ResumeResult struct {
 	TotalS  float64 `json:"total_s"`
 	Welcome Latency `json:"welcome_ms"`
 	Done    Latency `json:"done_ms"`
+	// Handshake is per member the handshake that succeeded alone (its
+	// start to the welcome); Limited counts the refusals with a
+	// Retry-After (-handshake-rate) the members waited out and retried.
+	Handshake Latency `json:"handshake_ms"`
+	Limited   int     `json:"limited,omitempty"`
 
 	// Published messages; Unconfirmed of them the server may not have
 	// taken (a publisher was cut before the acknowledgement, or an error
@@ -500,7 +505,7 @@ func (c *coord) resume(ctx context.Context) error {
 	if a, b := rr.ServerDropped, rr.ServerResumed; a != nil && b != nil && a.Err == "" && b.Err == "" && a.RSS > 0 {
 		rr.ServerCPUS = (b.CPU - a.CPU).Seconds()
 	}
-	var welcome, done hist.Histogram
+	var welcome, done, handshake hist.Histogram
 	var first, last int64
 	for _, w := range c.ws {
 		e := w.rev[evRResumed]
@@ -513,6 +518,9 @@ func (c *coord) resume(ctx context.Context) error {
 		if e.R.Done != nil {
 			done.Merge(e.R.Done)
 		}
+		if e.R.Handshake != nil {
+			handshake.Merge(e.R.Handshake)
+		}
 		rr.ClientCPUS += e.R.ResumeCPU.Seconds()
 		if e.R.First > 0 && (first == 0 || e.R.First < first) {
 			first = e.R.First
@@ -520,6 +528,7 @@ func (c *coord) resume(ctx context.Context) error {
 		last = max(last, e.R.Last)
 	}
 	rr.Welcome, rr.Done = LatencyOf(&welcome), LatencyOf(&done)
+	rr.Handshake = LatencyOf(&handshake)
 	if first > 0 {
 		rr.TotalS = float64(last-first) / 1e9
 		rr.AwayS = float64(first-dropAt) / 1e9
@@ -582,6 +591,7 @@ func (c *coord) resume(ctx context.Context) error {
 		rr.NotRecovered += r.NotRecovered
 		rr.RoomsNotRecovered += r.RoomsNotRecovered
 		rr.ResumeFailed += r.ResumeFailed
+		rr.Limited += r.Limited
 		rr.IDChanged += r.IDChanged
 		rr.Lost += r.Lost
 		rr.Replayed += r.Replayed
@@ -655,6 +665,8 @@ func (r *Result) writeResume(w io.Writer) {
 		rr.Resumed, rr.Dropped, rr.Recovered, rr.NotRecovered, rr.RoomsNotRecovered, rr.ResumeFailed, rr.Replayed)
 	fmt.Fprintf(w, "time to recovered: %.3fs from the first resume to the last; per member: welcome p50 %.1f p99 %.1f max %.1f ms, recovered p50 %.1f p99 %.1f max %.1f ms\n",
 		rr.TotalS, rr.Welcome.P50, rr.Welcome.P99, rr.Welcome.Max, rr.Done.P50, rr.Done.P99, rr.Done.Max)
+	fmt.Fprintf(w, "handshake that succeeded: p50 %.1f p99 %.1f max %.1f ms; %d refusals with Retry-After waited out and retried\n",
+		rr.Handshake.P50, rr.Handshake.P99, rr.Handshake.Max, rr.Limited)
 	if rr.Kept >= 0 {
 		fmt.Fprintf(w, "gateway metrics: kept %d, recovered %d, refused %d\n", rr.Kept, rr.ServerRecovered, rr.ServerFailed)
 	}

@@ -119,6 +119,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.net.Limits.MessagesPerSecond, "rate-messages", limit.DefaultMessagesPerSecond, "messages per second per connection (rate_limited above; -1 = unlimited)")
 	fs.IntVar(&o.net.Limits.MessageBurst, "rate-burst", 0, "messages allowed at once above -rate-messages (0 = twice the rate)")
 	fs.IntVar(&o.net.Limits.BytesPerSecond, "rate-bytes", limit.DefaultBytesPerSecond, "inbound bytes per second per connection (-1 = unlimited)")
+	fs.Float64Var(&o.net.Limits.HandshakeRate, "handshake-rate", 0, "new sessions per second on this node: WebSocket upgrades and Engine.IO handshakes (503 with Retry-After above; 0 = unlimited)")
+	fs.IntVar(&o.net.Limits.HandshakeBurst, "handshake-burst", 0, "handshakes allowed at once above -handshake-rate (0 = one second's worth)")
 	fs.IntVar(&o.maxRooms, "max-rooms", limit.DefaultMaxRoomsPerConnection, "rooms one connection may be in at once (too_many_rooms above; -1 = unlimited)")
 	fs.Var(&o.roomsList, "rooms-list", "`mode` of a client's rooms list: permitted (default: the rooms its token's rooms claim allows, and its own), all, or none (always empty); the server API lists all")
 	fs.IntVar(&o.net.MaxHeaderBytes, "max-header-bytes", netpoll.DefaultMaxHeaderBytes, "largest HTTP request head accepted (431 above)")

@@ -293,12 +293,19 @@ export class ChatClient {
   // ?resume=<session token>&offset=<highest offset received> when there
   // is a session to resume. The parameters are appended, so that the
   // caller's own (such as an auth token) stay as they are.
+  //
+  // limited=close asks a gateway over its handshake rate (-handshake-rate)
+  // to refuse with close 1013 "retry-after=<ms>" rather than HTTP 503: a
+  // browser cannot read the status or the Retry-After of a refused
+  // upgrade, but it reads a close frame's code and reason.
   #dialURL() {
     this.#resumeFrom = undefined;
-    if (!this.#recover || this.#session === null) return this.#url;
-    this.#resumeFrom = this.#offset;
-    let q = 'resume=' + encodeURIComponent(this.#session);
-    if (this.#offset !== null) q += '&offset=' + this.#offset;
+    let q = 'limited=close';
+    if (this.#recover && this.#session !== null) {
+      this.#resumeFrom = this.#offset;
+      q += '&resume=' + encodeURIComponent(this.#session);
+      if (this.#offset !== null) q += '&offset=' + this.#offset;
+    }
     return this.#url + (this.#url.includes('?') ? '&' : '?') + q;
   }
 
@@ -341,10 +348,7 @@ export class ChatClient {
 
   #scheduleRetry(info) {
     if (this.#state === CLOSED) return;
-    const base = Math.min(this.#opts.maxDelay, this.#opts.minDelay * 2 ** Math.min(this.#attempt, 30));
-    // Equal jitter: half fixed, half random, so clients dropped together
-    // spread out but none retries at once in a tight loop.
-    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    const delay = retryDelay(info.code, info.reason, this.#attempt, this.#opts);
     this.#attempt++;
     this.#setState(RECONNECTING, { ...info, attempt: this.#attempt, delay });
     this.#retryTimer = setTimeout(() => {
@@ -596,4 +600,36 @@ function resolveURL(url) {
   if (u.protocol === 'http:') u.protocol = 'ws:';
   if (u.protocol === 'https:') u.protocol = 'wss:';
   return u.href;
+}
+
+/** Close code of a gateway over its handshake rate: come back after the delay in the reason. */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** Close code of a draining gateway (a restart): reconnect within the window in the reason. */
+export const CLOSE_SERVICE_RESTART = 1012;
+
+// retryDelay is the wait before reconnect attempt `attempt` (0 for the
+// first after a success), in ms, after a close with code and reason:
+//   - 1013 "retry-after=<ms>" (the gateway's handshake rate refused this
+//     one): that delay, plus up to a second at random, so that the clients
+//     given one slot do not return in the same millisecond;
+//   - 1012 "reconnect=<ms>" (a draining node): a random time in [0, ms],
+//     so a restarted node's clients spread over the window it names;
+//   - anything else: capped exponential backoff with full jitter, a random
+//     time in [0, min(maxDelay, minDelay·2^attempt)], which spreads the
+//     clients of one drop best (fewest collisions, least total work).
+export function retryDelay(code, reason, attempt, opts = DEFAULTS) {
+  const hint = (key) => {
+    const m = new RegExp('(?:^|[ ;,])' + key + '=(\\d{1,9})(?:$|[ ;,])').exec(String(reason || ''));
+    return m ? Number(m[1]) : null;
+  };
+  if (code === CLOSE_TRY_AGAIN_LATER) {
+    const ms = hint('retry-after');
+    if (ms !== null) return ms + Math.floor(Math.random() * 1000);
+  }
+  if (code === CLOSE_SERVICE_RESTART) {
+    const ms = hint('reconnect');
+    if (ms !== null) return Math.floor(Math.random() * (ms + 1));
+  }
+  const cap = Math.min(opts.maxDelay, opts.minDelay * 2 ** Math.min(attempt, 30));
+  return Math.floor(Math.random() * (cap + 1));
 }
