@@ -6,6 +6,9 @@ package e2e
 // server; the requests of one session are sent to different nodes by hand.
 
 import (
+	"fmt"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,4 +178,47 @@ func TestPollingForwardBadInput(t *testing.T) {
 	if n := forwarded(t, gs[1], "unavailable"); n != 2 {
 		t.Fatalf("unavailable = %v, want 2", n)
 	}
+}
+
+// TestPollingForwardCost measures what forwarding adds: the same polling
+// session's requests sent to its own node and to another node, side by
+// side in one run. It is a measurement, not a check: it runs only with
+// CHATGATE_MEASURE=1 (docs/benchmarks.md, "Long-polling across nodes").
+func TestPollingForwardCost(t *testing.T) {
+	if os.Getenv("CHATGATE_MEASURE") != "1" {
+		t.Skip("a measurement: set CHATGATE_MEASURE=1")
+	}
+	const rounds = 2000
+	_, gs := pollCluster(t, 2)
+	p := pollOpen(t, gs[0].addr, "/socket.io/")
+	p.connect()
+	for _, c := range []struct {
+		name string
+		addr string
+	}{{"local", gs[0].addr}, {"forwarded", gs[1].addr}, {"local", gs[0].addr}, {"forwarded", gs[1].addr}} {
+		p.get, p.post = pollDial(t, c.addr), pollDial(t, c.addr)
+		var noop, ack []time.Duration
+		for i := range rounds {
+			start := time.Now()
+			if r := p.post.do("POST", p.target(), nil, "6"); r.status != 200 {
+				t.Fatalf("POST: %d %q", r.status, r.body)
+			}
+			noop = append(noop, time.Since(start))
+			start = time.Now()
+			id := strconv.Itoa(i % 1000)
+			p.send(`42` + id + `["ping"]`)
+			if r := p.get.do("GET", p.target(), nil, ""); r.status != 200 || !strings.HasPrefix(r.body, "43"+id+"[") {
+				t.Fatalf("GET: %d %q, want ack %s", r.status, r.body, id)
+			}
+			ack = append(ack, time.Since(start))
+		}
+		t.Logf("%-9s POST noop: %s | event + ack (POST, GET): %s", c.name, percentiles(noop), percentiles(ack))
+	}
+}
+
+// percentiles formats the p50, p90 and p99 of d (sorted in place).
+func percentiles(d []time.Duration) string {
+	slices.Sort(d)
+	at := func(q float64) time.Duration { return d[int(q*float64(len(d)-1))].Round(time.Microsecond) }
+	return fmt.Sprintf("p50 %v p90 %v p99 %v", at(.5), at(.9), at(.99))
 }
