@@ -53,6 +53,8 @@ type Forwarder interface {
 	Node() string
 	// Nodes lists the tags of the other live nodes.
 	Nodes() []string
+	// Connected reports whether NATS is reachable.
+	Connected() bool
 	// CallPolling sends a forwarded request to node and returns its
 	// answer; it fails at once while NATS is down.
 	CallPolling(ctx context.Context, node string, req []byte) ([]byte, error)
@@ -104,6 +106,14 @@ func (s *Server) forward(x *netpoll.Exchange, sid, node, method string) {
 	m := s.cfg.Metrics
 	if method != "GET" && method != "POST" {
 		s.httpError(x, socketio.ErrBadRequest)
+		return
+	}
+	if !s.fwd.Connected() {
+		// First: during an outage the node list empties as heartbeats
+		// stop, and a live session's node is not unknown, only out of
+		// reach.
+		m.Forwarded(metrics.ForwardUnavailable)
+		s.unavailable(x)
 		return
 	}
 	if !slices.Contains(s.fwd.Nodes(), node) {

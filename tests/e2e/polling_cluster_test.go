@@ -175,8 +175,16 @@ func TestPollingForwardBadInput(t *testing.T) {
 			t.Fatalf("%s with NATS down answered in %v", method, d)
 		}
 	}
-	if n := forwarded(t, gs[1], "unavailable"); n != 2 {
-		t.Fatalf("unavailable = %v, want 2", n)
+	// Still 503 once the silent peers have expired from the node list:
+	// the session's node is out of reach, not unknown.
+	eventually(t, 10*time.Second, "node 1 forgets its peers", func() bool {
+		return scrape(t, gs[1])["chatgate_cluster_nodes"] == 0
+	})
+	if r := pollDial(t, gs[1].addr).do("GET", s.target(), nil, ""); r.status != 503 {
+		t.Fatalf("GET with NATS down and no peers left: %d %q, want 503", r.status, r.body)
+	}
+	if n := forwarded(t, gs[1], "unavailable"); n != 3 {
+		t.Fatalf("unavailable = %v, want 3", n)
 	}
 }
 
