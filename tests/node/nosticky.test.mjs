@@ -144,7 +144,8 @@ test('socket.io-client on polling behind haproxy round robin, no stickiness, 3 n
     .replace(/maxconn 200000$/m, 'maxconn 4000')
     .replace('default-server send-proxy-v2 ', 'default-server ');
   nodes.forEach((n, i) => { cfg = cfg.replaceAll(`10.0.0.1${i + 1}:8080`, n.gw.addr); });
-  assert.equal(/10\.0\.0\./.test(cfg), false, 'every example node was rewritten');
+  const live = cfg.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
+  assert.equal(/10\.0\.0\.1\d:8080/.test(live), false, 'every example node was rewritten');
   cfg += `\nfrontend stats\n    bind ${statsAddr}\n    stats enable\n    stats uri /stats\n`;
   const cfgPath = join(dir, 'haproxy.cfg');
   writeFileSync(cfgPath, cfg);
