@@ -230,3 +230,56 @@ func percentiles(d []time.Duration) string {
 	at := func(q float64) time.Duration { return d[int(q*float64(len(d)-1))].Round(time.Microsecond) }
 	return fmt.Sprintf("p50 %v p90 %v p99 %v", at(.5), at(.9), at(.99))
 }
+
+// TestPollingNoStickyNginx: scripts/nginx-nosticky.conf, round robin with
+// no affinity over three cluster nodes, carries a polling session whose
+// requests land on every node: it joins a room and chats with a native
+// client both ways, and every request is answered 200.
+func TestPollingNoStickyNginx(t *testing.T) {
+	bin := proxyBinary(t, "nginx")
+	_, gs := pollCluster(t, 3, "-trusted-proxies", "127.0.0.1/32")
+	prefix := t.TempDir()
+	// Started as root, nginx runs its workers as nobody, which must be
+	// able to reach the temp directories.
+	if err := os.Chmod(prefix, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	conf := renderConfig(t, "nginx-nosticky.conf",
+		"listen 80 ", "listen "+addr+" ",
+		"10.0.0.11:8080", gs[0].addr,
+		"10.0.0.12:8080", gs[1].addr,
+		"10.0.0.13:8080", gs[2].addr,
+	)
+	path := prefix + "/nginx.conf"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startProc(t, bin, "-p", prefix+"/", "-c", path, "-e", "stderr").waitListening(t, addr)
+
+	p := pollOpen(t, addr, "/socket.io/")
+	id := p.connect()
+	if a := p.emit(1, `["join","lobby"]`); a["room"] != "lobby" {
+		t.Fatalf("join ack: %v", a)
+	}
+	native := dial(t, gs[0])
+	native.request(map[string]any{"type": "join", "room": "lobby"})
+	eventually(t, 5*time.Second, "two members in lobby", func() bool { return memberCount(native, "lobby") == 2 })
+	for k := range 10 {
+		p.send(`42["message",{"room":"lobby","data":{"n":` + strconv.Itoa(k) + `}}]`)
+		if m := native.readType("message"); m["data"].(map[string]any)["n"] != float64(k) || m["from"] != id {
+			t.Fatalf("native got %v, want n=%d", m, k)
+		}
+		native.send(map[string]any{"type": "send", "room": "lobby", "data": map[string]any{"k": k}})
+		if ev := p.event("message"); ev["data"].(map[string]any)["k"] != float64(k) {
+			t.Fatalf("polling client got %v, want k=%d", ev, k)
+		}
+	}
+	var answered float64
+	for _, g := range gs {
+		answered += forwarded(t, g, "answered")
+	}
+	if answered < 10 {
+		t.Fatalf("forwarded and answered: %v; nginx did not spread the session's requests", answered)
+	}
+}
