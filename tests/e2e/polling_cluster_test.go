@@ -104,11 +104,12 @@ func TestPollingAcrossNodes(t *testing.T) {
 
 // TestPollingForwardBadInput: each failure of forwarding has its defined
 // answer. A sid naming no node of the cluster gets 400 Session ID unknown
-// at once; a session that ends while its GET is held through another node
-// answers that GET with the close packet, and later requests through any
-// node with 400; with NATS down a forwarded request gets 503 at once.
+// at once; past -sio-max-forwarded, 503; a session that ends while its GET
+// is held through another node answers that GET with the close packet,
+// and later requests through any node with 400; with NATS down a
+// forwarded request gets 503 at once.
 func TestPollingForwardBadInput(t *testing.T) {
-	ns, gs := pollCluster(t, 3, "-sio-ping-interval", "10s", "-sio-ping-timeout", "5s")
+	ns, gs := pollCluster(t, 3, "-sio-ping-interval", "10s", "-sio-ping-timeout", "5s", "-sio-max-forwarded", "1")
 
 	// Forged: a node that does not exist, and a sid with no node.
 	for _, sid := range []string{"zz.AAAAAAAAAAAAAAAAAAAA", "n9.AAAAAAAAAAAAAAAAAAAA", "n0.forged-random-part"} {
@@ -134,6 +135,14 @@ func TestPollingForwardBadInput(t *testing.T) {
 	p.connect()
 	first := pollAsyncGET(p.get, p.target(), nil)
 	pollExpectParked(t, first, 300*time.Millisecond)
+	// Node 1 forwards one request at a time (-sio-max-forwarded 1): with
+	// the GET held, the next gets 503 and the session is untouched.
+	if r := pollDial(t, gs[1].addr).do("POST", p.target(), nil, "6"); r.status != 503 {
+		t.Fatalf("POST past -sio-max-forwarded: %d %q, want 503", r.status, r.body)
+	}
+	if n := forwarded(t, gs[1], "busy"); n != 1 {
+		t.Fatalf("busy = %v, want 1", n)
+	}
 	second := pollDial(t, gs[2].addr).do("GET", p.target(), nil, "")
 	pollExpectError(t, second, 400, pollAnyCode)
 	if r := pollAwait(t, first, "GET held through node 1"); r.status != 200 || r.body != "1" {
