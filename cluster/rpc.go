@@ -45,7 +45,12 @@ func (c *Cluster) Serve(fn func(req []byte) []byte) error {
 // for a client's acknowledgement answers from its own goroutine, so that
 // it does not hold up the node's other requests).
 func (c *Cluster) ServeAsync(fn func(req []byte, respond func([]byte))) error {
-	sub, err := c.nc.Subscribe(c.apiSubject(c.cfg.Node), func(m *nats.Msg) {
+	return c.serveOn(c.apiSubject(c.cfg.Node), "API requests", fn)
+}
+
+// serveOn serves node-addressed requests on subject with fn (ServeAsync).
+func (c *Cluster) serveOn(subject, what string, fn func(req []byte, respond func([]byte))) error {
+	sub, err := c.nc.Subscribe(subject, func(m *nats.Msg) {
 		if m.Reply == "" {
 			return
 		}
@@ -60,7 +65,7 @@ func (c *Cluster) ServeAsync(fn func(req []byte, respond func([]byte))) error {
 		fn(req, func(res []byte) { _ = m.Respond(c.sign.seal(appendAPI(nil, kindAPIRes, c.cfg.Node, res))) })
 	})
 	if err != nil {
-		return fmt.Errorf("cluster: serve API requests: %w", err)
+		return fmt.Errorf("cluster: serve %s: %w", what, err)
 	}
 	if err := sub.SetPendingLimits(apiPendingMsgs, apiPendingBytes); err != nil {
 		return err
@@ -77,10 +82,16 @@ func (c *Cluster) Call(ctx context.Context, node string, req []byte) ([]byte, er
 	if !validToken(node) {
 		return nil, ErrNoNode
 	}
+	return c.callOn(ctx, c.apiSubject(node), node, req)
+}
+
+// callOn sends req to node's handler on subject and returns its answer
+// (Call).
+func (c *Cluster) callOn(ctx context.Context, subject, node string, req []byte) ([]byte, error) {
 	if c.sign.on() {
 		req = c.sign.seal(appendAPI(nil, kindAPIReq, c.cfg.Node, req))
 	}
-	m, err := c.nc.RequestWithContext(ctx, c.apiSubject(node), req)
+	m, err := c.nc.RequestWithContext(ctx, subject, req)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: request to node %s: %w", node, err)
 	}
@@ -116,6 +127,40 @@ func (c *Cluster) openAPI(b []byte, k kind) ([]byte, bool) {
 }
 
 func (c *Cluster) apiSubject(node string) string { return c.cfg.Prefix + ".api." + node }
+
+// Long-polling requests forwarded to a session's home node (package
+// engineio, forward.go) travel as node requests of their own, on a subject
+// apart from the API's: a node serves them whether or not its API is on,
+// and a flood of one never queues behind the other.
+
+// ServePolling answers polling requests other nodes forward to this node
+// with fn, as ServeAsync does for API requests. Call it once, after New.
+func (c *Cluster) ServePolling(fn func(req []byte, respond func([]byte))) error {
+	return c.serveOn(c.pollSubject(c.cfg.Node), "forwarded polling requests", fn)
+}
+
+// CallPolling forwards a polling request to node's ServePolling and
+// returns its answer, as Call does. It fails at once, without waiting for
+// ctx, while NATS is disconnected, and with ErrNoNode for a tag that
+// cannot name a node.
+func (c *Cluster) CallPolling(ctx context.Context, node string, req []byte) ([]byte, error) {
+	if !validToken(node) {
+		return nil, ErrNoNode
+	}
+	if !c.nc.IsConnected() {
+		return nil, ErrDisconnected
+	}
+	return c.callOn(ctx, c.pollSubject(node), node, req)
+}
+
+// ErrDisconnected is returned by CallPolling while NATS is unreachable.
+var ErrDisconnected = errors.New("cluster: NATS disconnected")
+
+// Connected reports whether the connection to NATS is up. Safe from any
+// goroutine.
+func (c *Cluster) Connected() bool { return c.nc.IsConnected() }
+
+func (c *Cluster) pollSubject(node string) string { return c.cfg.Prefix + ".poll." + node }
 
 // Nodes returns the tags of the other nodes this node knows to be alive,
 // sorted. Safe from any goroutine.

@@ -127,3 +127,47 @@ func TestServeAsync(t *testing.T) {
 		t.Fatalf("held call = %q, want held", got)
 	}
 }
+
+// CallPolling reaches the named node's ServePolling, on a subject apart
+// from the API's, signed like the API's requests with a key; with NATS
+// down it fails at once with ErrDisconnected instead of waiting for its
+// deadline.
+func TestCallPolling(t *testing.T) {
+	for name, key := range map[string][]byte{"unsigned": nil, "signed": []byte("polling-key-polling-key-polling-key")} {
+		t.Run(name, func(t *testing.T) {
+			s := startServer(t, 0)
+			defer stopServer(s)
+			a, _ := newNodeCfg(t, Config{URL: s.ClientURL(), Node: "a", Key: key})
+			b, _ := newNodeCfg(t, Config{URL: s.ClientURL(), Node: "b", Key: key})
+			meshed(t, a, b)
+			if err := b.ServePolling(func(req []byte, respond func([]byte)) {
+				go respond(append([]byte("poll:"), req...))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// The API subject is not the polling one: b serves no API.
+			short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			if _, err := a.Call(short, "b", []byte("x")); err == nil {
+				t.Fatal("an API call reached the polling handler")
+			}
+			ctx, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel2()
+			if got, err := a.CallPolling(ctx, "b", []byte("GET")); err != nil || string(got) != "poll:GET" {
+				t.Fatalf("CallPolling = %q, %v", got, err)
+			}
+			if _, err := a.CallPolling(ctx, "no.such", nil); !errors.Is(err, ErrNoNode) {
+				t.Fatalf("CallPolling with a bad tag: %v, want ErrNoNode", err)
+			}
+			s.Shutdown()
+			eventually(t, 2*time.Second, "a sees NATS down", func() bool { return !a.Connected() })
+			start := time.Now()
+			if _, err := a.CallPolling(ctx, "b", []byte("GET")); !errors.Is(err, ErrDisconnected) {
+				t.Fatalf("CallPolling with NATS down: %v, want ErrDisconnected", err)
+			}
+			if d := time.Since(start); d > 100*time.Millisecond {
+				t.Fatalf("CallPolling with NATS down took %v", d)
+			}
+		})
+	}
+}

@@ -597,6 +597,15 @@ func TestDocumentedNATSConfig(t *testing.T) {
 	b.LocalOpened("gw2000001", "bob", "")
 	b.LocalJoined("gw2000001", "r")
 	eventually(t, time.Second, "gw1 sees gw2's member", func() bool { return a.RemoteCount([]byte("r")) == 1 })
+	// Forwarded long-polling requests pass the documented permissions.
+	if err := b.ServePolling(func(req []byte, respond func([]byte)) { go respond(req) }); err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer pcancel()
+	if got, err := a.CallPolling(pctx, "gw2", []byte("poll")); err != nil || string(got) != "poll" {
+		t.Fatalf("forwarded polling request under the documented permissions: %q, %v", got, err)
+	}
 
 	// The application's user is in another account, and its forgeries
 	// reach no node.

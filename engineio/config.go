@@ -18,6 +18,8 @@ const (
 	// DefaultMaxSessionsPerConnection: a browser opens one Engine.IO
 	// session per page, on whichever connection of its pool is free.
 	DefaultMaxSessionsPerConnection = 1
+	// DefaultMaxForwarded: Config.MaxForwarded.
+	DefaultMaxForwarded = 10000
 )
 
 // upgradeTimeout bounds how long a WebSocket may probe a long-polling
@@ -98,6 +100,12 @@ type Config struct {
 	// ProxyHeaders lists the handshake headers passed to the backend's
 	// connect call (-proxy-headers).
 	ProxyHeaders []string
+	// MaxForwarded bounds the long-polling requests this node forwards to
+	// the sessions' home nodes at once in cluster mode (forward.go); past
+	// it a request gets 503. A held GET counts until it is answered, so
+	// it should exceed the polling clients one node sees for other nodes.
+	// Default 10000.
+	MaxForwarded int
 	// Metrics receives handshake counts; nil records nothing.
 	Metrics *metrics.Metrics
 	// Logger receives the package's logs; nil means slog.Default().
@@ -122,6 +130,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = 64 << 10
+	}
+	if c.MaxForwarded <= 0 {
+		c.MaxForwarded = DefaultMaxForwarded
 	}
 	if c.MaxSessionsPerConnection == 0 {
 		c.MaxSessionsPerConnection = DefaultMaxSessionsPerConnection

@@ -35,12 +35,23 @@ const errOtherUser = "token names another user"
 // On any loop: it reads only what never changes after the session is
 // registered, and the identity through its atomic mirror.
 func (s *Server) checkToken(x *netpoll.Exchange, ss *session) *netpoll.Response {
+	req := x.Request()
+	r := s.tokenRefusal(req.Header("Authorization"), req.Query, ss)
+	if r != nil {
+		x.Refused(r)
+	}
+	return r
+}
+
+// tokenRefusal is checkToken's rule on a request's Authorization header
+// and query, for a request forwarded from another node too (forward.go):
+// the refusal, not yet logged, or nil.
+func (s *Server) tokenRefusal(authorization, query []byte, ss *session) *netpoll.Response {
 	v := s.cfg.Verifier
 	if v == nil {
 		return nil
 	}
-	req := x.Request()
-	tok := auth.TokenFrom(req.Header("Authorization"), req.Query)
+	tok := auth.TokenFrom(authorization, query)
 	var reason, challenge string
 	switch {
 	case tok == nil:
@@ -64,7 +75,6 @@ func (s *Server) checkToken(x *netpoll.Exchange, ss *session) *netpoll.Response 
 	}
 	r := &netpoll.Response{Status: 401, ContentType: "text/plain; charset=utf-8",
 		Body: []byte("unauthorized: " + reason + "\n"), Header: []string{"WWW-Authenticate: " + challenge}}
-	x.Refused(r)
 	return r
 }
 

@@ -13,7 +13,7 @@ import (
 // in the session's outbox and go out in one payload per GET.
 
 // onGet handles a GET for the session, on its home loop.
-func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
+func (ss *session) onGet(get held, origin []byte, keep bool) {
 	ss.heartbeatNow()
 	switch {
 	case ss.done && ss.srv.reg.takeLinger(ss, ss.home.Now()):
@@ -27,7 +27,7 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 		// A second concurrent GET: the first gets a close packet, the
 		// second an error, and the session ends (engine.io-protocol v4).
 		first := ss.r().get
-		ss.r().get = netpoll.Parked{}
+		ss.r().get = held{}
 		ss.answer(first, 200, contentTypeText, ss.single(socketio.EIOClose), nil, true)
 		ss.answer(get, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeBadRequest, "Bad request"), origin, false)
 		ss.close(chat.DisconnectBadPacket)
@@ -50,7 +50,7 @@ func (ss *session) onGet(get netpoll.Parked, origin []byte, keep bool) {
 func (ss *session) releaseGet() {
 	if ss.r().get.Valid() && !ss.done {
 		get := ss.r().get
-		ss.r().get = netpoll.Parked{}
+		ss.r().get = held{}
 		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIONoop), ss.r().getOrigin, ss.r().getKeep)
 	}
 }
@@ -58,13 +58,13 @@ func (ss *session) releaseGet() {
 // getGone forgets a parked GET whose connection closed, so that it is not
 // answered into the void. On the home loop.
 func (ss *session) getGone(get netpoll.Parked) {
-	if ss.r().get == get {
-		ss.r().get = netpoll.Parked{}
+	if ss.r().get == (held{p: get}) {
+		ss.r().get = held{}
 	}
 }
 
 // onPost handles a POST of packets, on the session's home loop.
-func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
+func (ss *session) onPost(post held, body, origin []byte, keep bool) {
 	ss.heartbeatNow()
 	if ss.done || ss.ws.Valid() {
 		ss.answer(post, 400, contentTypeJSON, socketio.AppendHTTPError(nil, socketio.CodeUnknownSID, "Session ID unknown"), origin, false)
@@ -109,10 +109,26 @@ func (ss *session) onPost(post netpoll.Parked, body, origin []byte, keep bool) {
 	ss.answer(post, 200, "text/html", []byte("ok"), origin, keep)
 }
 
-// answer sends an HTTP response on a parked request, which may be on
-// another loop. On the home loop; body is copied.
-func (ss *session) answer(p netpoll.Parked, status int, contentType string, body, origin []byte, keep bool) {
+// answer sends an HTTP response on a held request: a parked one, which
+// may be on another loop, or one forwarded from another node (forward.go).
+// On the home loop; body is copied.
+func (ss *session) answer(h held, status int, contentType string, body, origin []byte, keep bool) {
 	resp := netpoll.Response{Status: status, ContentType: contentType, Body: body, KeepAlive: keep}
 	resp.Header = ss.srv.cfg.corsHeaders(origin, nil)
-	p.Answer(ss.home, resp)
+	if h.r != nil {
+		h.r.answer(resp, true)
+		return
+	}
+	h.p.Answer(ss.home, resp)
 }
+
+// held is a polling request waiting for its answer: parked on a loop of
+// this node (p), or forwarded from another node over the cluster (r).
+// Its zero value holds nothing.
+type held struct {
+	p netpoll.Parked
+	r *remote
+}
+
+// Valid reports whether h holds a request.
+func (h held) Valid() bool { return h.p.Valid() || h.r != nil }

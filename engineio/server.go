@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -35,6 +36,12 @@ type Server struct {
 	log *slog.Logger
 
 	reg registry
+	// fwd forwards polling requests for sessions of other nodes (cluster
+	// mode, forward.go); nil on a single node. node is this node's tag,
+	// the prefix of its sids then.
+	fwd     Forwarder
+	node    string
+	fwdBusy atomic.Int64 // forwarded requests in flight from this node
 	// loops[i] is the state of loop i, touched only on that loop.
 	loops []loopState
 }
@@ -127,7 +134,7 @@ func (s *Server) Flush(lp *netpoll.Loop) {
 		st.dirty[i] = nil
 		if ss.r().get.Valid() && len(ss.r().out) > 0 && !ss.done {
 			get := ss.r().get
-			ss.r().get = netpoll.Parked{}
+			ss.r().get = held{}
 			ss.answer(get, 200, contentTypeText, ss.r().out, ss.r().getOrigin, ss.r().getKeep)
 			ss.r().out = ss.r().out[:0]
 		}
@@ -216,6 +223,13 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		// decides (onGet).
 		ss = s.reg.lingering(q.SID)
 	}
+	if ss == nil && s.fwd != nil {
+		// In cluster mode a sid names its home node (forward.go).
+		if node := sidNode(q.SID); node != "" && node != s.node {
+			s.forward(x, q.SID, node, method)
+			return
+		}
+	}
 	if ss == nil || ss.onWS.Load() {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
@@ -231,7 +245,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 	case "GET":
 		var get netpoll.Parked
 		get = x.Park(func() { ss.home.Run(from, func() { ss.getGone(get) }) })
-		onGet := func() { ss.onGet(get, origin, keep) }
+		onGet := func() { ss.onGet(held{p: get}, origin, keep) }
 		if relay := ss.relay.Load(); relay != nil {
 			// A WebSocket probes or carries the session. The client may
 			// have sent it "5" before this GET, on its own connection,
@@ -252,7 +266,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 			body = append([]byte(nil), body...)
 		}
 		post := x.Park(func() {})
-		ss.home.Run(from, func() { ss.onPost(post, body, origin, keep) })
+		ss.home.Run(from, func() { ss.onPost(held{p: post}, body, origin, keep) })
 	default:
 		s.httpError(x, socketio.ErrBadRequest)
 	}

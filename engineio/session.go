@@ -136,7 +136,7 @@ type sessionRare struct {
 	// parked GET with its Origin (CORS) and keep-alive, and whether the
 	// session waits in its loop's dirty list.
 	out       []byte
-	get       netpoll.Parked
+	get       held
 	getOrigin []byte
 	getKeep   bool
 	dirty     bool
@@ -189,7 +189,7 @@ func newSID() string {
 // newSession makes a session homed on home.
 func (s *Server) newSession(home *netpoll.Loop, echo bool) *session {
 	now := home.Now()
-	ss := &session{srv: s, home: home, echo: echo, sid: newSID(),
+	ss := &session{srv: s, home: home, echo: echo, sid: s.newSID(),
 		due: now + int64(s.cfg.PingInterval), connectBy: now + int64(s.cfg.ConnectTimeout)}
 	if echo {
 		ss.connectBy = 0 // a plain Engine.IO endpoint has no namespaces
@@ -422,7 +422,7 @@ func (ss *session) close(d chat.Disconnect) {
 	ss.closeSockets(d)
 	if ss.r0().get.Valid() {
 		get := ss.r().get
-		ss.r().get = netpoll.Parked{}
+		ss.r().get = held{}
 		ss.answer(get, 200, contentTypeText, ss.single(socketio.EIOClose), ss.r().getOrigin, ss.r().getKeep)
 	}
 	ss.done = true

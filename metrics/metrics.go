@@ -103,6 +103,8 @@ type Metrics struct {
 	recoveryReads                              [2]prometheus.Counter // storm.go
 
 	serverAcks [numAckOutcomes]prometheus.Counter
+
+	forward forwardCounters // forward.go
 }
 
 // AckOutcome is how an acknowledgement the server asked a client for
@@ -192,6 +194,8 @@ func New(opts Options) *Metrics {
 	for o := range m.serverAcks {
 		m.serverAcks[o] = acks.WithLabelValues(ackOutcomeNames[o])
 	}
+
+	m.initForward(f)
 
 	m.ready = f.gauge("ready", "1 when the gateway accepts traffic (readiness), else 0.")
 	m.draining = f.gauge("draining", "1 once the gateway has started draining on shutdown, else 0.")

@@ -101,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.eio.PingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Socket.IO: interval of the server's Engine.IO pings")
 	fs.DurationVar(&o.eio.PingTimeout, "sio-ping-timeout", engineio.DefaultPingTimeout, "Socket.IO: close a client whose pong is this late")
 	fs.DurationVar(&o.eio.ConnectTimeout, "sio-connect-timeout", engineio.DefaultConnectTimeout, "Socket.IO: close a client that has not connected a namespace by then")
+	fs.IntVar(&o.eio.MaxForwarded, "sio-max-forwarded", engineio.DefaultMaxForwarded, "Socket.IO long-polling in cluster mode: requests for other nodes' sessions forwarded at once, held GETs included (503 past it)")
 	fs.IntVar(&o.eio.MaxSessionsPerConnection, "max-sessions-per-connection", engineio.DefaultMaxSessionsPerConnection, "Socket.IO long-polling: sessions one keep-alive connection may have opened and still open (429 above; a trusted proxy's connections are not bounded; -1 = unlimited)")
 	fs.StringVar(&o.eio.CORSOrigins, "sio-cors-origins", "", "Socket.IO long-polling: browser origins allowed cross-site, comma-separated (\"*\" = any; empty = same-origin only)")
 	fs.BoolVar(&o.serveClient, "sio-serve-client", true, "Socket.IO: serve the socket.io-client browser bundle at /socket.io/socket.io.js (and .min.js, .esm.min.js, .msgpack.min.js, .map)")
@@ -364,7 +365,7 @@ func run(args []string, stderr io.Writer) error {
 	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired
 	o.eio.Limits, o.eio.Metrics, o.eio.Logger = o.net.Limits, m, log
 	o.eio.ProxyHeaders = o.net.ProxyHeaders
-	engineio.New(o.eio, srv) // Socket.IO at /socket.io/
+	eio := engineio.New(o.eio, srv) // Socket.IO at /socket.io/
 	var cl *cluster.Cluster
 	na := o.natsAuth
 	if o.natsURL == "" && (o.clusterKey != "" || na.User+na.Password+na.Token+na.NKeySeedFile+na.CredsFile+na.TLSCAFile+na.TLSCertFile+na.TLSKeyFile != "") {
@@ -388,6 +389,11 @@ func run(args []string, stderr io.Writer) error {
 		defer cl.Close() // idempotent; the drain below closes it first
 		if err := cl.Register(m.Registry()); err != nil {
 			return fmt.Errorf("cluster metrics: %w", err)
+		}
+		// Polling requests for sessions of other nodes are forwarded to
+		// them: no sticky sessions needed (docs/deploy.md).
+		if err := eio.SetForwarder(cl); err != nil {
+			return fmt.Errorf("cluster: %w", err)
 		}
 		log.Info("cluster mode", "nats", o.natsURL, "node", node, "signed", na.Key != nil, "shared_history", cl.Sequencing())
 	}
