@@ -903,6 +903,17 @@ func (c *conn) startClose(d chat.Disconnect) {
 	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
 }
 
+// endSession closes c's chat session, if it has one, as closed for why,
+// while the connection stays for its close handshake. Called on the loop.
+func (c *conn) endSession(why metrics.CloseReason) {
+	if c.sess == nil {
+		return
+	}
+	c.sess.SetCloseReason(why.String())
+	c.lp.srv.hub.Close(c.sess)
+	c.sess = nil
+}
+
 // closeNow sends a close frame and drops the connection at once. Called on
 // the loop outside traffic handling.
 func (c *conn) closeNow(d chat.Disconnect) {

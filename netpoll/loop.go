@@ -364,9 +364,11 @@ func (lp *loop) sweep() {
 	}
 }
 
-// goingAway starts the close handshake with 1001 on every connection of the
-// loop (drain on shutdown).
-func (lp *loop) goingAway() {
+// goingAway starts the close handshake with d (1012 and the reconnect
+// hint) on every connection of the loop (drain on shutdown). Every client
+// is told at once: the hint, not the server, spreads the reconnects
+// (docs/deploy.md, rolling restarts).
+func (lp *loop) goingAway(d chat.Disconnect) {
 	// Protocols end their sessions first: a held long-polling GET gets
 	// its close packet before its connection goes.
 	for _, p := range lp.srv.protocols {
@@ -382,7 +384,13 @@ func (lp *loop) goingAway() {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()
 		case stateOpen:
-			c.startClose(chat.DisconnectShutdown)
+			// The chat session ends before the client hears of the
+			// restart: the record kept for its resume is on its way to
+			// the other nodes before the client can reach one of them,
+			// which would otherwise refuse the resume while the session
+			// still looks open here.
+			c.endSession(d.Metric)
+			c.startClose(d)
 		}
 	}
 }

@@ -59,6 +59,7 @@ type Server struct {
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
 	draining atomic.Bool
+	leaving  atomic.Bool // /healthz answers 503 (Leave), connections still served
 }
 
 // New returns a server for hub. The hub's room table must have been made for
@@ -83,7 +84,7 @@ func New(cfg Config, hub *chat.Hub) *Server {
 	}
 	s.clock.Store(time.Now().UnixNano())
 	hub.SetTransport(s)
-	s.Handle("/healthz", func(*Request) Response { return textResponse(200, "ok\n") })
+	s.Handle("/healthz", s.serveHealthz)
 	s.Handle("/stats", s.serveStats)
 	return s
 }
@@ -159,8 +160,25 @@ func (s *Server) serveStats(*Request) Response {
 	return Response{Status: 200, ContentType: "application/json", Body: append(b, '\n')}
 }
 
+// serveHealthz answers the proxies' health checks on the public port:
+// 503 from Leave (or Shutdown) on, so that they take the node out of
+// rotation.
+func (s *Server) serveHealthz(*Request) Response {
+	if s.leaving.Load() || s.draining.Load() {
+		return textResponse(503, "draining\n")
+	}
+	return textResponse(200, "ok\n")
+}
+
+// Leave is the first step of a drain: /healthz answers 503 from now on, so
+// that load balancers stop sending new clients, while connections are still
+// accepted and served until Shutdown. It is safe to call from any
+// goroutine.
+func (s *Server) Leave() { s.leaving.Store(true) }
+
 // Shutdown drains the server: new connections are refused, every WebSocket
-// gets a close frame 1001 (going away), and the server waits for peers to
+// gets a close frame 1012 (service restart) whose reason carries the
+// reconnect hint of Config.DrainSpread, and the server waits for peers to
 // close until ctx is done; then the engine stops and Run returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.draining.CompareAndSwap(false, true) {
@@ -171,7 +189,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	default:
 		return nil // never started
 	}
-	s.forEachLoop(func(lp *loop) { lp.goingAway() })
+	d := chat.DisconnectRestart(s.cfg.DrainSpread)
+	s.forEachLoop(func(lp *loop) { lp.goingAway(d) })
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 wait:
