@@ -124,7 +124,7 @@ type ResumeEvent struct {
 	Hinted   int `json:"hinted,omitempty"`
 	// Roll, r-verified: when each member's resume started
 	// (CLOCK_MONOTONIC ns), and the waits chosen within the hints.
-	Starts []int64          `json:"starts,omitempty"`
+	Starts []int64         `json:"starts,omitempty"`
 	Waited *hist.Histogram `json:"waited,omitempty"`
 
 	// r-dropped: when the first member dropped (CLOCK_MONOTONIC ns).
