@@ -171,7 +171,10 @@ forget() {
 	done
 	PIDS=("${keep[@]}")
 }
-status() { curl -s -o /dev/null -w '%{http_code}' "$1" || true; }
+status() { curl -s -o /dev/null -w '%{http_code}' "$@" || true; }
+# The public port wants a PROXY header behind haproxy.
+PUBLIC_CURL=()
+[ "$DIRECT" = 1 ] || PUBLIC_CURL=(--haproxy-protocol)
 for i in 1 2 3; do
 	t0=$(date +%s.%N)
 	log "node $i: SIGTERM (pid ${GW[$i]})"
@@ -181,7 +184,7 @@ for i in 1 2 3; do
 		[ "$(status "http://127.0.0.1:${ADMIN[$i]}/readyz")" = 503 ] && break
 		sleep 0.05
 	done
-	log "node $i: /readyz $(status "http://127.0.0.1:${ADMIN[$i]}/readyz"), public /healthz $(status "http://127.0.0.1:${PORT[$i]}/healthz") after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')s"
+	log "node $i: /readyz $(status "http://127.0.0.1:${ADMIN[$i]}/readyz"), public /healthz $(status "${PUBLIC_CURL[@]}" "http://127.0.0.1:${PORT[$i]}/healthz") after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')s"
 	exited=0
 	for _ in $(seq 400); do
 		if ! kill -0 "${GW[$i]}" 2>/dev/null; then
