@@ -647,6 +647,9 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	if c.state != stateOpen {
 		return nil // closing: the peer's late messages are dropped
 	}
+	if c.sess == nil && c.ep == endpointChat {
+		return nil // draining: the session ended, the close frame follows
+	}
 	lp := c.lp
 	switch c.ep {
 	case endpointEcho:

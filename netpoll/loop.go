@@ -364,6 +364,17 @@ func (lp *loop) sweep() {
 	}
 }
 
+// endSessions closes the chat session of every open native connection of
+// the loop, as closed for d, and leaves the connections open for goingAway
+// (the first step of a drain).
+func (lp *loop) endSessions(d chat.Disconnect) {
+	for _, c := range lp.conns {
+		if c.state == stateOpen {
+			c.endSession(d.Metric)
+		}
+	}
+}
+
 // goingAway starts the close handshake with d (1012 and the reconnect
 // hint) on every connection of the loop (drain on shutdown). Every client
 // is told at once: the hint, not the server, spreads the reconnects
@@ -384,11 +395,8 @@ func (lp *loop) goingAway(d chat.Disconnect) {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()
 		case stateOpen:
-			// The chat session ends before the client hears of the
-			// restart: the record kept for its resume is on its way to
-			// the other nodes before the client can reach one of them,
-			// which would otherwise refuse the resume while the session
-			// still looks open here.
+			// Its session ended in endSessions, unless it became a
+			// session since.
 			c.endSession(d.Metric)
 			c.startClose(d)
 		}

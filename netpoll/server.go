@@ -190,6 +190,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil // never started
 	}
 	d := chat.DisconnectRestart(s.cfg.DrainSpread)
+	// Sessions first, clients after: every chat session ends (kept for
+	// resuming) and the cluster has sent the closes to NATS before any
+	// client hears of the restart, so that a client that reconnects to
+	// another node at once finds its session's record there instead of a
+	// session still open here (which refuses the resume).
+	s.forEachLoopWait(ctx, func(lp *loop) { lp.endSessions(d) })
+	s.hub.FlushBroker(time.Second)
 	s.forEachLoop(func(lp *loop) { lp.goingAway(d) })
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -220,6 +227,36 @@ func (s *Server) forEachLoop(fn func(lp *loop)) {
 			fn(lp)
 			return nil
 		}))
+	}
+}
+
+// forEachLoopWait runs fn on every registered loop, on that loop, and
+// waits until every one has run it or ctx is done.
+func (s *Server) forEachLoopWait(ctx context.Context, fn func(lp *loop)) {
+	var wg sync.WaitGroup
+	for i := range s.loops {
+		lp := s.loops[i].Load()
+		if lp == nil {
+			continue
+		}
+		wg.Add(1)
+		err := lp.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			fn(lp)
+			return nil
+		}))
+		if err != nil {
+			wg.Done()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
