@@ -368,8 +368,11 @@ func (lp *loop) sweep() {
 // the loop, as closed for d, and leaves the connections open for goingAway
 // (the first step of a drain).
 func (lp *loop) endSessions(d chat.Disconnect) {
-	for _, c := range lp.conns {
-		if c.state == stateOpen {
+	for i := len(lp.conns) - 1; i >= 0; i-- {
+		if i >= len(lp.conns) {
+			continue
+		}
+		if c := lp.conns[i]; c.state == stateOpen {
 			c.endSession(d.Metric)
 		}
 	}
