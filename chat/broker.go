@@ -1,6 +1,9 @@
 package chat
 
-import "sort"
+import (
+	"sort"
+	"time"
+)
 
 // Broker is the hub's view of the other gateway nodes (cluster mode). The
 // hub delivers a room message to its local members and hands it once to the
@@ -238,4 +241,21 @@ func (h *Hub) deliverRoomLogged(m *Message) {
 	h.hist.Append(&c)
 	h.deliverLocal(&c, nil)
 	h.hist.Unlock()
+}
+
+// Flusher is implemented by a broker that queues what it publishes: Flush
+// waits, at most timeout, until everything queued so far has left the
+// node. A draining gateway flushes between closing its sessions and
+// telling their clients (Hub.FlushBroker).
+type Flusher interface {
+	Flush(timeout time.Duration) error
+}
+
+// FlushBroker waits, at most timeout, until the broker has sent everything
+// queued so far (see Flusher); without a broker, or one that does not
+// queue, it returns at once.
+func (h *Hub) FlushBroker(timeout time.Duration) {
+	if f, ok := h.broker.(Flusher); ok {
+		_ = f.Flush(timeout)
+	}
 }

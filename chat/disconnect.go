@@ -2,6 +2,7 @@ package chat
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/chatgate/chatgate/metrics"
 )
@@ -28,8 +29,10 @@ var (
 	// DisconnectNormal ends a session the client asked to end (an
 	// Engine.IO close packet).
 	DisconnectNormal = Disconnect{1000, "", metrics.CloseNormal}
-	// DisconnectShutdown is sent to every client when the gateway drains.
-	DisconnectShutdown = Disconnect{1001, "server shutting down", metrics.CloseGoingAway}
+	// DisconnectShutdown is sent to every client when the gateway drains
+	// (1012 service restart, RFC 6455 §7.4.1 as registered by IANA); the
+	// drain adds a reconnect hint to the reason (DisconnectRestart).
+	DisconnectShutdown = Disconnect{1012, "server restarting", metrics.CloseServiceRestart}
 	// DisconnectTransport: the connection that carried an Engine.IO
 	// session closed, or the client closed the Engine.IO session without
 	// leaving the namespace first (socket.io's "transport close"). As in
@@ -62,6 +65,20 @@ var (
 	// (server API revoke).
 	DisconnectRevoked = Disconnect{3004, "token revoked", metrics.CloseServer}
 )
+
+// DisconnectRestart is DisconnectShutdown with a reconnect hint:
+// "server restarting; reconnect=<ms>", where ms is the window over which
+// a client should spread its reconnect (a random wait in [0, ms]), so that
+// a node's clients do not all arrive at the other nodes at once. A spread
+// of zero or less gives DisconnectShutdown itself.
+func DisconnectRestart(spread time.Duration) Disconnect {
+	if spread <= 0 {
+		return DisconnectShutdown
+	}
+	d := DisconnectShutdown
+	d.Reason += "; reconnect=" + strconv.FormatInt(spread.Milliseconds(), 10)
+	return d
+}
 
 // ProtocolDisconnect is the disconnect for a WebSocket protocol error with
 // close code code (1002, 1007, 1009, …) and the frame reader's reason.

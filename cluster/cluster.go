@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -177,6 +178,9 @@ type outMsg struct {
 	room    []byte // room message: aliases *buf
 	node    string // direct message: the target node
 	counted bool   // a room or direct message (Undelivered), else state
+	// flushed, when set, makes the message a barrier (Flush): the writer
+	// closes it once everything queued before it reached the NATS server.
+	flushed chan struct{}
 }
 
 type syncReq struct {
@@ -448,6 +452,35 @@ func (c *Cluster) enqueue(o outMsg) bool {
 	}
 	releaseBuf(o.buf)
 	return false
+}
+
+// errFlush is returned by Flush when the barrier cannot be queued or does
+// not pass in time.
+var errFlush = errors.New("cluster: flush did not complete")
+
+// Flush waits, at most timeout, until everything queued before it (state
+// events such as LocalClosed, messages) has been published and the NATS
+// server has seen it (a round trip). A draining node calls it between
+// closing its sessions and telling their clients, so that the other nodes
+// hear of the closes first. Safe from any goroutine but the writer's.
+func (c *Cluster) Flush(timeout time.Duration) error {
+	if c.closed.Load() {
+		return errFlush
+	}
+	done := make(chan struct{})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case c.out <- outMsg{flushed: done}:
+	case <-t.C:
+		return errFlush
+	}
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return errFlush
+	}
 }
 
 // PublishRoom sends m to the room's members on other nodes. It never

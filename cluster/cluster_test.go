@@ -593,3 +593,40 @@ func TestRegister(t *testing.T) {
 		t.Fatalf("%d families, %v", len(mfs), err)
 	}
 }
+
+// TestFlushReachesTheServer: once Flush returns, the NATS server has
+// received what was queued before it (a draining node relies on this to
+// announce its closed sessions before telling their clients); a closed
+// cluster refuses at once.
+func TestFlushReachesTheServer(t *testing.T) {
+	s := startServer(t, 0)
+	defer stopServer(s)
+	a, _ := newNode(t, s.ClientURL(), "a")
+	b, _ := newNode(t, s.ClientURL(), "b")
+	meshed(t, a, b)
+	a.LocalOpened("a000001", "ann", "")
+	a.LocalJoined("a000001", "r1")
+	eventually(t, time.Second, "b sees the join", func() bool { return b.RemoteCount([]byte("r1")) == 1 })
+	v, err := s.Varz(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := v.InMsgs
+	for i := range 50 {
+		a.LocalOpened(fmt.Sprintf("a1%05d", i), "", "")
+		a.LocalClosed(fmt.Sprintf("a1%05d", i), true)
+	}
+	if err := a.Flush(time.Second); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	if v, err = s.Varz(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := v.InMsgs - before; got < 100 {
+		t.Fatalf("the server had %d of the 100 queued messages when Flush returned", got)
+	}
+	a.Close()
+	if err := a.Flush(time.Second); err == nil {
+		t.Fatal("flush on a closed cluster succeeded")
+	}
+}

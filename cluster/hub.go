@@ -1,6 +1,10 @@
 package cluster
 
-import "github.com/chatgate/chatgate/chat"
+import (
+	"time"
+
+	"github.com/chatgate/chatgate/chat"
+)
 
 // The chat hub's side of cluster mode. The hub sees the cluster only
 // through chat.Broker, and the cluster sees the hub only through Handler;
@@ -16,6 +20,9 @@ type hubBroker struct{ c *Cluster }
 var _ chat.Sequencer = hubBroker{}
 
 func (b hubBroker) Sequencing() bool { return b.c.Sequencing() }
+
+// Flush implements chat.Flusher.
+func (b hubBroker) Flush(timeout time.Duration) error { return b.c.Flush(timeout) }
 
 func (b hubBroker) SequenceRoom(m *chat.Message) {
 	b.c.SequenceRoom(&Message{Room: m.Room, From: m.From, Nick: m.Nick, User: m.User,

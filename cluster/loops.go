@@ -22,6 +22,11 @@ func (c *Cluster) writeLoop() {
 	for {
 		select {
 		case o := <-c.out:
+			if o.flushed != nil {
+				_ = c.nc.FlushTimeout(time.Second)
+				close(o.flushed)
+				continue
+			}
 			// Subscribe before publishing anything queued after the
 			// interest change (a join's state event in particular): over
 			// one connection the server sees the SUB first, so a peer
@@ -47,6 +52,10 @@ func (c *Cluster) writeLoop() {
 			for {
 				select {
 				case o := <-c.out:
+					if o.flushed != nil {
+						close(o.flushed)
+						continue
+					}
 					if o.counted {
 						c.stats.undelivered.Add(1)
 					} else {

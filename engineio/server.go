@@ -144,7 +144,7 @@ func (s *Server) Flush(lp *netpoll.Loop) {
 
 // Drain implements netpoll.Protocol: long-polling sessions end (a parked
 // GET gets the close packet); WebSocket sessions end with their sockets,
-// which netpoll closes with 1001.
+// which netpoll closes with 1012 and the reconnect hint.
 func (s *Server) Drain(lp *netpoll.Loop) {
 	st := &s.loops[lp.Index()]
 	for i := len(st.sessions) - 1; i >= 0; i-- {

@@ -51,7 +51,7 @@ const (
 	// refused handshake, or a peer that left before sending a request.
 	CloseHTTP
 	CloseNormal          // 1000 normal closure
-	CloseGoingAway       // 1001 going away (drain, browser tab closed)
+	CloseGoingAway       // 1001 going away (browser tab closed, ping timeout)
 	CloseProtocolError   // 1002 protocol error
 	CloseUnsupportedData // 1003 unsupported data
 	CloseNoStatus        // 1005 the peer's close frame carried no code
@@ -59,6 +59,7 @@ const (
 	ClosePolicyViolation // 1008 policy violation (slow consumer, bad Socket.IO packet)
 	CloseMessageTooBig   // 1009 message too big
 	CloseInternalError   // 1011 internal error
+	CloseServiceRestart  // 1012 service restart (drain)
 	CloseOtherCode       // any other close code ("other")
 	// Policy closes told apart (they all send 1008, or 4000 for the
 	// server's own disconnect): see chat.Disconnect.
@@ -73,6 +74,7 @@ const (
 var closeReasonNames = [numCloseReasons]string{
 	"tcp", "timeout", "http",
 	"1000", "1001", "1002", "1003", "1005", "1007", "1008", "1009", "1011",
+	"1012",
 	"other",
 	"rate_limited", "slow_consumer", "bad_packet", "server", "expired",
 }
@@ -111,6 +113,8 @@ func CloseCode(code int) CloseReason {
 		return CloseMessageTooBig
 	case 1011:
 		return CloseInternalError
+	case 1012:
+		return CloseServiceRestart
 	}
 	return CloseOtherCode
 }

@@ -61,6 +61,7 @@ func TestScrapeValues(t *testing.T) {
 		`chatgate_connections_opened_total`,
 		`chatgate_connections_closed_total{reason="tcp"}`,
 		`chatgate_connections_closed_total{reason="1011"}`,
+		`chatgate_connections_closed_total{reason="1012"}`,
 		`chatgate_connections_closed_total{reason="other"}`,
 		`chatgate_handshakes_total{transport="polling"}`,
 		`chatgate_handshakes_failed_total{reason="proxy_protocol"}`,
@@ -280,7 +281,7 @@ func TestCloseCode(t *testing.T) {
 	}{
 		{1000, "1000"}, {1001, "1001"}, {1002, "1002"}, {1003, "1003"},
 		{1005, "1005"}, {1006, "tcp"}, {1007, "1007"}, {1008, "1008"},
-		{1009, "1009"}, {1010, "other"}, {1011, "1011"}, {1015, "other"},
+		{1009, "1009"}, {1010, "other"}, {1011, "1011"}, {1012, "1012"}, {1015, "other"},
 		{3008, "other"}, {4000, "other"}, {0, "other"}, {-1, "other"},
 	}
 	for _, tt := range tests {

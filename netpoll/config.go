@@ -47,6 +47,11 @@ type Config struct {
 	// CloseTimeout bounds how long the server waits for the peer's close
 	// frame after sending its own. Default 3 s.
 	CloseTimeout time.Duration
+	// DrainSpread is the window over which clients should spread their
+	// reconnects after a drain: Shutdown closes every WebSocket with 1012
+	// "server restarting; reconnect=<ms>" (chat.DisconnectRestart). Zero
+	// sends no hint.
+	DrainSpread time.Duration
 	// MaxHeaderBytes bounds the HTTP request head (431 above it). Default 8 KiB.
 	MaxHeaderBytes int
 	// MaxPending bounds a connection's unsent outbound bytes; a member that

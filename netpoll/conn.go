@@ -653,6 +653,9 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	if c.state != stateOpen {
 		return nil // closing: the peer's late messages are dropped
 	}
+	if c.sess == nil && c.ep == endpointChat {
+		return nil // draining: the session ended, the close frame follows
+	}
 	lp := c.lp
 	switch c.ep {
 	case endpointEcho:
@@ -907,6 +910,17 @@ func (c *conn) startClose(d chat.Disconnect) {
 	_, _ = c.gc.Write(frame.AppendClose(nil, ws.StatusCode(d.Code), d.Reason))
 	c.state = stateClosing
 	c.stamp = c.lp.srv.now() + int64(c.lp.srv.cfg.CloseTimeout)
+}
+
+// endSession closes c's chat session, if it has one, as closed for why,
+// while the connection stays for its close handshake. Called on the loop.
+func (c *conn) endSession(why metrics.CloseReason) {
+	if c.sess == nil {
+		return
+	}
+	c.sess.SetCloseReason(why.String())
+	c.lp.srv.hub.Close(c.sess)
+	c.sess = nil
 }
 
 // closeNow sends a close frame and drops the connection at once. Called on

@@ -364,9 +364,25 @@ func (lp *loop) sweep() {
 	}
 }
 
-// goingAway starts the close handshake with 1001 on every connection of the
-// loop (drain on shutdown).
-func (lp *loop) goingAway() {
+// endSessions closes the chat session of every open native connection of
+// the loop, as closed for d, and leaves the connections open for goingAway
+// (the first step of a drain).
+func (lp *loop) endSessions(d chat.Disconnect) {
+	for i := len(lp.conns) - 1; i >= 0; i-- {
+		if i >= len(lp.conns) {
+			continue
+		}
+		if c := lp.conns[i]; c.state == stateOpen {
+			c.endSession(d.Metric)
+		}
+	}
+}
+
+// goingAway starts the close handshake with d (1012 and the reconnect
+// hint) on every connection of the loop (drain on shutdown). Every client
+// is told at once: the hint, not the server, spreads the reconnects
+// (docs/deploy.md, rolling restarts).
+func (lp *loop) goingAway(d chat.Disconnect) {
 	// Protocols end their sessions first: a held long-polling GET gets
 	// its close packet before its connection goes.
 	for _, p := range lp.srv.protocols {
@@ -382,7 +398,10 @@ func (lp *loop) goingAway() {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()
 		case stateOpen:
-			c.startClose(chat.DisconnectShutdown)
+			// Its session ended in endSessions, unless it became a
+			// session since.
+			c.endSession(d.Metric)
+			c.startClose(d)
 		}
 	}
 }

@@ -63,6 +63,7 @@ type Server struct {
 	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
 	conns    atomic.Int64 // open TCP connections
 	draining atomic.Bool
+	leaving  atomic.Bool // /healthz answers 503 (Leave), connections still served
 }
 
 // New returns a server for hub. The hub's room table must have been made for
@@ -88,7 +89,7 @@ func New(cfg Config, hub *chat.Hub) *Server {
 	s.clock.Store(time.Now().UnixNano())
 	s.limited = rateLimitedResponses()
 	hub.SetTransport(s)
-	s.Handle("/healthz", func(*Request) Response { return textResponse(200, "ok\n") })
+	s.Handle("/healthz", s.serveHealthz)
 	s.Handle("/stats", s.serveStats)
 	return s
 }
@@ -164,8 +165,25 @@ func (s *Server) serveStats(*Request) Response {
 	return Response{Status: 200, ContentType: "application/json", Body: append(b, '\n')}
 }
 
+// serveHealthz answers the proxies' health checks on the public port:
+// 503 from Leave (or Shutdown) on, so that they take the node out of
+// rotation.
+func (s *Server) serveHealthz(*Request) Response {
+	if s.leaving.Load() || s.draining.Load() {
+		return textResponse(503, "draining\n")
+	}
+	return textResponse(200, "ok\n")
+}
+
+// Leave is the first step of a drain: /healthz answers 503 from now on, so
+// that load balancers stop sending new clients, while connections are still
+// accepted and served until Shutdown. It is safe to call from any
+// goroutine.
+func (s *Server) Leave() { s.leaving.Store(true) }
+
 // Shutdown drains the server: new connections are refused, every WebSocket
-// gets a close frame 1001 (going away), and the server waits for peers to
+// gets a close frame 1012 (service restart) whose reason carries the
+// reconnect hint of Config.DrainSpread, and the server waits for peers to
 // close until ctx is done; then the engine stops and Run returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.draining.CompareAndSwap(false, true) {
@@ -176,7 +194,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	default:
 		return nil // never started
 	}
-	s.forEachLoop(func(lp *loop) { lp.goingAway() })
+	d := chat.DisconnectRestart(s.cfg.DrainSpread)
+	// Sessions first, clients after: every chat session ends (kept for
+	// resuming) and the cluster has sent the closes to NATS before any
+	// client hears of the restart, so that a client that reconnects to
+	// another node at once finds its session's record there instead of a
+	// session still open here (which refuses the resume).
+	s.forEachLoopWait(ctx, func(lp *loop) { lp.endSessions(d) })
+	s.hub.FlushBroker(time.Second)
+	s.forEachLoop(func(lp *loop) { lp.goingAway(d) })
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 wait:
@@ -206,6 +232,36 @@ func (s *Server) forEachLoop(fn func(lp *loop)) {
 			fn(lp)
 			return nil
 		}))
+	}
+}
+
+// forEachLoopWait runs fn on every registered loop, on that loop, and
+// waits until every one has run it or ctx is done.
+func (s *Server) forEachLoopWait(ctx context.Context, fn func(lp *loop)) {
+	var wg sync.WaitGroup
+	for i := range s.loops {
+		lp := s.loops[i].Load()
+		if lp == nil {
+			continue
+		}
+		wg.Add(1)
+		err := lp.el.Execute(ctx, gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			fn(lp)
+			return nil
+		}))
+		if err != nil {
+			wg.Done()
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 

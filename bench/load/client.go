@@ -77,6 +77,10 @@ type client struct {
 	// one after a reconnect (OpenCmd.Reconnect).
 	lastT int64
 	next  atomic.Pointer[client]
+	// hint is the reconnect hint of the server's close frame (a drain's
+	// 1012 "…; reconnect=<ms>"), set by the reader before it calls
+	// reconnect.
+	hint time.Duration
 }
 
 // bindNoPort sets IP_BIND_ADDRESS_NO_PORT so that binding a source address
@@ -344,6 +348,7 @@ func (c *client) readLoop(p Protocol) {
 			_ = c.writeControl(ws.OpPong, b)
 		case ws.OpClose:
 			if !c.closing.Load() {
+				_, c.hint = closeInfo(b)
 				c.w.lostConn(errServerClosed)
 				c.w.reconnect(c)
 			}

@@ -234,6 +234,7 @@ func (p *poller) frames(c *client, b []byte) (int, error) {
 		case op == ws.OpPing:
 			_ = c.writeControl(ws.OpPong, payload)
 		case op == ws.OpClose:
+			_, c.hint = closeInfo(payload)
 			_ = c.writeControl(ws.OpClose, payload[:min(len(payload), 2)])
 			return used, errServerClosed
 		case op.IsControl():

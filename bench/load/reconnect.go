@@ -21,7 +21,9 @@ var errGaveUp = errors.New("load: reconnect gave up")
 
 // reconnect dials a lost client again, when the worker reconnects, in a
 // goroutine of its own: at another server of the list (reconnectAddr),
-// each attempt at the next one, with a growing pause. The new client joins the same room, replaces c for publishing
+// each attempt at the next one, with a growing pause. A client closed
+// with a reconnect hint (a draining gateway's 1012) first waits a random
+// time within it, as /client.js does. The new client joins the same room, replaces c for publishing
 // (c.latest) and keeps c's last timestamp for the duplicate check.
 func (w *Worker) reconnect(c *client) {
 	rd := w.redial
@@ -29,6 +31,9 @@ func (w *Worker) reconnect(c *client) {
 		return
 	}
 	go func() {
+		if d := jitter(c.hint); d > 0 && !sleepCtx(rd.ctx, d) {
+			return
+		}
 		select {
 		case rd.sem <- struct{}{}:
 		case <-rd.ctx.Done():

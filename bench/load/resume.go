@@ -72,6 +72,14 @@ type ResumeCmd struct {
 	// ResumeConcurrency at a time (0: all at once).
 	ResumeConcurrency int `json:"resume_concurrency,omitempty"`
 
+	// Roll (r-open): members and publishers resume by themselves whenever
+	// their connection ends (a rolling restart), after a random wait
+	// within the close frame's reconnect hint (a draining gateway's 1012
+	// "…; reconnect=<ms>"; no wait with NoHint or without a hint), at the
+	// servers of ResumeAddr in turn.
+	Roll   bool `json:"roll,omitempty"`
+	NoHint bool `json:"no_hint,omitempty"`
+
 	// r-verify: Finals is the last sequence number each room's publisher
 	// sent; members have until Drain to catch up with it.
 	Finals map[int]int64 `json:"finals,omitempty"`
@@ -111,6 +119,14 @@ type ResumeEvent struct {
 	Skipped       uint64 `json:"skipped,omitempty"`
 	PubCuts       int    `json:"pub_cuts,omitempty"`
 	PubReconnects int    `json:"pub_reconnects,omitempty"`
+	// Roll: members' connection ends with close 1012, and with a
+	// reconnect hint.
+	Restarts int `json:"restarts,omitempty"`
+	Hinted   int `json:"hinted,omitempty"`
+	// Roll, r-verified: when each member's resume started
+	// (CLOCK_MONOTONIC ns), and the waits chosen within the hints.
+	Starts []int64         `json:"starts,omitempty"`
+	Waited *hist.Histogram `json:"waited,omitempty"`
 
 	// r-dropped: when the first member dropped (CLOCK_MONOTONIC ns).
 	DropAt int64 `json:"drop_at,omitempty"`
@@ -243,6 +259,7 @@ func (t *tracker) lost() {
 // member is a client that drops and resumes.
 type member struct {
 	idx, room int
+	rolls     int // roll: resumes so far; only the member's resume touches it
 
 	mu    sync.Mutex // guards the fields below
 	c     *client    // nil while dropped
@@ -285,6 +302,7 @@ type resumeWorker struct {
 	replayed, live, sent, pubErrors, skipped              atomic.Uint64
 	pubCuts, pubReconnects                                atomic.Int64
 	dropAt                                                atomic.Int64
+	restarts, hinted                                      atomic.Int64
 
 	pubMu   sync.Mutex
 	pubStop context.CancelFunc
@@ -295,7 +313,9 @@ type resumeWorker struct {
 	done        hist.Histogram
 	handshake   hist.Histogram // from the last attempt's start to the welcome
 	first, last int64
-	limited     atomic.Int64 // refusals with Retry-After honoured
+	limited     atomic.Int64   // refusals with Retry-After honoured
+	starts      []int64        // roll: each resume's start
+	waited      hist.Histogram // roll: each wait within a hint
 }
 
 // progress returns the counters of a tick.
@@ -320,6 +340,8 @@ func (rs *resumeWorker) progress() *ResumeEvent {
 		Skipped:           rs.skipped.Load(),
 		PubCuts:           int(rs.pubCuts.Load()),
 		PubReconnects:     int(rs.pubReconnects.Load()),
+		Restarts:          int(rs.restarts.Load()),
+		Hinted:            int(rs.hinted.Load()),
 	}
 }
 
@@ -677,6 +699,8 @@ func (rs *resumeWorker) memberFrame(m *member, b []byte) {
 func (rs *resumeWorker) readMember(m *member, c *client, done chan struct{}) {
 	defer close(done)
 	var err error
+	var code int
+	var hint time.Duration
 	for {
 		var op ws.OpCode
 		var b []byte
@@ -686,6 +710,7 @@ func (rs *resumeWorker) readMember(m *member, c *client, done chan struct{}) {
 		if op == ws.OpPing {
 			_ = c.writeControl(ws.OpPong, b)
 		} else if op == ws.OpClose {
+			code, hint = closeInfo(b)
 			err = errServerClosed
 			break
 		} else if op == opText {
@@ -701,6 +726,20 @@ func (rs *resumeWorker) readMember(m *member, c *client, done chan struct{}) {
 	if rs.closing.Load() || c.closing.Load() {
 		return
 	}
+	if rs.cmd.Roll {
+		rs.dropped.Add(1)
+		if code == closeRestart {
+			rs.restarts.Add(1)
+		}
+		if hint > 0 {
+			rs.hinted.Add(1)
+		}
+		if rs.cmd.NoHint {
+			hint = 0
+		}
+		go rs.roll(m, hint)
+		return
+	}
 	if rs.resuming.Load() {
 		rs.lost.Add(1)
 		rs.w.noteError(fmt.Errorf("connection lost after resuming: %w", err))
@@ -712,6 +751,25 @@ func (rs *resumeWorker) readMember(m *member, c *client, done chan struct{}) {
 		r.DropAt = rs.dropAt.Load()
 		rs.emit(evRDropped, r)
 	}
+}
+
+// roll resumes m after its connection ended in a rolling restart: after a
+// random wait within hint, at the next server of ResumeAddr.
+func (rs *resumeWorker) roll(m *member, hint time.Duration) {
+	wait := jitter(hint)
+	if hint > 0 {
+		rs.histMu.Lock()
+		rs.waited.Record(uint64(wait))
+		rs.histMu.Unlock()
+	}
+	if !sleepCtx(rs.ctx, wait) || rs.closing.Load() {
+		return
+	}
+	m.rolls++
+	rs.histMu.Lock()
+	rs.starts = append(rs.starts, Mono())
+	rs.histMu.Unlock()
+	rs.resumeOne(rs.ctx, m, rs.cmd.ResumeAddr)
 }
 
 // abort closes c's socket with a TCP reset (SO_LINGER 0), without a
@@ -813,12 +871,19 @@ func (rs *resumeWorker) resumeOne(ctx context.Context, m *member, addr string) {
 	var err error
 	var dialAt int64 // the start of the handshake that succeeded
 	limited := 0
-	for attempt := 0; attempt <= rs.cmd.Retries; attempt++ {
-		if attempt > 0 && !sleepCtx(ctx, time.Duration(attempt)*200*time.Millisecond) {
+	retries, pause := rs.cmd.Retries, func(a int) time.Duration { return time.Duration(a) * 200 * time.Millisecond }
+	if rs.cmd.Roll {
+		// A node going down refuses, then is gone for a while: try the
+		// next one soon.
+		retries, pause = max(retries, reconnectAttempts), backoff
+	}
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 && !sleepCtx(ctx, pause(attempt)) {
 			break
 		}
 		dialAt = Mono()
-		if c, err = connect(ctx, &rs.w.cfg, rs.w, m.idx, m.room, pickAddr(addr, m.idx), path); err == nil {
+		// Each retry at the next server of the list.
+		if c, err = connect(ctx, &rs.w.cfg, rs.w, m.idx, m.room, pickAddr(addr, m.idx+m.rolls+attempt), path); err == nil {
 			break
 		}
 		// A gateway over its handshake rate says when to come back:
@@ -913,8 +978,8 @@ func (rs *resumeWorker) rejoin(c *client, m *member, wm welcomeMsg) error {
 // readPublisher reads p's acknowledgements on c until c ends, then
 // reconnects p (to ResumeAddr) unless the run is over, and reads on.
 func (rs *resumeWorker) readPublisher(p *publisher, c *client) {
-	for {
-		err := rs.readAcks(p, c)
+	for cuts := 1; ; cuts++ {
+		hint, err := rs.readAcks(p, c)
 		_ = c.nc.Close()
 		p.mu.Lock()
 		p.c = nil
@@ -929,12 +994,28 @@ func (rs *resumeWorker) readPublisher(p *publisher, c *client) {
 			return
 		}
 		rs.pubCuts.Add(1)
-		rs.w.noteError(fmt.Errorf("a publisher was cut: %w", err))
-		for c = nil; c == nil; {
-			if !sleepCtx(rs.ctx, 100*time.Millisecond) || rs.closing.Load() {
+		pause := 100 * time.Millisecond
+		if rs.cmd.Roll {
+			// Part of the run: the server's hint says how long to spread.
+			if !rs.cmd.NoHint {
+				pause = jitter(hint)
+			}
+		} else {
+			rs.w.noteError(fmt.Errorf("a publisher was cut: %w", err))
+		}
+		c = nil
+		for a := 0; c == nil; a++ {
+			if a > 0 {
+				pause = min(backoff(a), 100*time.Millisecond)
+			}
+			if !sleepCtx(rs.ctx, pause) || rs.closing.Load() {
 				return
 			}
-			nc, tok, err := rs.dialPublisher(rs.ctx, p, pickAddr(rs.cmd.ResumeAddr, p.idx), token)
+			addr := pickAddr(rs.cmd.ResumeAddr, p.idx)
+			if rs.cmd.Roll {
+				addr = pickAddr(rs.cmd.ResumeAddr, p.idx+cuts+a)
+			}
+			nc, tok, err := rs.dialPublisher(rs.ctx, p, addr, token)
 			if re := (*RefusedError)(nil); errors.As(err, &re) {
 				rs.limited.Add(1)
 				if !sleepCtx(rs.ctx, re.RetryAfter+time.Duration(rand.Int64N(int64(time.Second)))) {
@@ -952,19 +1033,21 @@ func (rs *resumeWorker) readPublisher(p *publisher, c *client) {
 	}
 }
 
-// readAcks reads c, a publisher's connection, until it ends.
-func (rs *resumeWorker) readAcks(p *publisher, c *client) error {
+// readAcks reads c, a publisher's connection, until it ends, and returns
+// why, with the reconnect hint of the server's close frame.
+func (rs *resumeWorker) readAcks(p *publisher, c *client) (time.Duration, error) {
 	for {
 		op, b, err := c.fr.next()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		switch op {
 		case ws.OpPing:
 			_ = c.writeControl(ws.OpPong, b)
 			continue
 		case ws.OpClose:
-			return errServerClosed
+			_, hint := closeInfo(b)
+			return hint, errServerClosed
 		case opText:
 		default:
 			continue
@@ -1176,6 +1259,16 @@ func (rs *resumeWorker) verify(ctx context.Context, finals map[int]int64, drain 
 	}
 	r := rs.progress()
 	r.Check = ck
+	if rs.cmd.Roll {
+		rs.histMu.Lock()
+		r.Starts = append([]int64(nil), rs.starts...)
+		r.First, r.Last = rs.first, rs.last
+		r.Welcome, r.Done, r.Waited = new(hist.Histogram), new(hist.Histogram), new(hist.Histogram)
+		r.Welcome.Merge(&rs.welcome)
+		r.Done.Merge(&rs.done)
+		r.Waited.Merge(&rs.waited)
+		rs.histMu.Unlock()
+	}
 	rs.emit(evRVerified, r)
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,13 +25,27 @@ const (
 	// DropExternal: something else cuts the connections (a script kills
 	// the gateway node); the scenario waits for the read errors.
 	DropExternal = "external"
+	// DropRoll: a rolling restart (scripts/rolling-restart.sh) drains the
+	// nodes one after the other while the scenario publishes; every
+	// member and publisher resumes by itself whenever its connection
+	// ends, after a random wait within the close's reconnect hint, at the
+	// next server of ResumeAddr. The scenario publishes until RollDone
+	// exists, then waits for the resumes in flight.
+	DropRoll = "roll"
 )
 
 // ResumeConfig configures the resume scenario. Zero values mean the
 // documented defaults.
 type ResumeConfig struct {
-	// Drop is DropClients (default) or DropExternal.
+	// Drop is DropClients (default), DropExternal or DropRoll.
 	Drop string
+	// RollDone, with DropRoll, is a file the restarting script creates
+	// when every node is back; the scenario publishes until then (at most
+	// DropTimeout).
+	RollDone string
+	// NoHint, with DropRoll, makes the clients ignore the reconnect hint
+	// and resume at once, as clients that predate it do.
+	NoHint bool
 	// ResumeAddr is where members resume, and where cut publishers
 	// reconnect (default: Config.Addr). A comma-separated list spreads
 	// them as Addr does.
@@ -83,8 +98,12 @@ func (c *Config) resumeDefaults() error {
 	case "":
 		r.Drop = DropClients
 	case DropClients, DropExternal:
+	case DropRoll:
+		if r.RollDone == "" {
+			return fmt.Errorf("%w: -drop roll needs -roll-done", ErrConfig)
+		}
 	default:
-		return fmt.Errorf("%w: unknown drop %q (clients or external)", ErrConfig, r.Drop)
+		return fmt.Errorf("%w: unknown drop %q (clients, external or roll)", ErrConfig, r.Drop)
 	}
 	if r.ResumeAddr == "" {
 		r.ResumeAddr = c.Addr
@@ -197,6 +216,16 @@ type ResumeResult struct {
 	ResumeWallS float64 `json:"resume_wall_s,omitempty"`
 	ClientCPUS  float64 `json:"client_cpu_s,omitempty"`
 	MachineCPUS float64 `json:"machine_cpu_s,omitempty"`
+
+	// Roll (-drop roll): Restarts of the Dropped connection ends came
+	// with close 1012 and Hinted with a reconnect hint; Waited is the
+	// waits the clients chose within the hints; PeakResumes is the most
+	// resumes that started within any 100 ms, and PeakResumesHint the
+	// share of them a uniform spread over the hint would give.
+	Restarts    int     `json:"restarts,omitempty"`
+	Hinted      int     `json:"hinted,omitempty"`
+	Waited      Latency `json:"waited_ms,omitzero"`
+	PeakResumes int     `json:"peak_resumes_100ms,omitempty"`
 
 	// Pass: every member resumed and recovered with the same id, and saw
 	// every message once and in order.
@@ -340,6 +369,7 @@ func (c *coord) resume(ctx context.Context) error {
 			Concurrency: cfg.DialConcurrency, Retries: cfg.Retries,
 			DialTimeout: cfg.DialTimeout, ReadBuf: cfg.ReadBuf,
 			Deadline: start.Add(cfg.Deadline + 15*time.Second),
+			Roll:     rc.Drop == DropRoll, NoHint: rc.NoHint,
 		}})
 		if err != nil {
 			return err
@@ -389,6 +419,12 @@ func (c *coord) resume(ctx context.Context) error {
 	}
 	if err := c.wait(ctx, rc.DropAfter); err != nil {
 		return err
+	}
+	if rc.Drop == DropRoll {
+		if err := c.rolling(ctx, rr); err != nil {
+			return err
+		}
+		return c.resumeEnd(ctx, rr)
 	}
 	var base recoveryCounts
 	haveBase := false
@@ -541,6 +577,68 @@ func (c *coord) resume(ctx context.Context) error {
 		}
 	}
 
+	return c.resumeEnd(ctx, rr)
+}
+
+// rolling is the resume scenario's part with -drop roll: it says it is
+// ready (DropSignal), publishes until RollDone exists, then waits until no
+// resume is in flight.
+func (c *coord) rolling(ctx context.Context, rr *ResumeResult) error {
+	rc := &c.cfg.Resume
+	c.enter("rolling")
+	if rc.DropSignal != "" {
+		if err := os.WriteFile(rc.DropSignal, []byte("ready\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	if c.cfg.Progress != nil {
+		fmt.Fprintf(c.cfg.Progress, "[%s resume] rolling: publishing until %s exists (at most %v)\n", c.cfg.Label, rc.RollDone, rc.DropTimeout)
+	}
+	for end := time.Now().Add(rc.DropTimeout); ; {
+		if _, err := os.Stat(rc.RollDone); err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("load: %s did not appear within %v", rc.RollDone, rc.DropTimeout)
+		}
+		if err := c.wait(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	// Every end resumed (or failed to), by the workers' latest counters
+	// (a tick a second): two ticks in a row, so that an end the previous
+	// tick had not counted yet is not missed.
+	c.enter("settling")
+	settled := func() bool {
+		return c.rsum(func(e *ResumeEvent) int { return e.Dropped }) ==
+			c.rsum(func(e *ResumeEvent) int { return e.Resumed + e.ResumeFailed })
+	}
+	for end, calm := time.Now().Add(rc.Timeout), 0; calm < 2; {
+		if settled() {
+			calm++
+		} else {
+			calm = 0
+		}
+		if time.Now().After(end) {
+			c.noteError(fmt.Sprintf("resumes still in flight after %v", rc.Timeout))
+			break
+		}
+		if err := c.wait(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resumeEnd publishes on for Tail, stops the publishers, verifies every
+// member's sequence and judges the run.
+func (c *coord) resumeEnd(ctx context.Context, rr *ResumeResult) error {
+	cfg := &c.cfg
+	rc := &cfg.Resume
+	roll := rc.Drop == DropRoll
+	var starts []int64
+	var rollFirst, rollLast int64
+	var welcome, done, waited hist.Histogram
 	// Publish on, stop, verify.
 	c.enter("tail")
 	if err := c.wait(ctx, rc.Tail); err != nil {
@@ -601,6 +699,21 @@ func (c *coord) resume(ctx context.Context) error {
 		rr.Skipped += r.Skipped
 		rr.PubCuts += r.PubCuts
 		rr.PubReconnects += r.PubReconnects
+		if roll {
+			rr.Dropped += r.Dropped
+			rr.Restarts += r.Restarts
+			rr.Hinted += r.Hinted
+			starts = append(starts, r.Starts...)
+			for _, m := range []struct{ dst, src *hist.Histogram }{{&welcome, r.Welcome}, {&done, r.Done}, {&waited, r.Waited}} {
+				if m.src != nil {
+					m.dst.Merge(m.src)
+				}
+			}
+			if r.First > 0 && (rollFirst == 0 || r.First < rollFirst) {
+				rollFirst = r.First
+			}
+			rollLast = max(rollLast, r.Last)
+		}
 		ck := r.Check
 		if ck == nil {
 			continue
@@ -622,8 +735,29 @@ func (c *coord) resume(ctx context.Context) error {
 			}
 		}
 	}
-	rr.judge(cr.Failed)
+	if roll {
+		rr.Welcome, rr.Done, rr.Waited = LatencyOf(&welcome), LatencyOf(&done), LatencyOf(&waited)
+		rr.PeakResumes = peakPer(starts, int64(100*time.Millisecond))
+		if rollFirst > 0 {
+			rr.TotalS = float64(rollLast-rollFirst) / 1e9
+		}
+	}
+	rr.judge(c.res.Conn.Failed)
 	return nil
+}
+
+// peakPer returns the most of times (ns) that fall within any window of
+// w ns.
+func peakPer(times []int64, w int64) int {
+	slices.Sort(times)
+	peak := 0
+	for i, j := 0, 0; j < len(times); j++ {
+		for times[j]-times[i] >= w {
+			i++
+		}
+		peak = max(peak, j-i+1)
+	}
+	return peak
 }
 
 // judge decides whether the run passed.
@@ -656,15 +790,24 @@ func (r *Result) writeResume(w io.Writer) {
 	}
 	fmt.Fprintf(w, "resume: %d members in %d rooms of %d, %d publishers at %.3g msgs/s each; drop=%s, resume at %s\n",
 		rr.Members, rr.Rooms, r.Params.RoomSize, r.Params.Publishers, r.Params.Rate, rr.Drop, rr.ResumeAddr)
-	notice := "fixed wait"
-	if rr.NoticeMeasured {
-		notice = "gateway kept them all"
+	if rr.Drop == DropRoll {
+		fmt.Fprintf(w, "roll: %d connection ends, %d with close 1012, %d with a reconnect hint; waited within the hint p50 %.0f p99 %.0f max %.0f ms\n",
+			rr.Dropped, rr.Restarts, rr.Hinted, rr.Waited.P50, rr.Waited.P99, rr.Waited.Max)
+		fmt.Fprintf(w, "resumed: %d of %d: %d recovered, %d new sessions, %d rooms not recovered, %d failed; %d messages replayed; at most %d resumes started in 100 ms\n",
+			rr.Resumed, rr.Dropped, rr.Recovered, rr.NotRecovered, rr.RoomsNotRecovered, rr.ResumeFailed, rr.Replayed, rr.PeakResumes)
+		fmt.Fprintf(w, "per resume: welcome p50 %.1f p99 %.1f max %.1f ms, recovered p50 %.1f p99 %.1f max %.1f ms\n",
+			rr.Welcome.P50, rr.Welcome.P99, rr.Welcome.Max, rr.Done.P50, rr.Done.P99, rr.Done.Max)
+	} else {
+		notice := "fixed wait"
+		if rr.NoticeMeasured {
+			notice = "gateway kept them all"
+		}
+		fmt.Fprintf(w, "drop: %d dropped; %.2fs to notice (%s); away %.2fs\n", rr.Dropped, rr.NoticeS, notice, rr.AwayS)
+		fmt.Fprintf(w, "resumed: %d of %d: %d recovered, %d new sessions, %d rooms not recovered, %d failed; %d messages replayed\n",
+			rr.Resumed, rr.Dropped, rr.Recovered, rr.NotRecovered, rr.RoomsNotRecovered, rr.ResumeFailed, rr.Replayed)
+		fmt.Fprintf(w, "time to recovered: %.3fs from the first resume to the last; per member: welcome p50 %.1f p99 %.1f max %.1f ms, recovered p50 %.1f p99 %.1f max %.1f ms\n",
+			rr.TotalS, rr.Welcome.P50, rr.Welcome.P99, rr.Welcome.Max, rr.Done.P50, rr.Done.P99, rr.Done.Max)
 	}
-	fmt.Fprintf(w, "drop: %d dropped; %.2fs to notice (%s); away %.2fs\n", rr.Dropped, rr.NoticeS, notice, rr.AwayS)
-	fmt.Fprintf(w, "resumed: %d of %d: %d recovered, %d new sessions, %d rooms not recovered, %d failed; %d messages replayed\n",
-		rr.Resumed, rr.Dropped, rr.Recovered, rr.NotRecovered, rr.RoomsNotRecovered, rr.ResumeFailed, rr.Replayed)
-	fmt.Fprintf(w, "time to recovered: %.3fs from the first resume to the last; per member: welcome p50 %.1f p99 %.1f max %.1f ms, recovered p50 %.1f p99 %.1f max %.1f ms\n",
-		rr.TotalS, rr.Welcome.P50, rr.Welcome.P99, rr.Welcome.Max, rr.Done.P50, rr.Done.P99, rr.Done.Max)
 	fmt.Fprintf(w, "handshake that succeeded: p50 %.1f p99 %.1f max %.1f ms; %d refusals with Retry-After waited out and retried\n",
 		rr.Handshake.P50, rr.Handshake.P99, rr.Handshake.Max, rr.Limited)
 	if rr.Kept >= 0 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -310,5 +311,73 @@ func TestResumeNeedsRecovery(t *testing.T) {
 	}
 	if !strings.Contains(res.Aborted, "no member connected") || !strings.Contains(strings.Join(res.Errors, " "), `no "session"`) {
 		t.Fatalf("aborted %q, errors %v", res.Aborted, res.Errors)
+	}
+}
+
+// TestResumeRoll drains the gateway the members are on (SIGTERM, close
+// 1012 with a 300 ms reconnect hint) and lets them resume by themselves
+// (-drop roll) at the next server of the list, an independent gateway:
+// every member and publisher waits within the hint and comes back (with a
+// new session, since the second gateway does not know the tokens), and
+// nothing is missing or doubled.
+func TestResumeRoll(t *testing.T) {
+	addr1, _, gw1 := startRecoveryGateway(t, "-drain-spread", "300ms", "-drain-timeout", "3s")
+	addr2, _, _ := startRecoveryGateway(t)
+	dir := t.TempDir()
+	ready, done := filepath.Join(dir, "ready"), filepath.Join(dir, "done")
+	cfg := resumeConfig(addr1)
+	cfg.Resume.Drop = DropRoll
+	cfg.Resume.ResumeAddr = addr1 + "," + addr2
+	cfg.Resume.DropSignal = ready
+	cfg.Resume.RollDone = done
+	cfg.Resume.DropTimeout = 30 * time.Second
+	drained := make(chan error, 1)
+	go func() {
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(ready); err == nil {
+				if err := gw1.Process.Signal(syscall.SIGTERM); err != nil {
+					drained <- err
+					return
+				}
+				// The drain ends once every client has closed.
+				err := gw1.Wait()
+				if err == nil {
+					err = os.WriteFile(done, nil, 0o644)
+				}
+				drained <- err
+				return
+			}
+		}
+		drained <- errors.New("no ready signal")
+	}()
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-drained; err != nil {
+		t.Fatal(err)
+	}
+	rr := res.Resume
+	if res.Aborted != "" || rr == nil {
+		t.Fatalf("aborted: %s; errors %v", res.Aborted, res.Errors)
+	}
+	if rr.Dropped != 50 || rr.Restarts != 50 || rr.Hinted != 50 {
+		t.Fatalf("ends %d, with 1012 %d, with a hint %d", rr.Dropped, rr.Restarts, rr.Hinted)
+	}
+	if rr.Waited.Max > 300 || rr.Waited.Max < 30 {
+		t.Fatalf("waits within a 300 ms hint: %+v", rr.Waited)
+	}
+	if rr.Resumed != 50 || rr.NotRecovered != 50 || rr.ResumeFailed != 0 || rr.Verified != 50 {
+		t.Fatalf("resumed %d not recovered %d failed %d verified %d; errors %v",
+			rr.Resumed, rr.NotRecovered, rr.ResumeFailed, rr.Verified, res.Errors)
+	}
+	if rr.PubCuts != 5 || rr.PubReconnects != 5 {
+		t.Fatalf("publishers: %d cuts, %d reconnections", rr.PubCuts, rr.PubReconnects)
+	}
+	if rr.Missing != 0 || rr.Duplicates != 0 || rr.OutOfOrder != 0 || rr.Behind != 0 {
+		t.Fatalf("check: %+v", rr)
+	}
+	if rr.PeakResumes < 1 || rr.PeakResumes > 50 {
+		t.Fatalf("peak resumes per 100 ms: %d", rr.PeakResumes)
 	}
 }

@@ -60,6 +60,7 @@ type options struct {
 	presence       bool
 	node           string
 	drainTimeout   time.Duration
+	drainDelay     time.Duration
 	adminAddr      string
 	natsURL        string
 	natsAuth       cluster.Config // -nats-* credentials and TLS
@@ -139,7 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.natsAuth.TLSCertFile, "nats-tls-cert", "", "PEM client certificate for NATS (with -nats-tls-key; turns TLS on)")
 	fs.StringVar(&o.natsAuth.TLSKeyFile, "nats-tls-key", "", "PEM key of -nats-tls-cert")
 	fs.StringVar(&o.node, "node", "", "node tag prefixed to connection ids (default: random)")
-	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1001")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 10*time.Second, "on SIGINT/SIGTERM, how long to wait for clients to close after close 1012")
+	fs.DurationVar(&o.drainDelay, "drain-delay", 0, "on SIGINT/SIGTERM, how long /healthz and /readyz answer 503 while clients are still served, before they are closed (above the load balancer's check interval × fall)")
+	fs.DurationVar(&o.net.DrainSpread, "drain-spread", 5*time.Second, "reconnect hint of the drain's close 1012: clients wait a random time up to this before reconnecting (0 = no hint)")
 	fs.StringVar(&o.adminAddr, "admin-addr", admin.DefaultAddr, "admin listener for /metrics, /healthz, /readyz and /debug/pprof (empty = off); keep it private")
 	fs.StringVar(&o.apiAddr, "api-addr", api.DefaultAddr, "server API listener (POST /api/<method>; empty = off); a non-loopback address needs -api-key")
 	fs.StringVar(&o.apiKey, "api-key", "", "key the server API requires as \"Authorization: apikey <key>\" (prefer CHATGATE_API_KEY over the command line)")
@@ -488,9 +491,18 @@ func run(args []string, stderr io.Writer) error {
 	}
 	stop()
 	// Unready first, so proxies stop sending new clients before the
-	// connections are closed.
+	// connections are closed: -drain-delay gives their health checks time
+	// to notice while the clients are still served.
 	adm.SetDraining(true)
-	log.Info("draining", "timeout", o.drainTimeout, "connections", srv.Stats().Connections)
+	srv.Leave()
+	log.Info("draining", "delay", o.drainDelay, "spread", o.net.DrainSpread, "timeout", o.drainTimeout, "connections", srv.Stats().Connections)
+	if o.drainDelay > 0 {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(o.drainDelay):
+		}
+	}
 	dctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(dctx); err != nil {

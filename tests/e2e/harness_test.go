@@ -405,6 +405,24 @@ func (c *client) expectNothing(d time.Duration) {
 	}
 }
 
+// readCloseReason reads until the server's close frame and returns its
+// code and reason.
+func (c *client) readCloseReason() (int, string) {
+	c.t.Helper()
+	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errorsAs(err, &ce) {
+			return ce.Code, ce.Text
+		}
+		c.t.Fatalf("read ended without a close frame: %v", err)
+	}
+}
+
 // readClose reads until the server's close frame and returns its code.
 func (c *client) readClose() int {
 	c.t.Helper()

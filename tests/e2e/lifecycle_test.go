@@ -3,15 +3,20 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"regexp"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
-// TestDrainOnSIGTERM: every client receives close 1001 and the process
+// TestDrainOnSIGTERM: every client receives close 1012 (service restart)
+// with the reconnect hint of -drain-spread in its reason, and the process
 // exits by itself within the drain bound.
 func TestDrainOnSIGTERM(t *testing.T) {
-	g := startGateway(t, "-drain-timeout", "3s")
+	g := startGateway(t, "-drain-timeout", "3s", "-drain-spread", "1500ms")
 	var cs []*client
 	for i := 0; i < 5; i++ {
 		c := dial(t, g)
@@ -23,8 +28,12 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range cs {
-		if code := c.readClose(); code != 1001 {
-			t.Fatalf("client %d: close %d, want 1001", i, code)
+		code, reason := c.readCloseReason()
+		if code != 1012 {
+			t.Fatalf("client %d: close %d %q, want 1012", i, code, reason)
+		}
+		if ms, ok := reconnectHint(reason); !ok || ms != 1500 {
+			t.Fatalf("client %d: close reason %q, want a reconnect=1500 hint", i, reason)
 		}
 		c.ws.Close()
 	}
@@ -39,6 +48,118 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	if el := time.Since(start); el > 8*time.Second {
 		t.Fatalf("drain took %v", el)
 	}
+}
+
+// TestDrainUnreadyBeforeClose: with -drain-delay, a drain first turns
+// /readyz (admin) and /healthz (the public port the proxies check) to 503
+// while every client is still connected and new clients are still
+// accepted; only after the delay are the clients closed, with 1012 and
+// the reconnect hint. -drain-spread 0 sends no hint.
+func TestDrainUnreadyBeforeClose(t *testing.T) {
+	const delay = 1500 * time.Millisecond
+	g := startGateway(t, "-drain-timeout", "3s", "-drain-delay", delay.String())
+	type closeEv struct {
+		code   int
+		reason string
+		at     time.Time
+	}
+	const n = 3
+	closes := make(chan closeEv, n+1)
+	watch := func(c *client) {
+		go func() {
+			_ = c.ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+			for {
+				if _, _, err := c.ws.ReadMessage(); err != nil {
+					ev := closeEv{code: -1, at: time.Now()}
+					var ce *websocket.CloseError
+					if errorsAs(err, &ce) {
+						ev.code, ev.reason = ce.Code, ce.Text
+					}
+					closes <- ev
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		c := dial(t, g)
+		c.request(map[string]any{"type": "join", "room": "r"})
+		watch(c)
+	}
+	if s := httpStatus(t, "http://"+g.admin+"/readyz"); s != 200 {
+		t.Fatalf("/readyz = %d before the drain", s)
+	}
+	if s := httpStatus(t, "http://"+g.addr+"/healthz"); s != 200 {
+		t.Fatalf("public /healthz = %d before the drain", s)
+	}
+	signalled := time.Now()
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(delay)
+	for httpStatus(t, "http://"+g.admin+"/readyz") != 503 {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz still 200 after the drain delay")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := httpStatus(t, "http://"+g.addr+"/healthz"); s != 503 {
+		t.Fatalf("public /healthz = %d once /readyz is 503, want 503", s)
+	}
+	// Unready, and nobody closed yet: a client arriving before the load
+	// balancer noticed is still served.
+	if len(closes) != 0 {
+		ev := <-closes
+		t.Fatalf("a client was closed (%d %q) before /readyz turned 503", ev.code, ev.reason)
+	}
+	late := dial(t, g)
+	late.request(map[string]any{"type": "join", "room": "r"})
+	watch(late)
+	for i := 0; i < n+1; i++ {
+		select {
+		case ev := <-closes:
+			if ev.code != 1012 {
+				t.Fatalf("close %d %q, want 1012", ev.code, ev.reason)
+			}
+			if ms, ok := reconnectHint(ev.reason); !ok || ms != 5000 {
+				t.Fatalf("close reason %q, want the default reconnect=5000 hint", ev.reason)
+			}
+			if el := ev.at.Sub(signalled); el < delay {
+				t.Fatalf("closed %v after SIGTERM, before the %v drain delay", el, delay)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d clients closed", i, n+1)
+		}
+	}
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Fatalf("gateway exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("gateway did not exit")
+	}
+
+	// No hint: 1012 with the bare reason.
+	g = startGateway(t, "-drain-timeout", "3s", "-drain-spread", "0")
+	c := dial(t, g)
+	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := c.readCloseReason(); code != 1012 || reason != "server restarting" {
+		t.Fatalf("close %d %q, want 1012 \"server restarting\"", code, reason)
+	}
+}
+
+// reconnectHint parses the reconnect=<ms> hint of a drain's close reason,
+// as a client would.
+func reconnectHint(reason string) (int, bool) {
+	m := regexp.MustCompile(`(?:^|[; ])reconnect=(\d+)(?:$|;)`).FindStringSubmatch(reason)
+	if m == nil {
+		return 0, false
+	}
+	ms, err := strconv.Atoi(m[1])
+	return ms, err == nil
 }
 
 // TestGoroutinesDoNotGrowWithConnections opens 2,000 WebSocket connections

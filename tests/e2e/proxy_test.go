@@ -78,9 +78,9 @@ func TestProxyNginx(t *testing.T) {
 	t.Run("gateway restart", func(t *testing.T) {
 		rebind(t, a, b)
 		stopNode(t, g)
-		// The drain's close 1001 crosses the proxy.
-		if code := a.readClose(); code != 1001 {
-			t.Fatalf("close %d through nginx, want 1001", code)
+		// The drain's close 1012 and its reconnect hint cross the proxy.
+		if code, reason := a.readCloseReason(); code != 1012 || !strings.Contains(reason, "reconnect=") {
+			t.Fatalf("close %d %q through nginx, want 1012 with a reconnect hint", code, reason)
 		}
 		g2 := launchNode(t, g.addr, false, gwArgs...)
 		c := dialRetry(t, ngx.addr, "127.0.0.5", 20*time.Second)
@@ -173,8 +173,8 @@ func TestProxyHAProxy(t *testing.T) {
 	t.Run("gateway restart", func(t *testing.T) {
 		rebind(t, a, b)
 		stopNode(t, g)
-		if code := a.readClose(); code != 1001 {
-			t.Fatalf("close %d through haproxy, want 1001", code)
+		if code, reason := a.readCloseReason(); code != 1012 || !strings.Contains(reason, "reconnect=") {
+			t.Fatalf("close %d %q through haproxy, want 1012 with a reconnect hint", code, reason)
 		}
 		g2 := launchNode(t, g.addr, true, gwArgs...)
 		// haproxy may have marked the node down meanwhile; it comes back

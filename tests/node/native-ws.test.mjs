@@ -129,13 +129,15 @@ test('oversize message closes with 1009, others keep chatting', async (t) => {
   assert.equal((await b.nextOf('message')).data, 'fine');
 });
 
-test('SIGTERM drains with close 1001', async (t) => {
-  const gw = await startGateway(['-drain-timeout', '3s']);
+test('SIGTERM drains with close 1012 and a reconnect hint', async (t) => {
+  const gw = await startGateway(['-drain-timeout', '3s', '-drain-spread', '2500ms']);
   t.after(() => gw.stop());
   const c = await Client.connect(gw.addr);
-  const closed = new Promise((resolve) => c.ws.once('close', (code) => resolve(code)));
+  const closed = new Promise((resolve) => c.ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
   gw.proc.kill('SIGTERM');
-  assert.equal(await closed, 1001);
+  const close = await closed;
+  assert.equal(close.code, 1012);
+  assert.equal(close.reason.match(/(?:^|[; ])reconnect=(\d+)/)?.[1], '2500', `reason ${close.reason}`);
   const { code } = await gw.exited;
   assert.equal(code, 0);
 });
