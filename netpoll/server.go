@@ -56,8 +56,11 @@ type Server struct {
 	total   limit.Total   // open connections, against Limits.MaxConnections
 	perIP   limit.PerIP   // sessions per client address
 
-	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
-	conns    atomic.Int64 // open TCP connections
+	clock atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
+	conns atomic.Int64 // open TCP connections
+	// pending is the node's unsent outbound bytes, the sum of what each
+	// loop last counted (budget.go).
+	pending  atomic.Int64
 	draining atomic.Bool
 }
 
