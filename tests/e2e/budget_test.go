@@ -33,20 +33,25 @@ const (
 // messages, with -max-pending-total 32 MiB and the default -max-pending
 // of 4 MiB. Without the budget each would hold up to 4 MiB before it is
 // reset, 200 MiB together; with it the gateway resets the largest backlogs
-// first and its RSS grows by at most budgetBound (the budget, plus one
-// pass of writes past it, plus the Go heap's slack between collections),
-// while a reading member receives every message in order.
+// first and its RSS grows by at most budgetBound (below), while a reading
+// member receives every message in order.
 func TestNodeBudgetBoundsStalledClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: 27 MB broadcast to 52 members")
 	}
-	// The bound on RSS growth: the budget itself, once more for the
-	// garbage collector's headroom (GOGC=100: the heap may reach twice
-	// what is live before a collection), and 16 MiB for one pass's writes
-	// past the budget and the broadcast buffers. Without the budget the
-	// growth passes 150 MiB (docs/benchmarks.md, "Node-wide outbound
-	// budget").
-	const budgetBound = 2*nbBudget + 16<<20
+	// The bound on RSS growth, 3.5 times the budget: gnet's outbound
+	// buffers grow by doubling (up to twice the bytes they hold), the Go
+	// heap may reach twice its live size before a collection (GOGC=100),
+	// and one pass may write past the budget before it is checked. Under
+	// the race detector every heap byte has shadow memory: three times
+	// the bound. Measured on the 2-core machine of docs/benchmarks.md
+	// ("Node-wide outbound budget"): +75 to +79 MiB with the budget and
+	// +226 MiB without (CHATGATE_E2E_BUDGET_OFF=1); race build +212 MiB
+	// and +674 MiB.
+	budgetBound := int64(nbBudget) * 7 / 2
+	if raceBinary {
+		budgetBound *= 3
+	}
 	budget := strconv.Itoa(nbBudget)
 	if os.Getenv("CHATGATE_E2E_BUDGET_OFF") == "1" {
 		// To see this test fail: the same flood without the budget.
