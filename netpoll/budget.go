@@ -206,6 +206,9 @@ func (lp *loop) enforce() {
 		top = -1
 		var largest int64
 		for i, c := range lp.backlog {
+			if c.state == stateClosed {
+				continue // dropped at the next count
+			}
 			if v := int64(c.gc.OutboundBuffered()); v > largest {
 				largest, top = v, i
 			}

@@ -56,12 +56,13 @@ type Server struct {
 	total   limit.Total   // open connections, against Limits.MaxConnections
 	perIP   limit.PerIP   // sessions per client address
 
-	clock atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
-	conns atomic.Int64 // open TCP connections
+	clock    atomic.Int64 // coarse Unix nanoseconds, advanced by OnTick
+	conns    atomic.Int64 // open TCP connections
+	draining atomic.Bool
+
 	// pending is the node's unsent outbound bytes, the sum of what each
 	// loop last counted (budget.go).
-	pending  atomic.Int64
-	draining atomic.Bool
+	pending atomic.Int64
 }
 
 // New returns a server for hub. The hub's room table must have been made for
