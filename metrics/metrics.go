@@ -57,6 +57,9 @@ type Options struct {
 	Sessions func() int
 	// Rooms returns the rooms with at least one member (chatgate_rooms).
 	Rooms func() int
+	// PendingBytes returns the node's unsent outbound bytes
+	// (chatgate_pending_bytes, against -max-pending-total).
+	PendingBytes func() int
 
 	// Logger receives scrape errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -93,6 +96,8 @@ type Metrics struct {
 
 	slowClosed  prometheus.Counter
 	slowDropped prometheus.Counter
+	// budgetClosed: slow consumers reset for the node-wide budget.
+	budgetClosed prometheus.Counter
 
 	errors [len(errorCodes)]prometheus.Counter
 
@@ -172,6 +177,8 @@ func New(opts Options) *Metrics {
 		"action")
 	m.slowClosed = slow.WithLabelValues("closed")
 	m.slowDropped = slow.WithLabelValues("dropped")
+	m.budgetClosed = f.counter("node_budget_closes_total",
+		"Connections reset as slow consumers because the node's unsent bytes passed -max-pending-total, largest backlog first (also in chatgate_slow_consumers_total).")
 
 	errs := f.counterVec("errors_total",
 		"Error replies sent to clients, by error code (docs/protocol.md).", "code")
@@ -203,6 +210,7 @@ func New(opts Options) *Metrics {
 	f.gaugeFunc("connections", "Open TCP connections on the public listener.", opts.Connections)
 	f.gaugeFunc("sessions", "Open chat sessions, all transports.", opts.Sessions)
 	f.gaugeFunc("rooms", "Rooms with at least one member.", opts.Rooms)
+	f.gaugeFunc("pending_bytes", "Unsent outbound bytes of all WebSocket connections, as the event loops last counted them (against -max-pending-total).", opts.PendingBytes)
 
 	version, goVersion := buildVersions(opts.Version)
 	info := f.gaugeVec("build_info",
@@ -400,6 +408,16 @@ func (m *Metrics) SlowConsumerClosed() {
 		return
 	}
 	m.slowClosed.Inc()
+}
+
+// NodeBudgetClosed counts a recipient closed because the node's unsent
+// bytes passed the node-wide budget and its backlog was the largest. The
+// close itself is also counted by SlowConsumerClosed.
+func (m *Metrics) NodeBudgetClosed() {
+	if m == nil {
+		return
+	}
+	m.budgetClosed.Inc()
 }
 
 // SlowConsumerDropped counts a message dropped for a recipient whose unsent

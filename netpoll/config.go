@@ -57,6 +57,12 @@ type Config struct {
 	// MaxPending bounds a connection's unsent outbound bytes; a member that
 	// stops reading is closed with 1008 "slow consumer" past it. Default 4 MiB.
 	MaxPending int
+	// MaxPendingTotal bounds the unsent outbound bytes of all the node's
+	// WebSocket connections together: past it the connections with the
+	// largest backlogs are reset as slow consumers, largest first, until
+	// the node is under it (budget.go). 0 means the default,
+	// DefaultMaxPendingTotal (an eighth of memory); negative turns it off.
+	MaxPendingTotal int64
 	// Echo enables the /echo endpoint, which sends every message back
 	// unchanged (for conformance tests).
 	Echo bool
@@ -141,6 +147,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPending <= 0 {
 		c.MaxPending = DefaultMaxPending
+	}
+	if c.MaxPendingTotal == 0 {
+		c.MaxPendingTotal = DefaultMaxPendingTotal()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -90,6 +90,9 @@ type conn struct {
 	why metrics.CloseReason
 	// ipHeld: the connection counts against its address's limit.
 	ipHeld bool
+	// backlogged: c is in its loop's list of connections with unsent
+	// bytes (loop.backlog, the node-wide budget in budget.go).
+	backlogged bool
 }
 
 // protoConn is a protocol connection's handler (conn.proto).
@@ -142,6 +145,12 @@ func (c *conn) onTraffic(buf []byte) gnet.Action {
 	if len(lp.wbuf) > 0 {
 		_, _ = c.gc.Write(lp.wbuf)
 		lp.srv.m.BytesSent(len(lp.wbuf))
+		if c.state == stateOpen {
+			// Counted, not enforced: gnet is inside c's read, so c
+			// must not be closed under it; the pass end or the next
+			// sweep enforces.
+			lp.markBacklog(c)
+		}
 	}
 	if action == gnet.Close && c.state == stateClosed && c.why == metrics.CloseHTTP && c.gc.OutboundBuffered() > 0 {
 		// A final response larger than the socket took at once (a
@@ -774,7 +783,7 @@ func (c *conn) outboundOK(extra int) bool {
 		backlog += len(c.lp.wbuf)
 	}
 	if backlog > c.lp.srv.cfg.MaxPending {
-		c.slowConsumer()
+		c.slowConsumer("max_pending")
 		return false
 	}
 	return true
@@ -795,6 +804,7 @@ func (c *conn) sendFrame(op ws.OpCode, payload []byte) {
 	lp.tmp = c.appendFrame(lp.tmp[:0], op, payload)
 	_, _ = c.gc.Write(lp.tmp)
 	lp.sent += len(lp.tmp)
+	lp.noteWrite(c, len(lp.tmp))
 }
 
 // appendFrame frames a payload of c's own (a reply, an Engine.IO
@@ -873,7 +883,7 @@ func (c *conn) Disconnect(d chat.Disconnect) {
 		return
 	}
 	if d == chat.DisconnectSlowConsumer {
-		c.slowConsumer()
+		c.slowConsumer("max_pending")
 		return
 	}
 	if c.lp.cur == c {
@@ -932,14 +942,16 @@ func (c *conn) closeNow(d chat.Disconnect) {
 	_ = c.lp.el.Close(c.gc)
 }
 
-// slowConsumer closes a connection whose unsent backlog passed MaxPending.
-// During c's own traffic handling the close is left to onTraffic, which
-// drops the pass's output and returns gnet.Close.
-func (c *conn) slowConsumer() {
+// slowConsumer closes a connection whose unsent backlog passed MaxPending
+// (reason "max_pending"), or the largest backlog of a node over
+// MaxPendingTotal ("node_budget"). During c's own traffic handling the
+// close is left to onTraffic, which drops the pass's output and returns
+// gnet.Close.
+func (c *conn) slowConsumer(reason string) {
 	srv := c.lp.srv
 	srv.m.SlowConsumerClosed()
 	c.setWhy(metrics.CloseSlowConsumer)
-	srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered())
+	srv.log.Warn("slow consumer closed", "conn", c.id(), "client", c.clientIP().String(), "pending", c.gc.OutboundBuffered(), "reason", reason)
 	// Its backlog is what it is not reading, so a close frame would sit
 	// behind it: reset the connection instead (SO_LINGER 0), which the
 	// client sees at once and which frees the backlog now.

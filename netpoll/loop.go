@@ -2,6 +2,7 @@ package netpoll
 
 import (
 	"bytes"
+	"sync/atomic"
 	"time"
 
 	"context"
@@ -117,6 +118,21 @@ type loop struct {
 	// and a loop runs one handshake at a time.
 	upgrader ws.Upgrader
 	flate    wsflate.Extension
+
+	// The node-wide outbound budget (budget.go). backlog lists the
+	// connections that had unsent bytes after a write; counted is this
+	// loop's share of Server.pending as last published; grown is what
+	// writes since then may have added; deferred: over the budget, this
+	// loop waits for a loop with a larger backlog to reset it.
+	backlog  []*conn
+	counted  int64
+	grown    int64
+	deferred bool
+	budgetFn func()
+	// maxBacklog is the largest backlog at the last count, read by the
+	// other loops; budgetQueued: a budgetCheck is queued on this loop.
+	maxBacklog   atomic.Int64
+	budgetQueued atomic.Bool
 }
 
 func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
@@ -137,6 +153,7 @@ func newLoop(s *Server, idx int, el gnet.EventLoop) *loop {
 		}
 	}
 	lp.sweepFn = func(context.Context) error { lp.sweep(); return nil }
+	lp.budgetFn = lp.budgetCheck
 	return lp
 }
 
@@ -226,6 +243,7 @@ func (lp *loop) drain() {
 	}
 	lp.flush()
 	lp.flushProtocols()
+	lp.settle()
 	if m := lp.srv.m; m != nil {
 		m.MessagesDelivered(lp.delivered)
 		m.BytesSent(lp.sent)
@@ -292,6 +310,7 @@ func (lp *loop) write(p *pending) {
 	if len(out) == 1 {
 		_, _ = c.gc.Write(out[0])
 		lp.sent += len(out[0])
+		lp.noteWrite(c, len(out[0]))
 		return
 	}
 	// Coalesce into one contiguous buffer and one write(2). Copying small
@@ -305,6 +324,7 @@ func (lp *loop) write(p *pending) {
 	}
 	_, _ = c.gc.Write(buf)
 	lp.sent += len(buf)
+	lp.noteWrite(c, len(buf))
 	if cap(buf) <= maxCoalesceBuf {
 		lp.cbuf = buf
 	}
@@ -362,6 +382,7 @@ func (lp *loop) sweep() {
 			}
 		}
 	}
+	lp.settle()
 }
 
 // endSessions closes the chat session of every open native connection of

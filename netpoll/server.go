@@ -64,6 +64,10 @@ type Server struct {
 	conns    atomic.Int64 // open TCP connections
 	draining atomic.Bool
 	leaving  atomic.Bool // /healthz answers 503 (Leave), connections still served
+
+	// pending is the node's unsent outbound bytes, the sum of what each
+	// loop last counted (budget.go).
+	pending atomic.Int64
 }
 
 // New returns a server for hub. The hub's room table must have been made for

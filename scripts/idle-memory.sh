@@ -12,6 +12,10 @@
 #   N=2000 scripts/idle-memory.sh           # a quick look
 #   GATEWAY=/tmp/old-gateway scripts/idle-memory.sh   # another build
 #
+# chatgate-deflate (not in the default SERVERS) is chatgate with
+# -compression and every client negotiating permessage-deflate:
+#   N=5000 SERVERS="chatgate chatgate-deflate" scripts/idle-memory.sh
+#
 # Environment: N (18000), ROOM_SIZE (100), HOLD (6s), SERVERS
 # ("chatgate chatgate-sio gnet gorilla"), OUT (a new temporary directory),
 # GATEWAY (built from this tree), GATEWAY_FLAGS (extra gateway flags).
@@ -68,14 +72,20 @@ free_port() {
 
 # run NAME: one server, one idle scenario.
 run() {
-	local name=$1 port proto=native cmd
+	local name=$1 port proto=native cmd loadflags=()
 	# shellcheck disable=SC2119  # this free_port takes no argument (not procs.sh's)
 	port=$(free_port) || { log "no free port"; return 1; }
 	case "$name" in
-	chatgate | chatgate-sio)
+	chatgate | chatgate-sio | chatgate-deflate)
 		cmd=("$GATEWAY" -addr "127.0.0.1:$port" -admin-addr "127.0.0.1:$((port + 1))"
 			-api-addr "127.0.0.1:$((port + 2))" -presence=false "${EXTRA[@]}")
-		[ "$name" = chatgate ] || proto=socketio
+		[ "$name" != chatgate-sio ] || proto=socketio
+		if [ "$name" = chatgate-deflate ]; then
+			# permessage-deflate negotiated on every connection, each join
+			# sent compressed (the gateway inflated one message on each).
+			cmd+=(-compression)
+			loadflags+=(-compression)
+		fi
 		;;
 	gnet) cmd=("$OUT/bin/gnethub" -addr "127.0.0.1:$port") ;;
 	gorilla) cmd=("$OUT/bin/gorilla" -addr "127.0.0.1:$port" -presence=false) ;;
@@ -97,7 +107,7 @@ run() {
 	fi
 	"$OUT/bin/load" -scenario idle -proto "$proto" -addr "127.0.0.1:$port" -n "$N" -room-size "$ROOM_SIZE" \
 		-duration "$HOLD" -deadline 180s -server-pid "$SERVER_PID" -label "$name" \
-		-out "$OUT/results.jsonl" -quiet 2>"$OUT/$name-load.log" &
+		-out "$OUT/results.jsonl" -quiet "${loadflags[@]}" 2>"$OUT/$name-load.log" &
 	local load=$!
 	if [ "$PROFILE" = 1 ] && [[ $name == chatgate* ]]; then
 		# Once all N are open: the heap profile after a forced GC.

@@ -54,16 +54,18 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startGateway runs the gateway with its server API and returns the
-// WebSocket and API addresses. The gateway is killed at cleanup.
-func startGateway(t *testing.T, key string) (string, string, int) {
+// startGateway runs the gateway with its server API (and extra flags) and
+// returns the WebSocket and API addresses. The gateway is killed at
+// cleanup.
+func startGateway(t *testing.T, key string, extra ...string) (string, string, int) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
 	addr, apiAddr := freeAddr(t), freeAddr(t)
-	srv := exec.Command(buildGateway(t), "-addr", addr, "-admin-addr=", "-api-addr", apiAddr, "-api-key", key,
-		"-rate-messages", "-1", "-rate-bytes", "-1", "-presence=false", "-max-connections-per-ip", "-1")
+	args := append([]string{"-addr", addr, "-admin-addr=", "-api-addr", apiAddr, "-api-key", key,
+		"-rate-messages", "-1", "-rate-bytes", "-1", "-presence=false", "-max-connections-per-ip", "-1"}, extra...)
+	srv := exec.Command(buildGateway(t), args...)
 	var logs bytes.Buffer // shown if the test fails
 	srv.Stderr = &logs
 	if err := srv.Start(); err != nil {
@@ -122,5 +124,31 @@ func TestFanoutThroughGatewayAPI(t *testing.T) {
 	s := res2.Steps[0]
 	if s.Pass || s.Sent != 0 || s.ServerErrors == 0 || !strings.Contains(strings.Join(res2.Errors, " "), "HTTP 401") {
 		t.Fatalf("wrong key: step %+v, errors %v", s, res2.Errors)
+	}
+}
+
+// TestIdleCompressionThroughGateway: with -compression the idle clients
+// negotiate permessage-deflate and their compressed joins are inflated
+// and acknowledged; against a gateway without it they fail rather than
+// measure plain connections.
+func TestIdleCompressionThroughGateway(t *testing.T) {
+	addr, _, pid := startGateway(t, "k", "-compression")
+	res := runOrFail(t, Config{
+		Scenario: ScenarioIdle, Addr: addr, Conns: 20, RoomSize: 5, Duration: 300 * time.Millisecond,
+		Workers: 2, Compression: true, Probe: &Probe{PID: pid},
+	})
+	if res.Conn.Opened != 20 {
+		t.Fatalf("compressing idle clients: %+v, errors %v", res.Conn, res.Errors)
+	}
+	plain, _, _ := startGateway(t, "k")
+	res, err := Run(t.Context(), Config{
+		Scenario: ScenarioIdle, Addr: plain, Conns: 4, RoomSize: 2, Duration: 100 * time.Millisecond,
+		Workers: 1, Retries: -1, Compression: true,
+	})
+	if err == nil && res.Conn.Opened != 0 {
+		t.Fatalf("%d clients opened without permessage-deflate", res.Conn.Opened)
+	}
+	if err == nil && !strings.Contains(strings.Join(res.Errors, " "), "permessage-deflate") {
+		t.Fatalf("errors %v, want one naming permessage-deflate", res.Errors)
 	}
 }

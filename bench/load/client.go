@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 
 	"github.com/chatgate/chatgate/bench/sio"
@@ -43,6 +44,7 @@ type dialConfig struct {
 	local   net.IP // source address to bind, or nil
 	timeout time.Duration
 	readBuf int
+	deflate bool // offer permessage-deflate; fail unless it is accepted
 }
 
 // client is one load connection. After the handshake, either its reader
@@ -71,6 +73,10 @@ type client struct {
 	seq uint64
 
 	closing atomic.Bool
+
+	// deflate: permessage-deflate was negotiated; the join is sent
+	// compressed.
+	deflate bool
 
 	// lastT is the timestamp of the last message delivered (OpenCmd.Order);
 	// only the reader touches it. next is the client that replaced this
@@ -157,16 +163,23 @@ func connect(ctx context.Context, cfg *dialConfig, w *Worker, idx, room int, add
 			}
 		},
 	}
-	nc, hbr, _, err := d.Dial(ctx, "ws://"+addr+path)
+	if cfg.deflate {
+		d.Extensions = []httphead.Option{deflateOffer}
+	}
+	nc, hbr, hs, err := d.Dial(ctx, "ws://"+addr+path)
 	if err != nil {
 		if se, ok := err.(ws.StatusError); ok && retryAfter > 0 {
 			return nil, &RefusedError{Status: int(se), RetryAfter: retryAfter}
 		}
 		return nil, err
 	}
+	if cfg.deflate && !acceptedDeflate(hs.Extensions) {
+		nc.Close()
+		return nil, errNoDeflate
+	}
 	// Frames the server sent right behind the handshake response sit in
 	// the dialer's pooled reader: carry them over, then give it back.
-	c := &client{w: w, idx: idx, room: room, nc: nc, fd: -1}
+	c := &client{w: w, idx: idx, room: room, nc: nc, fd: -1, deflate: cfg.deflate}
 	var src io.Reader = nc
 	if hbr != nil {
 		left, _ := hbr.Peek(hbr.Buffered())
@@ -201,7 +214,11 @@ func (c *client) handshake(p Protocol) (int, error) {
 	if op != opText || json.Unmarshal(b, &r) != nil || r.Type != "welcome" {
 		return 0, errNoWelcome
 	}
-	if err := c.write(appendJoin(nil, Native, nick, c.room)); err != nil {
+	join := appendJoin(nil, Native, nick, c.room)
+	if c.deflate {
+		join = appendJoinFramed(nil, Native, nick, c.room, appendDeflatedFrame)
+	}
+	if err := c.write(join); err != nil {
 		return 0, err
 	}
 	for {

@@ -138,6 +138,11 @@ type Config struct {
 	DialTimeout     time.Duration
 	Retries         int
 	ReadBuf         int
+	// Compression offers permessage-deflate on every connection and
+	// sends each client's join compressed, so the server has inflated a
+	// message on each before it holds them idle (idle scenario only: the
+	// client does not inflate what it receives).
+	Compression bool
 	// Loops is the number of epoll loops per worker reading the
 	// connections (default 1); negative gives each connection a reader
 	// goroutine instead.
@@ -204,6 +209,9 @@ func (c *Config) setDefaults() error {
 		c.RampRefine = 2
 	}
 	def(&c.RoomSize, 50)
+	if c.Compression && c.Scenario != ScenarioIdle {
+		return fmt.Errorf("%w: -compression applies to the idle scenario only", ErrConfig)
+	}
 	switch c.Publisher {
 	case "":
 		c.Publisher = PublisherWS
@@ -588,6 +596,7 @@ func (c *coord) open(ctx context.Context, conns, roomSize int) error {
 			Retries:     c.cfg.Retries,
 			DialTimeout: c.cfg.DialTimeout,
 			ReadBuf:     c.cfg.ReadBuf,
+			Compression: c.cfg.Compression,
 			Loops:       c.cfg.Loops,
 			// Workers outlive the coordinator's deadline a little, so
 			// the coordinator normally closes them first.

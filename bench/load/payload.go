@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 
+	"github.com/gobwas/ws"
+
 	"github.com/chatgate/chatgate/bench/sio"
 )
 
@@ -157,6 +159,12 @@ func isErrorReply(p Protocol, frame []byte) bool {
 // appendJoin appends the requests sent right after connecting: set the
 // nick, then join the room asking for ack id 1 (Socket.IO) or 2 (native).
 func appendJoin(dst []byte, p Protocol, nick string, room int) []byte {
+	return appendJoinFramed(dst, p, nick, room, appendFrame)
+}
+
+// appendJoinFramed is appendJoin with each frame built by frame
+// (appendFrame, or appendDeflatedFrame to send it compressed).
+func appendJoinFramed(dst []byte, p Protocol, nick string, room int, appendFrame func([]byte, ws.OpCode, []byte) []byte) []byte {
 	var r [24]byte
 	rn := roomName(r[:0], room)
 	if p == SocketIO {

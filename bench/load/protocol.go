@@ -109,6 +109,9 @@ type OpenCmd struct {
 	// with growing timestamps (one publisher per room): a timestamp not
 	// above the previous one counts as a duplicate (scale).
 	Order bool `json:"order,omitempty"`
+	// Compression offers permessage-deflate and sends the join compressed
+	// (Config.Compression).
+	Compression bool `json:"compression,omitempty"`
 }
 
 // RunCmd asks a worker to publish for one step. Client i publishes if

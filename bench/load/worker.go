@@ -299,6 +299,7 @@ func (w *Worker) openAll(ctx context.Context, o OpenCmd) {
 		local:   net.ParseIP(o.LocalIP),
 		timeout: o.DialTimeout,
 		readBuf: o.ReadBuf,
+		deflate: o.Compression,
 	}
 	if w.cfg.timeout <= 0 {
 		w.cfg.timeout = 10 * time.Second

@@ -97,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.net.PingTimeout, "ping-timeout", netpoll.DefaultPingTimeout, "close a pinged connection still silent after this long")
 	fs.DurationVar(&o.net.HandshakeTimeout, "handshake-timeout", netpoll.DefaultHandshakeTimeout, "time allowed from accept to a complete HTTP request head")
 	fs.IntVar(&o.net.MaxPending, "max-pending", netpoll.DefaultMaxPending, "unsent bytes allowed per connection before it is closed as a slow consumer (1008)")
+	fs.Int64Var(&o.net.MaxPendingTotal, "max-pending-total", 0, "unsent bytes allowed over all connections of the node; past it the largest backlogs are closed as slow consumers first (0 = an eighth of memory or of the cgroup limit; -1 = off)")
 	fs.BoolVar(&o.net.Echo, "echo", false, "serve /echo, which sends every message back (conformance tests)")
 	fs.BoolVar(&o.net.Compression, "compression", false, "accept WebSocket permessage-deflate (RFC 7692, no context takeover) from clients that offer it; a broadcast is compressed once for all such members")
 	fs.DurationVar(&o.eio.PingInterval, "sio-ping-interval", engineio.DefaultPingInterval, "Socket.IO: interval of the server's Engine.IO pings")
@@ -311,10 +312,11 @@ func run(args []string, stderr io.Writer) error {
 	}
 	var srv *netpoll.Server
 	m := metrics.New(metrics.Options{
-		Connections: func() int { return srv.Stats().Connections },
-		Sessions:    func() int { return srv.Stats().Sessions },
-		Rooms:       table.Len,
-		Logger:      log,
+		Connections:  func() int { return srv.Stats().Connections },
+		Sessions:     func() int { return srv.Stats().Sessions },
+		Rooms:        table.Len,
+		PendingBytes: func() int { return int(srv.PendingBytes()) },
+		Logger:       log,
 	})
 	o.net.Metrics = m
 	historyOn := o.history.Size > 0
@@ -364,6 +366,8 @@ func run(args []string, stderr io.Writer) error {
 		}
 	}
 	srv = netpoll.New(o.net, hub)
+	// The node-wide outbound budget, resolved (0 = off).
+	log.Info("outbound budget", "max_pending_total", srv.MaxPendingTotal(), "max_pending", o.net.MaxPending)
 	o.eio.MaxMessage = o.net.MaxMessage
 	o.eio.Verifier, o.eio.AuthRequired = o.net.Verifier, o.net.AuthRequired
 	o.eio.Limits, o.eio.Metrics, o.eio.Logger = o.net.Limits, m, log

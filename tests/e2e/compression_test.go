@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -234,5 +235,45 @@ func TestCompressionOffByDefault(t *testing.T) {
 	raw := dialRaw(t, g)
 	if ext := raw.upgradeDeflate(true); ext != "" {
 		t.Fatalf("extension %q", ext)
+	}
+}
+
+// TestCompressedMessagesInARow: several compressed messages in a row,
+// each repeating much of the one before (a compressor that kept its
+// window would refer back to it), are inflated one by one by the gateway
+// and reach a plain member whole and in order; the other way, a
+// compressing member decodes a run of compressed broadcasts. gorilla
+// offers and gets client_no_context_takeover.
+func TestCompressedMessagesInARow(t *testing.T) {
+	g := startGateway(t, "-compression")
+	zipped := nativeCompressing(t, g)
+	zipped2 := nativeCompressing(t, g)
+	plain := dial(t, g)
+	for _, c := range []*client{zipped, zipped2, plain} {
+		if m := c.request(map[string]any{"type": "join", "room": "row"}); m["type"] != "ack" {
+			t.Fatalf("join: %v", m)
+		}
+	}
+	const n = 12
+	text := func(i int) string { return fmt.Sprintf("%d: %s", i, chatText) }
+	for i := 0; i < n; i++ {
+		zipped.send(map[string]any{"type": "send", "room": "row", "data": text(i)})
+	}
+	for _, r := range []*client{plain, zipped2} {
+		for i := 0; i < n; i++ {
+			if m := r.readType("message"); m["data"] != text(i) || m["from"] != zipped.id {
+				t.Fatalf("message %d: got %v", i, m)
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		plain.send(map[string]any{"type": "send", "room": "row", "data": text(n + i)})
+	}
+	for _, r := range []*client{zipped, zipped2} {
+		for i := 0; i < n; i++ {
+			if m := r.readType("message"); m["data"] != text(n+i) || m["from"] != plain.id {
+				t.Fatalf("compressed broadcast %d: got %v", i, m)
+			}
+		}
 	}
 }

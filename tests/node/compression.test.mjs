@@ -91,6 +91,36 @@ test('Node ws with perMessageDeflate and a plain ws client in one room', async (
   assert.ok(plain.read - p1 > TEXT.length, 'the plain member got the plain frame');
 });
 
+test('Node ws: the gateway requires client_no_context_takeover, and many compressed messages in a row inflate', async (t) => {
+  const gw = await startGateway(['-compression']);
+  t.after(() => gw.stop());
+  // The default offer of ws: permessage-deflate; client_max_window_bits,
+  // without client_no_context_takeover. The gateway's answer adds it
+  // (RFC 7692 §7.1.1.1), so that it can inflate each message with a
+  // pooled decompressor and keep none per connection.
+  const ws = new WebSocket(`ws://${gw.addr}/ws`, { perMessageDeflate: { threshold: 0 } });
+  const answered = new Promise((resolve) => ws.once('upgrade', (res) => resolve(res.headers['sec-websocket-extensions'])));
+  const zipped = new Native(ws);
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  assert.equal((await zipped.next()).type, 'welcome');
+  assert.equal(await answered, 'permessage-deflate;server_no_context_takeover;client_no_context_takeover');
+  const plain = await Native.connect(gw.addr, false);
+  t.after(() => { zipped.ws.close(); plain.ws.close(); });
+  for (const c of [zipped, plain]) assert.equal((await c.request({ type: 'join', room: 'row' })).type, 'ack');
+  await zipped.nextOf('presence');
+
+  // Twelve compressed messages sent at once, each repeating most of the
+  // one before: a client that kept its window would refer back to it.
+  const N = 12;
+  for (let i = 0; i < N; i++) zipped.ws.send(JSON.stringify({ type: 'send', room: 'row', data: `${i}: ${TEXT}` }));
+  for (let i = 0; i < N; i++) assert.equal((await plain.nextOf('message')).data, `${i}: ${TEXT}`);
+  // And twelve compressed broadcasts in a row the other way.
+  const z0 = zipped.read;
+  for (let i = 0; i < N; i++) plain.ws.send(JSON.stringify({ type: 'send', room: 'row', data: `${N + i}: ${TEXT}` }));
+  for (let i = 0; i < N; i++) assert.equal((await zipped.nextOf('message')).data, `${N + i}: ${TEXT}`);
+  assert.ok(zipped.read - z0 < N * TEXT.length / 4, `the compressing member read ${zipped.read - z0} bytes for ${N} messages`);
+});
+
 test('socket.io-client over WebSocket with perMessageDeflate, next to a plain native client', async (t) => {
   const gw = await startGateway(['-compression']);
   t.after(() => gw.stop());

@@ -166,6 +166,7 @@ func run() int {
 	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 100, "handshakes in flight per worker")
 	fs.DurationVar(&cfg.DialTimeout, "dial-timeout", 10*time.Second, "limit of one connect and handshake")
 	fs.IntVar(&cfg.Retries, "retries", 2, "retries of a failed connection (-1: none)")
+	fs.BoolVar(&cfg.Compression, "compression", false, "idle: offer permessage-deflate and send each client's join compressed (fails unless the server accepts it)")
 	fs.IntVar(&cfg.ReadBuf, "read-buf", 2048, "read buffer bytes per connection during the handshake (and after it with -loops -1)")
 	fs.IntVar(&cfg.Loops, "loops", 1, "epoll loops per worker reading the connections (-1: a goroutine per connection)")
 	fs.DurationVar(&cfg.Deadline, "deadline", 10*time.Minute, "hard limit of the whole run")
