@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket, { WebSocketServer } from 'ws';
 import { connect, retryDelay } from '../../web/static/client.js';
-import { startGateway } from './gateway.mjs';
+import { freePort, startGateway } from './gateway.mjs';
 
 // nextState resolves with the info of client's next `state` event to
 // `want`, or rejects after ms.
@@ -71,6 +71,31 @@ test('client: a close 1012 reconnect=<ms> brings the client back within the wind
   assert.ok(info.delay >= 0 && info.delay <= 300, `delay ${info.delay}, want within the 300 ms window (not the 5 s backoff)`);
   await c.ready(5000);
   assert.equal(conns, 2);
+});
+
+test('client: a real drain (SIGTERM) closes 1012 with the hint, and the client comes back within it', async (t) => {
+  // The gateway's own drain and client.js together: the reason the node
+  // writes ("server restarting; reconnect=<ms>") is the one the client
+  // parses. The node then comes back on the same port, as after a restart.
+  const port = await freePort();
+  const a = await startGateway(['-drain-spread', '300ms', '-drain-timeout', '3s'], port);
+  t.after(() => a.stop());
+  const c = connect(`ws://127.0.0.1:${port}/ws`, { WebSocket, minDelay: 5000, maxDelay: 10000, timeout: 5000 });
+  t.after(() => c.close());
+  await c.ready(5000);
+  const reconnecting = nextState(c, 'reconnecting', 5000);
+  a.proc.kill('SIGTERM');
+  const info = await reconnecting;
+  assert.equal(info.code, 1012);
+  assert.match(info.reason, /(?:^|[; ])reconnect=300(?:$|[; ])/);
+  // Within the node's 300 ms window, not the client's own 5 s backoff.
+  assert.ok(info.delay >= 0 && info.delay <= 300, `delay ${info.delay}, want within the 300 ms window`);
+  assert.equal((await a.exited).code, 0);
+  const b = await startGateway([], port);
+  t.after(() => b.stop());
+  // Its first try may come before the new node listens: then its own
+  // backoff (at most 10 s) applies.
+  await c.ready(15000);
 });
 
 test('client: retryDelay: full jitter under the cap, the 1012 window, the 1013 delay', () => {
