@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -92,40 +90,9 @@ func TestNodeBudgetBoundsStalledClients(t *testing.T) {
 
 	// The publisher's acks are read and counted.
 	var acks atomic.Int64
-	pubDone := make(chan error, 1)
-	go func() {
-		for acks.Load() < nbMessages {
-			f, err := hdReadFrame(pub.br)
-			if err != nil {
-				pubDone <- fmt.Errorf("publisher after %d acks: %w", acks.Load(), err)
-				return
-			}
-			if bytes.HasPrefix(f.payload, []byte(`{"type":"ack"`)) {
-				acks.Add(1)
-			} else if bytes.HasPrefix(f.payload, []byte(`{"type":"error"`)) {
-				pubDone <- fmt.Errorf("publisher got %.200s", f.payload)
-				return
-			}
-		}
-		pubDone <- nil
-	}()
+	pubDone := scCountAcks(pub, nbMessages, &acks)
 
-	var rssPeak atomic.Int64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if v, err := scRSS(pid, "VmRSS"); err == nil && v > rssPeak.Load() {
-				rssPeak.Store(v)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	stopSampling := scSampleRSS(pid, 10*time.Millisecond)
 
 	start := time.Now()
 	deadline := start.Add(nbDeadline)
@@ -164,13 +131,12 @@ func TestNodeBudgetBoundsStalledClients(t *testing.T) {
 	case <-time.After(hdWait):
 		t.Fatalf("the publisher got %d of %d acks", acks.Load(), nbMessages)
 	}
-	close(stopSampling)
-	<-sampled
+	rssPeak := stopSampling()
 	hwm, err := scRSS(pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
 	}
-	peak := max(hwm, rssPeak.Load())
+	peak := max(hwm, rssPeak)
 	closed := hdMetric(t, g, `chatgate_slow_consumers_total{action="closed"}`) - slowBefore
 	byBudget := hdMetric(t, g, "chatgate_node_budget_closes_total")
 	t.Logf("%d messages of %d KB in %v; gateway RSS %.1f MiB idle, %.1f MiB peak (+%.1f MiB, bound +%d MiB); "+

@@ -182,6 +182,56 @@ func (m *scMember) receive(total int64, prefix []byte, failed *atomic.Int32) {
 	}
 }
 
+// scCountAcks reads the publisher's replies until want acks have come,
+// counting them in acks, and sends nil, or the first error reply or read
+// error, on the channel it returns.
+func scCountAcks(pub *scMember, want int64, acks *atomic.Int64) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		for acks.Load() < want {
+			f, err := hdReadFrame(pub.br)
+			if err != nil {
+				done <- fmt.Errorf("publisher after %d acks: %w", acks.Load(), err)
+				return
+			}
+			if bytes.HasPrefix(f.payload, []byte(`{"type":"ack"`)) {
+				acks.Add(1)
+			} else if bytes.HasPrefix(f.payload, []byte(`{"type":"error"`)) {
+				done <- fmt.Errorf("publisher got %.200s", f.payload)
+				return
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// scSampleRSS samples pid's VmRSS every period until the function it
+// returns is called, which returns the highest sample.
+func scSampleRSS(pid int, period time.Duration) (stop func() int64) {
+	var peak atomic.Int64
+	quit := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v, err := scRSS(pid, "VmRSS"); err == nil && v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(period):
+			}
+		}
+	}()
+	return func() int64 {
+		close(quit)
+		<-sampled
+		return peak.Load()
+	}
+}
+
 // scRSS reads a field of /proc/<pid>/status (VmRSS, VmHWM) in bytes.
 func scRSS(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -276,41 +326,10 @@ func TestSlowConsumerCutOffOthersGetEverything(t *testing.T) {
 
 	// The publisher's replies (an ack per send) are drained and counted.
 	var acks atomic.Int64
-	pubDone := make(chan error, 1)
-	go func() {
-		for acks.Load() < scMessages {
-			f, err := hdReadFrame(pub.br)
-			if err != nil {
-				pubDone <- fmt.Errorf("publisher after %d acks: %w", acks.Load(), err)
-				return
-			}
-			if bytes.HasPrefix(f.payload, []byte(`{"type":"ack"`)) {
-				acks.Add(1)
-			} else if bytes.HasPrefix(f.payload, []byte(`{"type":"error"`)) {
-				pubDone <- fmt.Errorf("publisher got %s", f.payload)
-				return
-			}
-		}
-		pubDone <- nil
-	}()
+	pubDone := scCountAcks(pub, scMessages, &acks)
 
 	// Peak memory, sampled while the broadcast runs.
-	var rssPeak atomic.Int64
-	stopSampling := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if v, err := scRSS(pid, "VmRSS"); err == nil && v > rssPeak.Load() {
-				rssPeak.Store(v)
-			}
-			select {
-			case <-stopSampling:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	stopSampling := scSampleRSS(pid, 20*time.Millisecond)
 
 	// slowest returns the progress of the slowest receiver, or the fault
 	// of one that failed.
@@ -380,8 +399,7 @@ func TestSlowConsumerCutOffOthersGetEverything(t *testing.T) {
 	case <-time.After(hdWait):
 		t.Fatalf("the publisher got %d of %d acks", acks.Load(), scMessages)
 	}
-	close(stopSampling)
-	<-sampled
+	rssPeak := stopSampling()
 	hwm, err := scRSS(pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
@@ -390,9 +408,9 @@ func TestSlowConsumerCutOffOthersGetEverything(t *testing.T) {
 		scMessages, len(receivers), scMessages*len(receivers), elapsed.Round(time.Millisecond),
 		float64(scMessages*len(receivers))/elapsed.Seconds()/1e6)
 	t.Logf("gateway RSS: %.1f MiB idle, %.1f MiB peak sampled, %.1f MiB high-water mark (bound %d MiB)",
-		float64(rssIdle)/(1<<20), float64(rssPeak.Load())/(1<<20), float64(hwm)/(1<<20), rssBound>>20)
-	if hwm > rssBound || rssPeak.Load() > rssBound {
-		t.Errorf("gateway RSS reached %.1f MiB, over the %d MiB bound", float64(max(hwm, rssPeak.Load()))/(1<<20), rssBound>>20)
+		float64(rssIdle)/(1<<20), float64(rssPeak)/(1<<20), float64(hwm)/(1<<20), rssBound>>20)
+	if hwm > rssBound || rssPeak > rssBound {
+		t.Errorf("gateway RSS reached %.1f MiB, over the %d MiB bound", float64(max(hwm, rssPeak))/(1<<20), rssBound>>20)
 	}
 
 	// Exactly one slow consumer: the member that stopped reading.
