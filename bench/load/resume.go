@@ -1263,10 +1263,11 @@ func (rs *resumeWorker) verify(ctx context.Context, finals map[int]int64, drain 
 		rs.histMu.Lock()
 		r.Starts = append([]int64(nil), rs.starts...)
 		r.First, r.Last = rs.first, rs.last
-		r.Welcome, r.Done, r.Waited = new(hist.Histogram), new(hist.Histogram), new(hist.Histogram)
+		r.Welcome, r.Done, r.Waited, r.Handshake = new(hist.Histogram), new(hist.Histogram), new(hist.Histogram), new(hist.Histogram)
 		r.Welcome.Merge(&rs.welcome)
 		r.Done.Merge(&rs.done)
 		r.Waited.Merge(&rs.waited)
+		r.Handshake.Merge(&rs.handshake)
 		rs.histMu.Unlock()
 	}
 	rs.emit(evRVerified, r)

@@ -638,7 +638,7 @@ func (c *coord) resumeEnd(ctx context.Context, rr *ResumeResult) error {
 	roll := rc.Drop == DropRoll
 	var starts []int64
 	var rollFirst, rollLast int64
-	var welcome, done, waited hist.Histogram
+	var welcome, done, waited, handshake hist.Histogram
 	// Publish on, stop, verify.
 	c.enter("tail")
 	if err := c.wait(ctx, rc.Tail); err != nil {
@@ -704,7 +704,7 @@ func (c *coord) resumeEnd(ctx context.Context, rr *ResumeResult) error {
 			rr.Restarts += r.Restarts
 			rr.Hinted += r.Hinted
 			starts = append(starts, r.Starts...)
-			for _, m := range []struct{ dst, src *hist.Histogram }{{&welcome, r.Welcome}, {&done, r.Done}, {&waited, r.Waited}} {
+			for _, m := range []struct{ dst, src *hist.Histogram }{{&welcome, r.Welcome}, {&done, r.Done}, {&waited, r.Waited}, {&handshake, r.Handshake}} {
 				if m.src != nil {
 					m.dst.Merge(m.src)
 				}
@@ -737,6 +737,7 @@ func (c *coord) resumeEnd(ctx context.Context, rr *ResumeResult) error {
 	}
 	if roll {
 		rr.Welcome, rr.Done, rr.Waited = LatencyOf(&welcome), LatencyOf(&done), LatencyOf(&waited)
+		rr.Handshake = LatencyOf(&handshake)
 		rr.PeakResumes = peakPer(starts, int64(100*time.Millisecond))
 		if rollFirst > 0 {
 			rr.TotalS = float64(rollLast-rollFirst) / 1e9
