@@ -426,18 +426,8 @@ func (c *client) readCloseReason() (int, string) {
 // readClose reads until the server's close frame and returns its code.
 func (c *client) readClose() int {
 	c.t.Helper()
-	_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		_, _, err := c.ws.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if errorsAs(err, &ce) {
-			return ce.Code
-		}
-		c.t.Fatalf("read ended without a close frame: %v", err)
-	}
+	code, _ := c.readCloseReason()
+	return code
 }
 
 // rawConn is a plain TCP connection for hand-made frames and HTTP.
