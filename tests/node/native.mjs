@@ -4,10 +4,11 @@ import WebSocket from 'ws';
 import { WAIT, within, Queue } from './wait.mjs';
 
 // Native is a /ws client speaking the native JSON protocol. connect
-// resolves once its welcome has come, and closes it after the test t.
+// resolves once its welcome has come, and closes it after the test t;
+// options go to the ws WebSocket (perMessageDeflate, …).
 export class Native {
-  static async connect(t, addr) {
-    const n = new Native(new WebSocket(`ws://${addr}/ws`));
+  static async connect(t, addr, options) {
+    const n = new Native(new WebSocket(`ws://${addr}/ws`, options));
     t.after(() => n.ws.terminate());
     await within(new Promise((resolve, reject) => {
       n.ws.once('open', resolve);
