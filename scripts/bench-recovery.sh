@@ -59,13 +59,11 @@ log() { printf '[recovery %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
 PORT_BASE=38080
 # shellcheck source=scripts/lib/procs.sh
 . "$ROOT/scripts/lib/procs.sh"
-port="" admin="" nport="" p1="" a1="" p2="" a2=""
-
-# metric ADDR NAME prints the value of metric NAME at http://ADDR/metrics,
-# or nothing.
-metric() {
-	curl -fsS --max-time 2 "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' || true
-}
+# kill_and_resume: the two-node run below.
+# shellcheck source=scripts/lib/killnode.sh
+. "$ROOT/scripts/lib/killnode.sh"
+READY_TIMEOUT=120
+port="" admin=""
 
 # --- build -------------------------------------------------------------
 log "building the gateway, the load tool and nats-server"
@@ -114,65 +112,7 @@ done
 
 # --- 2. two nodes, one killed --------------------------------------------
 if [ "$NATS" = 1 ]; then
-	free_port nport
-	start nats "$BIN/nats-server" -a 127.0.0.1 -p "$nport" -js -sd "$WORK/jetstream"
-	nats=$STARTED
-	wait_listening "$nport" "$nats" || { log "nats-server did not start (see $OUT/nats.log)"; exit 1; }
-	# A fresh key per run, given in the environment, not on the command line.
-	CHATGATE_CLUSTER_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-	export CHATGATE_CLUSTER_KEY
-	free_port p1
-	free_port a1
-	free_port p2
-	free_port a2
-	start gateway-n1 "$BIN/gateway" -addr "127.0.0.1:$p1" -admin-addr "127.0.0.1:$a1" -nats "nats://127.0.0.1:$nport" -node n1 "${GATEWAY_FLAGS[@]}"
-	gw1=$STARTED
-	start gateway-n2 "$BIN/gateway" -addr "127.0.0.1:$p2" -admin-addr "127.0.0.1:$a2" -nats "nats://127.0.0.1:$nport" -node n2 "${GATEWAY_FLAGS[@]}"
-	gw2=$STARTED
-	unset CHATGATE_CLUSTER_KEY
-	for pp in "$p1 $gw1" "$a1 $gw1" "$p2 $gw2" "$a2 $gw2"; do
-		# shellcheck disable=SC2086
-		wait_listening $pp || { log "a gateway node did not start (see $OUT/gateway-n*.log)"; exit 1; }
-	done
-	# Node 2 must know node 1 before the clients arrive, or it cannot keep
-	# their sessions when node 1 dies.
-	for _ in $(seq 100); do
-		[ "$(metric "127.0.0.1:$a2" chatgate_cluster_nodes)" = 1 ] && break
-		sleep 0.1
-	done
-	signal="$WORK/ready-to-cut"
-	summary="$OUT/cluster-$CLUSTER_N.txt"
-	cmd=("$BIN/load" "${LOAD_FLAGS[@]}" -addr "127.0.0.1:$p1" -drop external -drop-signal "$signal"
-		-resume-addr "127.0.0.1:$p2" -admin "127.0.0.1:$a2" -n "$CLUSTER_N" -server-pid "$gw2")
-	log "two nodes, $CLUSTER_N clients on node 1, node 1 killed: ${cmd[*]#"$ROOT/"}"
-	{
-		echo "# $(date -u +%FT%TZ), two nodes and nats-server -js; node 1 (pid $gw1) killed with SIGKILL, resumed on node 2, -drop external"
-		echo "# ${cmd[*]#"$ROOT/"}"
-	} >"$summary"
-	"${cmd[@]}" >>"$summary" 2>>"$PROGRESS" &
-	loadpid=$!
-	PIDS+=("$loadpid")
-	cut=0
-	for _ in $(seq 1200); do
-		if [ -e "$signal" ]; then
-			log "killing node 1 (pid $gw1)"
-			kill -9 "$gw1"
-			wait "$gw1" 2>/dev/null || true
-			cut=1
-			break
-		fi
-		kill -0 "$loadpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ "$cut" = 1 ] || log "the load tool never got ready to be cut (see $PROGRESS)"
-	status=0
-	wait "$loadpid" || status=$?
-	[ "$status" = 0 ] || log "the load tool exited with status $status (see $PROGRESS)"
-	stop_pid "$loadpid"
-	SUMMARIES+=("$summary")
-	stop_pid "$gw1" # killed already, unless the load tool never got ready
-	stop_pid "$gw2"
-	stop_pid "$nats"
+	kill_and_resume "cluster-$CLUSTER_N" "$CLUSTER_N" :
 fi
 
 # --- report ------------------------------------------------------------

@@ -78,12 +78,6 @@ PORT_BASE=39080
 # shellcheck source=scripts/lib/procs.sh
 . "$ROOT/scripts/lib/procs.sh"
 
-# metric ADDR NAME prints the value of metric NAME at http://ADDR/metrics,
-# or nothing.
-metric() {
-	curl -fsS --max-time 2 "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' || true
-}
-
 # --- build -------------------------------------------------------------
 log "building the gateway, the load tool and nats-server"
 go build -o "$BIN/gateway" ./cmd/gateway

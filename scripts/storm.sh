@@ -63,12 +63,10 @@ log() { printf '[storm %4ds] %s\n' "$((SECONDS - START_SECONDS))" "$*" >&2; }
 PORT_BASE=36080
 # shellcheck source=scripts/lib/procs.sh
 . "$ROOT/scripts/lib/procs.sh"
-nport="" p1="" a1="" p2="" a2=""
-
-# metric ADDR NAME prints the value of metric NAME at http://ADDR/metrics.
-metric() {
-	curl -fsS --max-time 2 "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' || true
-}
+# kill_and_resume: each case.
+# shellcheck source=scripts/lib/killnode.sh
+. "$ROOT/scripts/lib/killnode.sh"
+READY_TIMEOUT=300
 
 log "building the gateway, the load tool and nats-server"
 go build -o "$BIN/gateway" ./cmd/gateway
@@ -79,72 +77,17 @@ GATEWAY_FLAGS=(-presence=false -rate-messages=-1 -rate-bytes=-1 -max-connections
 LOAD_FLAGS=(-scenario resume -label chatgate -room-size 50 -rate 2 -drop-after 3s -outage 1s -tail 3s
 	-per-worker 5000 -deadline 6m -out "$RESULTS")
 
+# node2_metrics ADMIN2 SUMMARY adds node 2's refusals and recovery reads
+# to the case's summary.
+node2_metrics() {
+	echo "node 2 metrics: handshakes refused by the rate $(metric "$1" 'chatgate_handshakes_failed_total{reason="rate_limited"}'), recovery reads $(metric "$1" 'chatgate_recovery_reads_total{merged="false"}') from the log and $(metric "$1" 'chatgate_recovery_reads_total{merged="true"}') merged" >>"$2"
+}
+
 # run_case NAME NODE2_FLAGS... runs one storm.
 run_case() {
 	local name=$1
 	shift
-	free_port nport
-	rm -rf "$WORK/jetstream"
-	start "nats-$name" "$BIN/nats-server" -a 127.0.0.1 -p "$nport" -js -sd "$WORK/jetstream"
-	local nats=$STARTED
-	wait_listening "$nport" "$nats" || { log "nats-server did not start (see $OUT/nats-$name.log)"; exit 1; }
-	CHATGATE_CLUSTER_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
-	export CHATGATE_CLUSTER_KEY
-	free_port p1
-	free_port a1
-	free_port p2
-	free_port a2
-	start "gateway-$name-n1" "$BIN/gateway" -addr "127.0.0.1:$p1" -admin-addr "127.0.0.1:$a1" -nats "nats://127.0.0.1:$nport" -node n1 "${GATEWAY_FLAGS[@]}"
-	local gw1=$STARTED
-	start "gateway-$name-n2" "$BIN/gateway" -addr "127.0.0.1:$p2" -admin-addr "127.0.0.1:$a2" -nats "nats://127.0.0.1:$nport" -node n2 "${GATEWAY_FLAGS[@]}" "$@"
-	local gw2=$STARTED
-	unset CHATGATE_CLUSTER_KEY
-	for pp in "$p1 $gw1" "$a1 $gw1" "$p2 $gw2" "$a2 $gw2"; do
-		# shellcheck disable=SC2086
-		wait_listening $pp || { log "a gateway node did not start (see $OUT/gateway-$name-n*.log)"; exit 1; }
-	done
-	# Node 2 must know node 1 before the clients arrive, or it cannot keep
-	# their sessions when node 1 dies.
-	for _ in $(seq 100); do
-		[ "$(metric "127.0.0.1:$a2" chatgate_cluster_nodes)" = 1 ] && break
-		sleep 0.1
-	done
-	local signal="$WORK/cut-$name"
-	local summary="$OUT/$name.txt"
-	local cmd=("$BIN/load" "${LOAD_FLAGS[@]}" -addr "127.0.0.1:$p1" -drop external -drop-signal "$signal"
-		-resume-addr "127.0.0.1:$p2" -admin "127.0.0.1:$a2" -n "$N" -server-pid "$gw2")
-	log "case $name: node 2 flags: ${*:-(none)}; ${cmd[*]#"$ROOT/"}"
-	{
-		echo "# $(date -u +%FT%TZ), case $name: $N clients on node 1, killed with SIGKILL, resumed on node 2; node 2 flags: ${*:-(none)}"
-		echo "# ${cmd[*]#"$ROOT/"}"
-	} >"$summary"
-	"${cmd[@]}" >>"$summary" 2>>"$PROGRESS" &
-	local loadpid=$!
-	PIDS+=("$loadpid")
-	local cut=0
-	for _ in $(seq 3000); do
-		if [ -e "$signal" ]; then
-			log "case $name: killing node 1 (pid $gw1)"
-			kill -9 "$gw1"
-			wait "$gw1" 2>/dev/null || true
-			cut=1
-			break
-		fi
-		kill -0 "$loadpid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ "$cut" = 1 ] || log "case $name: the load tool never got ready to be cut (see $PROGRESS)"
-	local status=0
-	wait "$loadpid" || status=$?
-	[ "$status" = 0 ] || log "case $name: the load tool exited with status $status (see $PROGRESS)"
-	stop_pid "$loadpid"
-	{
-		echo "node 2 metrics: handshakes refused by the rate $(metric "127.0.0.1:$a2" 'chatgate_handshakes_failed_total{reason="rate_limited"}'), recovery reads $(metric "127.0.0.1:$a2" 'chatgate_recovery_reads_total{merged="false"}') from the log and $(metric "127.0.0.1:$a2" 'chatgate_recovery_reads_total{merged="true"}') merged"
-	} >>"$summary"
-	SUMMARIES+=("$summary")
-	stop_pid "$gw1"
-	stop_pid "$gw2"
-	stop_pid "$nats"
+	kill_and_resume "$name" "$N" node2_metrics "$@"
 }
 
 run_case off

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # procs.sh: process management shared by the benchmark scripts (scale.sh,
-# bench-recovery.sh, bench.sh, idle-memory.sh). Sourced, never run:
+# bench-recovery.sh, bench.sh, idle-memory.sh, storm.sh,
+# rolling-restart.sh). Sourced, never run:
 #
 #   . "$ROOT/scripts/lib/procs.sh"
 #
@@ -38,6 +39,8 @@
 #   wait_listening PORT PID
 #                         waits up to 10 s for PORT to accept connections
 #                         while PID runs; non-zero if it does not
+#   metric ADDR NAME      prints the value of metric NAME (with its labels,
+#                         as exposed) at http://ADDR/metrics, or nothing
 # and installs the traps: EXIT runs cleanup; INT and TERM exit with 130
 # (through the EXIT trap). A script that wants other traps sets them after
 # sourcing.
@@ -128,4 +131,10 @@ wait_listening() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# metric ADDR NAME prints the value of metric NAME (with its labels, as
+# exposed) at http://ADDR/metrics, or nothing.
+metric() {
+	curl -fsS --max-time 2 "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n { print $2 }' || true
 }
