@@ -378,7 +378,7 @@ func commandError(i int, why string) *Error {
 // such as "1001", "timeout" or "server"), for the backend's disconnect
 // report. The transport calls it on s's loop before Hub.Close.
 func (s *Session) SetCloseReason(reason string) {
-	if reason != "" || s.more != nil {
+	if reason != "" || s.m() != nil {
 		s.x().closeReason = reason
 	}
 }

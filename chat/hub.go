@@ -184,8 +184,12 @@ type Session struct {
 	user atomic.Pointer[string]
 	// more holds what few sessions use (a namespace, a refreshed token,
 	// the close reason); nil until one is set. An idle gateway is mostly
-	// sessions, so the common one stays small (TestSessionSize).
-	more *sessionMore
+	// sessions, so the common one stays small (TestSessionSize). Set on
+	// the session's own loop (x), and read from other goroutines too (its
+	// namespace, for the API's and other loops' lists): hence atomic. Its
+	// fields keep their own rules (nsp never changes once the session is
+	// shared; the others are own loop only).
+	more atomic.Pointer[sessionMore]
 	// pending: the backend has not accepted the session yet (Connect).
 	pending bool
 	loop    int32
@@ -212,26 +216,33 @@ type sessionMore struct {
 // x returns s's sessionMore, allocating it on first use. Own loop only
 // (or before the session is shared).
 func (s *Session) x() *sessionMore {
-	if s.more == nil {
-		s.more = new(sessionMore)
+	m := s.more.Load()
+	if m == nil {
+		m = new(sessionMore)
+		s.more.Store(m)
 	}
-	return s.more
+	return m
 }
+
+// m returns s's sessionMore, nil if none was set. Any goroutine.
+func (s *Session) m() *sessionMore { return s.more.Load() }
 
 // nsp is the session's namespace, "" for "/".
 func (s *Session) nsp() string {
-	if s.more == nil {
+	m := s.m()
+	if m == nil {
 		return ""
 	}
-	return s.more.nsp
+	return m.nsp
 }
 
 // closeReason is why the transport closed the session, "" if not told.
 func (s *Session) closeReason() string {
-	if s.more == nil {
+	m := s.m()
+	if m == nil {
 		return ""
 	}
-	return s.more.closeReason
+	return m.closeReason
 }
 
 // Loop implements rooms.Member.

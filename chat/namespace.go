@@ -140,7 +140,7 @@ func (s *Session) SetNamespace(nsp string) {
 	if nsp == RootNamespace {
 		nsp = ""
 	}
-	if nsp != "" || s.more != nil {
+	if nsp != "" || s.m() != nil {
 		s.x().nsp = nsp
 	}
 }

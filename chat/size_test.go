@@ -22,12 +22,36 @@ func TestSessionMoreOnlyWhenSet(t *testing.T) {
 	s := &Session{}
 	s.SetNamespace(RootNamespace)
 	s.SetCloseReason("")
-	if s.more != nil {
+	if s.m() != nil {
 		t.Fatal("a plain session allocated its sessionMore")
 	}
 	s.SetNamespace("/admin")
 	s.SetCloseReason("tcp")
 	if s.Namespace() != "/admin" || s.closeReason() != "tcp" {
 		t.Fatalf("namespace %q, close reason %q", s.Namespace(), s.closeReason())
+	}
+}
+
+// TestNamespaceReadWhileTheLoopSetsMore: other goroutines read a session's
+// namespace (the server API's connection lists, other loops' member
+// lists) while its own loop allocates its sessionMore (the close reason,
+// as a connection closes). Under -race this failed while more was a plain
+// pointer.
+func TestNamespaceReadWhileTheLoopSetsMore(t *testing.T) {
+	s := &Session{}
+	read := make(chan string)
+	go func() {
+		var last string
+		for range 1000 {
+			last = s.Namespace()
+		}
+		read <- last
+	}()
+	s.SetCloseReason("tcp")
+	if nsp := <-read; nsp != RootNamespace {
+		t.Fatalf("namespace %q, want %q", nsp, RootNamespace)
+	}
+	if s.closeReason() != "tcp" {
+		t.Fatalf("close reason %q", s.closeReason())
 	}
 }

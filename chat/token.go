@@ -24,8 +24,8 @@ var ErrRefreshUser = &Error{CodeForbidden, "a refreshed token must name the conn
 // token is the token in force: the last refresh, else the handshake's.
 // Own loop only.
 func (s *Session) token() *auth.Identity {
-	if s.more != nil && s.more.grant != nil {
-		return s.more.grant
+	if m := s.m(); m != nil && m.grant != nil {
+		return m.grant
 	}
 	return s.ident
 }
@@ -38,7 +38,7 @@ func (s *Session) TokenExpired(now int64) bool {
 	if t == nil || t.Expires.IsZero() {
 		return false
 	}
-	if s.more != nil && s.more.extended != 0 && now <= s.more.extended {
+	if m := s.m(); m != nil && m.extended != 0 && now <= m.extended {
 		return false
 	}
 	return now > t.Expires.UnixNano()+int64(auth.DefaultLeeway)
@@ -58,7 +58,7 @@ func (h *Hub) ExpireToken(s *Session, now int64) bool {
 	if h.backend == nil || !h.backend.Handles(CallRefresh) {
 		return true
 	}
-	if s.more != nil && s.more.refreshing {
+	if m := s.m(); m != nil && m.refreshing {
 		return false
 	}
 	s.x().refreshing = true
@@ -68,7 +68,7 @@ func (h *Hub) ExpireToken(s *Session, now int64) bool {
 	}{s.id, s.User()})
 	h.backend.Call(CallRefresh, body, func(a BackendAnswer) {
 		h.transport.Exec(s, func() {
-			s.more.refreshing = false
+			s.m().refreshing = false
 			if !h.sessions.has(s) {
 				return
 			}
@@ -87,7 +87,7 @@ func (h *Hub) ExpireToken(s *Session, now int64) bool {
 				h.transport.Disconnect(s, DisconnectTokenExpired)
 				return
 			}
-			s.more.extended = time.Unix(res.ExpireAt, 0).UnixNano()
+			s.m().extended = time.Unix(res.ExpireAt, 0).UnixNano()
 		})
 	})
 	return false
@@ -106,7 +106,7 @@ func (h *Hub) refresh(s *Session, req *Request) *Error {
 		return ErrRefreshUser
 	}
 	s.x().grant = id
-	s.more.extended = 0 // the new token's exp rules from now on
+	s.m().extended = 0 // the new token's exp rules from now on
 	return nil
 }
 
