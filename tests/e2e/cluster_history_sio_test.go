@@ -51,6 +51,13 @@ func TestClusterHistorySocketIOResumeOnAnotherNode(t *testing.T) {
 	}
 	b := dial(t, nodes[1])
 	b.request(map[string]any{"type": "join", "room": "lobby"})
+	// Node 1 must know b's membership (it comes over NATS) before the
+	// Socket.IO client joins there, for the join's count to include it.
+	api := apiClientFor(nodes[0], "")
+	eventually(t, apiWait, "node 1 lists b in lobby", func() bool {
+		ms, err := api.Members(apiCtx(t), "lobby")
+		return err == nil && len(ms) == 1 && ms[0].Client == b.id
+	})
 
 	sc := sioDial(t, nodes[0], true)
 	sc.send("40")
