@@ -95,12 +95,18 @@ type loop struct {
 	heads   map[*conn][]byte // partial HTTP request heads
 	cur     *conn            // connection whose traffic is being handled
 	tmp     []byte           // scratch frame for writes outside traffic handling
+	// spareMore holds connMore values given back (putMore) for reuse
+	// (getMore), at most maxSpareMore: a connection takes one for its
+	// first messages' rate-limit state, so a stream of new connections
+	// would otherwise leave one as garbage each.
+	spareMore []*connMore
 
 	parked    map[*conn]func() // held requests (Exchange.Park), with what to do if the client goes
 	wbuf      []byte           // output for the connection whose traffic is handled
 	cbuf      []byte           // coalescing buffer for one connection's queued frames
 	pbuf      []byte           // payload scratch for replies
 	req       chat.Request
+	welcome   chat.Welcome   // the welcome being written (conn.upgrade)
 	rd        frame.Reader   // frame reader shared by connections between frames
 	hreq      Request        // the HTTP request head being handled
 	hscratch  []byte         // joined values of a repeated header
@@ -202,6 +208,31 @@ func (lp *loop) acceptOffer(offer httphead.Option, dest []httphead.Option) []htt
 type pending struct {
 	c   *conn
 	out [][]byte
+}
+
+// maxSpareMore bounds a loop's spare connMore values: enough to serve
+// the connections a handshake storm opens between two sweeps without
+// garbage, little memory once it is over (32 B each).
+const maxSpareMore = 1024
+
+// getMore returns a zero connMore, a spare one if the loop has one.
+func (lp *loop) getMore() *connMore {
+	if n := len(lp.spareMore); n > 0 {
+		m := lp.spareMore[n-1]
+		lp.spareMore[n-1] = nil
+		lp.spareMore = lp.spareMore[:n-1]
+		return m
+	}
+	return new(connMore)
+}
+
+// putMore takes back a connMore its connection no longer holds (its
+// frame reader, if any, already reset). It must not be used after.
+func (lp *loop) putMore(m *connMore) {
+	if len(lp.spareMore) < maxSpareMore {
+		*m = connMore{}
+		lp.spareMore = append(lp.spareMore, m)
+	}
 }
 
 func (lp *loop) add(c *conn) {
@@ -389,14 +420,14 @@ func (lp *loop) sweep() {
 				c.timeoutHTTP()
 			}
 		case stateOpen:
-			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
-				c.lim = nil // back to a fresh state: an idle connection keeps none
+			if c.more != nil && c.more.idle(now, &cfg.Limits) {
+				c.dropMore() // back to a fresh state: an idle connection keeps none
 			}
-			if c.proto != nil {
-				c.proto.h.Sweep(now) // the protocol keeps its own heartbeat
+			if p := c.protocol(); p != nil {
+				p.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
-			if c.sess != nil && lp.srv.hub.ExpireToken(c.sess, now) {
+			if c.session() != nil && lp.srv.hub.ExpireToken(c.session(), now) {
 				c.Disconnect(chat.DisconnectTokenExpired)
 				continue
 			}
