@@ -28,7 +28,7 @@ func TestConnMoreOnlyWhileNeeded(t *testing.T) {
 	ts := startTestServer(t, Config{Loops: 1})
 	nc, br := rawClient(t, ts.addr)
 	defer nc.Close()
-	readServerFrame(br) // welcome
+	readServerFrame(br)          // welcome
 	lp := ts.srv.loops[0].Load() // set once the loop has a connection
 	c := onlyConn(t, lp)
 	state := func() (more, rd bool, spares int) {
