@@ -85,7 +85,7 @@ type conn struct {
 	// deadline (stateClosing) or the deadline of sending a final
 	// response (stateSending), all in Unix nanoseconds.
 	stamp    int64
-	sweepIdx int32 // index in lp.conns
+	sweepIdx int32 // index in lp.conns (connList)
 	pendIdx  int32 // 1 + index in lp.pending while frames are queued, else 0
 	state    connState
 	ep       endpoint

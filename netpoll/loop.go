@@ -89,7 +89,7 @@ type loop struct {
 	scheduled bool   // guarded by mu: a drain is queued on the loop
 
 	spare   []task           // the other half of the mailbox double buffer
-	conns   []*conn          // every connection of this loop, for sweeps
+	conns   connList         // every connection of this loop, for sweeps
 	pending []pending        // connections with frames queued in this pass
 	npend   int              // entries of pending in use
 	heads   map[*conn][]byte // partial HTTP request heads
@@ -235,23 +235,9 @@ func (lp *loop) putMore(m *connMore) {
 	}
 }
 
-func (lp *loop) add(c *conn) {
-	c.sweepIdx = int32(len(lp.conns))
-	lp.conns = append(lp.conns, c)
-}
+func (lp *loop) add(c *conn) { lp.conns.add(c) }
 
-func (lp *loop) remove(c *conn) {
-	i := int(c.sweepIdx)
-	if i < 0 || i >= len(lp.conns) || lp.conns[i] != c {
-		return
-	}
-	last := len(lp.conns) - 1
-	lp.conns[i] = lp.conns[last]
-	lp.conns[i].sweepIdx = int32(i)
-	lp.conns[last] = nil
-	lp.conns = lp.conns[:last]
-	c.sweepIdx = -1
-}
+func (lp *loop) remove(c *conn) { lp.conns.remove(c) }
 
 // post queues t for this loop. Safe from any goroutine. Only the first post
 // after a drain schedules another drain, so a burst of broadcasts costs one
@@ -409,11 +395,11 @@ func (lp *loop) sweep() {
 	}
 	cfg := &lp.srv.cfg
 	// Iterate backwards: closing a connection swap-removes it.
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		c := lp.conns[i]
+		c := lp.conns.at(i)
 		switch c.state {
 		case stateHTTP, stateProxy:
 			if now > c.stamp {
@@ -460,11 +446,11 @@ func (lp *loop) sweep() {
 // the loop, as closed for d, and leaves the connections open for goingAway
 // (the first step of a drain).
 func (lp *loop) endSessions(d chat.Disconnect) {
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		if c := lp.conns[i]; c.state == stateOpen {
+		if c := lp.conns.at(i); c.state == stateOpen {
 			c.endSession(d.Metric)
 		}
 	}
@@ -481,11 +467,11 @@ func (lp *loop) goingAway(d chat.Disconnect) {
 		p.Drain(lp)
 	}
 	lp.flushProtocols()
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		c := lp.conns[i]
+		c := lp.conns.at(i)
 		switch c.state {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()

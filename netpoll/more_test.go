@@ -9,8 +9,8 @@ func onlyConn(t *testing.T, lp *loop) *conn {
 	t.Helper()
 	var c *conn
 	onLoop(t, lp, func() {
-		if len(lp.conns) == 1 {
-			c = lp.conns[0]
+		if lp.conns.len() == 1 {
+			c = lp.conns.at(0)
 		}
 	})
 	if c == nil {
