@@ -17,11 +17,10 @@ import (
 // buffers, so that it allocates nothing: every allocation counted while it
 // runs is the gateway's (and the runtime's).
 type sysClient struct {
-	tb   testing.TB
-	sa   syscall.SockaddrInet4
-	buf  [4096]byte
-	fds  []int
-	open int
+	tb  testing.TB
+	sa  syscall.SockaddrInet4
+	buf [4096]byte
+	fds []int
 }
 
 func newSysClient(tb testing.TB, addr string, max int) *sysClient {
