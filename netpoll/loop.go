@@ -100,6 +100,10 @@ type loop struct {
 	// first messages' rate-limit state, so a stream of new connections
 	// would otherwise leave one as garbage each.
 	spareMore []*connMore
+	// moreTaken: a spare was taken since the last sweep; when none was,
+	// the sweep halves the spares (trimMore), so that they go once the
+	// connections stop coming.
+	moreTaken bool
 
 	parked    map[*conn]func() // held requests (Exchange.Park), with what to do if the client goes
 	wbuf      []byte           // output for the connection whose traffic is handled
@@ -221,6 +225,7 @@ func (lp *loop) getMore() *connMore {
 		m := lp.spareMore[n-1]
 		lp.spareMore[n-1] = nil
 		lp.spareMore = lp.spareMore[:n-1]
+		lp.moreTaken = true
 		return m
 	}
 	return new(connMore)
@@ -233,6 +238,23 @@ func (lp *loop) putMore(m *connMore) {
 		*m = connMore{}
 		lp.spareMore = append(lp.spareMore, m)
 	}
+}
+
+// trimMore halves the spare connMore values unless one was taken since
+// the last call (each sweep): a burst of new connections leaves up to
+// maxSpareMore, gone within about ten quiet sweeps.
+func (lp *loop) trimMore() {
+	if lp.moreTaken {
+		lp.moreTaken = false
+		return
+	}
+	n := len(lp.spareMore)
+	if n <= 8 {
+		lp.spareMore = nil // the list's own array too
+		return
+	}
+	clear(lp.spareMore[n/2:])
+	lp.spareMore = lp.spareMore[:n/2]
 }
 
 func (lp *loop) add(c *conn) { lp.conns.add(c) }
@@ -394,6 +416,7 @@ func (lp *loop) sweep() {
 		p.Sweep(lp, now)
 	}
 	cfg := &lp.srv.cfg
+	lp.trimMore()
 	// Iterate backwards: closing a connection swap-removes it.
 	for i := lp.conns.len() - 1; i >= 0; i-- {
 		if i >= lp.conns.len() {

@@ -60,9 +60,15 @@ func TestConnMoreOnlyWhileNeeded(t *testing.T) {
 
 	// The debt drains (one message: 50 ms at the default rate); a sweep
 	// then gives the connMore back to the loop.
+	var spare *connMore
 	waitFor(t, "the sweep to drop the drained state", func() bool {
-		more, _, spares := state()
-		return !more && spares == 1
+		onLoop(t, lp, func() {
+			if c.more == nil && len(lp.spareMore) == 1 {
+				spare = lp.spareMore[0]
+				lp.moreTaken = true // the next sweep keeps it (trimMore)
+			}
+		})
+		return spare != nil
 	})
 
 	// The next connection's first message takes the spare.
@@ -72,18 +78,44 @@ func TestConnMoreOnlyWhileNeeded(t *testing.T) {
 	if _, err := nc2.Write(maskedText(`{"type":"join","room":"lobby"}`)); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, p, err := readServerFrame(br2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(p) > 0 {
-			break
-		}
+	if _, _, err := readServerFrame(br2); err != nil {
+		t.Fatal(err)
 	}
-	var spares int
-	onLoop(t, lp, func() { spares = len(lp.spareMore) })
-	if spares != 0 {
-		t.Errorf("the loop keeps %d spare connMore after the next connection's message, want 0 (reused)", spares)
+	onLoop(t, lp, func() {
+		for i := range lp.conns.len() {
+			c2 := lp.conns.at(i)
+			if c2 == c {
+				continue
+			}
+			// Its debt may have drained already, and the connMore gone
+			// back: either way, the same one.
+			if c2.more != spare && (c2.more != nil || len(lp.spareMore) != 1 || lp.spareMore[0] != spare) {
+				t.Errorf("the next connection's first message took a new connMore, not the spare")
+			}
+		}
+	})
+}
+
+// TestSpareMoreTrimmed: the loop's spare connMore values halve at every
+// sweep that saw none taken, and go (with their list) once few are left.
+func TestSpareMoreTrimmed(t *testing.T) {
+	lp := &loop{}
+	for range maxSpareMore + 10 {
+		lp.putMore(new(connMore))
+	}
+	if len(lp.spareMore) != maxSpareMore {
+		t.Fatalf("%d spares, want at most %d", len(lp.spareMore), maxSpareMore)
+	}
+	lp.getMore()
+	lp.trimMore() // one was taken: all stay
+	if len(lp.spareMore) != maxSpareMore-1 {
+		t.Fatalf("after a sweep that saw one taken: %d spares, want %d", len(lp.spareMore), maxSpareMore-1)
+	}
+	for i := 0; lp.spareMore != nil; i++ {
+		n := len(lp.spareMore)
+		lp.trimMore()
+		if i > 10 || (lp.spareMore != nil && len(lp.spareMore) != n/2) {
+			t.Fatalf("quiet sweep %d: %d spares → %d, want half, and none within 10 sweeps", i+1, n, len(lp.spareMore))
+		}
 	}
 }
