@@ -361,14 +361,23 @@ func (c *conn) keepPartial(buf []byte) {
 
 // serveProtocol hands a request to a mounted protocol.
 func (c *conn) serveProtocol(p Protocol, req *Request, body, rest []byte) gnet.Action {
-	x := Exchange{c: c, req: req, body: body, rest: rest}
-	p.ServeHTTP(&x)
-	if !x.done {
+	// The exchange is the loop's: it is valid only during ServeHTTP, and
+	// a local would escape through the interface call, garbage on every
+	// request (each Socket.IO handshake and long-polling request).
+	x := &c.lp.exch
+	if x.c != nil {
+		x = new(Exchange) // nested in another's ServeHTTP: not expected
+	}
+	*x = Exchange{c: c, req: req, body: body, rest: rest}
+	p.ServeHTTP(x)
+	done, act := x.done, x.act
+	*x = Exchange{} // keeps nothing alive, and is free again
+	if !done {
 		// A protocol bug: never leave a client waiting for nothing.
 		c.lp.srv.log.Error("protocol left a request unanswered", "path", string(req.Path))
 		return c.respond(textResponse(500, "internal error\n"))
 	}
-	return x.act
+	return act
 }
 
 // serveHTTPThen finishes a keep-alive request: the bytes of the request

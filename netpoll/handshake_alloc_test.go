@@ -11,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/chatgate/chatgate/chat"
 )
 
 // sysClient is a WebSocket client made of raw system calls on fixed
@@ -42,7 +46,11 @@ var welcomePrefix = []byte(`{"type":"welcome"`)
 // end of the welcome frame that follows the 101. The connection stays
 // open (closeAll), so what the gateway keeps for it is counted as well as
 // its garbage.
-func (c *sysClient) handshake() {
+func (c *sysClient) handshake() { c.upgrade(upgradeReq, true) }
+
+// upgrade opens a connection, sends req (an upgrade request) and reads
+// the 101 and, with welcome, the welcome frame behind it.
+func (c *sysClient) upgrade(req string, welcome bool) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		c.tb.Fatal(err)
@@ -55,8 +63,7 @@ func (c *sysClient) handshake() {
 	if err := syscall.Connect(fd, &c.sa); err != nil {
 		c.tb.Fatal(err)
 	}
-	req := c.buf[:copy(c.buf[:], upgradeReq)]
-	if _, err := syscall.Write(fd, req); err != nil {
+	if _, err := syscall.Write(fd, c.buf[:copy(c.buf[:], req)]); err != nil {
 		c.tb.Fatal(err)
 	}
 	n := 0
@@ -75,6 +82,12 @@ func (c *sysClient) handshake() {
 			c.tb.Fatalf("upgrade refused: %q", got)
 		}
 		f := got[end+4:]
+		if !welcome {
+			if len(f) > 0 {
+				c.tb.Fatalf("bytes behind the 101: %q", f)
+			}
+			return
+		}
 		if len(f) < 2 || len(f) < 2+int(f[1]&0x7f) {
 			continue
 		}
@@ -207,6 +220,50 @@ func allocPkg(stack []uintptr) string {
 	}
 }
 
+// allocsPerHandshake runs n handshakes (run) on ts's one loop, after as
+// many to warm up (closed again), and returns the allocations and bytes
+// per handshake, by the allocating function's package (allocPkg), from
+// the heap profile, over connections that stay open. It logs them all.
+func allocsPerHandshake(t *testing.T, ts *testServer, cl *sysClient, n int, run func()) map[string][2]float64 {
+	t.Helper()
+	batch := func() {
+		for i := 0; i < n; i++ {
+			run()
+		}
+	}
+	batch() // warm up: the loop's lists and spares, gnet's tables, the room
+	cl.closeAndWait(ts.srv)
+	before := heapSites()
+	lp := ts.srv.loops[0].Load()
+	onLoop(t, lp, func() {
+		// Taken, as far as the sweep knows: it keeps the spares for
+		// the batch (trimMore), which takes them at once.
+		lp.moreTaken = true
+	})
+	batch()
+	after := heapSites()
+	cl.closeAndWait(ts.srv)
+	by := map[string][2]float64{}
+	for k, a := range after {
+		b := before[k]
+		tt := by[a.pkg]
+		tt[0] += float64(a.objects-b.objects) / float64(n)
+		tt[1] += float64(a.bytes-b.bytes) / float64(n)
+		by[a.pkg] = tt
+	}
+	pkgs := make([]string, 0, len(by))
+	for pkg := range by {
+		pkgs = append(pkgs, pkg)
+	}
+	sort.Strings(pkgs)
+	for _, pkg := range pkgs {
+		if tt := by[pkg]; tt[0] > 0 {
+			t.Logf("%-22s %6.2f allocs %7.1f B per handshake", pkg, tt[0], tt[1])
+		}
+	}
+	return by
+}
+
 // TestNativeHandshakeAllocations: a native handshake (accept, upgrade,
 // session, welcome) and its first message (a join, which takes rate-limit
 // state) allocate, in package netpoll, only the conn itself: the welcome
@@ -223,50 +280,53 @@ func TestNativeHandshakeAllocations(t *testing.T) {
 	const n = 200 // within one block of the loop's list (connList), which stays
 	cl := newSysClient(t, ts.addr, n)
 	join := maskedText(`{"type":"join","room":"lobby"}`)
-	batch := func() {
-		for i := 0; i < n; i++ {
-			cl.handshake()
-			cl.send(join)
-		}
-	}
-	batch() // warm up: the loop's lists and spares, gnet's tables, the room
-	cl.closeAndWait(ts.srv)
-	before := heapSites()
-	lp := ts.srv.loops[0].Load()
-	onLoop(t, lp, func() {
-		if len(lp.spareMore) < n {
-			t.Errorf("the loop keeps %d spare connMore after %d connections closed, want %d", len(lp.spareMore), n, n)
-		}
-		// Taken, as far as the sweep knows: it keeps the spares for
-		// the batch (trimMore), which takes them at once.
-		lp.moreTaken = true
-	})
-	batch()
-	after := heapSites()
-	cl.closeAndWait(ts.srv)
-	type total struct{ objects, bytes int64 }
-	by := map[string]total{}
-	for k, a := range after {
-		b := before[k]
-		tt := by[a.pkg]
-		tt.objects += a.objects - b.objects
-		tt.bytes += a.bytes - b.bytes
-		by[a.pkg] = tt
-	}
-	pkgs := make([]string, 0, len(by))
-	for pkg := range by {
-		pkgs = append(pkgs, pkg)
-	}
-	sort.Strings(pkgs)
-	for _, pkg := range pkgs {
-		if tt := by[pkg]; tt.objects > 0 {
-			t.Logf("%-22s %6.2f allocs %7.1f B per handshake", pkg, float64(tt.objects)/n, float64(tt.bytes)/n)
-		}
-	}
-	np := by["netpoll"]
-	allocs, bytes := float64(np.objects)/n, float64(np.bytes)/n
+	np := allocsPerHandshake(t, ts, cl, n, func() {
+		cl.handshake()
+		cl.send(join)
+	})["netpoll"]
 	// The conn: one allocation of its size class (TestConnSize).
-	if allocs > 1.05 || bytes > 80*1.05 {
-		t.Errorf("netpoll allocates %.2f times, %.1f B per native handshake and first message, want 1 (the conn, 80 B)", allocs, bytes)
+	if np[0] > 1.05 || np[1] > 80*1.05 {
+		t.Errorf("netpoll allocates %.2f times, %.1f B per native handshake and first message, want 1 (the conn, 80 B)", np[0], np[1])
+	}
+}
+
+// nopProtocol upgrades every request to a socket whose handler does
+// nothing (one handler for all, so that the test allocates nothing).
+type nopProtocol struct{ h nopSocket }
+
+type nopSocket struct{}
+
+func (nopSocket) OnMessage(ws.OpCode, []byte) error { return nil }
+func (nopSocket) Sweep(int64)                       {}
+func (nopSocket) Closed()                           {}
+func (nopSocket) ID() string                        { return "" }
+
+func (p *nopProtocol) ServeHTTP(x *Exchange) {
+	x.Upgrade(Admission{}, func(Socket) SocketHandler { return p.h })
+}
+func (*nopProtocol) MaxBody() int                   { return 1 << 10 }
+func (*nopProtocol) ShortestTimeout() time.Duration { return time.Minute }
+func (*nopProtocol) Sweep(*Loop, int64)             {}
+func (*nopProtocol) Flush(*Loop)                    {}
+func (*nopProtocol) Drain(*Loop)                    {}
+
+// TestProtocolHandshakeAllocations: a WebSocket upgrade served by a
+// mounted protocol (Socket.IO's way in) allocates, in package netpoll,
+// the conn and the handler's holder (protoConn) only: the Exchange handed
+// to the protocol is the loop's.
+func TestProtocolHandshakeAllocations(t *testing.T) {
+	if builtWithRace() {
+		t.Skip("the race detector allocates on its own: allocation counts mean nothing")
+	}
+	defer func(r int) { runtime.MemProfileRate = r }(runtime.MemProfileRate)
+	runtime.MemProfileRate = 1
+	p := &nopProtocol{}
+	ts := startTestServerHub(t, Config{Limits: limitsOff, Loops: 1}, chat.Config{}, func(s *Server) { s.Mount(p, "/proto") })
+	const n = 200
+	cl := newSysClient(t, ts.addr, n)
+	req := strings.Replace(upgradeReq, "GET /ws ", "GET /proto ", 1)
+	np := allocsPerHandshake(t, ts, cl, n, func() { cl.upgrade(req, false) })["netpoll"]
+	if np[0] > 2.05 || np[1] > (80+16)*1.05 {
+		t.Errorf("netpoll allocates %.2f times, %.1f B per protocol handshake, want 2 (the conn, 80 B, and its protoConn, 16 B)", np[0], np[1])
 	}
 }

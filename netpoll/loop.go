@@ -111,6 +111,7 @@ type loop struct {
 	pbuf      []byte           // payload scratch for replies
 	req       chat.Request
 	welcome   chat.Welcome   // the welcome being written (conn.upgrade)
+	exch      Exchange       // the request a protocol is serving (conn.serveProtocol)
 	rd        frame.Reader   // frame reader shared by connections between frames
 	hreq      Request        // the HTTP request head being handled
 	hscratch  []byte         // joined values of a repeated header
