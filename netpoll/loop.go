@@ -101,7 +101,7 @@ type loop struct {
 	// would otherwise leave one as garbage each.
 	spareMore []*connMore
 	// moreTaken: a spare was taken since the last sweep; when none was,
-	// the sweep halves the spares (trimMore), so that they go once the
+	// the sweep drops the spares (trimMore), so that they go once the
 	// connections stop coming.
 	moreTaken bool
 
@@ -241,21 +241,16 @@ func (lp *loop) putMore(m *connMore) {
 	}
 }
 
-// trimMore halves the spare connMore values unless one was taken since
-// the last call (each sweep): a burst of new connections leaves up to
-// maxSpareMore, gone within about ten quiet sweeps.
+// trimMore drops the spare connMore values (and their list) unless one
+// was taken since the last call (each sweep): they serve a stream of new
+// connections, and go within a sweep period (at most 1 s) of its end, so
+// that an idle gateway keeps none.
 func (lp *loop) trimMore() {
 	if lp.moreTaken {
 		lp.moreTaken = false
 		return
 	}
-	n := len(lp.spareMore)
-	if n <= 8 {
-		lp.spareMore = nil // the list's own array too
-		return
-	}
-	clear(lp.spareMore[n/2:])
-	lp.spareMore = lp.spareMore[:n/2]
+	lp.spareMore = nil
 }
 
 func (lp *loop) add(c *conn) { lp.conns.add(c) }
