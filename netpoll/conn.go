@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gobwas/ws"
 	"github.com/panjf2000/gnet/v2"
@@ -50,24 +51,31 @@ const KindNative = 0
 var errPeerClosed = errors.New("netpoll: peer closed")
 
 // conn is the per-connection state machine. Every field is touched only on
-// the owning loop. It is kept small because an idle gateway is mostly conn
-// structs: state needed only briefly (a partial request head, frames queued
-// during a mailbox pass) lives in side tables of the loop instead.
+// the owning loop. It is kept small (TestConnSize: the 80-byte size class)
+// because an idle gateway is mostly conn structs: state needed only
+// briefly (a partial request head, frames queued during a mailbox pass)
+// lives in side tables of the loop, and a frame cut across reads or
+// rate-limit debt in a connMore that exists only while it is needed.
 type conn struct {
-	gc   gnet.Conn
-	lp   *loop
-	sess *chat.Session // native chat endpoint only
-	// proto holds the mounted protocol's handler (endpointProtocol
-	// only): behind a pointer, so the native connections, most of an
-	// idle gateway, do not carry an interface they never use.
-	proto *protoConn
-	// rd holds the frame reader's state only while a frame or a
-	// fragmented message is cut across reads; otherwise frames are parsed
-	// with the loop's shared reader and an idle connection holds none.
-	rd *frame.Reader
-	// lim is the native connection's rate-limit state, allocated on its
-	// first message and dropped again once it has drained (sweep).
-	lim *limit.Conn
+	gc gnet.Conn
+	lp *loop
+	// peer is the endpoint's own object, by ep, read through session
+	// and protocol (never directly): the *chat.Session of a native chat
+	// connection (ep endpointChat: from its opening, in the upgrade or a
+	// held connectFirst, until it ends; nil otherwise) or the
+	// *protoConn of a mounted protocol's connection (ep
+	// endpointProtocol, set with it in Exchange.Upgrade). The two never
+	// coexist, so they share one pointer; an echo connection has
+	// neither. unsafe.Pointer keeps the referent alive for the garbage
+	// collector like any pointer; ep says its type.
+	peer unsafe.Pointer
+	// more holds what a connection needs only for a while: the frame
+	// reader's state while a frame or a fragmented message is cut across
+	// reads (otherwise frames are parsed with the loop's shared reader)
+	// and the rate-limit debt until it has drained. nil when it holds
+	// neither (an idle connection); recycled through the loop
+	// (loop.getMore, loop.putMore).
+	more *connMore
 	// ip is the client's address (16-byte form, see clientIP): the TCP
 	// peer, the PROXY protocol source, or, from trusted proxies, the
 	// forwarding headers' client.
@@ -77,7 +85,7 @@ type conn struct {
 	// deadline (stateClosing) or the deadline of sending a final
 	// response (stateSending), all in Unix nanoseconds.
 	stamp    int64
-	sweepIdx int32 // index in lp.conns
+	sweepIdx int32 // index in lp.conns (connList)
 	pendIdx  int32 // 1 + index in lp.pending while frames are queued, else 0
 	state    connState
 	ep       endpoint
@@ -95,8 +103,64 @@ type conn struct {
 	backlogged bool
 }
 
-// protoConn is a protocol connection's handler (conn.proto).
+// session is c's chat session (conn.peer): nil unless c is a native chat
+// connection whose session is open.
+func (c *conn) session() *chat.Session {
+	if c.ep == endpointProtocol {
+		return nil
+	}
+	return (*chat.Session)(c.peer)
+}
+
+// setSession sets (or, with nil, clears) the session of a native chat
+// connection (c.ep is not endpointProtocol).
+func (c *conn) setSession(s *chat.Session) { c.peer = unsafe.Pointer(s) }
+
+// protocol is the mounted protocol's handler of c (conn.peer), nil unless
+// c is a protocol connection.
+func (c *conn) protocol() *protoConn {
+	if c.ep != endpointProtocol {
+		return nil
+	}
+	return (*protoConn)(c.peer)
+}
+
+// setProtocol sets the handler of a protocol connection, once its ep is
+// endpointProtocol.
+func (c *conn) setProtocol(p *protoConn) { c.peer = unsafe.Pointer(p) }
+
+// protoConn is a protocol connection's handler (conn.peer): behind a
+// pointer, so the native connections, most of an idle gateway, do not
+// carry an interface they never use.
 type protoConn struct{ h SocketHandler }
+
+// connMore is the state a connection holds only for a while (conn.more).
+// A zero lim is a fresh rate-limit state: debt that has drained and none
+// at all are the same.
+type connMore struct {
+	rd  *frame.Reader // own frame reader state while a frame is cut, else nil
+	lim limit.Conn
+}
+
+// idle reports whether m holds nothing worth keeping at now: no reader
+// state and no rate-limit debt.
+func (m *connMore) idle(now int64, cfg *limit.Config) bool {
+	return m.rd == nil && m.lim.Drained(now, cfg)
+}
+
+// dropMore gives c's connMore back to the loop. The frame reader state,
+// if any, is reset (its buffers go back to their pools).
+func (c *conn) dropMore() {
+	m := c.more
+	if m == nil {
+		return
+	}
+	c.more = nil
+	if m.rd != nil {
+		m.rd.Reset()
+	}
+	c.lp.putMore(m)
+}
 
 // clientIP returns the client's address.
 func (c *conn) clientIP() netip.Addr { return netip.AddrFrom16(c.ip).Unmap() }
@@ -297,14 +361,23 @@ func (c *conn) keepPartial(buf []byte) {
 
 // serveProtocol hands a request to a mounted protocol.
 func (c *conn) serveProtocol(p Protocol, req *Request, body, rest []byte) gnet.Action {
-	x := Exchange{c: c, req: req, body: body, rest: rest}
-	p.ServeHTTP(&x)
-	if !x.done {
+	// The exchange is the loop's: it is valid only during ServeHTTP, and
+	// a local would escape through the interface call, garbage on every
+	// request (each Socket.IO handshake and long-polling request).
+	x := &c.lp.exch
+	if x.c != nil {
+		x = new(Exchange) // nested in another's ServeHTTP: not expected
+	}
+	*x = Exchange{c: c, req: req, body: body, rest: rest}
+	p.ServeHTTP(x)
+	done, act := x.done, x.act
+	*x = Exchange{} // keeps nothing alive, and is free again
+	if !done {
 		// A protocol bug: never leave a client waiting for nothing.
 		c.lp.srv.log.Error("protocol left a request unanswered", "path", string(req.Path))
 		return c.respond(textResponse(500, "internal error\n"))
 	}
-	return x.act
+	return act
 }
 
 // serveHTTPThen finishes a keep-alive request: the bytes of the request
@@ -383,31 +456,37 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 			return c.respond(ref)
 		}
 	}
-	var w chat.Welcome
+	// The welcome is the loop's: filled here, passed to the codec behind
+	// an interface (where a local would escape), so a handshake does not
+	// leave one behind as garbage.
+	w := &lp.welcome
+	*w = chat.Welcome{}
 	var replay []*payload.Shared
 	if ep == endpointChat {
 		// A resumed session skips the backend's connect call: the
 		// backend accepted it before it dropped.
-		c.sess, replay = c.resume(req, adm.ident, &w)
+		var s *chat.Session
+		s, replay = c.resume(req, adm.ident, w)
+		c.setSession(s)
 	}
-	if ep == endpointChat && c.sess == nil && srv.hub.Connecting() {
+	if ep == endpointChat && c.session() == nil && srv.hub.Connecting() {
 		return c.connectFirst(req, adm, rest)
 	}
 	if !c.handshake(req, adm) {
 		release(replay)
-		if c.sess != nil {
-			srv.hub.Close(c.sess)
-			c.sess = nil
+		if c.session() != nil {
+			srv.hub.Close(c.session())
+			c.setSession(nil)
 		}
 		return gnet.Close
 	}
 	srv.m.Handshake(metrics.TransportWebSocket)
 	c.ep = ep
 	if ep == endpointChat {
-		if c.sess == nil {
-			c.sess = srv.hub.Open(c, lp.idx, KindNative, adm.ident)
+		if c.session() == nil {
+			c.setSession(srv.hub.Open(c, lp.idx, KindNative, adm.ident))
 		}
-		c.welcome(&w)
+		c.welcome(w)
 		for _, p := range replay {
 			// Right behind the welcome, in this pass's output: before
 			// any reply and any live message (Hub.Resume).
@@ -417,7 +496,7 @@ func (c *conn) upgrade(req *Request, ep endpoint, rest []byte) gnet.Action {
 		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
 			// Guarded: the arguments (address texts, boxed values) are
 			// garbage on every handshake even when debug logs are off.
-			srv.log.Debug("connection open", "conn", c.sess.ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
+			srv.log.Debug("connection open", "conn", c.session().ID(), "client", c.clientIP().String(), "remote", c.gc.RemoteAddr().String(), "recovered", w.Recovered)
 		}
 	}
 	var action gnet.Action
@@ -463,9 +542,12 @@ func release(ps []*payload.Shared) {
 func (c *conn) welcome(w *chat.Welcome) {
 	lp := c.lp
 	hub := lp.srv.hub
-	w.ID, w.User, w.Nick, w.Session = c.sess.ID(), c.sess.User(), c.sess.Nick(), hub.SessionToken(c.sess)
+	s := c.session()
+	w.ID, w.User, w.Nick, w.Session = s.ID(), s.User(), s.Nick(), hub.SessionToken(s)
 	lp.pbuf = hub.Codec(KindNative).AppendWelcome(lp.pbuf[:0], w)
 	lp.wbuf = frame.AppendFrame(lp.wbuf, ws.OpText, lp.pbuf)
+	// w may be the loop's (upgrade): it does not keep the texts alive.
+	w.ID, w.User, w.Nick, w.Session = "", "", "", ""
 }
 
 // connectFirst asks the application's backend about a native client before
@@ -489,13 +571,13 @@ func (c *conn) connectFirst(req *Request, adm admission, rest []byte) gnet.Actio
 	if adm.ipHeld {
 		c.ipHeld = true // released when the connection ends, upgraded or not
 	}
-	c.sess = srv.hub.OpenPending(c, lp.idx, KindNative, adm.ident)
+	c.setSession(srv.hub.OpenPending(c, lp.idx, KindNative, adm.ident))
 	c.state = stateParked
 	lp.parked[c] = func() {} // the session closes with the connection (closed)
 	c.dropHead()
-	sess := c.sess
+	sess := c.session()
 	srv.hub.Connect(sess, info, func(err *chat.Error, d *chat.Disconnect) {
-		if c.state != stateParked || c.sess != sess {
+		if c.state != stateParked || c.session() != sess {
 			return
 		}
 		delete(lp.parked, c)
@@ -513,8 +595,8 @@ func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
 	lp.cur = c // the handshake and welcome go out in one write
 	defer func() { lp.cur = nil }()
 	if err != nil {
-		srv.hub.Close(c.sess)
-		c.sess = nil
+		srv.hub.Close(c.session())
+		c.setSession(nil)
 		srv.m.HandshakeFailed(metrics.HandshakeUnauthorized)
 		body, _ := json.Marshal(map[string]map[string]string{"error": {"code": err.Code, "message": err.Message}})
 		c.why = metrics.CloseHTTP
@@ -526,8 +608,8 @@ func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
 	}
 	c.state = stateHTTP
 	if !c.handshake(&Request{Head: head}, admission{}) {
-		srv.hub.Close(c.sess)
-		c.sess = nil
+		srv.hub.Close(c.session())
+		c.setSession(nil)
 		_, _ = c.gc.Write(lp.wbuf)
 		_ = lp.el.Close(c.gc)
 		return
@@ -541,7 +623,8 @@ func (c *conn) finishConnect(head []byte, err *chat.Error, d *chat.Disconnect) {
 		c.Disconnect(*d)
 		return
 	}
-	c.welcome(&chat.Welcome{})
+	lp.welcome = chat.Welcome{}
+	c.welcome(&lp.welcome)
 	_, _ = c.gc.Write(lp.wbuf)
 	lp.sent += len(lp.wbuf)
 	lp.wbuf = lp.wbuf[:0]
@@ -589,7 +672,10 @@ func (c *conn) handshake(req *Request, adm admission) bool {
 // onFrames feeds bytes to the frame reader; c is the frame.Handler.
 func (c *conn) onFrames(buf []byte) gnet.Action {
 	lp := c.lp
-	rd := c.rd
+	var rd *frame.Reader
+	if c.more != nil {
+		rd = c.more.rd
+	}
 	if rd == nil {
 		rd = &lp.rd
 		rd.Init(c.maxMessage())
@@ -600,13 +686,19 @@ func (c *conn) onFrames(buf []byte) gnet.Action {
 	case rd == &lp.rd && rd.Pending() && err == nil:
 		// A frame is cut across reads: the connection keeps its own
 		// reader state until it completes.
-		c.rd = new(frame.Reader)
-		*c.rd = lp.rd
+		if c.more == nil {
+			c.more = lp.getMore()
+		}
+		c.more.rd = new(frame.Reader)
+		*c.more.rd = lp.rd
 		lp.rd = frame.Reader{}
 	case rd == &lp.rd:
 		rd.Reset()
 	case !rd.Pending() && err == nil:
-		c.rd = nil // whole again: back to the shared reader
+		c.more.rd = nil // whole again: back to the shared reader
+		if c.more.lim == (limit.Conn{}) {
+			c.dropMore() // and nothing else kept (no rate limit here)
+		}
 	}
 	if err == nil {
 		return gnet.None
@@ -662,7 +754,7 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	if c.state != stateOpen {
 		return nil // closing: the peer's late messages are dropped
 	}
-	if c.sess == nil && c.ep == endpointChat {
+	if c.session() == nil && c.ep == endpointChat {
 		return nil // draining: the session ended, the close frame follows
 	}
 	lp := c.lp
@@ -671,7 +763,7 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 		lp.wbuf = frame.AppendFrame(lp.wbuf, op, payload)
 		return nil
 	case endpointProtocol:
-		if err := c.proto.h.OnMessage(op, payload); err != nil {
+		if err := c.protocol().h.OnMessage(op, payload); err != nil {
 			var d chat.Disconnect
 			if errors.As(err, &d) {
 				return d
@@ -705,11 +797,11 @@ func (c *conn) OnMessage(op ws.OpCode, payload []byte) error {
 	case verdict == limit.Limited:
 		// The request is refused whatever it was; its id, when it could
 		// be read, is echoed so the client knows which one.
-		hub.Fail(c.sess, &lp.req, chat.ErrRateLimited)
+		hub.Fail(c.session(), &lp.req, chat.ErrRateLimited)
 	case bad != nil:
-		hub.Fail(c.sess, &lp.req, bad)
+		hub.Fail(c.session(), &lp.req, bad)
 	default:
-		hub.Handle(c.sess, &lp.req)
+		hub.Handle(c.session(), &lp.req)
 	}
 	return nil
 }
@@ -925,12 +1017,12 @@ func (c *conn) startClose(d chat.Disconnect) {
 // endSession closes c's chat session, if it has one, as closed for why,
 // while the connection stays for its close handshake. Called on the loop.
 func (c *conn) endSession(why metrics.CloseReason) {
-	if c.sess == nil {
+	if c.session() == nil {
 		return
 	}
-	c.sess.SetCloseReason(why.String())
-	c.lp.srv.hub.Close(c.sess)
-	c.sess = nil
+	c.session().SetCloseReason(why.String())
+	c.lp.srv.hub.Close(c.session())
+	c.setSession(nil)
 }
 
 // closeNow sends a close frame and drops the connection at once. Called on
@@ -966,10 +1058,10 @@ func (c *conn) slowConsumer(reason string) {
 // name for it, or "".
 func (c *conn) id() string {
 	switch {
-	case c.sess != nil:
-		return c.sess.ID()
-	case c.proto != nil:
-		return c.proto.h.ID()
+	case c.session() != nil:
+		return c.session().ID()
+	case c.protocol() != nil:
+		return c.protocol().h.ID()
 	}
 	return ""
 }
@@ -982,9 +1074,9 @@ func (c *conn) closed(err error) {
 			gone()
 		}
 	}
-	if c.proto != nil {
-		c.proto.h.Closed()
-		c.proto = nil
+	if p := c.protocol(); p != nil {
+		p.h.Closed()
+		c.peer = nil
 	}
 	if c.ipHeld {
 		c.lp.srv.perIP.Release(c.clientIP())
@@ -992,27 +1084,24 @@ func (c *conn) closed(err error) {
 	}
 	c.state = stateClosed
 	c.lp.remove(c)
-	if c.rd != nil {
-		c.rd.Reset()
-		c.rd = nil
-	}
+	c.dropMore()
 	c.dropHead()
-	if c.sess != nil {
+	if c.session() != nil {
 		srv := c.lp.srv
-		c.sess.SetCloseReason(c.why.String())
-		srv.hub.Close(c.sess)
+		c.session().SetCloseReason(c.why.String())
+		srv.hub.Close(c.session())
 		if srv.log.Enabled(context.Background(), slog.LevelDebug) {
-			srv.log.Debug("connection closed", "conn", c.sess.ID(), "err", err)
+			srv.log.Debug("connection closed", "conn", c.session().ID(), "err", err)
 		}
 	}
 }
 
 // rateLimit accounts one inbound message of size bytes.
 func (c *conn) rateLimit(size int) limit.Verdict {
-	if c.lim == nil {
-		c.lim = new(limit.Conn)
+	if c.more == nil {
+		c.more = c.lp.getMore()
 	}
-	return c.lim.Message(c.lp.srv.now(), size, &c.lp.srv.cfg.Limits)
+	return c.more.lim.Message(c.lp.srv.now(), size, &c.lp.srv.cfg.Limits)
 }
 
 // releaseIP gives back a per-address slot taken by an admission that did

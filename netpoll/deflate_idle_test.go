@@ -109,9 +109,10 @@ func TestIdleCompressingConnectionHoldsNoInflater(t *testing.T) {
 		for i := range ts.srv.loops {
 			if lp := ts.srv.loops[i].Load(); lp != nil {
 				onLoop(t, lp, func() {
-					for _, c := range lp.conns {
-						if c.rd != nil || c.deflate != deflate {
-							t.Errorf("an idle connection keeps a frame reader (%v) or deflate is %v, want %v", c.rd != nil, c.deflate, deflate)
+					for i := range lp.conns.len() {
+						c := lp.conns.at(i)
+						if rd := c.more != nil && c.more.rd != nil; rd || c.deflate != deflate {
+							t.Errorf("an idle connection keeps a frame reader (%v) or deflate is %v, want %v", rd, c.deflate, deflate)
 						}
 					}
 				})

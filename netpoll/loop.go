@@ -89,18 +89,29 @@ type loop struct {
 	scheduled bool   // guarded by mu: a drain is queued on the loop
 
 	spare   []task           // the other half of the mailbox double buffer
-	conns   []*conn          // every connection of this loop, for sweeps
+	conns   connList         // every connection of this loop, for sweeps
 	pending []pending        // connections with frames queued in this pass
 	npend   int              // entries of pending in use
 	heads   map[*conn][]byte // partial HTTP request heads
 	cur     *conn            // connection whose traffic is being handled
 	tmp     []byte           // scratch frame for writes outside traffic handling
+	// spareMore holds connMore values given back (putMore) for reuse
+	// (getMore), at most maxSpareMore: a connection takes one for its
+	// first messages' rate-limit state, so a stream of new connections
+	// would otherwise leave one as garbage each.
+	spareMore []*connMore
+	// moreTaken: a spare was taken since the last sweep; when none was,
+	// the sweep drops the spares (trimMore), so that they go once the
+	// connections stop coming.
+	moreTaken bool
 
 	parked    map[*conn]func() // held requests (Exchange.Park), with what to do if the client goes
 	wbuf      []byte           // output for the connection whose traffic is handled
 	cbuf      []byte           // coalescing buffer for one connection's queued frames
 	pbuf      []byte           // payload scratch for replies
 	req       chat.Request
+	welcome   chat.Welcome   // the welcome being written (conn.upgrade)
+	exch      Exchange       // the request a protocol is serving (conn.serveProtocol)
 	rd        frame.Reader   // frame reader shared by connections between frames
 	hreq      Request        // the HTTP request head being handled
 	hscratch  []byte         // joined values of a repeated header
@@ -204,23 +215,47 @@ type pending struct {
 	out [][]byte
 }
 
-func (lp *loop) add(c *conn) {
-	c.sweepIdx = int32(len(lp.conns))
-	lp.conns = append(lp.conns, c)
+// maxSpareMore bounds a loop's spare connMore values: enough to serve
+// the connections a handshake storm opens between two sweeps without
+// garbage, little memory once it is over (32 B each).
+const maxSpareMore = 1024
+
+// getMore returns a zero connMore, a spare one if the loop has one.
+func (lp *loop) getMore() *connMore {
+	if n := len(lp.spareMore); n > 0 {
+		m := lp.spareMore[n-1]
+		lp.spareMore[n-1] = nil
+		lp.spareMore = lp.spareMore[:n-1]
+		lp.moreTaken = true
+		return m
+	}
+	return new(connMore)
 }
 
-func (lp *loop) remove(c *conn) {
-	i := int(c.sweepIdx)
-	if i < 0 || i >= len(lp.conns) || lp.conns[i] != c {
+// putMore takes back a connMore its connection no longer holds (its
+// frame reader, if any, already reset). It must not be used after.
+func (lp *loop) putMore(m *connMore) {
+	if len(lp.spareMore) < maxSpareMore {
+		*m = connMore{}
+		lp.spareMore = append(lp.spareMore, m)
+	}
+}
+
+// trimMore drops the spare connMore values (and their list) unless one
+// was taken since the last call (each sweep): they serve a stream of new
+// connections, and go within a sweep period (at most 1 s) of its end, so
+// that an idle gateway keeps none.
+func (lp *loop) trimMore() {
+	if lp.moreTaken {
+		lp.moreTaken = false
 		return
 	}
-	last := len(lp.conns) - 1
-	lp.conns[i] = lp.conns[last]
-	lp.conns[i].sweepIdx = int32(i)
-	lp.conns[last] = nil
-	lp.conns = lp.conns[:last]
-	c.sweepIdx = -1
+	lp.spareMore = nil
 }
+
+func (lp *loop) add(c *conn) { lp.conns.add(c) }
+
+func (lp *loop) remove(c *conn) { lp.conns.remove(c) }
 
 // post queues t for this loop. Safe from any goroutine. Only the first post
 // after a drain schedules another drain, so a burst of broadcasts costs one
@@ -377,26 +412,27 @@ func (lp *loop) sweep() {
 		p.Sweep(lp, now)
 	}
 	cfg := &lp.srv.cfg
+	lp.trimMore()
 	// Iterate backwards: closing a connection swap-removes it.
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		c := lp.conns[i]
+		c := lp.conns.at(i)
 		switch c.state {
 		case stateHTTP, stateProxy:
 			if now > c.stamp {
 				c.timeoutHTTP()
 			}
 		case stateOpen:
-			if c.lim != nil && c.lim.Drained(now, &cfg.Limits) {
-				c.lim = nil // back to a fresh state: an idle connection keeps none
+			if c.more != nil && c.more.idle(now, &cfg.Limits) {
+				c.dropMore() // back to a fresh state: an idle connection keeps none
 			}
-			if c.proto != nil {
-				c.proto.h.Sweep(now) // the protocol keeps its own heartbeat
+			if p := c.protocol(); p != nil {
+				p.h.Sweep(now) // the protocol keeps its own heartbeat
 				continue
 			}
-			if c.sess != nil && lp.srv.hub.ExpireToken(c.sess, now) {
+			if c.session() != nil && lp.srv.hub.ExpireToken(c.session(), now) {
 				c.Disconnect(chat.DisconnectTokenExpired)
 				continue
 			}
@@ -429,11 +465,11 @@ func (lp *loop) sweep() {
 // the loop, as closed for d, and leaves the connections open for goingAway
 // (the first step of a drain).
 func (lp *loop) endSessions(d chat.Disconnect) {
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		if c := lp.conns[i]; c.state == stateOpen {
+		if c := lp.conns.at(i); c.state == stateOpen {
 			c.endSession(d.Metric)
 		}
 	}
@@ -450,11 +486,11 @@ func (lp *loop) goingAway(d chat.Disconnect) {
 		p.Drain(lp)
 	}
 	lp.flushProtocols()
-	for i := len(lp.conns) - 1; i >= 0; i-- {
-		if i >= len(lp.conns) {
+	for i := lp.conns.len() - 1; i >= 0; i-- {
+		if i >= lp.conns.len() {
 			continue
 		}
-		c := lp.conns[i]
+		c := lp.conns.at(i)
 		switch c.state {
 		case stateHTTP, stateProxy:
 			_ = c.gc.Close()

@@ -254,7 +254,7 @@ func (x *Exchange) Upgrade(adm Admission, open func(Socket) SocketHandler) bool 
 		return false
 	}
 	c.ep = endpointProtocol
-	c.proto = &protoConn{h: open(Socket{c})}
+	c.setProtocol(&protoConn{h: open(Socket{c})})
 	if len(x.rest) > 0 {
 		x.act = c.onFrames(x.rest)
 	}
