@@ -66,7 +66,7 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 	from := x.Loop()
 	ok := x.Upgrade(netpoll.Admission{}, func(sock netpoll.Socket) netpoll.SocketHandler {
 		h := &relayHandler{ss: ss, sock: sock, since: from.Now()}
-		ss.relay.Store(sock.Loop())
+		ss.polled().relay.Store(sock.Loop())
 		// The home learns of its probe at once, so that the probe goes
 		// down with the session even if it never speaks.
 		ss.home.Run(from, func() {
@@ -144,7 +144,7 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 			// after "5" is refused, as by the reference server
 			// (engine.io-protocol suite, "ignores HTTP requests with same
 			// sid after upgrade").
-			ss.onWS.Store(true)
+			ss.polled().onWS.Store(true)
 			ss.home.Run(from, func() { ss.onUpgrade(sock) })
 			return nil
 		}
@@ -220,7 +220,7 @@ func (ss *session) onUpgrade(sock netpoll.Socket) {
 	}
 	ss.onProbe()
 	ss.ws, ss.r().probe = sock, netpoll.Socket{}
-	ss.onWS.Store(true)
+	ss.polled().onWS.Store(true)
 	pending := ss.r().out
 	ss.r().out = nil
 	ss.eachOut(pending, ss.send)
