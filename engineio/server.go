@@ -48,7 +48,10 @@ type Server struct {
 
 // loopState is what a loop keeps of the sessions homed on it.
 type loopState struct {
-	sessions []*session   // every session homed here, for the heartbeat sweep
+	// sessions are the sessions born on long-polling homed here, for the
+	// heartbeat sweep; a direct WebSocket session is swept with its
+	// socket (directHandler.Sweep), so it needs no entry.
+	sessions []*session
 	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
 	nsbuf    []byte       // scratch for a packet rewritten on a namespace
@@ -88,7 +91,8 @@ func (s *Server) ShortestTimeout() time.Duration {
 }
 
 // Sweep implements netpoll.Protocol: the heartbeat and connect timeout of
-// every session homed on lp.
+// every session born on long-polling homed on lp (netpoll sweeps a direct
+// WebSocket session's socket right after: directHandler.Sweep).
 func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 	st := &s.loops[lp.Index()]
 	// Backwards: closing a session swap-removes it.
@@ -96,15 +100,7 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		if i >= len(st.sessions) {
 			continue
 		}
-		ss := st.sessions[i]
-		if ss.lim != nil && ss.lim.Drained(now, &s.cfg.Limits) {
-			ss.lim = nil // back to a fresh state: an idle session keeps none
-		}
-		if d, end := ss.heartbeat(now); end {
-			ss.close(d)
-		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
-			ss.close(chat.DisconnectTokenExpired)
-		}
+		st.sessions[i].sweep(now)
 	}
 	n := 0
 	for n < len(st.lingering) && s.reg.expireLinger(st.lingering[n], now) {
@@ -143,26 +139,30 @@ func (s *Server) Flush(lp *netpoll.Loop) {
 }
 
 // Drain implements netpoll.Protocol: long-polling sessions end (a parked
-// GET gets the close packet); WebSocket sessions end with their sockets,
-// which netpoll closes with 1012 and the reconnect hint.
+// GET gets the close packet), upgraded ones too; sessions that began on
+// their WebSockets end with their sockets, which netpoll closes with 1012
+// and the reconnect hint.
 func (s *Server) Drain(lp *netpoll.Loop) {
 	st := &s.loops[lp.Index()]
 	for i := len(st.sessions) - 1; i >= 0; i-- {
-		if i < len(st.sessions) && !st.sessions[i].direct {
+		if i < len(st.sessions) {
 			st.sessions[i].close(chat.DisconnectShutdown)
 		}
 	}
 }
 
-// add registers a new session on its home loop's list.
+// add puts a session born on long-polling on its home loop's list.
 func (s *Server) add(ss *session) {
 	st := &s.loops[ss.home.Index()]
 	ss.idx = int32(len(st.sessions))
 	st.sessions = append(st.sessions, ss)
 }
 
-// remove swap-removes ss from its home loop's list.
+// remove swap-removes ss from its home loop's list, if it is there.
 func (s *Server) remove(ss *session) {
+	if ss.direct {
+		return
+	}
 	st := &s.loops[ss.home.Index()]
 	last := int32(len(st.sessions) - 1)
 	if ss.idx <= last && st.sessions[ss.idx] == ss {

@@ -86,7 +86,7 @@ type session struct {
 	// suites' "sends ping/pong packets" cases need.
 	pingDue int64
 
-	idx      int32 // index in the home loop's session list
+	idx      int32 // index in the home loop's session list (not direct)
 	awaiting bool
 	echo     bool // plain Engine.IO echo (conformance mode)
 	// direct: began on its WebSocket (never registered); set before the
@@ -228,10 +228,11 @@ func appendRandomSID(dst []byte) []byte {
 
 func newSID() string { return string(appendRandomSID(make([]byte, 0, sidLen))) }
 
-// newSession makes a session homed on home, and on the loop's list. A
-// session born on long-polling (polling) gets its rare state and its sid
-// here, before it can be registered; a direct one gets no sid to keep
-// (openWebSocket writes one in its open packet only).
+// newSession makes a session homed on home. A session born on
+// long-polling (polling) gets its rare state and its sid here, before it
+// can be registered, and goes on the loop's list for the sweep; a direct
+// one gets no sid to keep (openWebSocket writes one in its open packet
+// only) and is swept with its socket.
 func (s *Server) newSession(home *netpoll.Loop, echo, polling bool) *session {
 	now := home.Now()
 	ss := &session{srv: s, home: home, echo: echo,
@@ -241,10 +242,10 @@ func (s *Server) newSession(home *netpoll.Loop, echo, polling bool) *session {
 	}
 	if polling {
 		ss.r().sid = s.newSID()
+		s.add(ss)
 	} else {
 		ss.direct = true
 	}
-	s.add(ss)
 	return ss
 }
 
@@ -411,6 +412,20 @@ func (ss *session) endChat(d chat.Disconnect) {
 		ss.chat.SetCloseReason(d.Metric.String())
 	}
 	ss.closeChat()
+}
+
+// sweep runs the session's timers at a sweep of the home loop: its
+// rate-limit state is dropped once drained, and the heartbeat, the
+// connect timeout and the token's expiry may end the session.
+func (ss *session) sweep(now int64) {
+	if ss.lim != nil && ss.lim.Drained(now, &ss.srv.cfg.Limits) {
+		ss.lim = nil // back to a fresh state: an idle session keeps none
+	}
+	if d, end := ss.heartbeat(now); end {
+		ss.close(d)
+	} else if ss.chat != nil && ss.srv.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
+		ss.close(chat.DisconnectTokenExpired)
+	}
 }
 
 // heartbeat runs the Engine.IO heartbeat and the connect timeout, from
