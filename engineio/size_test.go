@@ -75,3 +75,27 @@ func TestDirectOpenDoesNotAllocate(t *testing.T) {
 		t.Errorf("cluster open packet %q lacks the node tag", buf)
 	}
 }
+
+// TestDescribeTransport: the API's connection list reads a session's
+// transport from other goroutines: a direct session answers from direct
+// alone (its rare state, allocated on its loop when a phase begins, is
+// not for other goroutines), a session born on long-polling from the
+// rare state it was registered with.
+func TestDescribeTransport(t *testing.T) {
+	ip := netip.MustParseAddr("127.0.0.2").As16()
+	direct := &session{direct: true, ip: ip}
+	if _, tr, remote := direct.Describe(); tr != "websocket" || remote != "127.0.0.2" {
+		t.Errorf("direct session: %s from %s, want websocket from 127.0.0.2", tr, remote)
+	}
+	if direct.rare != nil {
+		t.Error("Describe allocated a direct session's rare state")
+	}
+	polled := &session{ip: ip, rare: &sessionRare{sid: "x"}}
+	if _, tr, _ := polled.Describe(); tr != "polling" {
+		t.Errorf("polling session: %s, want polling", tr)
+	}
+	polled.polled().onWS.Store(true)
+	if _, tr, _ := polled.Describe(); tr != "websocket" {
+		t.Errorf("upgraded session: %s, want websocket", tr)
+	}
+}
