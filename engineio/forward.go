@@ -83,10 +83,16 @@ func (s *Server) SetForwarder(f Forwarder) error {
 
 // newSID returns a new session's sid: its node tag first in cluster mode.
 func (s *Server) newSID() string {
-	if s.node == "" {
-		return newSID()
+	var b [64]byte
+	return string(s.appendSID(b[:0]))
+}
+
+// appendSID appends a new sid (newSID) to dst.
+func (s *Server) appendSID(dst []byte) []byte {
+	if s.node != "" {
+		dst = append(append(dst, s.node...), sidSep...)
 	}
-	return s.node + sidSep + newSID()
+	return appendRandomSID(dst)
 }
 
 // sidNode returns the node tag of a cluster sid, or "" for a sid without
@@ -198,7 +204,7 @@ func (s *Server) serveForwarded(b []byte, respond func([]byte)) {
 	if ss == nil && !fr.post {
 		ss = s.reg.lingering(fr.sid)
 	}
-	if ss == nil || ss.onWS.Load() {
+	if ss == nil || ss.polled().onWS.Load() {
 		resp := errorResponse(socketio.ErrUnknownSID)
 		resp.Header = s.cfg.corsHeaders(fr.origin, nil)
 		rem.answer(resp, false)
@@ -213,7 +219,7 @@ func (s *Server) serveForwarded(b []byte, respond func([]byte)) {
 	origin := fr.origin
 	if !fr.post {
 		onGet := func() { ss.onGet(h, origin, true) }
-		if relay := ss.relay.Load(); relay != nil {
+		if relay := ss.polled().relay.Load(); relay != nil {
 			// Behind what a probing WebSocket has read (ServeHTTP).
 			relay.Run(nil, func() { ss.home.Run(relay, onGet) })
 			return

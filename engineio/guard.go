@@ -55,18 +55,18 @@ func (s *Server) tokenRefusal(authorization, query []byte, ss *session) *netpoll
 	var reason, challenge string
 	switch {
 	case tok == nil:
-		if !s.cfg.AuthRequired || ss.tokenSum == nil {
+		if !s.cfg.AuthRequired || ss.polled().tokenSum == nil {
 			return nil
 		}
 		reason, challenge = auth.Reason(auth.ErrNoToken), auth.Challenge(auth.ErrNoToken)
-	case ss.tokenSum != nil && sameToken(tok, ss.tokenSum):
+	case ss.polled().tokenSum != nil && sameToken(tok, ss.polled().tokenSum):
 		return nil
 	default:
 		ident, err := v.Verify(tok)
 		switch {
 		case err != nil:
 			reason, challenge = auth.Reason(err), auth.Challenge(err)
-		case ident.User() != ss.identity.Load().User():
+		case ident.User() != ss.polled().identity.Load().User():
 			reason = errOtherUser
 			challenge = auth.Challenge(nil) + `, error="invalid_token", error_description="` + errOtherUser + `"`
 		default:

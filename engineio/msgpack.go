@@ -93,7 +93,7 @@ func (ss *session) msgpackMessage(op ws.OpCode, payload []byte) (bool, error) {
 	st.mp.text, atts, err = socketio.ParseMsgpack(payload, &p, st.mp.text, st.mp.atts[:0])
 	st.mp.atts = atts[:0]
 	if err != nil {
-		ss.srv.log.Debug("socket.io malformed msgpack packet", "conn", ss.chatID(), "client", ss.ip.String(), "err", err)
+		ss.srv.log.Debug("socket.io malformed msgpack packet", "conn", ss.chatID(), "client", ss.addr().String(), "err", err)
 		return true, errBadPacket
 	}
 	ss.parser = parserMsgpack

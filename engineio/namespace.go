@@ -43,7 +43,7 @@ type nspSocket struct {
 
 // socket returns the session's socket on namespace nsp, or nil.
 func (ss *session) socket(nsp []byte) *nspSocket {
-	for _, so := range ss.sockets {
+	for _, so := range ss.r0().sockets {
 		if string(so.name) == string(nsp) {
 			return so
 		}
@@ -54,9 +54,9 @@ func (ss *session) socket(nsp []byte) *nspSocket {
 // dropSocket forgets so and closes its chat session with reason (a close
 // reason label for the backend's disconnect report).
 func (ss *session) dropSocket(so *nspSocket, reason string) {
-	for i, o := range ss.sockets {
+	for i, o := range ss.r0().sockets {
 		if o == so {
-			ss.sockets = append(ss.sockets[:i], ss.sockets[i+1:]...)
+			ss.r().sockets = append(ss.r().sockets[:i], ss.r().sockets[i+1:]...)
 			break
 		}
 	}
@@ -69,8 +69,8 @@ func (ss *session) dropSocket(so *nspSocket, reason string) {
 // closeSockets closes the chat sessions of every namespace but "/" when
 // the Engine.IO session ends.
 func (ss *session) closeSockets(d chat.Disconnect) {
-	for len(ss.sockets) > 0 {
-		ss.dropSocket(ss.sockets[len(ss.sockets)-1], d.Metric.String())
+	for len(ss.r0().sockets) > 0 {
+		ss.dropSocket(ss.r().sockets[len(ss.r().sockets)-1], d.Metric.String())
 	}
 }
 
@@ -110,7 +110,7 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 			refusal = refusedNamespace
 		case so != nil:
 			return errBadPacket // already connected to it, or connecting
-		case len(ss.sockets) >= MaxNamespaces:
+		case len(ss.r0().sockets) >= MaxNamespaces:
 			refusal = refusedTooMany
 		}
 		if refusal != "" {
@@ -129,7 +129,7 @@ func (ss *session) nspPacket(p *socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		so = &nspSocket{ss: ss, name: append([]byte(nil), p.Namespace...)}
-		ss.sockets = append(ss.sockets, so)
+		ss.r().sockets = append(ss.r().sockets, so)
 		if srv.hub.Connecting() {
 			so.connectViaBackend(p)
 			return nil
@@ -197,7 +197,7 @@ func (so *nspSocket) accepted() {
 	st.buf = ss.appendConnectAck(st.buf[:0], so.name, so.chat.ID(), "")
 	ss.send(ws.OpText, st.buf)
 	if ss.srv.debugOn() {
-		ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.ip.String())
+		ss.srv.log.Debug("socket.io connect", "conn", so.chat.ID(), "namespace", string(so.name), "client", ss.addr().String())
 	}
 }
 
@@ -321,7 +321,7 @@ func (so *nspSocket) Describe() (protocol, transport, remote string) {
 // expired (chat.Hub.ExpireToken), which ends the Engine.IO session as for
 // "/": all its sockets share one identity.
 func (ss *session) socketExpired(now int64) bool {
-	for _, so := range ss.sockets {
+	for _, so := range ss.r0().sockets {
 		if so.connected && ss.srv.hub.ExpireToken(so.chat, now) {
 			return true
 		}

@@ -11,7 +11,7 @@ func newTestRegistry() *registry {
 // one for a session that has ended finds it gone.
 func TestClaimUpgrade(t *testing.T) {
 	r := newTestRegistry()
-	ss := &session{sid: "a"}
+	ss := &session{rare: &sessionRare{sid: "a"}}
 	r.put(ss)
 	steps := []struct {
 		name string
@@ -56,19 +56,19 @@ func TestLinger(t *testing.T) {
 			if !r.expireLinger(ss, until+1) {
 				t.Error("expireLinger after the deadline: not over")
 			}
-			return r.lingering(ss.sid) != nil || r.takeLinger(ss, until)
+			return r.lingering(ss.sid()) != nil || r.takeLinger(ss, until)
 		}, false},
 		{"still lingering for the sweep before its deadline", func(r *registry, ss *session) bool {
-			return !r.expireLinger(ss, until) && r.lingering(ss.sid) == ss
+			return !r.expireLinger(ss, until) && r.lingering(ss.sid()) == ss
 		}, true},
 		{"a session of the same sid", func(r *registry, ss *session) bool {
-			return r.takeLinger(&session{sid: ss.sid}, until)
+			return r.takeLinger(&session{rare: &sessionRare{sid: ss.sid()}}, until)
 		}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newTestRegistry()
-			ss := &session{sid: "a"}
+			ss := &session{rare: &sessionRare{sid: "a"}}
 			r.linger(ss, until)
 			if got := tc.run(r, ss); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)

@@ -48,7 +48,10 @@ type Server struct {
 
 // loopState is what a loop keeps of the sessions homed on it.
 type loopState struct {
-	sessions []*session   // every session homed here, for the heartbeat sweep
+	// sessions are the sessions born on long-polling homed here, for the
+	// heartbeat sweep; a direct WebSocket session is swept with its
+	// socket (directHandler.Sweep), so it needs no entry.
+	sessions []*session
 	dirty    []*session   // polling sessions with packets for a parked GET
 	buf      []byte       // scratch for encoding one packet at a time
 	nsbuf    []byte       // scratch for a packet rewritten on a namespace
@@ -88,7 +91,8 @@ func (s *Server) ShortestTimeout() time.Duration {
 }
 
 // Sweep implements netpoll.Protocol: the heartbeat and connect timeout of
-// every session homed on lp.
+// every session born on long-polling homed on lp (netpoll sweeps a direct
+// WebSocket session's socket right after: directHandler.Sweep).
 func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 	st := &s.loops[lp.Index()]
 	// Backwards: closing a session swap-removes it.
@@ -96,15 +100,7 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		if i >= len(st.sessions) {
 			continue
 		}
-		ss := st.sessions[i]
-		if ss.lim != nil && ss.lim.Drained(now, &s.cfg.Limits) {
-			ss.lim = nil // back to a fresh state: an idle session keeps none
-		}
-		if d, end := ss.heartbeat(now); end {
-			ss.close(d)
-		} else if ss.chat != nil && s.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
-			ss.close(chat.DisconnectTokenExpired)
-		}
+		st.sessions[i].sweep(now)
 	}
 	n := 0
 	for n < len(st.lingering) && s.reg.expireLinger(st.lingering[n], now) {
@@ -143,28 +139,32 @@ func (s *Server) Flush(lp *netpoll.Loop) {
 }
 
 // Drain implements netpoll.Protocol: long-polling sessions end (a parked
-// GET gets the close packet); WebSocket sessions end with their sockets,
-// which netpoll closes with 1012 and the reconnect hint.
+// GET gets the close packet), upgraded ones too; sessions that began on
+// their WebSockets end with their sockets, which netpoll closes with 1012
+// and the reconnect hint.
 func (s *Server) Drain(lp *netpoll.Loop) {
 	st := &s.loops[lp.Index()]
 	for i := len(st.sessions) - 1; i >= 0; i-- {
-		if i < len(st.sessions) && !st.sessions[i].direct {
+		if i < len(st.sessions) {
 			st.sessions[i].close(chat.DisconnectShutdown)
 		}
 	}
 }
 
-// add registers a new session on its home loop's list.
+// add puts a session born on long-polling on its home loop's list.
 func (s *Server) add(ss *session) {
 	st := &s.loops[ss.home.Index()]
-	ss.idx = len(st.sessions)
+	ss.idx = int32(len(st.sessions))
 	st.sessions = append(st.sessions, ss)
 }
 
-// remove swap-removes ss from its home loop's list.
+// remove swap-removes ss from its home loop's list, if it is there.
 func (s *Server) remove(ss *session) {
+	if ss.direct {
+		return
+	}
 	st := &s.loops[ss.home.Index()]
-	last := len(st.sessions) - 1
+	last := int32(len(st.sessions) - 1)
 	if ss.idx <= last && st.sessions[ss.idx] == ss {
 		st.sessions[ss.idx] = st.sessions[last]
 		st.sessions[ss.idx].idx = ss.idx
@@ -230,7 +230,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 			return
 		}
 	}
-	if ss == nil || ss.onWS.Load() {
+	if ss == nil || ss.polled().onWS.Load() {
 		s.httpError(x, socketio.ErrUnknownSID)
 		return
 	}
@@ -246,7 +246,7 @@ func (s *Server) ServeHTTP(x *netpoll.Exchange) {
 		var get netpoll.Parked
 		get = x.Park(func() { ss.home.Run(from, func() { ss.getGone(get) }) })
 		onGet := func() { ss.onGet(held{p: get}, origin, keep) }
-		if relay := ss.relay.Load(); relay != nil {
+		if relay := ss.polled().relay.Load(); relay != nil {
 			// A WebSocket probes or carries the session. The client may
 			// have sent it "5" before this GET, on its own connection,
 			// which another loop reads: the GET goes through that
@@ -300,7 +300,7 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 		return
 	}
 	s.cfg.Metrics.Handshake(metricsPolling)
-	ss := s.newSession(x.Loop(), echo)
+	ss := s.newSession(x.Loop(), echo, true)
 	if eio3 {
 		ss.setEIO3()
 		ss.r().v3Auth = v3AuthParam(x.Request())
@@ -312,10 +312,10 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 		req := x.Request()
 		if tok := auth.TokenFrom(req.Header("Authorization"), req.Query); tok != nil {
 			sum := sha256.Sum256(tok)
-			ss.tokenSum = &sum
+			ss.polled().tokenSum = &sum
 		}
 	}
-	ss.ip = x.ClientIP()
+	ss.ip = x.ClientIP().As16()
 	if !echo {
 		ss.r().slots, ss.r().slotted = adm, true
 	}
@@ -324,10 +324,10 @@ func (s *Server) openPolling(x *netpoll.Exchange, echo, eio3 bool) {
 			st.perConn = make(map[netpoll.ConnID]int)
 		}
 		st.perConn[conn]++
-		ss.opener, ss.counted = conn, true
+		ss.polled().opener, ss.polled().counted = conn, true
 	}
 	s.reg.put(ss)
-	buf := ss.appendOpen(nil, []string{"websocket"})
+	buf := ss.appendOpen(nil, ss.sid(), []string{"websocket"})
 	if eio3 {
 		buf = ss.appendOut(nil, buf, false)
 	}
@@ -356,7 +356,7 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 	}
 	x.Upgrade(adm, func(sock netpoll.Socket) netpoll.SocketHandler {
 		s.cfg.Metrics.Handshake(metricsSocketIO)
-		ss := s.newSession(sock.Loop(), echo)
+		ss := s.newSession(sock.Loop(), echo, false)
 		if eio3 {
 			ss.setEIO3()
 			ss.r().v3Auth = v3Auth
@@ -367,10 +367,11 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 		ss.setIdent(adm.Identity())
 		// The socket is the session: its admission's slot is released
 		// with the connection, not by the session.
-		ss.ip = sock.ClientIP()
-		ss.ws, ss.direct = sock, true
-		ss.onWS.Store(true)
-		ss.send(ws.OpText, ss.appendOpen(nil, nil))
+		ss.ip = sock.ClientIP().As16()
+		ss.ws = sock
+		st := &s.loops[sock.Loop().Index()]
+		st.buf = ss.appendDirectOpen(st.buf[:0])
+		ss.send(ws.OpText, st.buf)
 		if eio3 {
 			ss.connectV3()
 		}
@@ -382,12 +383,13 @@ func (s *Server) openWebSocket(x *netpoll.Exchange, echo, eio3 bool) {
 // connection, on the home loop (the opening connection's).
 func (s *Server) uncount(ss *session) {
 	st := &s.loops[ss.home.Index()]
-	if n := st.perConn[ss.opener]; n > 1 {
-		st.perConn[ss.opener] = n - 1
+	r := ss.r()
+	if n := st.perConn[r.opener]; n > 1 {
+		st.perConn[r.opener] = n - 1
 	} else {
-		delete(st.perConn, ss.opener)
+		delete(st.perConn, r.opener)
 	}
-	ss.opener, ss.counted = netpoll.ConnID{}, false
+	r.opener, r.counted = netpoll.ConnID{}, false
 }
 
 // refuse answers a polling request with a refusal (CORS headers added
@@ -461,14 +463,14 @@ func (r *registry) get(sid string) *session {
 
 func (r *registry) put(ss *session) {
 	r.mu.Lock()
-	r.m[ss.sid] = ss
+	r.m[ss.sid()] = ss
 	r.mu.Unlock()
 }
 
 // linger keeps the sid of ss, which is closing, until until (Server.linger).
 func (r *registry) linger(ss *session, until int64) {
 	r.mu.Lock()
-	r.closed[ss.sid] = lingerEntry{ss, until}
+	r.closed[ss.sid()] = lingerEntry{ss, until}
 	r.mu.Unlock()
 }
 
@@ -484,11 +486,11 @@ func (r *registry) lingering(sid string) *session {
 func (r *registry) takeLinger(ss *session, now int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.closed[ss.sid]
+	e, ok := r.closed[ss.sid()]
 	if !ok || e.ss != ss {
 		return false
 	}
-	delete(r.closed, ss.sid)
+	delete(r.closed, ss.sid())
 	return now <= e.until
 }
 
@@ -497,12 +499,12 @@ func (r *registry) takeLinger(ss *session, now int64) bool {
 func (r *registry) expireLinger(ss *session, now int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e, ok := r.closed[ss.sid]
+	e, ok := r.closed[ss.sid()]
 	switch {
 	case !ok || e.ss != ss:
 		return true
 	case now > e.until:
-		delete(r.closed, ss.sid)
+		delete(r.closed, ss.sid())
 		return true
 	}
 	return false
@@ -510,8 +512,8 @@ func (r *registry) expireLinger(ss *session, now int64) bool {
 
 func (r *registry) remove(ss *session) {
 	r.mu.Lock()
-	if r.m[ss.sid] == ss {
-		delete(r.m, ss.sid)
+	if r.m[ss.sid()] == ss {
+		delete(r.m, ss.sid())
 	}
 	r.mu.Unlock()
 }
@@ -531,17 +533,17 @@ func (r *registry) claimUpgrade(ss *session) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
-	case r.m[ss.sid] != ss:
+	case r.m[ss.sid()] != ss:
 		return upgradeGone
-	case ss.upgrading:
+	case ss.polled().upgrading:
 		return upgradeTaken
 	}
-	ss.upgrading = true
+	ss.polled().upgrading = true
 	return upgradeClaimed
 }
 
 func (r *registry) releaseUpgrade(ss *session) {
 	r.mu.Lock()
-	ss.upgrading = false
+	ss.polled().upgrading = false
 	r.mu.Unlock()
 }

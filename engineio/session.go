@@ -28,37 +28,54 @@ const (
 )
 
 // session is one Engine.IO session and its Socket.IO state. Every field is
-// touched only on the home loop, except upgrading (registry lock).
+// touched only on the home loop, except what its doc says otherwise.
 //
 // Its transport is, by phase: long-polling (ws not Valid), a WebSocket
 // probing an upgrade (probe), or the WebSocket after the upgrade or from
 // the start (ws; direct when the session began on it). It is the chat
 // session's peer: replies, pushes and broadcasts reach the client through
 // send and Deliver, which pick the transport.
+//
+// A Socket.IO client on a WebSocket is a session for as long as it is
+// connected, so the session keeps only what such a session needs
+// (TestWebSocketSessionSize: the 112-byte size class). Everything that
+// only a session born on long-polling needs (its sid, the registry's
+// upgrade mark and the mirrors other loops read) is in sessionRare,
+// allocated before such a session is registered; a direct WebSocket
+// session is never registered (no request can name it), keeps no sid and
+// never reads those fields.
 type session struct {
 	srv  *Server
 	home *netpoll.Loop
-	sid  string
-	// ip is the client's address, for the per-address limit, logs and
-	// Describe; set before the session is registered, never changed.
-	ip netip.Addr
-	// opener is the connection whose handshake opened the session, while
-	// the session counts against its MaxSessionsPerConnection (counted).
-	opener  netpoll.ConnID
-	counted bool
-	idx     int  // index in the home loop's session list
-	echo    bool // plain Engine.IO echo (conformance mode)
-	direct  bool // began on its WebSocket
-	done    bool
-	// eio3: an Engine.IO v3 client (eio3.go), from the handshake on;
-	// autoConnect: the server is connecting its "/" (connectV3).
-	eio3        bool
-	autoConnect bool
+	// ip is the client's address (addr) in its 16-byte form, as netpoll
+	// keeps it, for the per-address limit, logs and Describe; set before
+	// the session is shared, never changed.
+	ip [16]byte
+
+	ident *auth.Identity // verified identity: from the handshake or CONNECT
+	chat  *chat.Session  // while "/" is connected (chat mode)
+	// lim is the rate-limit state, allocated on the first packet and
+	// dropped once its debt has drained (Server.Sweep), so an idle
+	// session holds none; limited marks the packet being handled as over
+	// the limit.
+	lim *limit.Conn
+
+	// rare is the state of the phases few sessions go through (long
+	// polling, an upgrade probe, binary packets, server acks, a backend's
+	// connect call, namespaces other than "/"); nil until one begins (r).
+	// A session that starts on its WebSocket and only chats never
+	// allocates it (TestWebSocketSessionSize). A session born on
+	// long-polling has it from before it is registered, and it is never
+	// replaced once set, so other goroutines may read the pointer of a
+	// registered session (polled).
+	rare *sessionRare
+
+	// ws is the socket carrying the session.
+	ws netpoll.Socket
 
 	// Heartbeat: a ping is out and its pong not back yet (awaiting), the
 	// next ping or the pong deadline (due), and the deadline of the first
 	// CONNECT (connectBy, 0 once one arrived).
-	awaiting  bool
 	due       int64
 	connectBy int64
 	// pingDue is when the ping that is out was due. The next one is due
@@ -69,56 +86,59 @@ type session struct {
 	// suites' "sends ping/pong packets" cases need.
 	pingDue int64
 
-	// Socket.IO.
-	nsps  uint8          // namespaces connected (nspRoot, nspCustom)
-	ident *auth.Identity // verified identity: from the handshake or CONNECT
-	chat  *chat.Session  // while "/" is connected (chat mode)
-	// sockets are the other namespaces connected or connecting (chat
-	// mode), at most MaxNamespaces.
-	sockets []*nspSocket
-	// Checks of later requests for the sid, on any loop (checkToken):
-	// identity mirrors ident (setIdent); tokenSum is the SHA-256 of the
-	// handshake's token when it carried one, else nil (behind a pointer:
-	// most sessions carry none). tokenSum is set before the session is
-	// registered and never changes.
-	identity atomic.Pointer[auth.Identity]
-	tokenSum *[sha256.Size]byte
-	// lim is the rate-limit state, allocated on the first packet and
-	// dropped once its debt has drained (Server.Sweep), so an idle
-	// session holds none; limited marks the packet being handled as over
-	// the limit.
-	lim     *limit.Conn
+	idx      int32 // index in the home loop's session list (not direct)
+	awaiting bool
+	echo     bool // plain Engine.IO echo (conformance mode)
+	// direct: began on its WebSocket (never registered); set before the
+	// session is shared, never changed, so any goroutine may read it.
+	direct  bool
+	done    bool
 	limited bool
-
-	// rare is the state of the phases few sessions go through (long
-	// polling, an upgrade probe, binary packets, server acks, a backend's
-	// connect call); nil until one begins (r). A session that starts on
-	// its WebSocket and only chats never allocates it
-	// (TestWebSocketSessionSize).
-	rare *sessionRare
-
-	// ws is the socket carrying the session.
-	ws        netpoll.Socket
-	upgrading bool // guarded by the registry lock
-	// onWS mirrors ws.Valid() for other goroutines (Describe, and the
-	// polling requests ServeHTTP refuses); it is set as soon as the
-	// client sends "5", before the home loop switches the session.
-	onWS atomic.Bool
-	// relay is the loop of the last WebSocket that came to probe the
-	// session (set on that loop as it opens); ServeHTTP orders a GET
-	// behind what that loop has read.
-	relay atomic.Pointer[netpoll.Loop]
-
+	// eio3: an Engine.IO v3 client (eio3.go), from the handshake on;
+	// autoConnect: the server is connecting its "/" (connectV3).
+	eio3        bool
+	autoConnect bool
+	nsps        uint8 // namespaces connected (nspRoot, nspCustom)
 	// parser is the client's Socket.IO parser (msgpackMessage).
 	parser uint8
 }
 
 // sessionRare is the part of a session that few sessions need (session.rare).
 type sessionRare struct {
+	// Set before a long-polling session is registered, then read by
+	// requests for its sid on any loop (checkToken, ServeHTTP, the
+	// registry), as their docs say.
+	//
+	// sid is the session's id, the registry's key.
+	sid string
+	// identity mirrors session.ident (setIdent) for checkToken; tokenSum
+	// is the SHA-256 of the handshake's token when it carried one, else
+	// nil, never changed.
+	identity atomic.Pointer[auth.Identity]
+	tokenSum *[sha256.Size]byte
+	// onWS mirrors ws.Valid() for other goroutines (Describe, and the
+	// polling requests ServeHTTP refuses); it is set as soon as the
+	// client sends "5", before the home loop switches the session.
+	onWS atomic.Bool
+	// upgrading: a WebSocket probes or carries the session; guarded by
+	// the registry lock.
+	upgrading bool
+	// relay is the loop of the last WebSocket that came to probe the
+	// session (set on that loop as it opens); ServeHTTP orders a GET
+	// behind what that loop has read.
+	relay atomic.Pointer[netpoll.Loop]
+
+	// opener is the connection whose handshake opened the session, while
+	// the session counts against its MaxSessionsPerConnection (counted).
+	opener  netpoll.ConnID
+	counted bool
 	// slots is a polling session's admission (AdmitSession: its
 	// per-address and -max-connections slots), given back at close.
 	slots   netpoll.Admission
 	slotted bool
+	// sockets are the namespaces other than "/" connected or connecting
+	// (chat mode), at most MaxNamespaces.
+	sockets []*nspSocket
 	// v3Auth is a v3 handshake's "auth" query parameter (v3AuthParam),
 	// the payload of the CONNECT the server makes for it.
 	v3Auth []byte
@@ -172,42 +192,84 @@ func (ss *session) r0() *sessionRare {
 	return ss.rare
 }
 
-// Describe implements chat.Describer, from any goroutine.
+// polled returns the rare state of a session born on long-polling, which
+// has it from before it is registered: what requests for its sid read on
+// any loop (sid, identity, tokenSum, onWS, upgrading, relay). Never nil
+// for a registered session; never call it for a direct one.
+func (ss *session) polled() *sessionRare { return ss.rare }
+
+// sid is the session's id, "" for a direct WebSocket session (which keeps
+// none: no request can name it). From any goroutine once registered.
+func (ss *session) sid() string { return ss.r0().sid }
+
+// addr is the client's address.
+func (ss *session) addr() netip.Addr { return netip.AddrFrom16(ss.ip).Unmap() }
+
+// Describe implements chat.Describer, from any goroutine: direct never
+// changes, and a session that is not direct had its rare state before it
+// was shared.
 func (ss *session) Describe() (protocol, transport, remote string) {
-	if ss.onWS.Load() {
-		return "socketio", "websocket", ss.ip.String()
+	if ss.direct || ss.polled().onWS.Load() {
+		return "socketio", "websocket", ss.addr().String()
 	}
-	return "socketio", "polling", ss.ip.String()
+	return "socketio", "polling", ss.addr().String()
 }
 
-func newSID() string {
+// sidLen is the length of a sid's random part: 15 random bytes in
+// base64url.
+const sidLen = 20
+
+// appendRandomSID appends the random part of a new sid.
+func appendRandomSID(dst []byte) []byte {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.AppendEncode(dst, b[:])
 }
 
-// newSession makes a session homed on home.
-func (s *Server) newSession(home *netpoll.Loop, echo bool) *session {
+func newSID() string { return string(appendRandomSID(make([]byte, 0, sidLen))) }
+
+// newSession makes a session homed on home. A session born on
+// long-polling (polling) gets its rare state and its sid here, before it
+// can be registered, and goes on the loop's list for the sweep; a direct
+// one gets no sid to keep (openWebSocket writes one in its open packet
+// only) and is swept with its socket.
+func (s *Server) newSession(home *netpoll.Loop, echo, polling bool) *session {
 	now := home.Now()
-	ss := &session{srv: s, home: home, echo: echo, sid: s.newSID(),
+	ss := &session{srv: s, home: home, echo: echo,
 		due: now + int64(s.cfg.PingInterval), connectBy: now + int64(s.cfg.ConnectTimeout)}
 	if echo {
 		ss.connectBy = 0 // a plain Engine.IO endpoint has no namespaces
 	}
-	s.add(ss)
+	if polling {
+		ss.r().sid = s.newSID()
+		s.add(ss)
+	} else {
+		ss.direct = true
+	}
 	return ss
 }
 
-// appendOpen appends the Engine.IO open packet of ss.
-func (ss *session) appendOpen(dst []byte, upgrades []string) []byte {
+// appendOpen appends the Engine.IO open packet of ss, with sid.
+func (ss *session) appendOpen(dst []byte, sid string, upgrades []string) []byte {
 	cfg := &ss.srv.cfg
 	return socketio.AppendOpen(dst, socketio.Open{
-		SID:          ss.sid,
+		SID:          sid,
 		Upgrades:     upgrades,
 		PingInterval: cfg.PingInterval,
 		PingTimeout:  cfg.PingTimeout,
 		MaxPayload:   cfg.MaxMessage,
 	})
+}
+
+// appendDirectOpen appends the open packet of a session that began on its
+// WebSocket. Its sid is one no request can use (the session is not
+// registered), so none is kept: it is made on the stack for the packet
+// (TestDirectOpenDoesNotAllocate). The caller's dst is the loop's
+// scratch, which send copies from, rather than a new packet per
+// handshake.
+func (ss *session) appendDirectOpen(dst []byte) []byte {
+	var sid [64]byte // a longer cluster node tag spills to the heap
+	return ss.appendOpen(dst, string(ss.srv.appendSID(sid[:0])), nil)
 }
 
 // send sends one Engine.IO packet to the client, on the home loop: a text
@@ -322,7 +384,9 @@ func (ss *session) Disconnect(d chat.Disconnect) {
 // setIdent sets the session's verified identity, on the home loop.
 func (ss *session) setIdent(id *auth.Identity) {
 	ss.ident = id
-	ss.identity.Store(id)
+	if !ss.direct {
+		ss.polled().identity.Store(id)
+	}
 }
 
 // openChat opens the chat session when namespace "/" connects.
@@ -348,6 +412,20 @@ func (ss *session) endChat(d chat.Disconnect) {
 		ss.chat.SetCloseReason(d.Metric.String())
 	}
 	ss.closeChat()
+}
+
+// sweep runs the session's timers at a sweep of the home loop: its
+// rate-limit state is dropped once drained, and the heartbeat, the
+// connect timeout and the token's expiry may end the session.
+func (ss *session) sweep(now int64) {
+	if ss.lim != nil && ss.lim.Drained(now, &ss.srv.cfg.Limits) {
+		ss.lim = nil // back to a fresh state: an idle session keeps none
+	}
+	if d, end := ss.heartbeat(now); end {
+		ss.close(d)
+	} else if ss.chat != nil && ss.srv.hub.ExpireToken(ss.chat, now) || ss.socketExpired(now) {
+		ss.close(chat.DisconnectTokenExpired)
+	}
 }
 
 // heartbeat runs the Engine.IO heartbeat and the connect timeout, from
@@ -410,12 +488,14 @@ func (ss *session) close(d chat.Disconnect) {
 	// Forgotten first, so that a client that sees the end (a close
 	// packet, a closed socket) finds the sid unknown and the session's
 	// slots free.
-	srv.reg.remove(ss)
+	if !ss.direct {
+		srv.reg.remove(ss)
+	}
 	if ss.r0().slotted {
-		srv.np.ReleaseSession(ss.ip, ss.r().slots)
+		srv.np.ReleaseSession(ss.addr(), ss.r().slots)
 		ss.r().slots, ss.r().slotted = netpoll.Admission{}, false
 	}
-	if ss.counted {
+	if ss.r0().counted {
 		srv.uncount(ss)
 	}
 	ss.endChat(d)

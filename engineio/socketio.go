@@ -201,7 +201,7 @@ func (ss *session) packet(p *socketio.Packet, atts [][]byte) error {
 			sess := ss.openChat()
 			sid, pid = sess.ID(), srv.hub.SessionToken(sess)
 			if srv.debugOn() {
-				srv.log.Debug("socket.io connect", "conn", sid, "client", ss.ip.String())
+				srv.log.Debug("socket.io connect", "conn", sid, "client", ss.addr().String())
 			}
 		}
 		st.buf = ss.appendConnectAck(st.buf[:0], p.Namespace, sid, pid)
@@ -296,7 +296,7 @@ func (ss *session) resume(p *socketio.Packet) bool {
 		p.Release()
 	}
 	if srv.debugOn() {
-		srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.ip.String())
+		srv.log.Debug("socket.io session recovered", "conn", sess.ID(), "client", ss.addr().String())
 	}
 	return true
 }
@@ -376,7 +376,7 @@ func (ss *session) connectInfo(nsp string, p *socketio.Packet) chat.ConnectInfo 
 		transport = "websocket"
 	}
 	info := chat.ConnectInfo{Transport: transport, Protocol: "socketio", Namespace: nsp,
-		RemoteAddr: ss.ip.String(), Origin: ss.r0().origin, Headers: ss.r0().headers}
+		RemoteAddr: ss.addr().String(), Origin: ss.r0().origin, Headers: ss.r0().headers}
 	if len(p.Data) > 0 {
 		info.Auth = append(json.RawMessage(nil), p.Data...)
 	}

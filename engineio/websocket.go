@@ -20,8 +20,19 @@ func (h directHandler) OnMessage(op ws.OpCode, payload []byte) error {
 	return h.ss.message(op, payload)
 }
 
-// Sweep does nothing: the session's heartbeat runs in Server.Sweep.
-func (h directHandler) Sweep(int64) {}
+// Sweep runs the session's timers (heartbeat, connect timeout, token
+// expiry) at netpoll's sweep of the socket, right after Server.Sweep with
+// the same clock: the socket is on the session's home loop and ends with
+// it, so the loop's session list needs no entry for it. Packets a close
+// queued for parked GETs are answered before the sweep ends, as
+// Server.Sweep does.
+func (h directHandler) Sweep(now int64) {
+	ss := h.ss
+	ss.sweep(now)
+	if st := &ss.srv.loops[ss.home.Index()]; len(st.dirty) > 0 {
+		ss.srv.Flush(ss.home)
+	}
+}
 
 func (h directHandler) Closed() {
 	h.ss.ws = netpoll.Socket{} // gone: nothing more to send or close
@@ -66,7 +77,7 @@ func (s *Server) upgradeWebSocket(x *netpoll.Exchange, sid string) {
 	from := x.Loop()
 	ok := x.Upgrade(netpoll.Admission{}, func(sock netpoll.Socket) netpoll.SocketHandler {
 		h := &relayHandler{ss: ss, sock: sock, since: from.Now()}
-		ss.relay.Store(sock.Loop())
+		ss.polled().relay.Store(sock.Loop())
 		// The home learns of its probe at once, so that the probe goes
 		// down with the session even if it never speaks.
 		ss.home.Run(from, func() {
@@ -144,7 +155,7 @@ func (h *relayHandler) OnMessage(op ws.OpCode, payload []byte) error {
 			// after "5" is refused, as by the reference server
 			// (engine.io-protocol suite, "ignores HTTP requests with same
 			// sid after upgrade").
-			ss.onWS.Store(true)
+			ss.polled().onWS.Store(true)
 			ss.home.Run(from, func() { ss.onUpgrade(sock) })
 			return nil
 		}
@@ -220,7 +231,7 @@ func (ss *session) onUpgrade(sock netpoll.Socket) {
 	}
 	ss.onProbe()
 	ss.ws, ss.r().probe = sock, netpoll.Socket{}
-	ss.onWS.Store(true)
+	ss.polled().onWS.Store(true)
 	pending := ss.r().out
 	ss.r().out = nil
 	ss.eachOut(pending, ss.send)

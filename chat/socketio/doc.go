@@ -121,8 +121,8 @@
 // ParsePacket, ParseEIO, SplitPayload and DecodeEvent do not allocate
 // (DecodeEvent only for strings holding escapes or invalid UTF-8): what
 // they return aliases their input and is valid as long as it is. The
-// Append encoders allocate only when dst must grow. ParseQuery and
-// DecodePollingPacket's base64 decoding allocate; they are handshake and
-// long-polling paths. Everything in the package is safe for concurrent use
+// Append encoders allocate only when dst must grow. ParseQuery allocates
+// only for a sid and for a query with escapes, DecodePollingPacket's
+// base64 decoding always; they are handshake and long-polling paths. Everything in the package is safe for concurrent use
 // from any goroutine or event loop.
 package socketio

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
-	"net/url"
 	"strconv"
 	"unicode/utf8"
 
@@ -54,24 +53,7 @@ const maxV3Length = 9
 // JSONP parameter "j" fails with ErrJSONP; "b64" needs no answer, since
 // the gateway answers every v3 poll with a text payload.
 func ParseQueryAllow(rawQuery []byte, allowEIO3 bool) (Query, error) {
-	if !allowEIO3 {
-		return ParseQuery(rawQuery)
-	}
-	v, err := url.ParseQuery(string(rawQuery))
-	if err != nil {
-		return Query{}, ErrBadRequest
-	}
-	if v.Get("EIO") != "3" {
-		return ParseQuery(rawQuery)
-	}
-	q := Query{EIO: 3, Transport: v.Get("transport"), SID: v.Get("sid")}
-	if q.Transport != "websocket" && q.Transport != "polling" {
-		return Query{}, ErrUnknownTransport
-	}
-	if v.Has("j") {
-		return Query{}, ErrJSONP
-	}
-	return q, nil
+	return parseQuery(rawQuery, allowEIO3)
 }
 
 // utf16Len returns the length of b, UTF-8, as a JavaScript string: its

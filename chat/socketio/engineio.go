@@ -206,23 +206,90 @@ type Query struct {
 // does not parse, ErrUnsupportedProtocol when EIO is not "4", and
 // ErrUnknownTransport when transport is neither "websocket" nor "polling",
 // checked in that order; all three are *HandshakeError. When a parameter is
-// repeated, the first value counts.
+// repeated, the first value counts. It reads the query as url.ParseQuery
+// does.
 //
-// It allocates (it uses net/url): it is meant for handshakes, not for every
-// packet.
-func ParseQuery(rawQuery []byte) (Query, error) {
-	v, err := url.ParseQuery(string(rawQuery))
-	if err != nil {
+// It allocates only for a sid (Query.SID) and for a query with escapes
+// ('%', '+') or a ';' (which net/url reads): a handshake's query does not
+// allocate (TestParseQueryHandshakeDoesNotAllocate).
+func ParseQuery(rawQuery []byte) (Query, error) { return parseQuery(rawQuery, false) }
+
+// parseQuery is ParseQuery, and ParseQueryAllow with allowEIO3.
+func parseQuery(rawQuery []byte, allowEIO3 bool) (Query, error) {
+	v, ok := scanQuery(rawQuery)
+	if !ok {
 		return Query{}, ErrBadRequest
 	}
-	if v.Get("EIO") != "4" {
+	q := Query{EIO: 4}
+	switch {
+	case allowEIO3 && string(v.eio) == "3":
+		q.EIO = 3
+	case string(v.eio) != "4":
 		return Query{}, ErrUnsupportedProtocol
 	}
-	q := Query{EIO: 4, Transport: v.Get("transport"), SID: v.Get("sid")}
-	if q.Transport != "websocket" && q.Transport != "polling" {
+	switch string(v.transport) {
+	case "websocket":
+		q.Transport = "websocket"
+	case "polling":
+		q.Transport = "polling"
+	default:
 		return Query{}, ErrUnknownTransport
 	}
+	if q.EIO == 3 && v.jsonp {
+		return Query{}, ErrJSONP
+	}
+	if len(v.sid) > 0 {
+		q.SID = string(v.sid)
+	}
 	return q, nil
+}
+
+// queryParams are the first values of the query parameters an Engine.IO
+// request is read by (empty when absent), and whether "j" (v3's JSONP) is
+// there.
+type queryParams struct {
+	eio, transport, sid []byte
+	jsonp               bool
+}
+
+// scanQuery reads the parameters of rawQuery as url.ParseQuery does, and
+// reports false where url.ParseQuery fails. A query without escapes ('%',
+// '+') and ';' is read in place (such pairs unescape to themselves, and
+// only ';' and bad escapes make url.ParseQuery fail); any other goes
+// through url.ParseQuery.
+func scanQuery(rawQuery []byte) (v queryParams, ok bool) {
+	if bytes.ContainsAny(rawQuery, "%+;") {
+		m, err := url.ParseQuery(string(rawQuery))
+		if err != nil {
+			return queryParams{}, false
+		}
+		v = queryParams{eio: []byte(m.Get("EIO")), transport: []byte(m.Get("transport")),
+			sid: []byte(m.Get("sid")), jsonp: m.Has("j")}
+		return v, true
+	}
+	var seenEIO, seenTransport, seenSID bool
+	for len(rawQuery) > 0 {
+		var pair []byte
+		pair, rawQuery, _ = bytes.Cut(rawQuery, []byte("&"))
+		key, value, _ := bytes.Cut(pair, []byte("="))
+		switch string(key) {
+		case "EIO":
+			if !seenEIO {
+				v.eio, seenEIO = value, true
+			}
+		case "transport":
+			if !seenTransport {
+				v.transport, seenTransport = value, true
+			}
+		case "sid":
+			if !seenSID {
+				v.sid, seenSID = value, true
+			}
+		case "j":
+			v.jsonp = true
+		}
+	}
+	return v, true
 }
 
 // AppendHTTPError appends the JSON body of a failed Engine.IO request,
