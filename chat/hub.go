@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,23 +178,26 @@ type Session struct {
 	peer  Peer
 	ident *auth.Identity         // nil for an anonymous session
 	nick  atomic.Pointer[string] // read by other loops for member lists
-	rooms []string               // rooms joined, in join order
-	calls *calls                 // backend calls and data; nil until the first
+	// room is the first room joined, "" for none; the rooms joined after
+	// it, in join order, are sessionMore's rooms. Most sessions are in
+	// one room, which then costs no slice's backing array. Own loop only.
+	room  string
+	calls *calls // backend calls and data; nil until the first
 	// user, when set, is the user the backend's connect answer gave,
 	// which replaces the token's.
 	user atomic.Pointer[string]
 	// more holds what few sessions use (a namespace, a refreshed token,
-	// the close reason); nil until one is set. An idle gateway is mostly
+	// the close reason, rooms after the first); nil until one is set. An idle gateway is mostly
 	// sessions, so the common one stays small (TestSessionSize). Set on
 	// the session's own loop (x), and read from other goroutines too (its
 	// namespace, for the API's and other loops' lists): hence atomic. Its
 	// fields keep their own rules (nsp never changes once the session is
 	// shared; the others are own loop only).
 	more atomic.Pointer[sessionMore]
+	loop int32
+	kind uint8 // below rooms.MaxKinds
 	// pending: the backend has not accepted the session yet (Connect).
 	pending bool
-	loop    int32
-	kind    int32
 }
 
 // sessionMore is the rarely set part of a Session.
@@ -211,6 +215,9 @@ type sessionMore struct {
 	// while that call is in flight. Own loop only.
 	extended   int64
 	refreshing bool
+	// rooms are the rooms joined after Session.room, in join order; own
+	// loop only.
+	rooms []string
 }
 
 // x returns s's sessionMore, allocating it on first use. Own loop only
@@ -274,24 +281,104 @@ func (s *Session) Nick() string {
 	return ""
 }
 
-// Rooms returns the rooms the session is in. Own loop only; the slice must
-// not be modified.
-func (s *Session) Rooms() []string { return s.rooms }
+// Rooms returns the rooms the session is in, in join order, in a new
+// slice. Own loop only.
+func (s *Session) Rooms() []string {
+	var out []string
+	for r := range s.eachRoom {
+		out = append(out, r)
+	}
+	return out
+}
 
+// eachRoom yields the rooms the session is in, in join order (for r :=
+// range s.eachRoom). Own loop only; the body must not join or leave.
+func (s *Session) eachRoom(yield func(string) bool) {
+	if s.room == "" || !yield(s.room) {
+		return
+	}
+	if m := s.m(); m != nil {
+		for _, r := range m.rooms {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// roomCount returns how many rooms the session is in. Own loop only.
+func (s *Session) roomCount() int {
+	if s.room == "" {
+		return 0
+	}
+	if m := s.m(); m != nil {
+		return 1 + len(m.rooms)
+	}
+	return 1
+}
+
+// inRoom returns the index of room name in join order, -1 if the session
+// is not in it. Own loop only.
 func (s *Session) inRoom(name []byte) int {
-	for i, r := range s.rooms {
+	i := 0
+	for r := range s.eachRoom {
 		if r == string(name) {
 			return i
 		}
+		i++
 	}
 	return -1
+}
+
+// roomAt returns the i-th room joined, for i below roomCount. Own loop
+// only.
+func (s *Session) roomAt(i int) string {
+	if i == 0 {
+		return s.room
+	}
+	return s.m().rooms[i-1]
+}
+
+// addRoom records a join of room name (as stored in the table), last in
+// join order. Own loop only.
+func (s *Session) addRoom(name string) {
+	if s.room == "" {
+		s.room = name
+		return
+	}
+	m := s.x()
+	m.rooms = append(m.rooms, name)
+}
+
+// removeRoom forgets the i-th room joined, keeping the others' order. Own
+// loop only.
+func (s *Session) removeRoom(i int) {
+	m := s.m()
+	if i > 0 {
+		m.rooms = slices.Delete(m.rooms, i-1, i)
+		return
+	}
+	if m == nil || len(m.rooms) == 0 {
+		s.room = ""
+		return
+	}
+	s.room = m.rooms[0]
+	m.rooms = slices.Delete(m.rooms, 0, 1)
+}
+
+// clearRooms forgets every room joined. Own loop only.
+func (s *Session) clearRooms() {
+	s.room = ""
+	if m := s.m(); m != nil {
+		m.rooms = nil
+	}
 }
 
 // Open registers a new session owned by event loop loop, encoded as kind,
 // for the holder of ident (nil: anonymous), and returns it with a fresh
 // connection id.
 func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
-	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
+	s := &Session{id: h.ids.next(), loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
 	h.users.add(s)
 	h.open.Add(1)
@@ -331,14 +418,14 @@ func (h *Hub) Close(s *Session) {
 		}
 		h.keep(s, offset)
 	}
-	for _, name := range s.rooms {
+	for name := range s.eachRoom {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
 			h.cfg.Metrics.Left()
 			h.presence(s, []byte(name), PresenceLeave, count+h.remoteCount([]byte(name)))
 		}
 	}
-	s.rooms = nil
+	s.clearRooms()
 	if report != nil {
 		// Sent once the session has left its rooms, so a backend that
 		// lists a room on the report no longer sees it there.
@@ -490,7 +577,7 @@ func (h *Hub) mayJoin(s *Session, room []byte, server bool) *Error {
 	if !server && !s.token().MayJoin(RoomName(room)) {
 		return ErrForbidden
 	}
-	if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
+	if h.cfg.MaxRooms > 0 && s.roomCount() >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
 		return ErrTooManyRooms
 	}
 	return nil
@@ -550,7 +637,7 @@ func (h *Hub) join(s *Session, req *Request, r *Reply, server, held bool) *Error
 	}
 	if added {
 		h.cfg.Metrics.Joined()
-		s.rooms = append(s.rooms, name)
+		s.addRoom(name)
 		h.presence(s, req.Room, PresenceJoin, count)
 	}
 	r.Room, r.Count = req.Room, count
@@ -567,8 +654,8 @@ func (h *Hub) leave(s *Session, req *Request, r *Reply) *Error {
 	if i < 0 {
 		return ErrNotMember
 	}
-	name := s.rooms[i]
-	s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+	name := s.roomAt(i)
+	s.removeRoom(i)
 	count, removed := h.table.Leave(req.Room, s)
 	if h.broker != nil {
 		if removed {

@@ -247,7 +247,7 @@ func (h *Hub) keep(s *Session, offset uint64) {
 		return
 	}
 	r := &record{id: s.id, holder: s.ident.User(), user: s.User(), nick: s.Nick(), offset: offset,
-		rooms: append([]string(nil), s.rooms...)}
+		rooms: s.Rooms()}
 	if s.calls != nil {
 		r.data = s.calls.data
 	}
@@ -305,7 +305,7 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 	if rq.HasOffset {
 		after = rq.Offset
 	}
-	s := &Session{id: rec.id, loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
+	s := &Session{id: rec.id, loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident}
 	if rec.nick != "" {
 		nick := rec.nick
 		s.nick.Store(&nick)
