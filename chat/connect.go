@@ -125,8 +125,7 @@ func (h *Hub) Accept(s *Session, res *ConnectResult) {
 		s.user.Store(&u)
 	}
 	if res != nil && res.Nick != "" {
-		n := res.Nick
-		s.nick.Store(&n)
+		s.nick.Store(res.Nick)
 	}
 	s.pending = false
 	h.users.add(s)

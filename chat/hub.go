@@ -176,8 +176,8 @@ func (h *Hub) Codec(k int) Codec { return h.cfg.Codecs[k] }
 type Session struct {
 	id    string
 	peer  Peer
-	ident *auth.Identity         // nil for an anonymous session
-	nick  atomic.Pointer[string] // read by other loops for member lists
+	ident *auth.Identity // nil for an anonymous session
+	nick  nickText       // read by other loops for member lists
 	// room is the first room joined, "" for none; the rooms joined after
 	// it, in join order, are sessionMore's rooms. Most sessions are in
 	// one room, which then costs no slice's backing array. Own loop only.
@@ -274,12 +274,7 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) Peer() Peer { return s.peer }
 
 // Nick returns the current nickname ("" if none). Safe from any goroutine.
-func (s *Session) Nick() string {
-	if p := s.nick.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (s *Session) Nick() string { return s.nick.Load() }
 
 // Rooms returns the rooms the session is in, in join order, in a new
 // slice. Own loop only.
@@ -492,8 +487,8 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if err := checkNick(req.Name); err != nil {
 			return err
 		}
-		name := string(req.Name)
-		s.nick.Store(&name)
+		storeNick(&s.nick, req.Name)
+		name := s.Nick()
 		r.Name = name
 		if h.broker != nil {
 			h.broker.Nick(s.id, name)

@@ -306,10 +306,7 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 		after = rq.Offset
 	}
 	s := &Session{id: rec.id, loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident}
-	if rec.nick != "" {
-		nick := rec.nick
-		s.nick.Store(&nick)
-	}
+	s.nick.Store(rec.nick)
 	if rec.user != rec.holder {
 		u := rec.user // set by the backend's connect answer
 		s.user.Store(&u)
