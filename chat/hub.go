@@ -152,9 +152,9 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 		h.recoveryKey = newRecoveryKey()
 	}
 	h.macs.New = func() any { return &tokenMAC{h: hmac.New(sha256.New, h.recoveryKey)} }
-	h.sessions.init()
-	h.users.init()
 	h.ids.init(cfg.Node)
+	h.sessions.init(h.ids.node)
+	h.users.init()
 	return h
 }
 
@@ -818,56 +818,6 @@ func payloadFor(c Codec, rv *Recovered) *payload.Shared {
 	return p
 }
 
-// registry maps connection ids to sessions, sharded like the room table so
-// that opens and closes on different loops rarely contend.
-type registry struct {
-	shards [64]struct {
-		mu sync.RWMutex
-		m  map[string]*Session
-	}
-}
-
-func (g *registry) init() {
-	for i := range g.shards {
-		g.shards[i].m = make(map[string]*Session)
-	}
-}
-
-func (g *registry) shard(id []byte) int {
-	h := uint32(2166136261)
-	for _, c := range id {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	return int(h & 63)
-}
-
-func (g *registry) put(s *Session) {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.Lock()
-	sh.m[s.id] = s
-	sh.mu.Unlock()
-}
-
-func (g *registry) remove(s *Session) bool {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m[s.id] != s {
-		return false
-	}
-	delete(sh.m, s.id)
-	return true
-}
-
-func (g *registry) get(id []byte) *Session {
-	sh := &g.shards[g.shard(id)]
-	sh.mu.RLock()
-	s := sh.m[string(id)]
-	sh.mu.RUnlock()
-	return s
-}
-
 // Push delivers p to s through the transport, from any goroutine: how the
 // server API, the backend proxy and history replay reach one session. It
 // takes over the caller's reference to p.
@@ -875,24 +825,3 @@ func (h *Hub) Push(s *Session, p *payload.Shared) { h.transport.Push(s, p) }
 
 // Disconnect closes s's connection with d, from any goroutine.
 func (h *Hub) Disconnect(s *Session, d Disconnect) { h.transport.Disconnect(s, d) }
-
-func (g *registry) has(s *Session) bool {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.RLock()
-	ok := sh.m[s.id] == s
-	sh.mu.RUnlock()
-	return ok
-}
-
-// all appends every session to dst.
-func (g *registry) all(dst []*Session) []*Session {
-	for i := range g.shards {
-		sh := &g.shards[i]
-		sh.mu.RLock()
-		for _, s := range sh.m {
-			dst = append(dst, s)
-		}
-		sh.mu.RUnlock()
-	}
-	return dst
-}
