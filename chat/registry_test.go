@@ -3,7 +3,10 @@ package chat
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
+
+	"github.com/chatgate/chatgate/rooms"
 )
 
 // idFor returns the id g hands out for sequence number n.
@@ -80,7 +83,7 @@ func TestRegistryLocalAndForeignIds(t *testing.T) {
 	}
 	nLocal, nForeign := 0, 0
 	for i := range reg.shards {
-		nLocal += len(reg.shards[i].local)
+		nLocal += reg.shards[i].local.n
 		nForeign += len(reg.shards[i].foreign)
 	}
 	if nLocal != len(local) || nForeign != len(foreign) {
@@ -108,5 +111,90 @@ func TestRegistryLocalAndForeignIds(t *testing.T) {
 		if !reg.remove(repl) || reg.remove(repl) || reg.get([]byte(old.id)) != nil {
 			t.Errorf("%q: remove twice, or found after removal", old.id)
 		}
+	}
+}
+
+// TestSeqSetAgainstMap: a random run of puts (new ids and replacements),
+// removes (of members, of replaced sessions, of strangers) and gets
+// through growths and shrinks agrees with a map at every step, and every
+// member stays reachable from its home slot (backward-shift deletion
+// must not strand one behind a hole).
+func TestSeqSetAgainstMap(t *testing.T) {
+	// Few ids make small tables, whose probe runs often wrap around the
+	// end; many make growths and shrinks.
+	for _, ids := range []int{6, 13, 40, 3000} {
+		t.Run(strconv.Itoa(ids), func(t *testing.T) { seqSetAgainstMap(t, ids) })
+	}
+}
+
+func seqSetAgainstMap(t *testing.T, ids int) {
+	var g idGen
+	g.init("abcd")
+	set := seqSet{node: g.node}
+	ref := map[uint64]*Session{}
+	r := rand.New(rand.NewPCG(3, uint64(ids)))
+	check := func(step int) {
+		t.Helper()
+		if set.n != len(ref) || len(set.all(nil)) != len(ref) {
+			t.Fatalf("step %d: set has %d (%d listed), map %d", step, set.n, len(set.all(nil)), len(ref))
+		}
+		if len(set.slots) > minSeqSlots && 8*set.n < len(set.slots) || 4*set.n > 3*len(set.slots) {
+			t.Fatalf("step %d: %d in %d slots", step, set.n, len(set.slots))
+		}
+		for seq, s := range ref {
+			if got := set.get(seq, s.id); got != s {
+				t.Fatalf("step %d: get(%q) = %v, want %p", step, s.id, got, s)
+			}
+		}
+	}
+	for step := range 60000 {
+		// Phases: mostly puts, then mostly removes, twice over.
+		putBias := []int{85, 15, 85, 15}[step/15000]
+		seq := 1 + uint64(r.IntN(ids))
+		switch op := r.IntN(100); {
+		case op < putBias:
+			s := &Session{id: idFor(&g, seq)}
+			set.put(s, seq)
+			ref[seq] = s
+		default:
+			if s := ref[seq]; s != nil && r.IntN(4) > 0 {
+				if !set.remove(s, seq) {
+					t.Fatalf("step %d: remove(%q) of a member failed", step, s.id)
+				}
+				delete(ref, seq)
+			} else if set.remove(&Session{id: idFor(&g, seq)}, seq) {
+				t.Fatalf("step %d: removed a session not in the set", step)
+			}
+		}
+		if step%500 == 0 || ids < 100 {
+			check(step)
+		}
+	}
+	for seq, s := range ref {
+		if !set.remove(s, seq) {
+			t.Fatalf("final remove(%q) failed", s.id)
+		}
+	}
+	if set.n != 0 || len(set.slots) != minSeqSlots {
+		t.Fatalf("emptied set: %d in %d slots", set.n, len(set.slots))
+	}
+}
+
+// TestLookupDoesNotAllocate: finding a session by id, this node's or
+// another's, allocates nothing.
+func TestLookupDoesNotAllocate(t *testing.T) {
+	h := NewHub(Config{Node: "abcd"}, rooms.New(1))
+	s := h.Open(nil, 0, 0, nil)
+	other := &Session{id: "wxyz000001"}
+	h.sessions.put(other)
+	local, foreign := []byte(s.id), []byte(other.id)
+	if h.Lookup(local) != s || h.Lookup(foreign) != other {
+		t.Fatal("sessions not found")
+	}
+	if raceEnabled {
+		return
+	}
+	if n := testing.AllocsPerRun(100, func() { h.Lookup(local); h.Lookup(foreign); h.sessions.has(s) }); n != 0 {
+		t.Errorf("lookups: %v allocations, want 0", n)
 	}
 }
