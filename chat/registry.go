@@ -11,8 +11,8 @@ import "sync"
 // connection has one. Other ids (a session resumed from another
 // node keeps its id) are keyed by their text in a map of their own,
 // allocated on the first. An id is in exactly one of the two, always the
-// same one (parseSeq decides, from the text alone), so the two maps
-// together behave as one map from id text to session.
+// same one (parseSeq decides, from the text alone), so the set and the
+// map together behave as one map from id text to session.
 type registry struct {
 	node   string // this node's tag (idGen.node)
 	shards [64]registryShard

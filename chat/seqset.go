@@ -6,6 +6,7 @@ import "math/bits"
 // sequence numbers (parseSeq): open addressing with linear probing and
 // backward-shift deletion (no tombstones), at most 3/4 full and halved
 // when less than 1/8 full.
+//
 // A slot is a pointer, 8 bytes; a map[uint64]*Session slot is 16 and the
 // map's groups add control words, about 30 bytes a session against this
 // set's 11–21, and an idle gateway holds one per connection. Slots compare
