@@ -184,7 +184,7 @@ func (h *Hub) runCommands(s *Session, cmds []command) *Error {
 		case c.Set != nil:
 			if c.Set.Nick != nil {
 				nick := *c.Set.Nick
-				s.nick.Store(&nick)
+				s.nick.Store(nick)
 				if h.broker != nil {
 					h.broker.Nick(s.id, nick)
 				}

@@ -52,7 +52,7 @@ func (h *Hub) Connecting() bool {
 // OpenPending registers a session that waits for the backend's connect
 // answer. Its loop, kind and identity are as for Open.
 func (h *Hub) OpenPending(peer Peer, loop, kind int, ident *auth.Identity) *Session {
-	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident, pending: true}
+	s := &Session{id: h.ids.next(), loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident, pending: true}
 	h.sessions.put(s)
 	return s
 }
@@ -125,8 +125,7 @@ func (h *Hub) Accept(s *Session, res *ConnectResult) {
 		s.user.Store(&u)
 	}
 	if res != nil && res.Nick != "" {
-		n := res.Nick
-		s.nick.Store(&n)
+		s.nick.Store(res.Nick)
 	}
 	s.pending = false
 	h.users.add(s)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,9 +152,9 @@ func NewHub(cfg Config, table *rooms.Table) *Hub {
 		h.recoveryKey = newRecoveryKey()
 	}
 	h.macs.New = func() any { return &tokenMAC{h: hmac.New(sha256.New, h.recoveryKey)} }
-	h.sessions.init()
-	h.users.init()
 	h.ids.init(cfg.Node)
+	h.sessions.init(h.ids.node)
+	h.users.init()
 	return h
 }
 
@@ -175,25 +176,28 @@ func (h *Hub) Codec(k int) Codec { return h.cfg.Codecs[k] }
 type Session struct {
 	id    string
 	peer  Peer
-	ident *auth.Identity         // nil for an anonymous session
-	nick  atomic.Pointer[string] // read by other loops for member lists
-	rooms []string               // rooms joined, in join order
-	calls *calls                 // backend calls and data; nil until the first
+	ident *auth.Identity // nil for an anonymous session
+	nick  nickText       // read by other loops for member lists
+	// room is the first room joined, "" for none; the rooms joined after
+	// it, in join order, are sessionMore's rooms. Most sessions are in
+	// one room, which then costs no slice's backing array. Own loop only.
+	room  string
+	calls *calls // backend calls and data; nil until the first
 	// user, when set, is the user the backend's connect answer gave,
 	// which replaces the token's.
 	user atomic.Pointer[string]
 	// more holds what few sessions use (a namespace, a refreshed token,
-	// the close reason); nil until one is set. An idle gateway is mostly
+	// the close reason, rooms after the first); nil until one is set. An idle gateway is mostly
 	// sessions, so the common one stays small (TestSessionSize). Set on
 	// the session's own loop (x), and read from other goroutines too (its
 	// namespace, for the API's and other loops' lists): hence atomic. Its
 	// fields keep their own rules (nsp never changes once the session is
 	// shared; the others are own loop only).
 	more atomic.Pointer[sessionMore]
+	loop int32
+	kind uint8 // below rooms.MaxKinds
 	// pending: the backend has not accepted the session yet (Connect).
 	pending bool
-	loop    int32
-	kind    int32
 }
 
 // sessionMore is the rarely set part of a Session.
@@ -211,6 +215,9 @@ type sessionMore struct {
 	// while that call is in flight. Own loop only.
 	extended   int64
 	refreshing bool
+	// rooms are the rooms joined after Session.room, in join order; own
+	// loop only.
+	rooms []string
 }
 
 // x returns s's sessionMore, allocating it on first use. Own loop only
@@ -267,31 +274,106 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) Peer() Peer { return s.peer }
 
 // Nick returns the current nickname ("" if none). Safe from any goroutine.
-func (s *Session) Nick() string {
-	if p := s.nick.Load(); p != nil {
-		return *p
+func (s *Session) Nick() string { return s.nick.Load() }
+
+// Rooms returns the rooms the session is in, in join order, in a new
+// slice. Own loop only.
+func (s *Session) Rooms() []string {
+	var out []string
+	for r := range s.eachRoom {
+		out = append(out, r)
 	}
-	return ""
+	return out
 }
 
-// Rooms returns the rooms the session is in. Own loop only; the slice must
-// not be modified.
-func (s *Session) Rooms() []string { return s.rooms }
+// eachRoom yields the rooms the session is in, in join order (for r :=
+// range s.eachRoom). Own loop only; the body must not join or leave.
+func (s *Session) eachRoom(yield func(string) bool) {
+	if s.room == "" || !yield(s.room) {
+		return
+	}
+	if m := s.m(); m != nil {
+		for _, r := range m.rooms {
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
 
+// roomCount returns how many rooms the session is in. Own loop only.
+func (s *Session) roomCount() int {
+	if s.room == "" {
+		return 0
+	}
+	if m := s.m(); m != nil {
+		return 1 + len(m.rooms)
+	}
+	return 1
+}
+
+// inRoom returns the index of room name in join order, -1 if the session
+// is not in it. Own loop only.
 func (s *Session) inRoom(name []byte) int {
-	for i, r := range s.rooms {
+	i := 0
+	for r := range s.eachRoom {
 		if r == string(name) {
 			return i
 		}
+		i++
 	}
 	return -1
+}
+
+// roomAt returns the i-th room joined, for i below roomCount. Own loop
+// only.
+func (s *Session) roomAt(i int) string {
+	if i == 0 {
+		return s.room
+	}
+	return s.m().rooms[i-1]
+}
+
+// addRoom records a join of room name (as stored in the table), last in
+// join order. Own loop only.
+func (s *Session) addRoom(name string) {
+	if s.room == "" {
+		s.room = name
+		return
+	}
+	m := s.x()
+	m.rooms = append(m.rooms, name)
+}
+
+// removeRoom forgets the i-th room joined, keeping the others' order. Own
+// loop only.
+func (s *Session) removeRoom(i int) {
+	m := s.m()
+	if i > 0 {
+		m.rooms = slices.Delete(m.rooms, i-1, i)
+		return
+	}
+	if m == nil || len(m.rooms) == 0 {
+		s.room = ""
+		return
+	}
+	s.room = m.rooms[0]
+	m.rooms = slices.Delete(m.rooms, 0, 1)
+}
+
+// clearRooms forgets every room joined. Own loop only.
+func (s *Session) clearRooms() {
+	s.room = ""
+	if m := s.m(); m != nil {
+		m.rooms = nil
+	}
 }
 
 // Open registers a new session owned by event loop loop, encoded as kind,
 // for the holder of ident (nil: anonymous), and returns it with a fresh
 // connection id.
 func (h *Hub) Open(peer Peer, loop, kind int, ident *auth.Identity) *Session {
-	s := &Session{id: h.ids.next(), loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
+	s := &Session{id: h.ids.next(), loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident}
 	h.sessions.put(s)
 	h.users.add(s)
 	h.open.Add(1)
@@ -331,14 +413,14 @@ func (h *Hub) Close(s *Session) {
 		}
 		h.keep(s, offset)
 	}
-	for _, name := range s.rooms {
+	for name := range s.eachRoom {
 		count, removed := h.table.Leave([]byte(name), s)
 		if removed {
 			h.cfg.Metrics.Left()
 			h.presence(s, []byte(name), PresenceLeave, count+h.remoteCount([]byte(name)))
 		}
 	}
-	s.rooms = nil
+	s.clearRooms()
 	if report != nil {
 		// Sent once the session has left its rooms, so a backend that
 		// lists a room on the report no longer sees it there.
@@ -405,8 +487,8 @@ func (h *Hub) apply(s *Session, req *Request, r *Reply) *Error {
 		if err := checkNick(req.Name); err != nil {
 			return err
 		}
-		name := string(req.Name)
-		s.nick.Store(&name)
+		storeNick(&s.nick, req.Name)
+		name := s.Nick()
 		r.Name = name
 		if h.broker != nil {
 			h.broker.Nick(s.id, name)
@@ -490,7 +572,7 @@ func (h *Hub) mayJoin(s *Session, room []byte, server bool) *Error {
 	if !server && !s.token().MayJoin(RoomName(room)) {
 		return ErrForbidden
 	}
-	if h.cfg.MaxRooms > 0 && len(s.rooms) >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
+	if h.cfg.MaxRooms > 0 && s.roomCount() >= h.cfg.MaxRooms && s.inRoom(room) < 0 {
 		return ErrTooManyRooms
 	}
 	return nil
@@ -550,7 +632,7 @@ func (h *Hub) join(s *Session, req *Request, r *Reply, server, held bool) *Error
 	}
 	if added {
 		h.cfg.Metrics.Joined()
-		s.rooms = append(s.rooms, name)
+		s.addRoom(name)
 		h.presence(s, req.Room, PresenceJoin, count)
 	}
 	r.Room, r.Count = req.Room, count
@@ -567,8 +649,8 @@ func (h *Hub) leave(s *Session, req *Request, r *Reply) *Error {
 	if i < 0 {
 		return ErrNotMember
 	}
-	name := s.rooms[i]
-	s.rooms = append(s.rooms[:i], s.rooms[i+1:]...)
+	name := s.roomAt(i)
+	s.removeRoom(i)
 	count, removed := h.table.Leave(req.Room, s)
 	if h.broker != nil {
 		if removed {
@@ -736,56 +818,6 @@ func payloadFor(c Codec, rv *Recovered) *payload.Shared {
 	return p
 }
 
-// registry maps connection ids to sessions, sharded like the room table so
-// that opens and closes on different loops rarely contend.
-type registry struct {
-	shards [64]struct {
-		mu sync.RWMutex
-		m  map[string]*Session
-	}
-}
-
-func (g *registry) init() {
-	for i := range g.shards {
-		g.shards[i].m = make(map[string]*Session)
-	}
-}
-
-func (g *registry) shard(id []byte) int {
-	h := uint32(2166136261)
-	for _, c := range id {
-		h ^= uint32(c)
-		h *= 16777619
-	}
-	return int(h & 63)
-}
-
-func (g *registry) put(s *Session) {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.Lock()
-	sh.m[s.id] = s
-	sh.mu.Unlock()
-}
-
-func (g *registry) remove(s *Session) bool {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.m[s.id] != s {
-		return false
-	}
-	delete(sh.m, s.id)
-	return true
-}
-
-func (g *registry) get(id []byte) *Session {
-	sh := &g.shards[g.shard(id)]
-	sh.mu.RLock()
-	s := sh.m[string(id)]
-	sh.mu.RUnlock()
-	return s
-}
-
 // Push delivers p to s through the transport, from any goroutine: how the
 // server API, the backend proxy and history replay reach one session. It
 // takes over the caller's reference to p.
@@ -793,24 +825,3 @@ func (h *Hub) Push(s *Session, p *payload.Shared) { h.transport.Push(s, p) }
 
 // Disconnect closes s's connection with d, from any goroutine.
 func (h *Hub) Disconnect(s *Session, d Disconnect) { h.transport.Disconnect(s, d) }
-
-func (g *registry) has(s *Session) bool {
-	sh := &g.shards[g.shard([]byte(s.id))]
-	sh.mu.RLock()
-	ok := sh.m[s.id] == s
-	sh.mu.RUnlock()
-	return ok
-}
-
-// all appends every session to dst.
-func (g *registry) all(dst []*Session) []*Session {
-	for i := range g.shards {
-		sh := &g.shards[i]
-		sh.mu.RLock()
-		for _, s := range sh.m {
-			dst = append(dst, s)
-		}
-		sh.mu.RUnlock()
-	}
-	return dst
-}

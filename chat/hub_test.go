@@ -297,6 +297,41 @@ func TestJoin(t *testing.T) {
 	})
 }
 
+// TestLeaveKeepsJoinOrder: the first room is kept in the session itself
+// and the others apart; leaving any of them, the first included, keeps
+// the rest in join order, and the session is still a member of each (a
+// message to it is sent, one to a room left is not_member).
+func TestLeaveKeepsJoinOrder(t *testing.T) {
+	f := newHub(t, chat.Config{})
+	a := f.open(0)
+	for _, r := range []string{"r1", "r2", "r3", "r4"} {
+		f.must(a, reqJoin(r))
+	}
+	steps := []struct {
+		leave string
+		want  []string
+	}{
+		{"r2", []string{"r1", "r3", "r4"}},
+		{"r1", []string{"r3", "r4"}},
+		{"r4", []string{"r3"}},
+		{"r3", nil},
+	}
+	for _, st := range steps {
+		f.must(a, reqLeave(st.leave))
+		if got := a.s.Rooms(); !equalStrings(got, st.want) {
+			t.Fatalf("after leaving %s: Rooms() = %v, want %v", st.leave, got, st.want)
+		}
+		f.do(a, reqSendRoom(t, st.leave, `"x"`)).wantErr(t, chat.CodeNotMember)
+		for _, r := range st.want {
+			f.must(a, reqSendRoom(t, r, `"x"`))
+		}
+	}
+	f.must(a, reqJoin("r5"))
+	if got := a.s.Rooms(); !equalStrings(got, []string{"r5"}) {
+		t.Fatalf("Rooms() = %v after joining again, want [r5]", got)
+	}
+}
+
 // TestRoomNameLimits: room names are 1 to 128 bytes for every operation
 // that names a room.
 func TestRoomNameLimits(t *testing.T) {

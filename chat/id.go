@@ -41,13 +41,51 @@ func (g *idGen) next() string {
 	n := g.seq.Add(1)
 	var buf [32]byte
 	i := len(buf)
-	// At least 6 digits so ids have a uniform look in logs.
-	for d := 0; d < 6 || n > 0; d++ {
+	for d := 0; d < idMinDigits || n > 0; d++ {
 		i--
 		buf[i] = idAlphabet[n&31]
 		n >>= 5
 	}
 	return g.node + string(buf[i:])
+}
+
+// idMinDigits is the fewest base-32 digits of an id's sequence: shorter
+// numbers are padded with zeros so ids have a uniform look in logs.
+const idMinDigits = 6
+
+// idDigit maps a byte of the id alphabet to its value, -1 for others.
+var idDigit = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := range len(idAlphabet) {
+		t[idAlphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+// parseSeq returns the sequence number of id when id is exactly what
+// idGen.next of a node tagged node returns for it: the tag, then at
+// least idMinDigits digits, zero-padded only up to idMinDigits. Every
+// other text (another node's id, a padded or overlong number) is not
+// this node's, so each id text maps to at most one number and back.
+func parseSeq[S ~string | ~[]byte](node string, id S) (uint64, bool) {
+	if len(id) < len(node)+idMinDigits || string(id[:len(node)]) != node {
+		return 0, false
+	}
+	d := id[len(node):]
+	if len(d) > idMinDigits && d[0] == idAlphabet[0] {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(d); i++ {
+		v := idDigit[d[i]]
+		if v < 0 || n>>59 != 0 {
+			return 0, false // not a digit, or past 64 bits
+		}
+		n = n<<5 | uint64(v)
+	}
+	return n, true
 }
 
 func sortMembers(m []MemberInfo) {

@@ -3,7 +3,6 @@ package chat
 import (
 	"encoding/base64"
 	"errors"
-	"slices"
 	"sort"
 	"strings"
 
@@ -215,7 +214,7 @@ func (h *Hub) listRooms(s *Session, req *Request, r *Reply) *Error {
 		if s.ident != nil && s.ident.Rooms != nil {
 			keep = func(room string) bool {
 				_, name := SplitRoomString(room)
-				return s.token().MayJoin([]byte(name)) || slices.Contains(s.rooms, room)
+				return s.token().MayJoin([]byte(name)) || s.inRoom([]byte(room)) >= 0
 			}
 		}
 	}

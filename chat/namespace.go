@@ -152,9 +152,10 @@ func (s *Session) key(room []byte) []byte { return RoomKey(s.nsp(), room) }
 // roomNames returns the names of the session's rooms without their
 // namespace, for what the backend is told. Own loop only.
 func (s *Session) roomNames() []string {
-	out := make([]string, len(s.rooms))
-	for i, r := range s.rooms {
-		_, out[i] = SplitRoomString(r)
+	out := make([]string, 0, s.roomCount())
+	for r := range s.eachRoom {
+		_, name := SplitRoomString(r)
+		out = append(out, name)
 	}
 	return out
 }

@@ -174,12 +174,27 @@ func (rs *records) pop() {
 func (h *Hub) Recovering() bool { return h.cfg.RecoveryWindow > 0 }
 
 // SessionToken returns the token that resumes s after a drop ("" when
-// recovery is off): s's id and an HMAC of it under the recovery key.
+// recovery is off): s's id and an HMAC of it under the recovery key. It
+// allocates only the token's text (a handshake's garbage raises an idle
+// gateway's high-water mark, hence its RSS).
 func (h *Hub) SessionToken(s *Session) string {
 	if !h.Recovering() {
 		return ""
 	}
-	return s.id + "." + h.tokenMAC(s.id)
+	var buf [96]byte
+	return string(h.AppendSessionToken(buf[:0], s))
+}
+
+// AppendSessionToken appends SessionToken(s) to dst (nothing when
+// recovery is off), for a transport that writes it into a buffer of its
+// own.
+func (h *Hub) AppendSessionToken(dst []byte, s *Session) []byte {
+	if !h.Recovering() {
+		return dst
+	}
+	dst = append(dst, s.id...)
+	dst = append(dst, '.')
+	return h.appendTokenMAC(dst, s.id)
 }
 
 // tokenMAC is a keyed HMAC-SHA256 state with its scratch (Hub.macs).
@@ -191,17 +206,22 @@ type tokenMAC struct {
 
 var tokenMACPrefix = []byte("chatgate session\x00")
 
-func (h *Hub) tokenMAC(id string) string {
+// tokenMACLen is the length of a token's MAC text: 18 bytes of the
+// HMAC in unpadded base64url.
+const tokenMACLen = 24
+
+// appendTokenMAC appends the MAC text of id to dst.
+func (h *Hub) appendTokenMAC(dst []byte, id string) []byte {
 	m := h.macs.Get().(*tokenMAC)
 	m.h.Reset()
 	m.h.Write(tokenMACPrefix)
 	m.buf = append(m.buf[:0], id...)
 	m.h.Write(m.buf)
-	out := base64.RawURLEncoding.EncodeToString(m.h.Sum(m.sum[:0])[:18])
+	dst = base64.RawURLEncoding.AppendEncode(dst, m.h.Sum(m.sum[:0])[:18])
 	if cap(m.buf) <= 512 {
 		h.macs.Put(m)
 	}
-	return out
+	return dst
 }
 
 // tokenID returns the connection id a session token names, if its MAC is
@@ -212,7 +232,8 @@ func (h *Hub) tokenID(token string) (string, bool) {
 		return "", false
 	}
 	id, sum := token[:i], token[i+1:]
-	if !hmac.Equal([]byte(sum), []byte(h.tokenMAC(id))) {
+	var buf [tokenMACLen]byte
+	if !hmac.Equal([]byte(sum), h.appendTokenMAC(buf[:0], id)) {
 		return "", false
 	}
 	return id, true
@@ -247,7 +268,7 @@ func (h *Hub) keep(s *Session, offset uint64) {
 		return
 	}
 	r := &record{id: s.id, holder: s.ident.User(), user: s.User(), nick: s.Nick(), offset: offset,
-		rooms: append([]string(nil), s.rooms...)}
+		rooms: s.Rooms()}
 	if s.calls != nil {
 		r.data = s.calls.data
 	}
@@ -305,11 +326,8 @@ func (h *Hub) Resume(peer Peer, loop, kind int, ident *auth.Identity, rq ResumeR
 	if rq.HasOffset {
 		after = rq.Offset
 	}
-	s := &Session{id: rec.id, loop: int32(loop), kind: int32(kind), peer: peer, ident: ident}
-	if rec.nick != "" {
-		nick := rec.nick
-		s.nick.Store(&nick)
-	}
+	s := &Session{id: rec.id, loop: int32(loop), kind: uint8(kind), peer: peer, ident: ident}
+	s.nick.Store(rec.nick)
 	if rec.user != rec.holder {
 		u := rec.user // set by the backend's connect answer
 		s.user.Store(&u)

@@ -6,12 +6,12 @@ import (
 )
 
 // TestSessionSize: an idle gateway is mostly sessions, one per client, so
-// the common session stays in the 112-byte size class; what few sessions
-// use (a namespace, a refreshed token, the close reason) lives in
-// sessionMore, allocated only when set.
+// the common session stays in the 96-byte size class; what few sessions
+// use (a namespace, a refreshed token, the close reason, rooms after the
+// first) lives in sessionMore, allocated only when set.
 func TestSessionSize(t *testing.T) {
-	if n := unsafe.Sizeof(Session{}); n > 112 {
-		t.Errorf("Session is %d bytes, want at most 112: keep rarely used fields in sessionMore", n)
+	if n := unsafe.Sizeof(Session{}); n > 96 {
+		t.Errorf("Session is %d bytes, want at most 96: keep rarely used fields in sessionMore", n)
 	}
 }
 
@@ -53,5 +53,19 @@ func TestNamespaceReadWhileTheLoopSetsMore(t *testing.T) {
 	}
 	if s.closeReason() != "tcp" {
 		t.Fatalf("close reason %q", s.closeReason())
+	}
+}
+
+// TestOneRoomNeedsNoMore: a session in one room keeps it in the session
+// itself (no sessionMore, no slice); a second room goes to sessionMore.
+func TestOneRoomNeedsNoMore(t *testing.T) {
+	s := &Session{}
+	s.addRoom("lobby")
+	if s.m() != nil || s.roomCount() != 1 || s.inRoom([]byte("lobby")) != 0 {
+		t.Fatalf("one room: more %v, count %d", s.m(), s.roomCount())
+	}
+	s.addRoom("second")
+	if s.m() == nil || s.roomCount() != 2 || s.inRoom([]byte("second")) != 1 {
+		t.Fatalf("two rooms: more %v, count %d", s.m(), s.roomCount())
 	}
 }

@@ -37,11 +37,126 @@ type shard struct {
 }
 
 type room struct {
-	name    string
-	members map[Member]struct{} // guarded by the shard's lock
+	name string
+	// The members, guarded by the shard's lock: in small, searched
+	// linearly, while the room has at most smallRoom of them; in big once
+	// it grows past that, until it shrinks to smallRoom/2. A map entry
+	// costs about 35 bytes (a 16-byte interface key padded to a 24-byte
+	// slot, at most 7/8 full), a slice element 16, and an idle gateway's
+	// rooms are mostly small; a search of up to smallRoom interfaces is a
+	// fraction of a microsecond, below what a join's presence costs.
+	small []Member
+	big   map[Member]struct{}
 	// snap is the current broadcast view; nil after a change until the
 	// next Snapshot call rebuilds it.
 	snap atomic.Pointer[Snapshot]
+}
+
+// smallRoom is the most members a room keeps in its slice.
+const smallRoom = 128
+
+func (r *room) len() int {
+	if r.big != nil {
+		return len(r.big)
+	}
+	return len(r.small)
+}
+
+func (r *room) index(m Member) int {
+	for i, x := range r.small {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *room) has(m Member) bool {
+	if r.big != nil {
+		_, ok := r.big[m]
+		return ok
+	}
+	return r.index(m) >= 0
+}
+
+// add adds m, reporting false if it was a member already.
+func (r *room) add(m Member) bool {
+	if r.big != nil {
+		if _, ok := r.big[m]; ok {
+			return false
+		}
+		r.big[m] = struct{}{}
+		return true
+	}
+	if r.index(m) >= 0 {
+		return false
+	}
+	if len(r.small) < smallRoom {
+		if len(r.small) == cap(r.small) {
+			// Doubling, but never past smallRoom: append's own growth
+			// would round a full room up to 143.
+			grown := make([]Member, len(r.small), min(max(4, 2*cap(r.small)), smallRoom))
+			copy(grown, r.small)
+			r.small = grown
+		}
+		r.small = append(r.small, m)
+		return true
+	}
+	r.big = make(map[Member]struct{}, 2*smallRoom)
+	for _, x := range r.small {
+		r.big[x] = struct{}{}
+	}
+	r.big[m] = struct{}{}
+	r.small = nil
+	return true
+}
+
+// remove removes m, reporting false if it was not a member.
+func (r *room) remove(m Member) bool {
+	if r.big != nil {
+		if _, ok := r.big[m]; !ok {
+			return false
+		}
+		delete(r.big, m)
+		if len(r.big) <= smallRoom/2 {
+			r.small = make([]Member, 0, len(r.big))
+			for x := range r.big {
+				r.small = append(r.small, x)
+			}
+			r.big = nil
+		}
+		return true
+	}
+	i := r.index(m)
+	if i < 0 {
+		return false
+	}
+	last := len(r.small) - 1
+	r.small[i] = r.small[last]
+	r.small[last] = nil // the slot must not keep a departed member alive
+	r.small = r.small[:last]
+	if cap(r.small) > 16 && len(r.small) <= cap(r.small)/4 {
+		// A room that emptied out gives its capacity back.
+		r.small = append(make([]Member, 0, 2*len(r.small)), r.small...)
+	}
+	return true
+}
+
+// all yields the members (for m := range r.all), in no set order.
+func (r *room) all(yield func(Member) bool) {
+	if r.big != nil {
+		for m := range r.big {
+			if !yield(m) {
+				return
+			}
+		}
+		return
+	}
+	for _, m := range r.small {
+		if !yield(m) {
+			return
+		}
+	}
 }
 
 // Snapshot is an immutable view of a room's members grouped by event loop.
@@ -92,16 +207,15 @@ func (t *Table) Join(name []byte, m Member) (count int, added bool, stored strin
 	defer s.mu.Unlock()
 	r := s.rooms[string(name)]
 	if r == nil {
-		r = &room{name: string(name), members: make(map[Member]struct{}, 4)}
+		r = &room{name: string(name)}
 		s.rooms[r.name] = r
 		t.rooms.Add(1)
 	}
-	if _, ok := r.members[m]; ok {
-		return len(r.members), false, r.name
+	if !r.add(m) {
+		return r.len(), false, r.name
 	}
-	r.members[m] = struct{}{}
 	r.snap.Store(nil)
-	return len(r.members), true, r.name
+	return r.len(), true, r.name
 }
 
 // Leave removes m from the room. It returns the member count after the
@@ -114,16 +228,15 @@ func (t *Table) Leave(name []byte, m Member) (count int, removed bool) {
 	if r == nil {
 		return 0, false
 	}
-	if _, ok := r.members[m]; !ok {
-		return len(r.members), false
+	if !r.remove(m) {
+		return r.len(), false
 	}
-	delete(r.members, m)
 	r.snap.Store(nil)
-	if len(r.members) == 0 {
+	if r.len() == 0 {
 		delete(s.rooms, r.name)
 		t.rooms.Add(-1)
 	}
-	return len(r.members), true
+	return r.len(), true
 }
 
 // Contains reports whether m is a member of the room.
@@ -135,8 +248,7 @@ func (t *Table) Contains(name []byte, m Member) bool {
 	if r == nil {
 		return false
 	}
-	_, ok := r.members[m]
-	return ok
+	return r.has(m)
 }
 
 // Count returns the number of members of the room (0 if it does not exist).
@@ -145,7 +257,7 @@ func (t *Table) Count(name []byte) int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if r := s.rooms[string(name)]; r != nil {
-		return len(r.members)
+		return r.len()
 	}
 	return 0
 }
@@ -173,10 +285,10 @@ func (t *Table) Snapshot(name []byte) *Snapshot {
 
 func (t *Table) build(r *room) *Snapshot {
 	perLoop := make([]int, t.loops)
-	for m := range r.members {
+	for m := range r.all {
 		perLoop[m.Loop()]++
 	}
-	all := make([]Member, 0, len(r.members))
+	all := make([]Member, 0, r.len())
 	byLoop := make([][]Member, t.loops)
 	off := 0
 	for i, n := range perLoop {
@@ -186,12 +298,12 @@ func (t *Table) build(r *room) *Snapshot {
 		off += n
 	}
 	var kinds uint32
-	for m := range r.members {
+	for m := range r.all {
 		i := m.Loop()
 		byLoop[i] = append(byLoop[i], m)
 		kinds |= 1 << uint(m.Kind())
 	}
-	return &Snapshot{Count: len(r.members), ByLoop: byLoop, Kinds: kinds}
+	return &Snapshot{Count: r.len(), ByLoop: byLoop, Kinds: kinds}
 }
 
 // Members returns the room's members (nil if the room does not exist).
@@ -203,8 +315,8 @@ func (t *Table) Members(name []byte) []Member {
 	if r == nil {
 		return nil
 	}
-	out := make([]Member, 0, len(r.members))
-	for m := range r.members {
+	out := make([]Member, 0, r.len())
+	for m := range r.all {
 		out = append(out, m)
 	}
 	return out
@@ -223,7 +335,7 @@ func (t *Table) List() []Info {
 		s := &t.shards[i]
 		s.mu.RLock()
 		for name, r := range s.rooms {
-			out = append(out, Info{Name: name, Count: len(r.members)})
+			out = append(out, Info{Name: name, Count: r.len()})
 		}
 		s.mu.RUnlock()
 	}

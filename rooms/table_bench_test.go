@@ -43,3 +43,27 @@ func BenchmarkSnapshotCached(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSnapshotRebuild is the first broadcast after a membership
+// change: one join, one leave and the snapshot built again, per room size.
+func BenchmarkSnapshotRebuild(b *testing.B) {
+	for _, size := range []int{100, 1000} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
+			tb := New(2)
+			name := []byte("lobby")
+			for i := 0; i < size; i++ {
+				tb.Join(name, &member{loop: i % 2})
+			}
+			m := &member{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tb.Join(name, m)
+				tb.Leave(name, m)
+				if tb.Snapshot(name) == nil {
+					b.Fatal("nil")
+				}
+			}
+		})
+	}
+}

@@ -127,3 +127,101 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d rooms left", tb.Len())
 	}
 }
+
+// TestMembersAcrossSizes: a room keeps its members in a slice while small
+// and in a map past smallRoom (and back below smallRoom/2); through both
+// and the switches between them, joins, repeated joins, leaves, Contains,
+// Count, Members and the snapshot agree with a reference set, and a
+// member who left is no longer held (not in the slice's spare capacity
+// either).
+func TestMembersAcrossSizes(t *testing.T) {
+	tb := New(3)
+	name := []byte("r")
+	ms := make([]*member, 3*smallRoom)
+	for i := range ms {
+		ms[i] = &member{loop: i % 3, kind: i % 2}
+	}
+	in := map[*member]bool{}
+	check := func(step string) {
+		t.Helper()
+		if got := tb.Count(name); got != len(in) {
+			t.Fatalf("%s: Count %d, want %d", step, got, len(in))
+		}
+		seen := map[Member]bool{}
+		for _, m := range tb.Members(name) {
+			seen[m] = true
+		}
+		snap := tb.Snapshot(name)
+		n := 0
+		if snap != nil {
+			for loop, g := range snap.ByLoop {
+				for _, m := range g {
+					if m.Loop() != loop || !in[m.(*member)] {
+						t.Fatalf("%s: snapshot has %v on loop %d", step, m, loop)
+					}
+					n++
+				}
+			}
+		}
+		if len(seen) != len(in) || n != len(in) {
+			t.Fatalf("%s: Members %d, snapshot %d, want %d", step, len(seen), n, len(in))
+		}
+		for _, m := range ms {
+			if tb.Contains(name, m) != in[m] || seen[m] != in[m] {
+				t.Fatalf("%s: member %p in %v, Contains %v", step, m, in[m], tb.Contains(name, m))
+			}
+		}
+		if r := tb.shard(name).rooms["r"]; r != nil {
+			if small := r.len() <= smallRoom/2; small && r.big != nil || r.len() > smallRoom && r.big == nil {
+				t.Fatalf("%s: %d members, map %v", step, r.len(), r.big != nil)
+			}
+			for _, x := range r.small[len(r.small):cap(r.small)] {
+				if x != nil {
+					t.Fatalf("%s: the slice's spare capacity holds %v", step, x)
+				}
+			}
+		}
+	}
+	for i, m := range ms {
+		if n, added, _ := tb.Join(name, m); !added || n != i+1 {
+			t.Fatalf("join %d: count %d, added %v", i, n, added)
+		}
+		if _, added, _ := tb.Join(name, m); added {
+			t.Fatalf("join %d again: added", i)
+		}
+		in[m] = true
+		if i%37 == 0 || i == smallRoom-1 || i == smallRoom {
+			check(fmt.Sprintf("after %d joins", i+1))
+		}
+	}
+	// Leave in an order unlike the joins', back through both switches.
+	for i := range ms {
+		m := ms[(i*7)%len(ms)]
+		if _, removed := tb.Leave(name, m); !removed {
+			t.Fatalf("leave %d: not removed", i)
+		}
+		if _, removed := tb.Leave(name, m); removed {
+			t.Fatalf("leave %d again: removed", i)
+		}
+		delete(in, m)
+		if i%41 == 0 || len(in) == smallRoom || len(in) == smallRoom/2 || len(in) < 3 {
+			check(fmt.Sprintf("after %d leaves", i+1))
+		}
+	}
+	if tb.Len() != 0 {
+		t.Fatalf("%d rooms after everyone left", tb.Len())
+	}
+}
+
+// TestSmallRoomHasNoMap: a room of 100 (the idle benchmark's) keeps its
+// members in a slice, about 16 bytes a member, not in a map (about 35).
+func TestSmallRoomHasNoMap(t *testing.T) {
+	tb := New(2)
+	for i := range 100 {
+		tb.Join([]byte("r"), &member{loop: i % 2})
+	}
+	r := tb.shard([]byte("r")).rooms["r"]
+	if r.big != nil || len(r.small) != 100 || cap(r.small) > smallRoom {
+		t.Fatalf("100 members: map %v, slice %d/%d", r.big != nil, len(r.small), cap(r.small))
+	}
+}
