@@ -10,11 +10,7 @@ import (
 func BenchmarkJoinLeave(b *testing.B) {
 	for _, size := range []int{1, 100, 10000} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			tb := New(2)
-			name := []byte("lobby")
-			for i := 0; i < size; i++ {
-				tb.Join(name, &member{loop: i % 2})
-			}
+			tb, name := filledRoom(size)
 			m := &member{}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -49,11 +45,7 @@ func BenchmarkSnapshotCached(b *testing.B) {
 func BenchmarkSnapshotRebuild(b *testing.B) {
 	for _, size := range []int{100, 1000} {
 		b.Run(strconv.Itoa(size), func(b *testing.B) {
-			tb := New(2)
-			name := []byte("lobby")
-			for i := 0; i < size; i++ {
-				tb.Join(name, &member{loop: i % 2})
-			}
+			tb, name := filledRoom(size)
 			m := &member{}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -66,4 +58,15 @@ func BenchmarkSnapshotRebuild(b *testing.B) {
 			}
 		})
 	}
+}
+
+// filledRoom returns a table on 2 loops whose room "lobby" has size
+// members, spread over both loops.
+func filledRoom(size int) (*Table, []byte) {
+	tb := New(2)
+	name := []byte("lobby")
+	for i := 0; i < size; i++ {
+		tb.Join(name, &member{loop: i % 2})
+	}
+	return tb, name
 }
