@@ -156,10 +156,12 @@ func BenchmarkNativeHandshake(b *testing.B) {
 }
 
 // allocSite is one allocating stack of the heap profile: its allocating
-// function's package and the objects and bytes allocated there so far.
+// function's package, the objects and bytes allocated there so far, and
+// the bytes of those still live.
 type allocSite struct {
 	pkg            string
 	objects, bytes int64
+	inUse          int64 // bytes allocated there and not yet freed
 }
 
 // heapSites reads the heap profile (every allocation sampled: the caller
@@ -180,7 +182,7 @@ func heapSites() map[[32]uintptr]allocSite {
 	}
 	sites := make(map[[32]uintptr]allocSite, len(recs))
 	for _, r := range recs {
-		sites[r.Stack0] = allocSite{pkg: allocPkg(r.Stack()), objects: r.AllocObjects, bytes: r.AllocBytes}
+		sites[r.Stack0] = allocSite{pkg: allocPkg(r.Stack()), objects: r.AllocObjects, bytes: r.AllocBytes, inUse: r.InUseBytes()}
 	}
 	return sites
 }

@@ -82,16 +82,18 @@ step "go test -race (unit and end-to-end)"
 go test -race -shuffle=on -count=1 -timeout 15m "${pkgs[@]}"
 
 step "allocation tests, without the race detector"
-# Under -race sync.Pool drops items at random, so the tests that count
-# allocations (testing.AllocsPerRun) skip there: this pass runs exactly
+# Under -race sync.Pool drops items at random and the detector allocates
+# on its own, so the tests that count allocations or live heap bytes
+# (testing.AllocsPerRun, or the heap profile with every allocation
+# sampled: runtime.MemProfileRate = 1) skip there: this pass runs exactly
 # those tests, found in the sources, without -race, and fails unless each
 # of them ran and passed (none skipped).
 #
 # alloc_tests prints the names of the functions of the _test.go files in
-# directory $1 that call testing.AllocsPerRun.
+# directory $1 that call testing.AllocsPerRun or set MemProfileRate to 1.
 alloc_tests() {
   awk '/^func / { name = $2; sub(/\(.*/, "", name); if (name == "") name = "(a method)" }
-       /testing\.AllocsPerRun\(/ { print name }' "$1"/*_test.go | sort -u
+       /testing\.AllocsPerRun\(|runtime\.MemProfileRate = 1$/ { print name }' "$1"/*_test.go | sort -u
 }
 alloc_ran=0
 pkgdirs=$(go list -f '{{.Dir}} {{.ImportPath}}' "${pkgs[@]}")
@@ -103,7 +105,7 @@ while read -r dir pkg; do
   for name in "${names[@]}"; do
     case $name in
       Test*) ;;
-      *) fail "$pkg: testing.AllocsPerRun in $name, which is no Test function: this pass runs Test functions by name" ;;
+      *) fail "$pkg: an allocation count in $name, which is no Test function: this pass runs Test functions by name" ;;
     esac
   done
   echo "--- $pkg: ${names[*]}"
