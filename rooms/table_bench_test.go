@@ -25,11 +25,7 @@ func BenchmarkJoinLeave(b *testing.B) {
 // BenchmarkSnapshotCached is the broadcast path's room lookup when the
 // membership has not changed since the last broadcast: no allocation.
 func BenchmarkSnapshotCached(b *testing.B) {
-	tb := New(2)
-	name := []byte("lobby")
-	for i := 0; i < 1000; i++ {
-		tb.Join(name, &member{loop: i % 2})
-	}
+	tb, name := filledRoom(1000)
 	tb.Snapshot(name)
 	b.ReportAllocs()
 	b.ResetTimer()
