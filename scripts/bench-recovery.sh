@@ -40,13 +40,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-OUT="$ROOT/bench/out/recovery"
-BIN="$OUT/bin"
-RESULTS="$OUT/results.jsonl"
-PROGRESS="$OUT/load-progress.log"
-mkdir -p "$BIN"
-: >"$RESULTS"
-: >"$PROGRESS"
 WORK=$(mktemp -d)
 START_SECONDS=$SECONDS
 SUMMARIES=()
@@ -62,6 +55,7 @@ PORT_BASE=38080
 # kill_and_resume: the two-node run below.
 # shellcheck source=scripts/lib/killnode.sh
 . "$ROOT/scripts/lib/killnode.sh"
+out_dirs recovery
 READY_TIMEOUT=120
 port="" admin=""
 

@@ -47,13 +47,6 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
-OUT="$ROOT/bench/out/storm"
-BIN="$OUT/bin"
-RESULTS="$OUT/results.jsonl"
-PROGRESS="$OUT/load-progress.log"
-mkdir -p "$BIN"
-: >"$RESULTS"
-: >"$PROGRESS"
 WORK=$(mktemp -d)
 START_SECONDS=$SECONDS
 SUMMARIES=()
@@ -66,6 +59,7 @@ PORT_BASE=36080
 # kill_and_resume: each case.
 # shellcheck source=scripts/lib/killnode.sh
 . "$ROOT/scripts/lib/killnode.sh"
+out_dirs storm
 READY_TIMEOUT=300
 
 log "building the gateway, the load tool and nats-server"

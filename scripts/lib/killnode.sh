@@ -5,12 +5,12 @@
 #
 #   . "$ROOT/scripts/lib/killnode.sh"
 #
-# The script sets (besides what procs.sh needs): BIN (gateway, load and
-# nats-server built there), PROGRESS (the load tool's progress log),
-# GATEWAY_FLAGS and LOAD_FLAGS (arrays: the flags of both nodes, and of the
-# load tool's resume scenario), SUMMARIES (an array the summary is added
-# to) and READY_TIMEOUT (seconds the load tool may take to get its clients
-# in before the run is given up).
+# The script sets (besides what procs.sh needs): OUT, BIN (gateway, load
+# and nats-server built there) and PROGRESS (the load tool's progress log),
+# with out_dirs below; GATEWAY_FLAGS and LOAD_FLAGS (arrays: the flags of
+# both nodes, and of the load tool's resume scenario), SUMMARIES (an array
+# the summary is added to) and READY_TIMEOUT (seconds the load tool may
+# take to get its clients in before the run is given up).
 #
 # kill_and_resume NAME N HOOK [NODE2_FLAG...]
 #   starts nats-server with JetStream on a fresh store under WORK and two
@@ -22,6 +22,19 @@
 #   command run as HOOK ADMIN2 SUMMARY (node 2's admin address) once the
 #   load tool is done, before node 2 stops (":" for none). Servers' logs:
 #   $OUT/nats-NAME.log, $OUT/gateway-NAME-n1.log, …-n2.log.
+# out_dirs NAME sets the layout under bench/out/NAME that the scripts and
+# kill_and_resume write to: OUT, BIN (made), RESULTS and PROGRESS (both
+# emptied).
+out_dirs() {
+	OUT="$ROOT/bench/out/$1"
+	BIN="$OUT/bin"
+	RESULTS="$OUT/results.jsonl"
+	PROGRESS="$OUT/load-progress.log"
+	mkdir -p "$BIN"
+	: >"$RESULTS"
+	: >"$PROGRESS"
+}
+
 kill_and_resume() {
 	local name=$1 n=$2 hook=$3
 	shift 3
