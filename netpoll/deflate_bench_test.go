@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,19 +131,13 @@ func benchDeflate(b *testing.B, members, size int, mode string) {
 // deflateBenchClient upgrades, offering permessage-deflate when offer,
 // and reads the welcome.
 func deflateBenchClient(b *testing.B, addr string, offer bool) (net.Conn, *bufio.Reader) {
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := upgradeReq
+	hdr := ""
 	if offer {
-		req = strings.Replace(req, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n", 1)
+		hdr = "Sec-WebSocket-Extensions: permessage-deflate\r\n"
 	}
-	nc.Write([]byte(req))
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 || (resp.Header.Get("Sec-WebSocket-Extensions") != "") != offer {
-		b.Fatalf("upgrade: %v %v", resp, err)
+	nc, br, resp := upgradeWith(b, addr, hdr)
+	if (resp.Header.Get("Sec-WebSocket-Extensions") != "") != offer {
+		b.Fatalf("upgrade: %v", resp)
 	}
 	readServerFrame(br) // welcome
 	return nc, br

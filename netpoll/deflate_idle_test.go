@@ -1,11 +1,9 @@
 package netpoll
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"net"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,23 +28,12 @@ func deflatedFrame(t testing.TB, payload string) []byte {
 // room, a send to it and a nick, then reads their acks and leaves the
 // connection idle.
 func idleClient(t testing.TB, addr, room string, deflate bool) net.Conn {
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	req := upgradeReq
+	offer := ""
 	if deflate {
-		// No client_no_context_takeover in the offer, as Node's ws and
-		// browsers offer it: the server requires it in its answer.
-		req = strings.Replace(req, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n", 1)
+		offer = deflateOffer
 	}
-	nc.Write([]byte(req))
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
+	nc, br, resp := upgradeWith(t, addr, offer)
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
 	if ext := resp.Header.Get("Sec-WebSocket-Extensions"); deflate && ext != "permessage-deflate;server_no_context_takeover;client_no_context_takeover" {
 		t.Fatalf("answer %q: want client_no_context_takeover required", ext)
 	}

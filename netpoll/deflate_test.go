@@ -37,19 +37,10 @@ func dialDeflate(t *testing.T, addr string) *wsClient {
 // the connection positioned after the 101 and the welcome.
 func rawDeflateClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, br, resp := upgradeWith(t, addr, deflateOffer)
 	t.Cleanup(func() { nc.Close() })
-	req := strings.Replace(upgradeReq, "\r\n\r\n", "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n", 1)
-	if _, err := nc.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 || !strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
-		t.Fatalf("upgrade: %v %v", resp, err)
+	if !strings.HasPrefix(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate") {
+		t.Fatalf("upgrade: %v", resp)
 	}
 	if _, _, err := readServerFrame(br); err != nil { // welcome
 		t.Fatal(err)

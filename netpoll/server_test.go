@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,11 +113,29 @@ func maskedText(payload string) []byte {
 // positioned after the 101 response.
 func rawClient(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	tb.Helper()
+	nc, br, _ := upgradeWith(tb, addr, "")
+	return nc, br
+}
+
+// deflateOffer is a permessage-deflate offer as Node's ws and browsers
+// make it (no client_no_context_takeover: the server requires it in its
+// answer), a request header line for upgradeWith.
+const deflateOffer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+// upgradeWith dials addr and upgrades at /ws with the extra request
+// header lines hdr ("" for none, each line ending in \r\n). It returns the
+// connection positioned after the 101, and the response for the caller's
+// checks of it. The handshake has 5 s; the connection has no deadline
+// after it.
+func upgradeWith(tb testing.TB, addr, hdr string) (net.Conn, *bufio.Reader, *http.Response) {
+	tb.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := nc.Write([]byte(upgradeReq)); err != nil {
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	req := strings.Replace(upgradeReq, "\r\n\r\n", "\r\n"+hdr+"\r\n", 1)
+	if _, err := nc.Write([]byte(req)); err != nil {
 		tb.Fatal(err)
 	}
 	br := bufio.NewReader(nc)
@@ -124,7 +143,8 @@ func rawClient(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	if err != nil || resp.StatusCode != 101 {
 		tb.Fatalf("upgrade: %v %v", resp, err)
 	}
-	return nc, br
+	_ = nc.SetDeadline(time.Time{})
+	return nc, br, resp
 }
 
 // readServerFrame reads one unmasked server frame.
