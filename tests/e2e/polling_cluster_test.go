@@ -42,6 +42,22 @@ func forwarded(t *testing.T, g *gateway, outcome string) float64 {
 	return scrape(t, g)[`chatgate_polling_forwarded_total{outcome="`+outcome+`"}`]
 }
 
+// pollJoinWithNative connects p's "/" and joins it to lobby (what names
+// the join ack in a failure), then joins a native client on g to lobby
+// too, and waits until the room has both. It returns p's socket id and
+// the native client.
+func pollJoinWithNative(t *testing.T, p *pollClient, g *gateway, what string) (string, *client) {
+	t.Helper()
+	id := p.connect()
+	if a := p.emit(1, `["join","lobby"]`); a["room"] != "lobby" {
+		t.Fatalf("%s: %v", what, a)
+	}
+	native := dial(t, g)
+	native.request(map[string]any{"type": "join", "room": "lobby"})
+	eventually(t, 5*time.Second, "two members in lobby", func() bool { return memberCount(native, "lobby") == 2 })
+	return id, native
+}
+
 // TestPollingAcrossNodes: a polling session opened on node 0 is served
 // through any node: its CONNECT, join and events go through nodes 1 and
 // 2 in turn, a GET held on node 1 is answered when a native client on
@@ -55,14 +71,7 @@ func TestPollingAcrossNodes(t *testing.T) {
 	}
 	// Every later request of the session goes to another node.
 	p.get, p.post = pollDial(t, gs[1].addr), pollDial(t, gs[2].addr)
-	id := p.connect()
-	if a := p.emit(1, `["join","lobby"]`); a["room"] != "lobby" {
-		t.Fatalf("join ack through node 2 and node 1: %v", a)
-	}
-
-	native := dial(t, gs[0])
-	native.request(map[string]any{"type": "join", "room": "lobby"})
-	eventually(t, 5*time.Second, "two members in lobby", func() bool { return memberCount(native, "lobby") == 2 })
+	id, native := pollJoinWithNative(t, p, gs[0], "join ack through node 2 and node 1")
 
 	// A GET held through node 1 waits on node 0 and is answered there
 	// when the room gets a message.
@@ -267,13 +276,7 @@ func TestPollingNoStickyNginx(t *testing.T) {
 	startProc(t, bin, "-p", prefix+"/", "-c", path, "-e", "stderr").waitListening(t, addr)
 
 	p := pollOpen(t, addr, "/socket.io/")
-	id := p.connect()
-	if a := p.emit(1, `["join","lobby"]`); a["room"] != "lobby" {
-		t.Fatalf("join ack: %v", a)
-	}
-	native := dial(t, gs[0])
-	native.request(map[string]any{"type": "join", "room": "lobby"})
-	eventually(t, 5*time.Second, "two members in lobby", func() bool { return memberCount(native, "lobby") == 2 })
+	id, native := pollJoinWithNative(t, p, gs[0], "join ack")
 	for k := range 10 {
 		p.send(`42["message",{"room":"lobby","data":{"n":` + strconv.Itoa(k) + `}}]`)
 		if m := native.readType("message"); m["data"].(map[string]any)["n"] != float64(k) || m["from"] != id {
