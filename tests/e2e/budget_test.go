@@ -123,14 +123,7 @@ func TestNodeBudgetBoundsStalledClients(t *testing.T) {
 	if reader.err != nil {
 		t.Fatalf("reader: %v", reader.err)
 	}
-	select {
-	case err := <-pubDone:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(hdWait):
-		t.Fatalf("the publisher got %d of %d acks", acks.Load(), nbMessages)
-	}
+	scAwaitAcks(t, pubDone, &acks, nbMessages)
 	rssPeak := stopSampling()
 	hwm, err := scRSS(pid, "VmHWM")
 	if err != nil {

@@ -206,6 +206,20 @@ func scCountAcks(pub *scMember, want int64, acks *atomic.Int64) <-chan error {
 	return done
 }
 
+// scAwaitAcks waits up to hdWait for scCountAcks's done, failing t on
+// its error or when the publisher's want acks have not all come.
+func scAwaitAcks(t *testing.T, done <-chan error, acks *atomic.Int64, want int64) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(hdWait):
+		t.Fatalf("the publisher got %d of %d acks", acks.Load(), want)
+	}
+}
+
 // scSampleRSS samples pid's VmRSS every period until the function it
 // returns is called, which returns the highest sample.
 func scSampleRSS(pid int, period time.Duration) (stop func() int64) {
@@ -391,14 +405,7 @@ func TestSlowConsumerCutOffOthersGetEverything(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(broadcast)
-	select {
-	case err := <-pubDone:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(hdWait):
-		t.Fatalf("the publisher got %d of %d acks", acks.Load(), scMessages)
-	}
+	scAwaitAcks(t, pubDone, &acks, scMessages)
 	rssPeak := stopSampling()
 	hwm, err := scRSS(pid, "VmHWM")
 	if err != nil {
