@@ -108,7 +108,8 @@ func (s *Server) Sweep(lp *netpoll.Loop, now int64) {
 		n++
 	}
 	st.lingering = st.lingering[n:]
-	s.Flush(lp)
+	// What the sweeps queued for parked GETs goes out at the end of the
+	// loop's sweep (Flush), after the direct sessions' sweeps too.
 }
 
 // linger keeps the sid of ss, which its client is closing with no GET

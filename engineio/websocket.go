@@ -24,15 +24,8 @@ func (h directHandler) OnMessage(op ws.OpCode, payload []byte) error {
 // expiry) at netpoll's sweep of the socket, right after Server.Sweep with
 // the same clock: the socket is on the session's home loop and ends with
 // it, so the loop's session list needs no entry for it. Packets a close
-// queued for parked GETs are answered before the sweep ends, as
-// Server.Sweep does.
-func (h directHandler) Sweep(now int64) {
-	ss := h.ss
-	ss.sweep(now)
-	if st := &ss.srv.loops[ss.home.Index()]; len(st.dirty) > 0 {
-		ss.srv.Flush(ss.home)
-	}
-}
+// queued for parked GETs are answered at the end of the sweep (Flush).
+func (h directHandler) Sweep(now int64) { h.ss.sweep(now) }
 
 func (h directHandler) Closed() {
 	h.ss.ws = netpoll.Socket{} // gone: nothing more to send or close

@@ -458,6 +458,9 @@ func (lp *loop) sweep() {
 			}
 		}
 	}
+	// Once per sweep, after the protocols' and their sockets' timers:
+	// what those queued for parked requests is answered now.
+	lp.flushProtocols()
 	lp.settle()
 }
 
