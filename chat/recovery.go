@@ -182,13 +182,12 @@ func (h *Hub) SessionToken(s *Session) string {
 		return ""
 	}
 	var buf [96]byte
-	return string(h.AppendSessionToken(buf[:0], s))
+	return string(h.appendSessionToken(buf[:0], s))
 }
 
-// AppendSessionToken appends SessionToken(s) to dst (nothing when
-// recovery is off), for a transport that writes it into a buffer of its
-// own.
-func (h *Hub) AppendSessionToken(dst []byte, s *Session) []byte {
+// appendSessionToken appends SessionToken(s) to dst (nothing when
+// recovery is off).
+func (h *Hub) appendSessionToken(dst []byte, s *Session) []byte {
 	if !h.Recovering() {
 		return dst
 	}

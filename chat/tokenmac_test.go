@@ -50,8 +50,8 @@ func TestSessionTokenOneAllocation(t *testing.T) {
 	if want := s.id + "." + string(h.appendTokenMAC(nil, s.id)); tok != want {
 		t.Fatalf("SessionToken = %q, want %q", tok, want)
 	}
-	if string(h.AppendSessionToken([]byte("x"), s)) != "x"+tok {
-		t.Fatalf("AppendSessionToken does not append the token")
+	if string(h.appendSessionToken([]byte("x"), s)) != "x"+tok {
+		t.Fatalf("appendSessionToken does not append the token")
 	}
 	if id, ok := h.tokenID(tok); !ok || id != s.id {
 		t.Fatalf("tokenID(%q) = %q, %v", tok, id, ok)
